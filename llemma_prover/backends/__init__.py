@@ -1,0 +1,1 @@
+"""Prover backends (Coq, Lean 4, LeanDojo, Isabelle) behind one interface (``base.ProverBackend``)."""

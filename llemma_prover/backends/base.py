@@ -1,0 +1,124 @@
+"""The one interface every prover backend implements, and the backend registry.
+
+A backend owns its prover processes. Usage, one theorem at a time::
+
+    with make_backend("coq", prover_config) as backend:
+        root = backend.start_theorem(theorem)          # RootState
+        step = backend.apply(root.state_id, "intros.") # Advanced | ProofFinished | TacticError | TacticTimeout
+        ...
+        check = backend.check(theorem, proof)          # CheckResult, independent full re-check
+
+State ids are persistent for the current theorem: ``apply`` may extend any state returned earlier
+(the search expands nodes in any order). A tactic failure is returned as a value; a prover process
+that breaks raises ``ProverError`` -- after which the backend has already killed the process and
+will transparently start a fresh one (restoring states by replay) on the next call.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from types import TracebackType
+
+from ..core.config import ProverConfig
+from ..core.errors import ConfigError
+from ..core.types import CheckResult, RootState, StepResult, Theorem
+
+
+class ProverBackend(abc.ABC):
+    """Abstract prover backend. Subclasses register with ``@register_backend("name")``."""
+
+    #: registry name, set by ``register_backend``
+    name: str = ""
+
+    def __init__(self, config: ProverConfig) -> None:
+        self.config = config
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Acquire expensive resources (start processes). Idempotent. Default: lazy, nothing."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Kill and reap every process this backend started. Idempotent; never raises."""
+
+    def __enter__(self) -> ProverBackend:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- proving -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def start_theorem(self, theorem: Theorem) -> RootState:
+        """Load ``theorem`` and return its root state. Forgets the states of the previous theorem.
+
+        Raises ``ProverStartError`` when the header or the statement does not load.
+        """
+
+    @abc.abstractmethod
+    def apply(self, state_id: int, tactic: str) -> StepResult:
+        """Run one tactic on a state of the current theorem, within ``config.tactic_timeout``."""
+
+    @abc.abstractmethod
+    def check(self, theorem: Theorem, proof: Sequence[str]) -> CheckResult:
+        """Independently re-check the whole proof from scratch (fresh process / compiler)."""
+
+    @abc.abstractmethod
+    def proof_text(self, theorem: Theorem, proof: Sequence[str]) -> str:
+        """The complete source file of ``theorem`` proved by ``proof`` (what ``check`` checks)."""
+
+    # -- accounting --------------------------------------------------------------------------
+    @property
+    def restarts(self) -> int:
+        """Processes replaced since the current theorem started (policy: ``max_restarts``)."""
+        return 0
+
+    def stats(self) -> dict[str, float]:
+        """Counters for the record (restarts, replays, replayed tactics, ...)."""
+        return {}
+
+
+_REGISTRY: dict[str, Callable[[ProverConfig], ProverBackend]] = {}
+
+
+def register_backend(name: str) -> Callable[[type[ProverBackend]], type[ProverBackend]]:
+    """Class decorator: make a backend constructible by name."""
+
+    def deco(cls: type[ProverBackend]) -> type[ProverBackend]:
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+def _import_builtin(name: str) -> None:
+    # Backends live in their own modules so that importing one never drags in another's deps.
+    import importlib
+
+    modules = {
+        "coq": "llemma_prover.backends.coq",
+        "lean4": "llemma_prover.backends.lean4",
+        "leandojo": "llemma_prover.backends.leandojo",
+        "isabelle": "llemma_prover.backends.isabelle",
+    }
+    if name in modules:
+        importlib.import_module(modules[name])
+
+
+def make_backend(name: str, config: ProverConfig) -> ProverBackend:
+    """Construct the backend registered as ``name`` (cheap: processes start lazily)."""
+    if name not in _REGISTRY:
+        _import_builtin(name)
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise ConfigError(f"unknown backend {name!r}") from None
+    return factory(config)

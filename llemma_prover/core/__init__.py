@@ -1,0 +1,1 @@
+"""Core layer: types, errors and configuration. Imports nothing heavy (no torch, ray, pexpect)."""

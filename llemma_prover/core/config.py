@@ -1,0 +1,167 @@
+"""Configuration as plain, frozen data.
+
+Built once in the CLI's ``main()`` (from flags, or from a YAML/JSON file) and passed down; nothing
+reads the environment or globals after that. Every number that governs time, memory or restarts
+lives here under a name, so that a run's ``config.json`` states the whole policy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+
+BACKENDS: tuple[str, ...] = ("coq", "lean4", "leandojo", "isabelle")
+GENERATORS: tuple[str, ...] = ("auto", "llemma", "bank", "replay")
+SPLITS: dict[str, str] = {"minif2f-test": "test", "minif2f-valid": "valid"}
+#: which data folder a backend reads (leandojo reads the Lean 4 statements)
+DATA_SYSTEM: dict[str, str] = {"coq": "coq", "lean4": "lean4", "leandojo": "lean4", "isabelle": "isabelle"}
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Best-first search budgets. Defaults are the Llemma evaluation's settings."""
+
+    candidates: int = 32
+    max_expansions: int = 100
+    time_budget: float = 600.0
+    #: deepest proof the search will extend (None: unbounded)
+    max_depth: int | None = None
+    #: run ``Tree.check_invariants()`` after every expansion (slow; for debugging and tests)
+    debug_invariants: bool = False
+
+    def validate(self) -> None:
+        if self.candidates < 1:
+            raise ConfigError(f"--candidates must be >= 1, got {self.candidates}")
+        if self.max_expansions < 1:
+            raise ConfigError(f"--max-expansions must be >= 1, got {self.max_expansions}")
+        if self.time_budget <= 0:
+            raise ConfigError(f"--time-budget must be > 0 seconds, got {self.time_budget}")
+
+
+#: Search budgets of the Llemma evaluation (best-first, 32 candidates, 100 expansions, 600 s).
+LLEMMA_SEARCH = SearchConfig()
+
+#: Budgets for the automation ``bank`` generator. A bank proposes the same few dozen tactics at every
+#: node, so most of what it can prove it proves within a few expansions; 600 s per theorem would only
+#: spend time on problems it cannot prove. These values make ``prove --split minif2f-test`` finish
+#: within an hour on a 2-core machine (see README for the measurement).
+BANK_SEARCH = SearchConfig(candidates=64, max_expansions=24, time_budget=40.0)
+
+
+@dataclass(frozen=True)
+class ProverConfig:
+    """Process policy of a prover backend: timeouts, memory, restarts, recycling."""
+
+    #: seconds one tactic may run before it counts as a timeout and its process is replaced
+    tactic_timeout: float = 5.0
+    #: seconds to start a process and load a theorem's header and statement
+    start_timeout: float = 120.0
+    #: seconds for the independent whole-proof re-check
+    check_timeout: float = 300.0
+    #: address-space cap per prover process (MiB); 0 disables
+    memory_limit_mb: int = 4096
+    #: restarts allowed while proving one theorem before the search ends with ``prover_crash``
+    max_restarts: int = 25
+    #: a process is replaced after serving this many requests (0: never)
+    recycle_after: int = 2000
+    #: a process is replaced when its resident memory exceeds this (MiB; 0: never)
+    recycle_rss_mb: int = 1536
+    #: keep a spare, already-started process ready so a restart does not wait for startup
+    warm_spare: bool = True
+    #: path of the prover executable, when not the default found on PATH
+    executable: str | None = None
+
+    def validate(self) -> None:
+        if self.tactic_timeout <= 0:
+            raise ConfigError(f"--tactic-timeout must be > 0 seconds, got {self.tactic_timeout}")
+        if self.memory_limit_mb < 0:
+            raise ConfigError("memory limit must be >= 0")
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Which tactic generator, and how it decodes."""
+
+    name: str = "auto"
+    model: str = "EleutherAI/llemma_7b"
+    replay_file: str | None = None
+    #: 0 means beam search (deterministic); > 0 means sampling at that temperature
+    temperature: float = 0.0
+    max_new_tokens: int = 128
+    #: candidates generated per forward batch (sampling) / beams (beam search)
+    batch_size: int = 32
+    #: "auto" (cuda when available), "cpu", "cuda", "cuda:1", ...
+    device: str = "auto"
+    #: "auto" (bf16 on GPU, fp32 on CPU), "bfloat16", "float16", "float32"
+    dtype: str = "auto"
+    #: extra keyword arguments for ``from_pretrained`` (e.g. ``{"gguf_file": "x.gguf"}``)
+    load_kwargs: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    #: CPU threads torch may use in this process (0: torch's default)
+    torch_threads: int = 1
+
+    def validate(self) -> None:
+        if self.name not in GENERATORS:
+            raise ConfigError(f"unknown generator {self.name!r}; choose one of {', '.join(GENERATORS)}")
+        if self.name == "replay" and not self.replay_file:
+            raise ConfigError("--generator replay needs --replay-file FILE")
+        if self.temperature < 0:
+            raise ConfigError("--temperature must be >= 0")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a ``prove`` run needs; recorded whole in the run's ``config.json``."""
+
+    split: str = "minif2f-test"
+    backend: str = "coq"
+    data_dir: str = ""
+    out_dir: str = ""
+    theorems: tuple[str, ...] = ()
+    limit: int | None = None
+    workers: int = 1
+    ray_address: str | None = None
+    search: SearchConfig = field(default_factory=SearchConfig)
+    prover: ProverConfig = field(default_factory=ProverConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    #: how often a theorem whose worker died is tried again before it is recorded as a crash
+    worker_retries: int = 1
+
+    @property
+    def split_name(self) -> str:
+        return SPLITS[self.split]
+
+    @property
+    def data_system(self) -> str:
+        return DATA_SYSTEM[self.backend]
+
+    def validate(self) -> None:
+        if self.split not in SPLITS:
+            raise ConfigError(f"unknown split {self.split!r}; choose one of {', '.join(SPLITS)}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
+        if self.workers < 0:
+            raise ConfigError(f"--workers must be >= 0, got {self.workers}")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"--limit must be >= 1, got {self.limit}")
+        self.search.validate()
+        self.prover.validate()
+        self.generator.validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        data = dict(data)
+        try:
+            search = SearchConfig(**data.pop("search", {}))
+            prover = ProverConfig(**data.pop("prover", {}))
+            generator = GeneratorConfig(**data.pop("generator", {}))
+            data["theorems"] = tuple(data.get("theorems", ()))
+            return cls(search=search, prover=prover, generator=generator, **data)
+        except TypeError as exc:
+            raise ConfigError(f"invalid configuration: {exc}") from exc
