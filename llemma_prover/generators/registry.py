@@ -1,0 +1,94 @@
+"""Build the tactic generator a run asked for, resolving ``auto``.
+
+``auto`` uses ``llemma`` when a GPU is there and the model's weights load, else ``bank``; the
+returned note says which ran and why (the CLI prints it at start, the run records it). An explicit
+``llemma`` that cannot load raises ``GeneratorUnavailable`` saying why and what to do: nothing
+ever pretends Llemma ran. Heavy modules (torch, transformers) are imported only when needed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ..core.config import GeneratorConfig
+from ..core.errors import ConfigError, GeneratorError, GeneratorUnavailable
+from .base import TacticGenerator
+
+log = logging.getLogger(__name__)
+
+
+def detect_gpu() -> bool:
+    """Whether torch sees a CUDA device (False when torch itself is missing)."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def make_generator(
+    config: GeneratorConfig, backend: str, *, gpu_available: bool | None = None
+) -> tuple[TacticGenerator, str]:
+    """A *started* generator for ``config`` and ``backend``, and a one-line note on what runs.
+
+    ``gpu_available`` overrides GPU detection (tests; a driver that already knows). The caller owns
+    the generator and must ``close()`` it.
+    """
+    name = config.name
+    if name == "replay":
+        if not config.replay_file:
+            raise ConfigError("--generator replay needs --replay-file FILE")
+        from .replay import ReplayGenerator
+
+        gen: TacticGenerator = ReplayGenerator(config.replay_file)
+        gen.start()
+        return gen, f"replay: tactics from {config.replay_file}"
+    if name == "bank":
+        return _bank(backend), "bank: ranked automation tactics"
+    if name == "llemma":
+        gen = _llemma(config, backend)
+        return gen, f"llemma: {config.model}"
+    if name == "auto":
+        has_gpu = detect_gpu() if gpu_available is None else gpu_available
+        if not has_gpu:
+            return _bank(backend), "auto: no GPU found, using bank"
+        try:
+            gen = _llemma(config, backend)
+        except GeneratorError as exc:
+            log.warning("auto: llemma could not load, using bank: %s", exc)
+            return _bank(backend), f"auto: llemma could not load ({exc}), using bank"
+        return gen, f"auto: GPU found, using llemma ({config.model})"
+    raise ConfigError(f"unknown generator {name!r}")
+
+
+def _bank(backend: str) -> TacticGenerator:
+    from .bank import BankGenerator
+
+    gen = BankGenerator(backend)
+    gen.start()
+    return gen
+
+
+def _llemma(config: GeneratorConfig, backend: str) -> TacticGenerator:
+    """Import, build and load the LM generator; any failure becomes ``GeneratorUnavailable``."""
+    try:
+        from .llemma import LlemmaGenerator
+    except ImportError as exc:
+        raise GeneratorUnavailable(
+            f"llemma generator needs torch and transformers ({exc}); "
+            "install them with the README's set-up command, or use --generator bank"
+        ) from exc
+    gen = LlemmaGenerator(config, backend)
+    try:
+        gen.start()
+    except GeneratorUnavailable:
+        gen.close()
+        raise
+    except Exception as exc:  # model loading raises many kinds (OSError, ValueError, RuntimeError ...)
+        gen.close()
+        raise GeneratorUnavailable(
+            f"cannot load model {config.model!r}: {type(exc).__name__}: {exc}. "
+            "Pass --model with a local path or a model id that is available offline "
+            "(weights must be downloadable or cached), or use --generator bank"
+        ) from exc
+    return gen

@@ -1,0 +1,143 @@
+"""The ``replay`` generator (both file formats, errors) and ``make_generator`` resolution."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from llemma_prover.core.config import GeneratorConfig
+from llemma_prover.core.errors import ConfigError, DataError, GeneratorUnavailable
+from llemma_prover.core.types import Theorem
+from llemma_prover.generators.registry import make_generator
+from llemma_prover.generators.replay import ReplayGenerator
+
+
+def thm(name: str) -> Theorem:
+    return Theorem(name=name, split="test", system="coq", header="", statement="")
+
+
+def test_text_file_offers_same_candidates_in_order(tmp_path: Path) -> None:
+    f = tmp_path / "tactics.txt"
+    f.write_text("# a comment\nintros.\n\n  lia.  \nnia.\nintros.\n{\n", encoding="utf-8")
+    gen = ReplayGenerator(f)
+    assert gen.format == "text"
+    gen.start_theorem(thm("anything"))
+    cands = gen.generate("goal 1", 10)
+    assert [c.tactic for c in cands] == ["intros.", "lia.", "nia.", "{"]  # duplicate dropped
+    assert [c.score for c in cands] == [0.0, -1.0, -2.0, -3.0]
+    assert gen.generate("another goal", 2) == cands[:2]
+    assert gen.describe()["format"] == "text"
+
+
+def test_jsonl_per_theorem_lists(tmp_path: Path) -> None:
+    f = tmp_path / "proofs.jsonl"
+    f.write_text(
+        "\n".join(
+            [
+                json.dumps({"theorem": "a", "tactics": ["intros.", "lia."]}),
+                "",
+                json.dumps({"theorem": "b", "tactics": ["nia."]}),
+                json.dumps({"theorem": "a", "tactics": ["lia.", "ring."]}),
+                # a results.jsonl record works too; a null proof is skipped
+                json.dumps({"theorem": "c", "status": "proved", "proof": ["auto."]}),
+                json.dumps({"theorem": "d", "status": "failed", "proof": None}),
+            ]
+        ),
+        encoding="utf-8",
+    )
+    gen = ReplayGenerator(f)
+    assert gen.format == "jsonl"
+    assert gen.theorems == ["a", "b", "c"]
+    gen.start_theorem(thm("a"))
+    assert [(c.tactic, c.score) for c in gen.generate("g", 8)] == [
+        ("intros.", 0.0),
+        ("lia.", -1.0),
+        ("ring.", -2.0),
+    ]
+    gen.start_theorem(thm("c"))
+    assert [c.tactic for c in gen.generate("g", 8)] == ["auto."]
+    gen.start_theorem(thm("zzz"))
+    assert gen.generate("g", 8) == []
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="replay file not found") as ei:
+        ReplayGenerator(tmp_path / "nope.txt")
+    assert "nope.txt" in str(ei.value)
+
+
+def test_empty_file_is_an_error(tmp_path: Path) -> None:
+    f = tmp_path / "empty.txt"
+    f.write_text("\n# only a comment\n", encoding="utf-8")
+    with pytest.raises(DataError, match="no tactics"):
+        ReplayGenerator(f)
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        ("{not json", "not a JSON object"),
+        ("[1, 2]", "not a JSON object"),
+        ('{"tactics": ["lia."]}', '"theorem"'),
+        ('{"theorem": "x"}', '"tactics"'),
+        ('{"theorem": "x", "tactics": "lia."}', "list of strings"),
+        ('{"theorem": "x", "tactics": [1]}', "list of strings"),
+    ],
+)
+def test_malformed_jsonl_line_names_file_and_line(tmp_path: Path, bad: str, match: str) -> None:
+    f = tmp_path / "p.jsonl"
+    f.write_text(json.dumps({"theorem": "ok", "tactics": ["lia."]}) + "\n\n" + bad + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=match) as ei:
+        ReplayGenerator(f)
+    assert f"{f}:3:" in str(ei.value)
+    assert ei.value.line == 3
+
+
+def test_make_generator_replay(tmp_path: Path) -> None:
+    f = tmp_path / "t.txt"
+    f.write_text("lia.\n", encoding="utf-8")
+    gen, note = make_generator(GeneratorConfig(name="replay", replay_file=str(f)), "coq")
+    assert isinstance(gen, ReplayGenerator)
+    assert str(f) in note
+    with pytest.raises(ConfigError, match="--replay-file"):
+        make_generator(GeneratorConfig(name="replay"), "coq")
+
+
+def test_make_generator_unknown_name() -> None:
+    with pytest.raises(ConfigError, match="unknown generator"):
+        make_generator(GeneratorConfig(name="gpt"), "coq")
+
+
+def test_make_generator_auto_without_gpu_uses_bank() -> None:
+    pytest.importorskip("llemma_prover.generators.bank")
+    gen, note = make_generator(GeneratorConfig(name="auto"), "coq", gpu_available=False)
+    try:
+        assert gen.name == "bank"
+        assert note == "auto: no GPU found, using bank"
+    finally:
+        gen.close()
+
+
+def test_explicit_llemma_that_cannot_load_says_why(tmp_path: Path) -> None:
+    pytest.importorskip("llemma_prover.generators.llemma")
+    missing = tmp_path / "no-such-model"
+    cfg = GeneratorConfig(name="llemma", model=str(missing), device="cpu")
+    with pytest.raises(GeneratorUnavailable) as ei:
+        make_generator(cfg, "coq", gpu_available=False)
+    msg = str(ei.value)
+    assert "no-such-model" in msg
+
+
+def test_auto_with_gpu_falls_back_to_bank_when_llemma_cannot_load(tmp_path: Path) -> None:
+    pytest.importorskip("llemma_prover.generators.bank")
+    pytest.importorskip("llemma_prover.generators.llemma")
+    cfg = GeneratorConfig(name="auto", model=str(tmp_path / "no-such-model"), device="cpu")
+    gen, note = make_generator(cfg, "coq", gpu_available=True)
+    try:
+        assert gen.name == "bank"
+        assert note.startswith("auto: llemma could not load (")
+        assert note.endswith("using bank")
+    finally:
+        gen.close()
