@@ -1,0 +1,221 @@
+"""The run directory (docs/FORMATS.md): config.json, results.jsonl, traces/, proofs/, summary.md.
+
+``RunDir.open`` creates a new run or resumes an existing one. Resuming checks the format version and
+that the settings which decide *what* a record means (split, backend, generator) are the same; a
+truncated last line of ``results.jsonl`` (a crash mid-write) is dropped with a warning and its theorem
+runs again. Records are appended, flushed and fsynced one by one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import RunDirError
+from ..core.records import TheoremRecord
+from .summary import summarize, summary_markdown
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+CONFIG = "config.json"
+RESULTS = "results.jsonl"
+
+#: config keys that must match for records of an existing run to be reused (dotted paths)
+COMPAT_KEYS: tuple[str, ...] = ("split", "backend", "generator.name", "generator.model", "generator.replay_file")
+
+_SAFE = re.compile(r"[^A-Za-z0-9_.'-]")
+
+
+def safe_name(theorem: str) -> str:
+    """A theorem name usable as a file name (miniF2F names already are; ``'`` is kept)."""
+    name = _SAFE.sub("_", theorem)
+    return name if name not in ("", ".", "..") else "_" + name
+
+
+def _get(d: dict[str, Any], dotted: str) -> Any:
+    cur: Any = d
+    for part in dotted.split("."):
+        if not isinstance(cur, dict):
+            return None
+        cur = cur.get(part)
+    return cur
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+class RunDir:
+    """An open run directory. Use ``RunDir.open(path, config)``; then ``append``/``write_*``."""
+
+    def __init__(self, path: Path, config: dict[str, Any], records: dict[str, TheoremRecord],
+                 repaired: int, resumed: bool) -> None:
+        self.path = path
+        self.config = config
+        self.records = records
+        #: number of broken lines dropped from results.jsonl on open
+        self.repaired = repaired
+        self.resumed = resumed
+
+    # -- opening ---------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], config: dict[str, Any]) -> RunDir:
+        """Create or resume the run directory at ``path``. ``config`` is the full config.json content
+        (``format_version`` is added). Raises ``RunDirError`` (one line) when it cannot be used."""
+        p = Path(path)
+        config = {"format_version": FORMAT_VERSION, **config}
+        try:
+            p.mkdir(parents=True, exist_ok=True)
+            (p / "traces").mkdir(exist_ok=True)
+            (p / "proofs").mkdir(exist_ok=True)
+        except OSError as exc:
+            raise RunDirError(f"cannot create run directory {p}: {exc.strerror or exc}") from None
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise RunDirError(f"run directory {p} is not writable")
+        cfg_path = p / CONFIG
+        resumed = False
+        if cfg_path.exists():
+            try:
+                old = json.loads(cfg_path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise RunDirError(f"{cfg_path} is unreadable ({exc}); use another --out") from None
+            if not isinstance(old, dict):
+                raise RunDirError(f"{cfg_path} is not a JSON object; use another --out")
+            check_compatible(old, config, p)
+            resumed = True
+            # keep the original start information; record each resumption
+            config = {**config, "started_at": old.get("started_at", config.get("started_at")),
+                      "resumed_at": [*old.get("resumed_at", []), config.get("started_at")]}
+        elif (p / RESULTS).exists():
+            raise RunDirError(f"{p} has {RESULTS} but no {CONFIG}; use another --out")
+        records, repaired = read_results(p / RESULTS, repair=True)
+        try:
+            _atomic_write(cfg_path, json.dumps(config, indent=2, sort_keys=False, default=str) + "\n")
+        except OSError as exc:
+            raise RunDirError(f"cannot write {cfg_path}: {exc.strerror or exc}") from None
+        return cls(p, config, records, repaired, resumed)
+
+    # -- writing ---------------------------------------------------------------------------
+    def done(self, theorem: str) -> bool:
+        return theorem in self.records
+
+    def trace_relpath(self, theorem: str) -> str:
+        return f"traces/{safe_name(theorem)}.json"
+
+    def write_trace(self, theorem: str, trace: dict[str, Any] | None) -> str:
+        """Write ``traces/<theorem>.json``; returns its relative path ("" when there is no trace)."""
+        if trace is None:
+            return ""
+        rel = self.trace_relpath(theorem)
+        _atomic_write(self.path / rel, json.dumps(trace, ensure_ascii=False, default=str) + "\n")
+        return rel
+
+    def write_proof(self, theorem: str, text: str, ext: str) -> str:
+        rel = f"proofs/{safe_name(theorem)}.{ext.lstrip('.')}"
+        _atomic_write(self.path / rel, text)
+        return rel
+
+    def append(self, record: TheoremRecord) -> None:
+        """Append one record to results.jsonl, flushed and fsynced before returning."""
+        line = record.to_json()
+        if "\n" in line:  # json.dumps escapes newlines; this guards the one-line-per-record contract
+            raise RunDirError("internal: a record serialised to more than one line")
+        with open(self.path / RESULTS, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.records[record.theorem] = record
+
+    def write_summary(self, theorems: Iterable[str] | None = None) -> str:
+        """Rewrite summary.md over the records (restricted to ``theorems`` if given); returns it."""
+        recs = list(self.records.values())
+        if theorems is not None:
+            wanted = set(theorems)
+            recs = [r for r in recs if r.theorem in wanted]
+        text = summary_markdown(summarize(recs), title=f"Run {self.path.name}")
+        _atomic_write(self.path / "summary.md", text)
+        return text
+
+
+def check_compatible(old: dict[str, Any], new: dict[str, Any], path: Path) -> None:
+    version = old.get("format_version")
+    if version != FORMAT_VERSION:
+        raise RunDirError(
+            f"{path} was written with run-directory format {version!r}, this version writes "
+            f"{FORMAT_VERSION}; use another --out"
+        )
+    diffs = []
+    for key in COMPAT_KEYS:
+        a, b = _get(old, key), _get(new, key)
+        if a != b:
+            diffs.append(f"{key}: {a!r} there vs {b!r} now")
+    if diffs:
+        raise RunDirError(f"{path} holds a run with other settings ({'; '.join(diffs)}); use another --out")
+
+
+def read_results(path: Path, repair: bool = False) -> tuple[dict[str, TheoremRecord], int]:
+    """Read results.jsonl into ``{theorem: record}`` (a later record wins).
+
+    A last line without its newline or that does not parse is a write cut short by a crash: with
+    ``repair`` it is dropped (and the file truncated to the last good line) with a warning, so its
+    theorem runs again. A broken line that is not the last one is a corrupt file: ``RunDirError``.
+    """
+    records: dict[str, TheoremRecord] = {}
+    if not path.exists():
+        return records, 0
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    # after a final "\n" split yields an empty last element
+    good_end = 0
+    dropped = 0
+    offset = 0
+    for idx, raw in enumerate(lines):
+        is_last = idx == len(lines) - 1
+        end = offset + len(raw) + (0 if is_last else 1)
+        if not raw.strip():
+            if not is_last:
+                good_end = end
+            offset = end
+            continue
+        complete = not is_last  # the final piece had no terminating newline
+        try:
+            rec = TheoremRecord.from_json(raw.decode("utf-8")) if complete else None
+        except (RunDirError, UnicodeDecodeError) as exc:
+            later = any(x.strip() for x in lines[idx + 1:])
+            if later:
+                raise RunDirError(f"{path}:{idx + 1}: corrupt record ({exc}); fix or remove the line") from None
+            rec = None
+        if rec is None:
+            if not repair:
+                raise RunDirError(f"{path}:{idx + 1}: truncated record")
+            dropped += 1
+            log.warning("%s:%d: dropping a truncated record (a crash cut its write short); "
+                        "that theorem will run again", path, idx + 1)
+            break
+        records[rec.theorem] = rec
+        good_end = end
+        offset = end
+    if dropped:
+        with open(path, "r+b") as fh:
+            fh.truncate(good_end)
+            fh.flush()
+            os.fsync(fh.fileno())
+    return records, dropped
