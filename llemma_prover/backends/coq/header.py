@@ -1,0 +1,95 @@
+"""Mechanical preparation of miniF2F Coq headers for the installed Coq (Debian Coq 8.16.1).
+
+The miniF2F-rocq statements were written for Rocq 9 and a newer Coquelicot. Three rules, applied in
+code (the benchmark data stay untouched), make every one of the 488 statements type-check here:
+
+1. **Rocq 9 library names.** ``From Stdlib Require ...`` / ``From Corelib Require ...`` /
+   ``From Rocq Require ...`` become ``From Coq Require ...``, and the qualified forms
+   ``Require Import Stdlib.X`` / ``Rocq.X`` / ``Corelib.X`` become ``Coq.X``.
+2. **Coquelicot complex notations.** Coquelicot 3.2 (Debian) lacks the ``C_scope`` power notation and
+   does not bind ``C_scope`` to ``C``, so ``z ^ 2`` or ``Cmod (z * w)`` do not parse as the newer
+   library reads them. When a header requires Coquelicot we append the notations it lacks (see
+   ``COQUELICOT_COMPAT``); they are notations and argument scopes only, no new definitions or axioms.
+3. **Automation tactics.** The backend sends only tactics, so a tactic whose plugin the header does
+   not load (``lia``, ``nia``, ``lra``, ``nra``, ``psatz``) could never be used. We *prepend*
+   ``AUTOMATION_IMPORTS`` (``From Coq Require Import Lia Lra Psatz.``). Prepending, not appending,
+   keeps the header's own imports and definitions the last word on every short name, so the
+   statement means exactly what it meant before. These libraries declare no axioms beyond those of
+   the real-number library (``Print Assumptions`` of a proof lists only what the proof uses).
+
+``prepare_header`` is pure, cheap and idempotent (applying it twice changes nothing).
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "AUTOMATION_IMPORTS",
+    "COQUELICOT_COMPAT",
+    "needs_coquelicot_compat",
+    "prepare_header",
+    "rename_rocq_libraries",
+]
+
+#: first line of the block that ``prepare_header`` prepends (also its idempotence marker)
+AUTOMATION_IMPORTS = (
+    "(* llemma-prover: automation tactics (lia, nia, lra, nra, psatz) *)\n"
+    "From Coq Require Import Lia Lra Psatz.\n"
+)
+
+_COQUELICOT_MARKER = "(* llemma-prover: Coquelicot 3.2 compatibility *)"
+
+_C_BINARY = ("Cplus", "Cminus", "Cmult", "Cdiv")
+_C_UNARY = ("Copp", "Cinv", "Re", "Im", "Cmod", "Cconj")
+
+#: appended after a header that requires Coquelicot (the notations older Coquelicot lacks)
+COQUELICOT_COMPAT = (
+    "\n".join(
+        [
+            _COQUELICOT_MARKER,
+            'Notation "x ^ n" := (@pow_n C_Ring x n) : C_scope.',
+            "Bind Scope C_scope with C.",
+            *(f"Arguments {f} _%C _%C." for f in _C_BINARY),
+            *(f"Arguments {f} _%C." for f in _C_UNARY),
+        ]
+    )
+    + "\n"
+)
+
+# ``From Stdlib Require`` / ``From Rocq Require`` / ``From Corelib Require`` (any spacing).
+_FROM_RE = re.compile(r"\bFrom(\s+)(?:Stdlib|Rocq|Corelib)(\s+Require)\b")
+# ``Require Import Stdlib.Reals.Reals`` and similar qualified names after a Require/Import/Export.
+_QUALIFIED_RE = re.compile(r"(?<![\w.'])(?:Stdlib|Rocq|Corelib)\.(?=[A-Za-z_])")
+# One Require/Import/Export sentence: up to the first period followed by white space or the end.
+_REQUIRE_SENTENCE_RE = re.compile(r"\b(?:Require|Import|Export)\b.*?\.(?=\s|$)", re.DOTALL)
+
+
+def rename_rocq_libraries(header: str) -> str:
+    """Rule 1: Rocq 9 logical names (``Stdlib``, ``Rocq``, ``Corelib``) to Coq 8.16's ``Coq``."""
+    text = _FROM_RE.sub(r"From\1Coq\2", header)
+    # Only inside Require/Import/Export sentences, so that a definition or a comment that happens
+    # to mention "Stdlib." is left alone.
+    return _REQUIRE_SENTENCE_RE.sub(lambda m: _QUALIFIED_RE.sub("Coq.", m.group(0)), text)
+
+
+def needs_coquelicot_compat(header: str) -> bool:
+    """Whether the header requires Coquelicot and does not yet carry our compatibility block."""
+    if _COQUELICOT_MARKER in header:
+        return False
+    return any(
+        m.group(0).startswith("Require") and re.search(r"\bCoquelicot\b", m.group(0))
+        for m in _REQUIRE_SENTENCE_RE.finditer(header)
+    )
+
+
+def prepare_header(header: str) -> str:
+    """The header as Coq 8.16.1 + Coquelicot 3.2 needs it (rules 1-3 of the module docstring)."""
+    text = rename_rocq_libraries(header)
+    if needs_coquelicot_compat(text):
+        if not text.endswith("\n"):
+            text += "\n"
+        text += COQUELICOT_COMPAT
+    if not text.startswith(AUTOMATION_IMPORTS):
+        text = AUTOMATION_IMPORTS + text
+    return text

@@ -1,0 +1,153 @@
+"""``prepare_header``: the mechanical Rocq 9 -> Coq 8.16 fixes (unit tests + real coqc checks)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from llemma_prover.backends.coq.header import (
+    AUTOMATION_IMPORTS,
+    COQUELICOT_COMPAT,
+    needs_coquelicot_compat,
+    prepare_header,
+    rename_rocq_libraries,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def data_dir() -> Path:
+    env = os.environ.get("LLEMMA_PROVER_DATA")
+    return Path(env) if env else REPO.parent / "shared" / "benchmarks" / "minif2f"
+
+
+def load_coq(split: str) -> dict[str, dict]:
+    path = data_dir() / "coq" / f"{split}.jsonl"
+    if not path.exists():
+        pytest.skip(f"benchmark data not found at {path}")
+    with open(path, encoding="utf-8") as fh:
+        return {r["name"]: r for r in map(json.loads, filter(str.strip, fh))}
+
+
+# -- unit tests -----------------------------------------------------------------------------------
+
+
+def test_from_stdlib_becomes_from_coq() -> None:
+    h = "Require Import Reals.\nFrom Stdlib Require Import Qreals.\nFrom  Rocq  Require Import Lia.\n"
+    out = rename_rocq_libraries(h)
+    assert "From Coq Require Import Qreals." in out
+    assert "From  Coq  Require Import Lia." in out
+    assert "Stdlib" not in out and "Rocq" not in out
+
+
+def test_qualified_rocq_names_become_coq() -> None:
+    h = "Require Import Stdlib.Reals.Reals.\nRequire Export Corelib.Init.Nat.\nImport Stdlib.Lists.List.\n"
+    assert rename_rocq_libraries(h) == (
+        "Require Import Coq.Reals.Reals.\nRequire Export Coq.Init.Nat.\nImport Coq.Lists.List.\n"
+    )
+
+
+def test_renaming_leaves_non_import_text_alone() -> None:
+    h = "Require Import Reals.\n(* see Stdlib.Reals for details *)\nDefinition MyStdlib.x := 1.\n"
+    assert rename_rocq_libraries(h) == h
+
+
+def test_coquelicot_compat_only_when_required() -> None:
+    plain = "Require Import Reals.\nOpen Scope R_scope.\n"
+    assert not needs_coquelicot_compat(plain)
+    assert COQUELICOT_COMPAT not in prepare_header(plain)
+    for h in (
+        "Require Import Reals.\nRequire Import Coquelicot.Coquelicot.\nOpen Scope C_scope.\n",
+        "Require Import Reals.\nFrom Coquelicot Require Import Coquelicot.\n",
+    ):
+        assert needs_coquelicot_compat(h)
+        out = prepare_header(h)
+        # appended after the header (the notations need Coquelicot loaded) ...
+        assert out.endswith(COQUELICOT_COMPAT)
+        assert 'Notation "x ^ n" := (@pow_n C_Ring x n) : C_scope.' in out
+        assert "Arguments Cmod _%C." in out and "Arguments Cmult _%C _%C." in out
+        # ... and the original header is kept verbatim before it
+        assert h in out
+    # a comment that merely mentions Coquelicot does not trigger it
+    assert not needs_coquelicot_compat("(* no Coquelicot here *)\nRequire Import Reals.\n")
+
+
+def test_automation_imports_prepended_header_kept_in_order() -> None:
+    h = "Require Import Arith.\nDefinition f (n : nat) := n + 1.\nOpen Scope nat_scope.\n"
+    out = prepare_header(h)
+    assert out.startswith(AUTOMATION_IMPORTS)
+    assert "From Coq Require Import Lia Lra Psatz." in out
+    assert out[len(AUTOMATION_IMPORTS) :] == h
+
+
+def test_prepare_header_is_idempotent() -> None:
+    for h in (
+        "",
+        "Require Import Reals.\n",
+        "From Stdlib Require Import Qreals.\nRequire Import Coquelicot.Coquelicot.\nOpen Scope C_scope.",
+    ):
+        once = prepare_header(h)
+        assert prepare_header(once) == once
+
+
+def test_every_benchmark_header_is_free_of_rocq_names() -> None:
+    for split in ("test", "valid"):
+        for rec in load_coq(split).values():
+            out = prepare_header(rec["header"])
+            assert "From Stdlib" not in out and "Require Import Stdlib." not in out, rec["name"]
+            assert out.count(AUTOMATION_IMPORTS) == 1
+
+
+# -- real coqc -------------------------------------------------------------------------------------
+
+#: problems that do not type-check as written and do after ``prepare_header``
+#: (two ``From Stdlib`` headers, three complex-number statements that need the Coquelicot notations)
+NEEDS_FIXES = {
+    "test": [
+        "algebra_apbmpcneq0_aeq0anbeq0anceq0",
+        "amc12a_2021_p18",
+        "amc12a_2020_p15",
+        "mathd_algebra_302",
+    ],
+    "valid": ["algebra_2rootspoly_apatapbeq2asqp2ab"],
+}
+
+
+def coqc_ok(tmp_path: Path, text: str) -> tuple[bool, str]:
+    path = tmp_path / "Stmt.v"
+    path.write_text(text, encoding="utf-8")
+    proc = subprocess.run(
+        ["coqc", "-q", path.name], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    return proc.returncode == 0, proc.stderr + proc.stdout
+
+
+@pytest.mark.coq
+@pytest.mark.parametrize("split,name", [(s, n) for s, names in NEEDS_FIXES.items() for n in names])
+def test_statements_that_need_fixes_typecheck_after_prepare(tmp_path: Path, split: str, name: str) -> None:
+    if shutil.which("coqc") is None:
+        pytest.skip("coqc not installed")
+    rec = load_coq(split)[name]
+    body = "\n" + rec["statement"] + "\nProof.\nAdmitted.\n"
+    ok_raw, _ = coqc_ok(tmp_path, rec["header"] + body)
+    assert not ok_raw, f"{name} type-checks as written: it no longer demonstrates a fix"
+    ok, log = coqc_ok(tmp_path, prepare_header(rec["header"]) + body)
+    assert ok, f"{name} does not type-check after prepare_header:\n{log[-2000:]}"
+
+
+@pytest.mark.coq
+def test_automation_imports_make_lia_and_lra_available(tmp_path: Path) -> None:
+    """A header without Lia/Lra imports: the bank's tactics work only after ``prepare_header``."""
+    if shutil.which("coqc") is None:
+        pytest.skip("coqc not installed")
+    header = "Require Import Reals.\nOpen Scope R_scope.\n"
+    body = "\nTheorem t : forall x : R, 0 < x -> 0 < 2 * x.\nProof.\nintros; lra.\nQed.\n"
+    ok_raw, log_raw = coqc_ok(tmp_path, header + body)
+    assert not ok_raw and "lra" in log_raw
+    ok, log = coqc_ok(tmp_path, prepare_header(header) + body)
+    assert ok, log
