@@ -64,7 +64,7 @@ def make_generator(
 def _bank(backend: str) -> TacticGenerator:
     from .bank import BankGenerator
 
-    gen = BankGenerator(backend)
+    gen: TacticGenerator = BankGenerator(backend)
     gen.start()
     return gen
 
@@ -78,7 +78,7 @@ def _llemma(config: GeneratorConfig, backend: str) -> TacticGenerator:
             f"llemma generator needs torch and transformers ({exc}); "
             "install them with the README's set-up command, or use --generator bank"
         ) from exc
-    gen = LlemmaGenerator(config, backend)
+    gen: TacticGenerator = LlemmaGenerator(config, backend)
     try:
         gen.start()
     except GeneratorUnavailable:

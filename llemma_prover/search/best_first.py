@@ -141,9 +141,9 @@ def best_first_search(
         # pop the best still-open node (stale entries: expanded already, or re-prioritised)
         node = None
         while heap:
-            neg, cand = heapq.heappop(heap)
-            if tree.status(cand) is NodeStatus.OPEN and -neg == tree.priority(cand):
-                node = cand
+            neg, top = heapq.heappop(heap)
+            if tree.status(top) is NodeStatus.OPEN and -neg == tree.priority(top):
+                node = top
                 break
         if node is None:
             return finish(Reason.SEARCH_EXHAUSTED)

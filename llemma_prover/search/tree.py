@@ -75,7 +75,7 @@ class SearchTree:
 
     # -- building --------------------------------------------------------------------------------
     def _new_id(self) -> int:
-        return self.graph.number_of_nodes()
+        return int(self.graph.number_of_nodes())
 
     def _next_order(self) -> int:
         o = self._order
@@ -241,7 +241,7 @@ class SearchTree:
     def tree_parent(self, node: int) -> int | None:
         for p in self.graph.predecessors(node):
             if self.graph.edges[p, node]["outcome"] in TREE_OUTCOMES:
-                return p
+                return int(p)
         return None
 
     def status(self, node: int) -> NodeStatus:
@@ -345,8 +345,7 @@ class SearchTree:
                 if bad:
                     fail(f"failed node {n} has children that did not fail: {bad}")
             if st is NodeStatus.PROVED and not any(
-                g.nodes[c]["status"] == NodeStatus.PROVED.value
-                and g.edges[n, c]["outcome"] in TREE_OUTCOMES
+                g.nodes[c]["status"] == NodeStatus.PROVED.value and g.edges[n, c]["outcome"] in TREE_OUTCOMES
                 for c in g.successors(n)
             ):
                 fail(f"proved node {n} has no proved child")
