@@ -193,6 +193,7 @@ def test_candidates_capped_at_k() -> None:
     gen = ListGenerator([(f"t{i}", -i) for i in range(10)])
     out, _ = best_first_search(THM, backend, gen, cfg(candidates=3))
     assert [t for _, t in backend.applied] == ["t0", "t1", "t2"]
+    assert out.extra["attempts"] == 3
     assert out.reason is Reason.SEARCH_EXHAUSTED
 
 

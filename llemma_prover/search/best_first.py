@@ -81,6 +81,7 @@ def best_first_search(
     expansions = 0
     error = ""
     prover_errors = 0
+    attempts = 0
 
     def finish(reason: Reason) -> tuple[SearchOutcome, SearchTree]:
         total = clock() - t0
@@ -94,7 +95,7 @@ def best_first_search(
             time=TimeSplit(total=total, model=clocks.model, prover=clocks.prover),
             restarts=restarts,
             error=error,
-            extra={"prover_errors": prover_errors, "attempts": tree.graph.number_of_edges()},
+            extra={"prover_errors": prover_errors, "attempts": attempts},
         )
         tree.graph.graph.update(
             theorem=theorem.name,
@@ -165,6 +166,7 @@ def best_first_search(
                 completed = False
                 break
             tp = clock()
+            attempts += 1
             try:
                 step = backend.apply(state_id, cand.tactic)
             except RestartLimitExceeded as exc:
