@@ -121,7 +121,8 @@ def load_split(data_dir: str | os.PathLike[str], system: str, split: str) -> Dat
             continue
         thm = _parse_record(line, path, lineno, split, system)
         if thm.name in seen:
-            raise DataError(f"duplicate theorem {thm.name!r} (first on line {seen[thm.name]})", str(path), lineno)
+            first = seen[thm.name]
+            raise DataError(f"duplicate theorem {thm.name!r} (first on line {first})", str(path), lineno)
         seen[thm.name] = lineno
         theorems.append(thm)
     if not theorems:

@@ -29,7 +29,7 @@ CONFIG = "config.json"
 RESULTS = "results.jsonl"
 
 #: config keys that must match for records of an existing run to be reused (dotted paths)
-COMPAT_KEYS: tuple[str, ...] = ("split", "backend", "generator.name", "generator.model", "generator.replay_file")
+COMPAT_KEYS: tuple[str, ...] = ("split", "backend", "generator.name", "generator.replay_file")
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.'-]")
 
@@ -167,6 +167,9 @@ def check_compatible(old: dict[str, Any], new: dict[str, Any], path: Path) -> No
         a, b = _get(old, key), _get(new, key)
         if a != b:
             diffs.append(f"{key}: {a!r} there vs {b!r} now")
+    old_model, new_model = _get(old, "generator.model"), _get(new, "generator.model")
+    if _get(new, "generator.name") == "llemma" and old_model != new_model:  # the model matters only then
+        diffs.append(f"generator.model: {old_model!r} there vs {new_model!r} now")
     if diffs:
         raise RunDirError(f"{path} holds a run with other settings ({'; '.join(diffs)}); use another --out")
 
@@ -201,7 +204,8 @@ def read_results(path: Path, repair: bool = False) -> tuple[dict[str, TheoremRec
         except (RunDirError, UnicodeDecodeError) as exc:
             later = any(x.strip() for x in lines[idx + 1:])
             if later:
-                raise RunDirError(f"{path}:{idx + 1}: corrupt record ({exc}); fix or remove the line") from None
+                msg = f"{path}:{idx + 1}: corrupt record ({exc}); fix or remove the line"
+                raise RunDirError(msg) from None
             rec = None
         if rec is None:
             if not repair:

@@ -1,0 +1,185 @@
+"""``llemma-prover prove``: best-first search over a miniF2F split, results in a run directory."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from ..core.config import BACKENDS, GENERATORS, SPLITS, GeneratorConfig, ProverConfig, RunConfig
+from ..core.errors import ConfigError
+
+log = logging.getLogger("llemma_prover.cli.prove")
+
+_DEFAULT_TACTIC_TIMEOUT = ProverConfig().tactic_timeout
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "prove",
+        help="search for proofs of a miniF2F split",
+        description="Best-first proof search over a miniF2F split; every proof is re-checked from scratch. "
+        "Running the same command again resumes the run.",
+    )
+    p.add_argument("--split", default="minif2f-test", choices=sorted(SPLITS), help="benchmark split")
+    p.add_argument("--backend", default="coq", choices=BACKENDS, help="prover (default: coq)")
+    p.add_argument("--generator", default="auto", choices=GENERATORS,
+                   help="tactic generator; auto = llemma if a GPU is there and the model loads, else bank")
+    p.add_argument("--model", default=GeneratorConfig().model, help="model id or local path for llemma")
+    p.add_argument("--replay-file", default=None, help="tactics for --generator replay (text or JSONL)")
+    p.add_argument("--data-dir", default=None,
+                   help="miniF2F folder holding coq/, lean4/, isabelle/ (default: $LLEMMA_PROVER_DATA, "
+                   "else ../shared/benchmarks/minif2f beside the checkout)")
+    p.add_argument("--theorems", default="", help="comma-separated theorem names (default: all)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N theorems")
+    p.add_argument("--out", default=None, help="run directory (default: runs/<split>-<backend>-<generator>)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="Ray worker actors (default: CPU count); 0 = in this process, no Ray")
+    p.add_argument("--ray-address", default=None, help="join an existing Ray cluster at this address")
+    p.add_argument("--candidates", type=int, default=None, help="k, candidates per expansion")
+    p.add_argument("--max-expansions", type=int, default=None, help="expansions per theorem")
+    p.add_argument("--time-budget", type=float, default=None, help="wall-clock seconds per theorem")
+    p.add_argument("--tactic-timeout", type=float, default=_DEFAULT_TACTIC_TIMEOUT,
+                   help=f"seconds per tactic (default {_DEFAULT_TACTIC_TIMEOUT:g})")
+    return p
+
+
+def _abspath(path: str | None) -> str | None:
+    return os.path.abspath(path) if path else None
+
+
+def _repo_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+def build_config(args: argparse.Namespace) -> RunConfig:
+    """RunConfig from flags (search budgets are filled once the generator is resolved)."""
+    names = tuple(n.strip() for n in args.theorems.split(",") if n.strip()) if args.theorems else ()
+    workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
+    cfg = RunConfig(
+        split=args.split,
+        backend=args.backend,
+        theorems=names,
+        limit=args.limit,
+        workers=workers,
+        ray_address=args.ray_address,
+        prover=dataclasses.replace(ProverConfig(), tactic_timeout=args.tactic_timeout),
+        generator=GeneratorConfig(name=args.generator, model=args.model,
+                                  replay_file=_abspath(args.replay_file)),
+    )
+    if args.ray_address and workers == 0:
+        raise ConfigError("--ray-address needs --workers >= 1")
+    if args.replay_file and not os.path.isfile(args.replay_file):
+        raise ConfigError(f"--replay-file {args.replay_file!r} does not exist")
+    for flag, val in (("--candidates", args.candidates), ("--max-expansions", args.max_expansions)):
+        if val is not None and val < 1:
+            raise ConfigError(f"{flag} must be >= 1, got {val}")
+    if args.time_budget is not None and args.time_budget <= 0:
+        raise ConfigError(f"--time-budget must be > 0 seconds, got {args.time_budget}")
+    cfg.validate()
+    return cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from ..data.minif2f import DATA_ENV, load_split, resolve_data_dir, select
+    from ..runs.rundir import RunDir
+    from ..runs.summary import summarize, summary_lines
+    from ..workers.driver import effective_search, resolve_generator, run_metadata
+
+    console = args._console
+    cfg = build_config(args)
+
+    # 1. data: read and validate everything before anything runs
+    data_dir = resolve_data_dir(args.data_dir, os.environ.get(DATA_ENV), _repo_root())
+    dataset = load_split(data_dir, cfg.data_system, cfg.split_name)
+    theorems = select(dataset.theorems, cfg.theorems, cfg.limit)
+    cfg = dataclasses.replace(cfg, data_dir=str(data_dir.resolve()))
+
+    # 2. the generator (auto -> llemma or bank), then the budgets that go with it
+    with resolve_generator(cfg) as resolved:
+        search = effective_search(resolved.name, args.candidates, args.max_expansions, args.time_budget)
+        out = Path(args.out) if args.out else Path("runs") / f"{cfg.split}-{cfg.backend}-{resolved.name}"
+        cfg = dataclasses.replace(cfg, search=search, generator=resolved.config, out_dir=str(out.resolve()))
+        if resolved.local_worker is not None:
+            resolved.local_worker.run_config = cfg
+        meta = run_metadata(cfg, resolved, dataset.files, dataset.sha256, ["llemma-prover", *args._argv])
+        run_dir = RunDir.open(out, meta)
+        _attach_run_log(run_dir.path / "run.log")
+
+        todo = [t for t in theorems if not run_dir.done(t.name)]
+        old = run_dir.records
+        solved_before = sum(1 for t in theorems if t.name in old and old[t.name].proved)
+        console.print(f"generator: [bold]{resolved.name}[/bold] ({resolved.note})", highlight=False)
+        console.print(f"run directory: {run_dir.path}", highlight=False)
+        console.print(
+            f"{len(theorems)} theorems ({cfg.split}, {cfg.backend}); "
+            f"{len(theorems) - len(todo)} already done, {len(todo)} to run; "
+            f"workers: {cfg.workers if cfg.workers else 'in-process'}; budgets: k={search.candidates}, "
+            f"max expansions {search.max_expansions}, {search.time_budget:g} s/theorem, "
+            f"tactic timeout {cfg.prover.tactic_timeout:g} s",
+            highlight=False,
+        )
+        if run_dir.repaired:
+            n = run_dir.repaired
+            console.print(f"[yellow]results.jsonl repaired: dropped {n} truncated record(s)[/]")
+        try:
+            _run_with_progress(cfg, resolved, todo, run_dir, console, solved_before, len(theorems))
+        finally:
+            text_rows = summary_lines(summarize(run_dir.records[t.name] for t in theorems
+                                                if t.name in run_dir.records))
+            run_dir.write_summary([t.name for t in theorems])
+    table = Table(title=f"{cfg.split} / {cfg.backend} / {resolved.name}")
+    table.add_column("family")
+    table.add_column("solved/total", justify="right")
+    table.add_column("rate", justify="right")
+    for fam, frac, rate in text_rows:
+        table.add_row(fam, frac, rate, style="bold" if fam == "all" else None)
+    from rich.console import Console
+
+    Console().print(table)
+    print(f"results: {run_dir.path / 'results.jsonl'}")
+    return 0
+
+
+def _run_with_progress(cfg: RunConfig, resolved: Any, todo: list[Any], run_dir: Any, console: Any,
+                       solved_before: int, total: int) -> None:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from ..workers.driver import execute
+
+    done_before = total - len(todo)
+    solved = [solved_before]
+    with Progress(
+        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("solved {task.fields[solved]}"), TimeElapsedColumn(), TextColumn("ETA"),
+        TimeRemainingColumn(), console=console, transient=False, disable=not console.is_terminal,
+    ) as progress:
+        task = progress.add_task("proving", total=total, completed=done_before, solved=solved[0])
+
+        def on_result(rec: Any) -> None:
+            if rec.proved:
+                solved[0] += 1
+            progress.update(task, advance=1, solved=solved[0])
+            log.info("%s: %s (%s; %d expansions, %.1f s)", rec.theorem, rec.status.value, rec.reason.value,
+                     rec.expansions, rec.time.total)
+
+        execute(cfg, resolved, todo, run_dir, on_result=on_result)
+
+
+def _attach_run_log(path: Path) -> None:
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    logging.getLogger().addHandler(handler)

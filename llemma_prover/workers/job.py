@@ -1,0 +1,144 @@
+"""The per-theorem job: search, then an independent re-check of any proof found.
+
+``prove_theorem`` never raises for a prover or theorem problem: every outcome becomes a
+``TheoremRecord`` (a crash is a record with ``Status.ERROR``), so one theorem can never stop a run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..backends.base import ProverBackend
+from ..core.config import RunConfig
+from ..core.errors import ProverError, ProverStartError
+from ..core.records import TheoremRecord
+from ..core.types import CheckResult, Reason, SearchOutcome, Status, Theorem, TimeSplit
+from ..generators.base import TacticGenerator
+
+log = logging.getLogger(__name__)
+
+#: file extension of a proof file per backend
+PROOF_EXT: dict[str, str] = {"coq": "v", "lean4": "lean", "leandojo": "lean", "isabelle": "thy"}
+
+#: reasons that mean the infrastructure failed (status "error") rather than the search
+_ERROR_REASONS = {Reason.PROVER_CRASH, Reason.START_FAILED, Reason.WORKER_CRASH}
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What a worker sends back for one theorem."""
+
+    record: TheoremRecord
+    #: node-link JSON of the search tree (None when the search never started)
+    trace: dict[str, Any] | None
+    #: the checked proof file (None unless proved)
+    proof_text: str | None
+    proof_ext: str
+
+
+def _record(theorem: Theorem, run_config: RunConfig, generator: str, **kw: Any) -> TheoremRecord:
+    return TheoremRecord(
+        theorem=theorem.name,
+        split=run_config.split,
+        family=theorem.family,
+        backend=run_config.backend,
+        generator=generator,
+        **kw,
+    )
+
+
+def crash_record(theorem: Theorem, run_config: RunConfig, generator: str, attempts: int,
+                 error: str) -> TheoremRecord:
+    """The record of a theorem whose worker died on every attempt."""
+    return _record(theorem, run_config, generator, status=Status.ERROR, reason=Reason.WORKER_CRASH,
+                   proof=None, attempts=attempts, error=error)
+
+
+def prove_theorem(
+    theorem: Theorem,
+    backend: ProverBackend,
+    generator: TacticGenerator,
+    run_config: RunConfig,
+) -> tuple[TheoremRecord, dict[str, Any] | None]:
+    """Search for a proof of ``theorem``; re-check a found proof with ``backend.check``.
+
+    Status is ``PROVED`` only if the re-check succeeds; a proof the checker rejects is ``FAILED``
+    with reason ``CHECK_FAILED``. Prover failures become ``ERROR`` records.
+    """
+    from ..search.best_first import best_first_search  # search layer; imported when a job runs
+
+    gen_name = generator.name or run_config.generator.name
+    t0 = time.monotonic()
+    try:
+        outcome, tree = best_first_search(theorem, backend, generator, run_config.search)
+    except ProverStartError as exc:
+        log.warning("%s: theorem did not load: %s", theorem.name, exc)
+        return _record(theorem, run_config, gen_name, status=Status.ERROR, reason=Reason.START_FAILED,
+                       proof=None, time=TimeSplit(total=time.monotonic() - t0),
+                       restarts=backend.restarts, error=_one_line(exc)), None
+    except ProverError as exc:
+        log.warning("%s: prover failed: %s", theorem.name, exc)
+        return _record(theorem, run_config, gen_name, status=Status.ERROR, reason=Reason.PROVER_CRASH,
+                       proof=None, time=TimeSplit(total=time.monotonic() - t0),
+                       restarts=backend.restarts, error=_one_line(exc)), None
+    trace = tree.to_node_link() if tree is not None else None
+    return finish_record(theorem, backend, run_config, gen_name, outcome, t0), trace
+
+
+def finish_record(theorem: Theorem, backend: ProverBackend, run_config: RunConfig, gen_name: str,
+                  outcome: SearchOutcome, t0: float) -> TheoremRecord:
+    """Turn a search outcome into a record, re-checking a found proof."""
+    check: CheckResult | None = None
+    status = Status.FAILED
+    reason = outcome.reason
+    if outcome.reason is Reason.PROVED and outcome.proof is not None:
+        try:
+            check = backend.check(theorem, outcome.proof)
+        except ProverError as exc:
+            check = CheckResult(ok=False, checker=backend.name, elapsed=0.0, message=_one_line(exc))
+        if check.ok:
+            status = Status.PROVED
+        else:
+            reason = Reason.CHECK_FAILED
+            log.warning("%s: the search found a proof but the re-check rejected it: %s",
+                        theorem.name, check.message[:300])
+    elif outcome.reason in _ERROR_REASONS:
+        status = Status.ERROR
+    elif outcome.reason is Reason.PROVED:  # PROVED without a proof is a search bug; do not count it
+        reason = Reason.CHECK_FAILED
+    t = outcome.time
+    time_split = replace(t, total=time.monotonic() - t0, check=check.elapsed if check else 0.0)
+    return _record(
+        theorem, run_config, gen_name,
+        status=status, reason=reason, proof=outcome.proof,
+        expansions=outcome.expansions, nodes=outcome.nodes, time=time_split, check=check,
+        restarts=outcome.restarts, error=outcome.error,
+        extra=dict(outcome.extra) if outcome.extra else {},
+    )
+
+
+def run_job(theorem: Theorem, backend: ProverBackend, generator: TacticGenerator, run_config: RunConfig,
+            attempt: int = 1) -> JobResult:
+    """``prove_theorem`` plus the proof file; an unexpected exception becomes an ERROR record."""
+    ext = PROOF_EXT.get(run_config.backend, "txt")
+    try:
+        record, trace = prove_theorem(theorem, backend, generator, run_config)
+    except Exception as exc:  # a bug in a layer below must not end the run: record it loudly
+        log.error("%s: unexpected error:\n%s", theorem.name, traceback.format_exc())
+        record = _record(theorem, run_config, generator.name or run_config.generator.name,
+                         status=Status.ERROR, reason=Reason.PROVER_CRASH, proof=None,
+                         error=f"unexpected {type(exc).__name__}: {_one_line(exc)}")
+        trace = None
+    record = replace(record, attempts=attempt)
+    proof_text = None
+    if record.status is Status.PROVED and record.proof is not None:
+        proof_text = backend.proof_text(theorem, record.proof)
+    return JobResult(record=record, trace=trace, proof_text=proof_text, proof_ext=ext)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:1000]
