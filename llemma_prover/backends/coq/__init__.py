@@ -1,0 +1,8 @@
+"""The Coq backend (``coqtop -emacs`` + ``coqc`` re-check), registered as ``"coq"``.
+
+Importing this package registers the backend, so ``make_backend("coq", config)`` works.
+"""
+
+from .backend import CoqBackend
+
+__all__ = ["CoqBackend"]

@@ -1,0 +1,369 @@
+"""One helper for every prover process: spawn, talk against deadlines, measure, kill.
+
+``ManagedProcess`` is what every backend (Coq now; a Lean REPL or Isabelle server later) uses to run a
+prover executable:
+
+* the child runs in its **own session and process group** (``start_new_session``), so ``kill()`` can
+  SIGKILL the whole group -- the prover and anything it forked -- and then reaps it;
+* **resource limits** applied between fork and exec: address space (``memory_limit_mb``, RLIMIT_AS)
+  and no core dumps; or, when a ``Sandbox`` is given, the sandbox's own limits, environment and wrapper;
+* optional **scrubbed environment** and **private temporary working directory** (removed on close);
+* stdout and stderr share one pipe, read by ``pexpect`` with ``select`` (no polling, no threads);
+  every read is made **against an absolute deadline** (``time.monotonic()``) and raises
+  ``ProcessTimeout`` when it passes or ``ProcessExited`` on EOF -- nobody sleeps to wait for output;
+* a bounded **tail** of everything read is always kept for error messages;
+* ``alive``, ``rss_mb()`` (resident memory of the whole process group, from ``/proc``) and a
+  ``requests`` counter (one per ``send``) for recycling policies.
+
+The errors here are backend-neutral; a backend translates them into its ``ProverError`` subclasses
+(``ProverCrashed``/``ProverHung``/...) with ``raise ... from``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from re import Match, Pattern
+from typing import TYPE_CHECKING
+
+import pexpect
+import pexpect.fdpexpect
+
+if TYPE_CHECKING:
+    from .sandbox import Sandbox
+
+__all__ = [
+    "ManagedProcess",
+    "ProcessError",
+    "ProcessExited",
+    "ProcessTimeout",
+    "group_alive",
+]
+
+#: environment variables kept by ``scrub_env=True`` when no sandbox is given
+KEEP_ENV: tuple[str, ...] = ("PATH", "LANG", "LC_ALL", "COQLIB", "COQPATH", "OCAMLPATH", "LEAN_PATH")
+
+#: seconds ``kill()`` waits for the kernel to reap a SIGKILLed child before giving up on it
+REAP_TIMEOUT_S = 10.0
+
+
+class ProcessError(Exception):
+    """A managed process could not be talked to. ``tail`` is its latest output."""
+
+    def __init__(self, message: str, *, tail: str = "", elapsed: float = 0.0) -> None:
+        super().__init__(message)
+        self.tail = tail
+        self.elapsed = elapsed
+
+
+class ProcessTimeout(ProcessError):
+    """The expected output did not arrive before the deadline."""
+
+
+class ProcessExited(ProcessError):
+    """The process closed its output (exited, crashed or was killed)."""
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of process group ``pgid`` still exists (zombies count as gone)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # killpg(0) also succeeds for zombies; look for a live member in /proc.
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        # fields[0] = state, fields[2] = pgrp
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            return True
+    return False
+
+
+class ManagedProcess:
+    """A child process in its own process group, read against deadlines.
+
+    Construction is cheap; ``start()`` spawns. Use ``close()`` (or the context manager) to kill the
+    group, reap it and remove the private working directory.
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        memory_limit_mb: int = 0,
+        scrub_env: bool = True,
+        private_tmpdir: bool = True,
+        cwd: str | None = None,
+        env_extra: Mapping[str, str] | None = None,
+        sandbox: Sandbox | None = None,
+        tail_chars: int = 8192,
+        encoding: str = "utf-8",
+    ) -> None:
+        self.argv = list(argv)
+        self.memory_limit_mb = memory_limit_mb
+        self.scrub_env = scrub_env
+        self.private_tmpdir = private_tmpdir
+        self._cwd = cwd
+        self._env_extra = dict(env_extra or {})
+        self._sandbox = sandbox
+        self._tail_chars = tail_chars
+        self._encoding = encoding
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._spawn: pexpect.fdpexpect.fdspawn | None = None
+        self._tail = ""
+        self._tmpdir: str | None = None
+        self.requests = 0
+        self.started_at = 0.0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> ManagedProcess:
+        """Spawn the child (idempotent). Raises ``ProcessError`` when it cannot be executed."""
+        if self._proc is not None:
+            return self
+        if self.private_tmpdir and self._tmpdir is None:
+            self._tmpdir = tempfile.mkdtemp(prefix="llemma-prover-")
+        cwd = self._cwd or self._tmpdir
+        argv = self._sandbox.wrap(self.argv) if self._sandbox is not None else self.argv
+        try:
+            self._proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                cwd=cwd,
+                env=self._env(),
+                preexec_fn=self._preexec(),
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError as exc:
+            raise ProcessError(f"cannot start {argv[0]!r}: {exc}") from exc
+        assert self._proc.stdout is not None
+        self._spawn = pexpect.fdpexpect.fdspawn(
+            self._proc.stdout.fileno(), encoding=self._encoding, codec_errors="replace", maxread=65536
+        )
+        self.started_at = time.monotonic()
+        return self
+
+    def __enter__(self) -> ManagedProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _env(self) -> dict[str, str] | None:
+        if self._sandbox is not None:
+            return self._sandbox.env(extra=self._env_extra)
+        if not self.scrub_env:
+            return {**os.environ, **self._env_extra} if self._env_extra else None
+        env = {k: v for k, v in os.environ.items() if k in KEEP_ENV}
+        env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+        env.setdefault("LANG", "C.UTF-8")
+        if self._tmpdir is not None:
+            env["HOME"] = self._tmpdir
+            env["TMPDIR"] = self._tmpdir
+        env.update(self._env_extra)
+        return env
+
+    def _preexec(self) -> Callable[[], None]:
+        if self._sandbox is not None:
+            return self._sandbox.preexec()
+        limit = self.memory_limit_mb
+
+        def apply() -> None:  # runs in the child between fork and exec
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            if limit > 0:
+                nbytes = limit * 1024 * 1024
+                resource.setrlimit(resource.RLIMIT_AS, (nbytes, nbytes))
+
+        return apply
+
+    # -- facts -------------------------------------------------------------------------------
+    @property
+    def pid(self) -> int:
+        if self._proc is None:
+            raise ProcessError("process not started")
+        return self._proc.pid
+
+    @property
+    def pgid(self) -> int:
+        # start_new_session: the child is the leader of its own session and group
+        return self.pid
+
+    @property
+    def workdir(self) -> str | None:
+        """The private working directory (``None`` when ``private_tmpdir=False``)."""
+        if self.private_tmpdir and self._tmpdir is None:
+            self._tmpdir = tempfile.mkdtemp(prefix="llemma-prover-")
+        return self._cwd or self._tmpdir
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self._proc is None else self._proc.poll()
+
+    @property
+    def tail(self) -> str:
+        """The latest output read (at most ``tail_chars`` characters)."""
+        return self._tail
+
+    def rss_mb(self) -> float:
+        """Resident memory of the whole process group in MiB (0.0 when gone)."""
+        if self._proc is None:
+            return 0.0
+        pgid = self.pgid
+        page = os.sysconf("SC_PAGE_SIZE")
+        total = 0
+        # Fast path: the leader alone (most provers do not fork).
+        pids = [self.pid] if self._sandbox is None else _group_members(pgid)
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/statm", encoding="ascii") as fh:
+                    total += int(fh.read().split()[1]) * page
+            except (OSError, ValueError, IndexError):
+                continue
+        return total / (1024 * 1024)
+
+    # -- talking -----------------------------------------------------------------------------
+    def send(self, text: str) -> None:
+        """Write ``text`` to the child's stdin and count one request."""
+        if self._proc is None or self._proc.stdin is None:
+            raise ProcessError("process not started")
+        try:
+            self._proc.stdin.write(text.encode(self._encoding))
+            self._proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError) as exc:
+            raise ProcessExited(f"cannot write to process: {exc}", tail=self._tail) from exc
+        self.requests += 1
+
+    def expect(self, pattern: Pattern[str], deadline: float) -> tuple[str, Match[str]]:
+        """Read until ``pattern`` matches or ``deadline`` (``time.monotonic()``) passes.
+
+        Returns (text before the match, the match). Raises ``ProcessTimeout`` / ``ProcessExited``.
+        """
+        if self._spawn is None:
+            raise ProcessError("process not started")
+        t0 = time.monotonic()
+        remaining = deadline - t0
+        if remaining <= 0:
+            raise ProcessTimeout("deadline already passed", tail=self._tail)
+        try:
+            self._spawn.expect(pattern, timeout=remaining)
+        except pexpect.TIMEOUT as exc:
+            self._remember(_as_str(self._spawn.before))
+            raise ProcessTimeout(
+                f"no answer within {remaining:.1f}s", tail=self._tail, elapsed=time.monotonic() - t0
+            ) from exc
+        except pexpect.EOF as exc:
+            self._remember(_as_str(self._spawn.before))
+            raise ProcessExited(
+                f"process exited (status {self._wait_status()})",
+                tail=self._tail,
+                elapsed=time.monotonic() - t0,
+            ) from exc
+        before = _as_str(self._spawn.before)
+        match = self._spawn.match
+        assert match is not None and not isinstance(match, type)
+        self._remember(before + match.group(0))
+        return before, match
+
+    def pending_output(self) -> str:
+        """Output already read past the last match (non-empty means the peer said more than expected)."""
+        if self._spawn is None:
+            return ""
+        return _as_str(self._spawn.buffer)
+
+    def wait(self, deadline: float) -> tuple[int, str]:
+        """Read everything until the child exits; returns (exit status, output). Raises on deadline."""
+        if self._spawn is None or self._proc is None:
+            raise ProcessError("process not started")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ProcessTimeout("deadline already passed", tail=self._tail)
+        try:
+            self._spawn.expect(pexpect.EOF, timeout=remaining)
+        except pexpect.TIMEOUT as exc:
+            self._remember(_as_str(self._spawn.before))
+            raise ProcessTimeout(f"did not exit within {remaining:.1f}s", tail=self._tail) from exc
+        out = _as_str(self._spawn.before)
+        self._remember(out)
+        try:
+            status = self._proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired as exc:
+            raise ProcessTimeout("closed its output but did not exit", tail=self._tail) from exc
+        return status, out
+
+    def _remember(self, text: str) -> None:
+        if text:
+            self._tail = (self._tail + text)[-self._tail_chars :]
+
+    def _wait_status(self) -> int | None:
+        if self._proc is None:
+            return None
+        try:
+            return self._proc.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            return None
+
+    # -- ending ------------------------------------------------------------------------------
+    def kill(self) -> None:
+        """SIGKILL the whole process group and reap the child. Idempotent; never raises."""
+        proc = self._proc
+        if proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=REAP_TIMEOUT_S)
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        self._spawn = None
+
+    def close(self) -> None:
+        """Kill the group, reap it and remove the private working directory. Idempotent."""
+        self.kill()
+        if self._tmpdir is not None and self._cwd is None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+
+
+def _group_members(pgid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
+                fields = fh.read().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue
+        if len(fields) > 2 and int(fields[2]) == pgid:
+            out.append(int(entry))
+    return out
+
+
+def _as_str(value: object) -> str:
+    return value if isinstance(value, str) else ""
