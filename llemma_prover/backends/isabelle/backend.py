@@ -1,0 +1,164 @@
+"""The ``isabelle`` backend: whole-theory checking through the Isabelle server.
+
+Isabelle has no cheap persistent proof states over the server protocol, so a state here is the list of
+proof steps (Isar text) that led to it, and ``apply`` re-checks the theory with one more step:
+
+1. the steps + the new step as a *complete* proof: if the theory checks, ``ProofFinished``;
+2. otherwise, an error inside the new step's lines is a ``TacticError``;
+3. otherwise (the proof is merely unfinished) the steps + new step + ``print_state`` + ``oops`` are
+   checked, and the ``print_state`` output becomes the goal text of an ``Advanced`` state.
+
+Every check is one ``use_theories`` under ``tactic_timeout`` (a timeout is a ``TacticTimeout``). The
+final re-check (``check``) validates the proof text (no ``sorry``/``oops``/axioms/ML, see
+``theory.validate_proof``) and checks the whole file in a fresh directory under ``check_timeout``.
+
+This backend has been tested against the fake server in ``llemma_prover/testing/fake_isabelle.py``
+only (no Isabelle can be installed where it was written); see the README.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+from ...core.config import ProverConfig
+from ...core.errors import ProverError, ProverStartError, RestartLimitExceeded
+from ...core.types import (
+    Advanced,
+    CheckResult,
+    ProofFinished,
+    RootState,
+    StepResult,
+    TacticError,
+    TacticTimeout,
+    Theorem,
+)
+from ..base import ProverBackend, register_backend
+from .session import IsabelleOptions, IsabelleSession, TheoryCheck, writeln_at
+from .theory import proof_start_line, theory_name, theory_text, validate_proof
+
+log = logging.getLogger(__name__)
+
+CHECKER = "isabelle use_theories"
+
+
+@register_backend("isabelle")
+class IsabelleBackend(ProverBackend):
+    """Proof checking through one resident Isabelle server (started lazily)."""
+
+    def __init__(self, config: ProverConfig, options: IsabelleOptions | None = None) -> None:
+        super().__init__(config)
+        self.options = options or IsabelleOptions()
+        self._session: IsabelleSession | None = None
+        self._theorem: Theorem | None = None
+        self._states: dict[int, tuple[str, ...]] = {}
+        self._restarts_at_start = 0
+        self._checks = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def session(self) -> IsabelleSession:
+        if self._session is None:
+            # The JVM reserves far more address space than it uses: an RLIMIT_AS cap would stop it
+            # from starting, so memory is left to Isabelle's own heap settings (ML_OPTIONS, -Xmx).
+            self._session = IsabelleSession(executable=self.config.executable or "isabelle",
+                                            options=self.options, start_timeout=self.config.start_timeout)
+        return self._session
+
+    def start(self) -> None:
+        self.session().start()
+
+    def close(self) -> None:
+        s, self._session = self._session, None
+        if s is not None:
+            s.close()
+
+    @property
+    def restarts(self) -> int:
+        return (self._session.restarts if self._session else 0) - self._restarts_at_start
+
+    def stats(self) -> dict[str, float]:
+        return {"checks": float(self._checks), "restarts": float(self.restarts)}
+
+    @property
+    def server_pid(self) -> int | None:
+        return self._session.server_pid if self._session is not None else None
+
+    # -- checking helpers --------------------------------------------------------------------
+    def check_text(self, theorem: Theorem, proof: str, timeout: float) -> TheoryCheck:
+        """Check the theory of ``theorem`` with ``proof`` (NOT validated: callers validate)."""
+        if self.restarts > self.config.max_restarts:
+            raise RestartLimitExceeded(f"more than {self.config.max_restarts} server restarts",
+                                       backend="isabelle")
+        self._checks += 1
+        return self.session().check_theory(theory_name(theorem), theory_text(theorem, proof), timeout)
+
+    # -- proving -----------------------------------------------------------------------------
+    def start_theorem(self, theorem: Theorem) -> RootState:
+        t0 = time.monotonic()
+        self._theorem = theorem
+        self._states = {0: ()}
+        sess = self.session()
+        self._restarts_at_start = sess.restarts
+        res = self.check_text(theorem, "print_state\noops", self.config.start_timeout)
+        if not res.ok:
+            raise ProverStartError(f"{theorem.name}: statement does not load: {res.first_error()}",
+                                   backend="isabelle", elapsed=time.monotonic() - t0)
+        goals = writeln_at(res.messages, proof_start_line(theorem)) or [theorem.statement]
+        return RootState(state_id=0, goals=tuple(goals), elapsed=time.monotonic() - t0)
+
+    def apply(self, state_id: int, tactic: str) -> StepResult:
+        if self._theorem is None:
+            raise ProverStartError("apply before start_theorem", backend="isabelle")
+        t0 = time.monotonic()
+        reason = validate_proof(tactic)
+        if reason is not None:
+            return TacticError(message=reason, elapsed=0.0, rejected=True)
+        try:
+            steps = self._states[state_id]
+        except KeyError:
+            return TacticError(message=f"unknown state {state_id}", elapsed=0.0, rejected=True)
+        new_steps = (*steps, tactic.strip())
+        text = "\n".join(new_steps)
+        first = proof_start_line(self._theorem)
+        step_lo = first + sum(s.count("\n") + 1 for s in steps)
+        step_hi = step_lo + tactic.strip().count("\n")
+        timeout = self.config.tactic_timeout
+        done = self.check_text(self._theorem, text, timeout)
+        if done.timed_out:
+            return TacticTimeout(timeout=timeout, elapsed=time.monotonic() - t0)
+        if done.ok:
+            sid = len(self._states)
+            self._states[sid] = new_steps
+            return ProofFinished(state_id=sid, elapsed=time.monotonic() - t0)
+        if any(step_lo <= ln <= step_hi for ln in done.error_lines()) or not done.error_lines():
+            return TacticError(message=done.first_error(), elapsed=time.monotonic() - t0)
+        part = self.check_text(self._theorem, text + "\nprint_state\noops", timeout)
+        if part.timed_out:
+            return TacticTimeout(timeout=timeout, elapsed=time.monotonic() - t0)
+        if not part.ok:
+            return TacticError(message=part.first_error(), elapsed=time.monotonic() - t0)
+        goals = writeln_at(part.messages, step_hi + 1) or [f"(after) {text}"]
+        sid = len(self._states)
+        self._states[sid] = new_steps
+        return Advanced(state_id=sid, goals=tuple(goals), elapsed=time.monotonic() - t0)
+
+    def proof_text(self, theorem: Theorem, proof: Sequence[str]) -> str:
+        return theory_text(theorem, "\n".join(s.strip() for s in proof))
+
+    def check(self, theorem: Theorem, proof: Sequence[str]) -> CheckResult:
+        t0 = time.monotonic()
+        text = "\n".join(s.strip() for s in proof)
+        reason = validate_proof(text)
+        if reason is not None:
+            return CheckResult(ok=False, checker=CHECKER, elapsed=0.0, message=f"refused: {reason}")
+        try:
+            res = self.check_text(theorem, text, self.config.check_timeout)
+        except ProverError as exc:
+            return CheckResult(ok=False, checker=CHECKER, elapsed=time.monotonic() - t0,
+                               message=f"prover error: {exc}")
+        if res.timed_out:
+            return CheckResult(ok=False, checker=CHECKER, elapsed=res.elapsed,
+                               message=f"check timed out after {self.config.check_timeout:.0f} s")
+        return CheckResult(ok=res.ok, checker=CHECKER, elapsed=res.elapsed,
+                           message="" if res.ok else res.first_error())
