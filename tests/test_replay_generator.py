@@ -28,6 +28,7 @@ def test_text_file_offers_same_candidates_in_order(tmp_path: Path) -> None:
     assert [c.tactic for c in cands] == ["intros.", "lia.", "nia.", "{"]  # duplicate dropped
     assert [c.score for c in cands] == [0.0, -1.0, -2.0, -3.0]
     assert gen.generate("another goal", 2) == cands[:2]
+    assert gen.generate_at("another goal", 10, 3) == cands  # text: the same at every depth
     assert gen.describe()["format"] == "text"
 
 
@@ -56,6 +57,15 @@ def test_jsonl_per_theorem_lists(tmp_path: Path) -> None:
         ("lia.", -1.0),
         ("ring.", -2.0),
     ]
+    # the search asks with the depth: the d-th tactic of each proof comes first
+    assert [(c.tactic, c.score) for c in gen.generate_at("g", 8, 0)] == [
+        ("intros.", 0.0),
+        ("lia.", -1.0),
+        ("ring.", -2.0),
+    ]
+    assert [c.tactic for c in gen.generate_at("g", 8, 1)] == ["lia.", "ring.", "intros."]
+    assert [c.tactic for c in gen.generate_at("g", 2, 1)] == ["lia.", "ring."]
+    assert [c.tactic for c in gen.generate_at("g", 8, 5)] == ["intros.", "lia.", "ring."]
     gen.start_theorem(thm("c"))
     assert [c.tactic for c in gen.generate("g", 8)] == ["auto."]
     gen.start_theorem(thm("zzz"))

@@ -188,6 +188,18 @@ def test_stops_at_first_proof_and_skips_remaining_candidates() -> None:
     assert tree.graph.number_of_nodes() == 3  # root, error leaf, terminal
 
 
+def test_generator_is_asked_with_the_depth() -> None:
+    seen: list[tuple[str, int]] = []
+
+    class DepthGen(ListGenerator):
+        def generate_at(self, goal_text: str, k: int, depth: int) -> list[Candidate]:
+            seen.append((goal_text, depth))
+            return self.generate(goal_text, k)
+
+    best_first_search(THM, ScriptBackend(_chain(2), root="G0"), DepthGen([("step", -1.0)]), cfg())
+    assert seen == [("G0", 0), ("G1", 1), ("G2", 2)]
+
+
 def test_candidates_capped_at_k() -> None:
     backend = ScriptBackend({})
     gen = ListGenerator([(f"t{i}", -i) for i in range(10)])

@@ -32,6 +32,14 @@ class TacticGenerator(abc.ABC):
     def generate(self, goal_text: str, k: int) -> list[Candidate]:
         """Up to ``k`` distinct candidates for ``goal_text``, best first."""
 
+    def generate_at(self, goal_text: str, k: int, depth: int) -> list[Candidate]:
+        """Candidates for a goal ``depth`` tactics below the root; what the search calls.
+
+        Default: ``generate`` (the depth is ignored). ``replay`` uses it to offer the i-th tactic
+        of a known proof first at depth i.
+        """
+        return self.generate(goal_text, k)
+
     def generate_batch(self, goal_texts: Sequence[str], k: int) -> list[list[Candidate]]:
         """Candidates for several goals; model-backed generators batch this."""
         return [self.generate(g, k) for g in goal_texts]

@@ -5,14 +5,16 @@ Two formats, told apart by content (the first non-blank, non-comment line):
 * **text**: one tactic per line. The same candidates, in file order, are offered at every
   expansion, scored ``0, -1, -2, ...`` so that the search keeps the file's order. Blank lines and
   lines whose first non-space character is ``#`` are skipped.
-* **JSONL**: one JSON object per line, ``{"theorem": NAME, "tactics": [...]}``. A
-  ``results.jsonl`` of an earlier run works as well: ``"proof"`` is read when ``"tactics"`` is
-  absent, and records whose proof is ``null`` are skipped. For the current theorem (set by
-  ``start_theorem``) its tactics are offered at every expansion, in order, scored ``0, -1, ...``
-  (several lines for one theorem are concatenated, first occurrence kept). Every tactic of a known
-  proof is offered at every node on its path, so re-running it finds the proof (given the budget; a
-  proof of n tactics typically needs about n expansions). A theorem the file does not mention gets
-  no candidates (its search ends at once with ``search_exhausted``; a warning is logged).
+* **JSONL**: one JSON object per line, ``{"theorem": NAME, "tactics": [...]}``: a known proof (or
+  any tactic list) for one theorem. A ``results.jsonl`` of an earlier run works as well: ``"proof"``
+  is read when ``"tactics"`` is absent, and records whose proof is ``null`` are skipped. Several lines
+  for one theorem are several proofs. For the current theorem (set by ``start_theorem``), at depth
+  ``d`` (the search calls ``generate_at``) the ``d``-th tactic of each of its proofs is offered first,
+  then every other tactic of the theorem in file order; scores ``0, -1, -2, ...``. So the steps of
+  the first proof all score 0, their path is the only one with priority 0, and re-running a known
+  proof of ``n`` tactics takes ``n`` expansions. Without a depth (``generate``), all tactics are
+  offered in file order. A theorem the file does not mention gets no candidates (its search ends at
+  once with ``search_exhausted``; a warning is logged).
 
 The file is read when the generator is constructed: errors (missing file, malformed line) are
 ``DataError`` naming ``file:line``.
@@ -62,19 +64,20 @@ class ReplayGenerator(TacticGenerator):
             raise DataError("replay file has no tactics", path=str(self.path))
         self.format = "jsonl" if _is_json_object(first) else "text"
         self._all: list[Candidate] = []
-        self._by_theorem: dict[str, list[Candidate]] = {}
+        self._proofs: dict[str, list[list[str]]] = {}
         if self.format == "text":
             self._all = _ranked([ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")])
         else:
-            self._by_theorem = self._parse_jsonl(lines)
+            self._proofs = self._parse_jsonl(lines)
         self._current: list[Candidate] = self._all
+        self._current_proofs: list[list[str]] = []
 
-    def _parse_jsonl(self, lines: list[str]) -> dict[str, list[Candidate]]:
-        raw: dict[str, list[str]] = {}
+    def _parse_jsonl(self, lines: list[str]) -> dict[str, list[list[str]]]:
+        proofs: dict[str, list[list[str]]] = {}
+        path = str(self.path)
         for i, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
-            path = str(self.path)
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
@@ -94,23 +97,30 @@ class ReplayGenerator(TacticGenerator):
                 raise DataError('missing "tactics" (a list of strings)', path=path, line=i)
             if not isinstance(tactics, list) or not all(isinstance(t, str) for t in tactics):
                 raise DataError('"tactics" must be a list of strings', path=path, line=i)
-            raw.setdefault(name, []).extend(tactics)
-        return {name: _ranked(ts) for name, ts in raw.items()}
+            proofs.setdefault(name, []).append([t for t in tactics if t.strip()])
+        return proofs
 
     @property
     def theorems(self) -> list[str]:
         """Theorems with per-theorem lists (JSONL format); empty for a text file."""
-        return sorted(self._by_theorem)
+        return sorted(self._proofs)
 
     def start_theorem(self, theorem: Theorem) -> None:
         if self.format == "text":
             return
-        self._current = self._by_theorem.get(theorem.name, [])
+        self._current_proofs = self._proofs.get(theorem.name, [])
+        self._current = _ranked([t for p in self._current_proofs for t in p])
         if not self._current:
             log.warning("replay file %s has no tactics for %s", self.path, theorem.name)
 
     def generate(self, goal_text: str, k: int) -> list[Candidate]:
         return list(self._current[:k])
+
+    def generate_at(self, goal_text: str, k: int, depth: int) -> list[Candidate]:
+        if self.format == "text":
+            return self.generate(goal_text, k)
+        first = [p[depth] for p in self._current_proofs if depth < len(p)]
+        return _ranked(first + [c.tactic for c in self._current])[:k]
 
     def describe(self) -> dict[str, object]:
         return {
@@ -118,7 +128,7 @@ class ReplayGenerator(TacticGenerator):
             "replay_file": str(self.path),
             "format": self.format,
             "tactics": len(self._all) if self.format == "text" else None,
-            "theorems": len(self._by_theorem) if self.format == "jsonl" else None,
+            "theorems": len(self._proofs) if self.format == "jsonl" else None,
         }
 
 

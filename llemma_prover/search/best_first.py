@@ -157,7 +157,7 @@ def best_first_search(
         expansions += 1
         goals = tree.goals(node)
         tm = clock()
-        candidates = generator.generate(goals, config.candidates)
+        candidates = generator.generate_at(goals, config.candidates, tree.depth(node))
         clocks.model += clock() - tm
         state_id = tree.state_ids[node]
         completed = True
