@@ -197,11 +197,17 @@ def kill_recorded(tag: str) -> list[int]:
     return killed
 
 
+def _ray_env() -> None:
+    """Environment for a loopback-only Ray without usage stats; must be set before ``import ray``."""
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+
+
 def ray_init(address: str | None, num_cpus: int) -> bool:
     """Start a loopback-only local Ray (or join ``address``). Returns True if we started it."""
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    _ray_env()
     import ray
+    from ray._private import ray_constants
 
     if ray.is_initialized():
         return False
@@ -209,6 +215,10 @@ def ray_init(address: str | None, num_cpus: int) -> bool:
     if address:
         ray.init(address=address, **kwargs)
         return True
+    # Ray binds every server to 127.0.0.1 only when the node address is loopback; the constant is read
+    # when ray is first imported, so make sure it holds even if someone imported ray before us.
+    if ray_constants.ENABLE_RAY_CLUSTER:
+        ray_constants.ENABLE_RAY_CLUSTER = False
     ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", object_store_memory=200 * 1024 * 1024,
              **kwargs)
     return True
@@ -240,6 +250,7 @@ class RayPool:
         self.close(graceful=exc[0] is None)
 
     def start(self) -> None:
+        _ray_env()
         import ray
 
         self._started_ray = ray_init(self.address, num_cpus=self.n)
