@@ -108,12 +108,21 @@ def check_source(
     try:
         status, out = _run_coqc(source, module, coqc=coqc, deadline=deadline, memory_limit_mb=memory_limit_mb)
     except ProcessTimeout:
-        return CheckResult(ok=False, checker="coqc", elapsed=time.monotonic() - t0, message=f"coqc timed out after {timeout:.0f}s")
+        return CheckResult(
+            ok=False,
+            checker="coqc",
+            elapsed=time.monotonic() - t0,
+            message=f"coqc timed out after {timeout:.0f}s",
+        )
     except ProcessError as exc:
-        return CheckResult(ok=False, checker="coqc", elapsed=time.monotonic() - t0, message=f"coqc failed to run: {exc}")
+        return CheckResult(
+            ok=False, checker="coqc", elapsed=time.monotonic() - t0, message=f"coqc failed to run: {exc}"
+        )
     if status != 0:
         msg = " ".join(out.split())[-800:]
-        return CheckResult(ok=False, checker="coqc", elapsed=time.monotonic() - t0, message=f"coqc exit {status}: {msg}")
+        return CheckResult(
+            ok=False, checker="coqc", elapsed=time.monotonic() - t0, message=f"coqc exit {status}: {msg}"
+        )
     axioms, unsafe, _ = parse_assumptions(out)
     declared = header_declared_names(header)
     unknown = [a for a in axioms if a.rsplit(".", 1)[-1] not in declared]
@@ -128,7 +137,10 @@ def check_source(
             )
             if located is None:
                 return CheckResult(
-                    ok=False, checker="coqc", elapsed=time.monotonic() - t0, axioms=axioms,
+                    ok=False,
+                    checker="coqc",
+                    elapsed=time.monotonic() - t0,
+                    axioms=axioms,
                     message="could not look up axioms in the header environment",
                 )
             known = known | located
@@ -157,7 +169,11 @@ def _locate_in_header(
         lines.append(f"Locate {n}.")
     try:
         status, out = _run_coqc(
-            "\n".join(lines) + "\n", "LlemmaLocate", coqc=coqc, deadline=deadline, memory_limit_mb=memory_limit_mb
+            "\n".join(lines) + "\n",
+            "LlemmaLocate",
+            coqc=coqc,
+            deadline=deadline,
+            memory_limit_mb=memory_limit_mb,
         )
     except ProcessError:
         return None

@@ -223,7 +223,9 @@ class CoqBackend(ProverBackend):
             proc.send(key[1].strip() + "\nProof.\n")
         except ProcessError as exc:
             proc.close()
-            raise ProverStartError(f"cannot start coqtop: {exc}", backend="coq", output_tail=exc.tail) from exc
+            raise ProverStartError(
+                f"cannot start coqtop: {exc}", backend="coq", output_tail=exc.tail
+            ) from exc
         self._stats["process_starts"] += 1
         return _Coqtop(proc, key, t0)
 
@@ -337,7 +339,10 @@ class CoqBackend(ProverBackend):
     def start_theorem(self, theorem: Theorem) -> RootState:
         t0 = time.monotonic()
         header = prepare_header(theorem.header)
-        if self._theorem is not None and (self._header, self._theorem.statement) != (header, theorem.statement):
+        if self._theorem is not None and (self._header, self._theorem.statement) != (
+            header,
+            theorem.statement,
+        ):
             self._discard_top()
         self._theorem = theorem
         self._header = header
@@ -383,7 +388,9 @@ class CoqBackend(ProverBackend):
             return
         out, num, _ = self._ask(top, f"BackTo {target}.", time.monotonic() + COMMAND_TIMEOUT_S)
         if num != target:
-            raise ProverDesync(f"BackTo {target} left coqtop at state {num}: {_error_message(out)}", backend="coq")
+            raise ProverDesync(
+                f"BackTo {target} left coqtop at state {num}: {_error_message(out)}", backend="coq"
+            )
         del top.stack[keep:]
         self._stats["backtos"] += 1
 
@@ -391,7 +398,7 @@ class CoqBackend(ProverBackend):
         """Position coqtop at ``state_id``: BackTo the deepest shared state, replay the rest."""
         path = self._path(state_id)
         shared = 0
-        for (sid, _), want in zip(top.stack, path):
+        for (sid, _), want in zip(top.stack, path, strict=False):
             if sid != want:
                 break
             shared += 1
@@ -452,7 +459,10 @@ class CoqBackend(ProverBackend):
         except ProcessExited as exc:
             self._replace_after_failure()
             raise ProverCrashed(
-                f"coqtop exited while {stage}", backend="coq", elapsed=time.monotonic() - t0, output_tail=exc.tail
+                f"coqtop exited while {stage}",
+                backend="coq",
+                elapsed=time.monotonic() - t0,
+                output_tail=exc.tail,
             ) from exc
         except ProverError:
             self._replace_after_failure()
@@ -535,7 +545,9 @@ class CoqBackend(ProverBackend):
         try:
             text = self.proof_text(theorem, proof)
         except InvalidTactic as exc:
-            return CheckResult(ok=False, checker="coqc", elapsed=time.monotonic() - t0, message=f"rejected: {exc}")
+            return CheckResult(
+                ok=False, checker="coqc", elapsed=time.monotonic() - t0, message=f"rejected: {exc}"
+            )
         name = _axioms.theorem_name(theorem.statement) or theorem.name
         header = prepare_header(theorem.header)
         return _axioms.check_source(

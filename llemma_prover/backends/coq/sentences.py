@@ -34,15 +34,113 @@ MAX_TACTIC_CHARS = 4000
 
 #: vernacular commands named in error messages (any capitalised first word is refused anyway)
 VERNACULAR: frozenset[str] = frozenset(
-    """Qed Defined Admitted Abort Save Proof Require Import Export From Definition Fixpoint CoFixpoint
-    Lemma Theorem Fact Remark Corollary Proposition Example Goal Axiom Axioms Parameter Parameters
-    Hypothesis Hypotheses Variable Variables Conjecture Context Load Cd Redirect Drop Declare Add Set
-    Unset Print Check Show Undo Restart BackTo Back Reset Timeout Fail Time Info Ltac Ltac2 Tactic
-    Notation Infix Module Section End Instance Existing Inductive CoInductive Record Structure Class
-    Local Global Opaque Transparent Arguments Hint Create Search SearchPattern SearchRewrite Locate
-    About Eval Compute Focus Unfocus Unfocused Optimize Guarded Abort Obligation Next Solve Program
-    Open Close Bind Delimit Scheme Combined Register Primitive Extraction Separate Recursive Typeclasses
-    Succeed Quit Exit""".split()
+    [
+        "Qed",
+        "Defined",
+        "Admitted",
+        "Abort",
+        "Save",
+        "Proof",
+        "Require",
+        "Import",
+        "Export",
+        "From",
+        "Definition",
+        "Fixpoint",
+        "CoFixpoint",
+        "Lemma",
+        "Theorem",
+        "Fact",
+        "Remark",
+        "Corollary",
+        "Proposition",
+        "Example",
+        "Goal",
+        "Axiom",
+        "Axioms",
+        "Parameter",
+        "Parameters",
+        "Hypothesis",
+        "Hypotheses",
+        "Variable",
+        "Variables",
+        "Conjecture",
+        "Context",
+        "Load",
+        "Cd",
+        "Redirect",
+        "Drop",
+        "Declare",
+        "Add",
+        "Set",
+        "Unset",
+        "Print",
+        "Check",
+        "Show",
+        "Undo",
+        "Restart",
+        "BackTo",
+        "Back",
+        "Reset",
+        "Timeout",
+        "Fail",
+        "Time",
+        "Info",
+        "Ltac",
+        "Ltac2",
+        "Tactic",
+        "Notation",
+        "Infix",
+        "Module",
+        "Section",
+        "End",
+        "Instance",
+        "Existing",
+        "Inductive",
+        "CoInductive",
+        "Record",
+        "Structure",
+        "Class",
+        "Local",
+        "Global",
+        "Opaque",
+        "Transparent",
+        "Arguments",
+        "Hint",
+        "Create",
+        "Search",
+        "SearchPattern",
+        "SearchRewrite",
+        "Locate",
+        "About",
+        "Eval",
+        "Compute",
+        "Focus",
+        "Unfocus",
+        "Unfocused",
+        "Optimize",
+        "Guarded",
+        "Abort",
+        "Obligation",
+        "Next",
+        "Solve",
+        "Program",
+        "Open",
+        "Close",
+        "Bind",
+        "Delimit",
+        "Scheme",
+        "Combined",
+        "Register",
+        "Primitive",
+        "Extraction",
+        "Separate",
+        "Recursive",
+        "Typeclasses",
+        "Succeed",
+        "Quit",
+        "Exit",
+    ]
 )
 
 #: lowercase tactics that leave goals unproved or skip type checking
@@ -55,7 +153,9 @@ PERIOD_LOOKALIKES = "\u2024\u2027\u3002\ufe52\uff0e\uff61\u0701\u0702\u2e3c\u00b
 
 _WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_']*")
 _BULLET_RE = re.compile(r"^(?:[-+*]+|[{}])")
-_SELECTOR_BRACE_RE = re.compile(r"^(?:all|par|!|\d+(?:\s*-\s*\d+)?(?:\s*,\s*\d+(?:\s*-\s*\d+)?)*|\[\s*\w+\s*\])\s*:\s*\{$")
+_SELECTOR_BRACE_RE = re.compile(
+    r"^(?:all|par|!|\d+(?:\s*-\s*\d+)?(?:\s*,\s*\d+(?:\s*-\s*\d+)?)*|\[\s*\w+\s*\])\s*:\s*\{$"
+)
 
 
 class InvalidTactic(ValueError):
@@ -105,7 +205,7 @@ def validate_tactic(text: str) -> str:
     if head is None:
         # a selector such as ``2: lia`` or ``all: lia``: judge the word after the colon
         sel = re.match(r"^(?:\d+(?:\s*[-,]\s*\d+)*|!|\[\s*\w+\s*\])\s*:\s*", first)
-        head = _WORD_RE.match(first[sel.end():]) if sel else None
+        head = _WORD_RE.match(first[sel.end() :]) if sel else None
     elif head.group(0) in ("all", "par") and re.match(r"^(all|par)\s*:", first):
         head = _WORD_RE.match(first[first.index(":") + 1 :].lstrip())
     if head is None:
@@ -124,7 +224,9 @@ def validate_tactic(text: str) -> str:
 
 
 #: vernacular words that have no business anywhere inside a tactic (``Admitted`` after ``;`` etc.)
-_NEVER_INSIDE = frozenset({"Qed", "Defined", "Admitted", "Abort", "Require", "Ltac", "Timeout", "Drop", "Load"})
+_NEVER_INSIDE = frozenset(
+    {"Qed", "Defined", "Admitted", "Abort", "Require", "Ltac", "Timeout", "Drop", "Load"}
+)
 
 
 def split_sentence_ends(text: str) -> list[int]:

@@ -1,0 +1,322 @@
+"""The Coq backend against the real coqtop/coqc (marker ``coq``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from llemma_prover.backends.base import make_backend
+from llemma_prover.backends.coq import CoqBackend
+from llemma_prover.backends.coq.axioms import check_source, header_declared_names, parse_assumptions
+from llemma_prover.backends.coq.backend import normalize_goals, parse_goals
+from llemma_prover.backends.coq.header import prepare_header
+from llemma_prover.core.config import ProverConfig
+from llemma_prover.core.errors import ProverCrashed, ProverStartError, RestartLimitExceeded
+from llemma_prover.core.types import Advanced, ProofFinished, TacticError, TacticTimeout, Theorem
+
+pytestmark = pytest.mark.coq
+if shutil.which("coqtop") is None or shutil.which("coqc") is None:
+    pytestmark = [pytest.mark.coq, pytest.mark.skip(reason="coqtop/coqc not installed")]
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("LLEMMA_PROVER_DATA", REPO.parent / "shared" / "benchmarks" / "minif2f"))
+LONG = "do 1000000000 idtac"  # runs for minutes; nothing else in it can fail
+
+
+def _load(split: str) -> dict[str, Theorem]:
+    out = {}
+    with open(DATA / "coq" / f"{split}.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            r = json.loads(line)
+            out[r["name"]] = Theorem(
+                name=r["name"], split=split, system="coq", header=r["header"], statement=r["statement"]
+            )
+    return out
+
+
+@pytest.fixture(scope="module")
+def test_split() -> dict[str, Theorem]:
+    return _load("test")
+
+
+@pytest.fixture(scope="module")
+def valid_split() -> dict[str, Theorem]:
+    return _load("valid")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def _pids(backend: CoqBackend) -> list[int]:
+    return [t.proc.pid for t in (backend._top, backend._spare) if t is not None]
+
+
+def _backend(**kw) -> CoqBackend:
+    b = make_backend("coq", ProverConfig(**{"tactic_timeout": 2.0, **kw}))
+    assert isinstance(b, CoqBackend)
+    return b
+
+
+SIMPLE = Theorem(
+    name="simple",
+    split="unit",
+    system="coq",
+    header="Require Import Arith.\n",
+    statement="Theorem simple : forall n m : nat, n + 0 = n /\\ m = m.",
+)
+
+
+def test_steps_errors_and_finished(test_split):
+    th = test_split["mathd_algebra_107"]
+    with _backend() as b:
+        root = b.start_theorem(th)
+        assert root.state_id == 0
+        assert "forall x y : R" in root.goal_text and "(ID" not in root.goal_text
+        s1 = b.apply(0, "intros x y h")
+        assert isinstance(s1, Advanced) and s1.state_id != 0
+        assert "h : x ^ 2 + 8 * x + y ^ 2 - 6 * y = 0" in s1.goal_text
+        err = b.apply(s1.state_id, "lia.")
+        assert isinstance(err, TacticError) and not err.rejected and "Error" in err.message
+        bad = b.apply(s1.state_id, "apply nonexistent_lemma")
+        assert isinstance(bad, TacticError) and "nonexistent_lemma" in bad.message
+        done = b.apply(s1.state_id, "nra")
+        assert isinstance(done, ProofFinished)
+        # a second proof-closing tactic from the same state (coqtop prints nothing for it by itself)
+        again = b.apply(0, "intros; nra.")
+        assert isinstance(again, ProofFinished) and again.state_id != done.state_id
+        assert b.tactics_to(done.state_id) == ["intros x y h", "nra"]
+        check = b.check(th, b.tactics_to(done.state_id))
+        assert check.ok, check.message
+        assert set(check.axioms) <= {
+            "ClassicalDedekindReals.sig_forall_dec",
+            "FunctionalExtensionality.functional_extensionality_dep",
+        }
+
+
+def test_rejected_tactics_never_reach_coqtop(test_split):
+    with _backend() as b:
+        b.start_theorem(test_split["mathd_algebra_107"])
+        top = b._top
+        assert top is not None
+        before = top.proc.requests
+        for t in [
+            "Admitted.",
+            "admit.",
+            "intros. nra.",
+            "Qed.",
+            "Abort.",
+            "- lia",
+            "Require Import Classical.",
+            "intros x; give_up",
+            "Timeout 1 lia",
+            "lia\uff0e",
+        ]:
+            r = b.apply(0, t)
+            assert isinstance(r, TacticError) and r.rejected, t
+        assert top.proc.requests == before
+        assert b._top is top and b.stats()["rejected"] == 10
+
+
+def test_multiple_goals_and_branching():
+    with _backend() as b:
+        b.start_theorem(SIMPLE)
+        s1 = b.apply(0, "intros n m")
+        assert isinstance(s1, Advanced)
+        s2 = b.apply(s1.state_id, "split")
+        assert isinstance(s2, Advanced) and len(s2.goals) == 2
+        assert "n + 0 = n" in s2.goals[0] and s2.goals[1] == "m = m"
+        s3 = b.apply(s2.state_id, "reflexivity")  # n + 0 = n is not syntactic
+        assert isinstance(s3, TacticError)
+        s3 = b.apply(s2.state_id, "auto with arith")
+        assert isinstance(s3, Advanced) and len(s3.goals) == 1 and s3.goals[0].endswith("=\nm = m")
+        # expand an earlier state after a deeper one: BackTo + replay
+        other = b.apply(0, "intros a b")
+        assert isinstance(other, Advanced) and "a, b : nat" in other.goal_text
+        deep = b.apply(s3.state_id, "reflexivity")  # needs intros n m; split; auto replayed
+        assert isinstance(deep, ProofFinished)
+        stats = b.stats()
+        assert stats["replayed_tactics"] >= 3 and stats["backtos"] >= 2
+        # the same state twice: states are persistent and independent
+        again = b.apply(s2.state_id, "split")
+        assert isinstance(again, TacticError)
+        both = b.apply(s2.state_id, "all: auto with arith")
+        assert isinstance(both, ProofFinished)
+        assert b.check(SIMPLE, b.tactics_to(deep.state_id)).ok
+
+
+def test_timeout_replaces_process_and_states_survive():
+    with _backend(tactic_timeout=1.0) as b:
+        b.start_theorem(SIMPLE)
+        s1 = b.apply(0, "intros n m")
+        s2 = b.apply(s1.state_id, "split")
+        assert isinstance(s2, Advanced)
+        pid = b._top.proc.pid
+        t0 = time.monotonic()
+        r = b.apply(s2.state_id, LONG)
+        assert isinstance(r, TacticTimeout) and r.timeout == 1.0
+        assert time.monotonic() - t0 < 1.0 + 2.0 + 1.0
+        assert b._top is None and not _alive(pid)
+        assert b.restarts == 0 and b.stats()["timeouts"] == 1
+        done = b.apply(s2.state_id, "all: auto with arith")
+        assert isinstance(done, ProofFinished)
+        assert b._top.proc.pid != pid
+        assert b.stats()["spare_used"] >= 1 and b.stats()["replayed_tactics"] >= 2
+
+
+def test_sigstop_is_caught_by_the_client_deadline():
+    with _backend(tactic_timeout=1.0) as b:
+        b.start_theorem(SIMPLE)
+        s1 = b.apply(0, "intros n m")
+        pid = b._top.proc.pid
+        os.kill(pid, signal.SIGSTOP)
+        r = b.apply(s1.state_id, "split")
+        assert isinstance(r, TacticTimeout)
+        assert not _alive(pid)
+        s2 = b.apply(s1.state_id, "split")
+        assert isinstance(s2, Advanced) and len(s2.goals) == 2
+
+
+def test_kill_9_mid_tactic_raises_then_recovers():
+    with _backend(tactic_timeout=30.0) as b:
+        b.start_theorem(SIMPLE)
+        s1 = b.apply(0, "intros n m")
+        pid = b._top.proc.pid
+        killer = threading.Timer(0.5, os.kill, args=(pid, signal.SIGKILL))
+        killer.start()
+        try:
+            with pytest.raises(ProverCrashed) as info:
+                b.apply(s1.state_id, LONG)
+        finally:
+            killer.cancel()
+        assert info.value.__cause__ is not None
+        assert b.restarts == 1 and not _alive(pid)
+        s2 = b.apply(s1.state_id, "split")
+        assert isinstance(s2, Advanced) and len(s2.goals) == 2
+
+
+def test_restart_limit():
+    with _backend(max_restarts=0, warm_spare=False) as b:
+        b.start_theorem(SIMPLE)
+        os.kill(b._top.proc.pid, signal.SIGKILL)
+        with pytest.raises(ProverCrashed):
+            b.apply(0, "intros n m")
+        with pytest.raises(RestartLimitExceeded):
+            b.apply(0, "intros n m")
+
+
+def test_recycling_keeps_states_valid():
+    with _backend(recycle_after=4, warm_spare=False) as b:
+        b.start_theorem(SIMPLE)
+        s = b.apply(0, "intros n m")
+        pids = {b._top.proc.pid}
+        for _ in range(6):
+            r = b.apply(s.state_id, "split")
+            assert isinstance(r, Advanced) and len(r.goals) == 2
+            pids.add(b._top.proc.pid)
+        assert len(pids) >= 2 and b.stats()["recycles"] >= 1 and b.restarts == 0
+
+
+def test_bad_header_or_statement_is_a_start_error():
+    with _backend() as b:
+        bad = Theorem(
+            name="x",
+            split="u",
+            system="coq",
+            header="Require Import NoSuchLib.\n",
+            statement="Theorem x : True.",
+        )
+        with pytest.raises(ProverStartError):
+            b.start_theorem(bad)
+        wrong = Theorem(
+            name="y", split="u", system="coq", header="", statement="Theorem y : undefined_thing."
+        )
+        with pytest.raises(ProverStartError):
+            b.start_theorem(wrong)
+        # the backend is still usable
+        assert b.start_theorem(SIMPLE).goals
+
+
+def test_close_leaves_no_process(test_split):
+    b = _backend(warm_spare=True)
+    b.start_theorem(test_split["mathd_algebra_107"])
+    b.apply(0, "intros x y h")
+    pids = _pids(b)
+    assert len(pids) == 2 and all(_alive(p) for p in pids)
+    b.close()
+    b.close()
+    assert not any(_alive(p) for p in pids)
+    for p in pids:
+        with pytest.raises(ProcessLookupError):
+            os.killpg(p, 0)
+
+
+def test_check_rejects_wrong_and_unfinished_proofs(test_split):
+    th = test_split["mathd_algebra_107"]
+    with _backend() as b:
+        wrong = b.check(th, ["intros x y h", "lia"])
+        assert not wrong.ok and "coqc exit" in wrong.message
+        unfinished = b.check(th, ["intros x y h"])
+        assert not unfinished.ok
+        smuggled = b.check(th, ["intros x y h", "admit"])
+        assert not smuggled.ok and "rejected" in smuggled.message
+        text = b.proof_text(th, ["intros x y h", "nra"])
+        assert text.endswith("Proof.\nintros x y h.\nnra.\nQed.\n") and "Print Assumptions" not in text
+
+
+def test_axiom_audit_header_axioms_library_axioms_and_smuggled_ones():
+    header = "Require Import Classical.\nAxiom cheat : False.\n"
+    th = Theorem(
+        name="t_ax",
+        split="u",
+        system="coq",
+        header=header,
+        statement="Theorem t_ax : forall P : Prop, P \\/ ~ P.",
+    )
+    with _backend() as b:
+        # an axiom the header declares
+        r = b.check(th, ["destruct cheat"])
+        assert r.ok and r.axioms == ("cheat",)
+        # a library axiom the header brings in (Require Classical), decided by Locate in the header
+        r = b.check(th, ["exact classic"])
+        assert r.ok and r.axioms == ("classic",)
+        # the same proof text with an axiom that the header does not bring in
+        text = b.proof_text(th, ["destruct smuggled"]).replace(
+            "Theorem t_ax", "Axiom smuggled : False.\nTheorem t_ax"
+        )
+        r = check_source(text, name="t_ax", header=prepare_header(header), timeout=120)
+        assert not r.ok and r.bad_axioms == ("smuggled",)
+
+
+def test_valid_split_header_with_parameter_and_axiom(valid_split):
+    th = valid_split["amc12a_2016_p3"]
+    assert {"Rfloor", "Rfloor_spec"} <= header_declared_names(th.header)
+    with _backend() as b:
+        root = b.start_theorem(th)
+        assert root.goals
+
+
+def test_goal_parsing_is_normalised():
+    out = (
+        "2 goals (ID 5)\n  \n  x : R\n  ============================\n  x   =  x\n\n"
+        "goal 2 (ID 6) is:\n True\n\n"
+    )
+    assert parse_goals(out) == ("x : R\n============================\nx = x", "True")
+    assert parse_goals("No more goals.\n") is None
+    assert normalize_goals("a (ID 12)\n\n   b  c ") == "a\nb c"
+    axioms, unsafe, _ = parse_assumptions(
+        "Axioms:\nClassicalDedekindReals.sig_forall_dec\n  : forall P,\n    P\nclassic : forall P : Prop, P\n"
+    )
+    assert axioms == ("ClassicalDedekindReals.sig_forall_dec", "classic") and unsafe == ()
+    assert parse_assumptions("Closed under the global context\n") == ((), (), True)
