@@ -26,3 +26,120 @@ def minif2f_dir() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO
+
+
+# ---------------------------------------------------------------------------------------------
+# process helpers for tests that run the CLI in a subprocess
+# ---------------------------------------------------------------------------------------------
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+
+
+def proc_stat(pid: int) -> tuple[int, str, str] | None:
+    """(ppid, start time, comm) of a live, non-zombie process, or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            raw = fh.read()
+    except OSError:
+        return None
+    comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+    fields = raw.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":
+        return None
+    return int(fields[1]), fields[19], comm
+
+
+def cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def descendants(root: int) -> set[int]:
+    kids: dict[int, list[int]] = {}
+    for e in os.listdir("/proc"):
+        if e.isdigit():
+            st = proc_stat(int(e))
+            if st is not None:
+                kids.setdefault(st[0], []).append(int(e))
+    out, todo = set(), [root]
+    while todo:
+        p = todo.pop()
+        if p not in out:
+            out.add(p)
+            todo += kids.get(p, [])
+    out.discard(root)
+    return out
+
+
+class ProcessWatcher:
+    """Records every descendant of ``root`` (pid -> (start time, comm, cmdline)) while it runs, so a test
+    can assert afterwards that none of them is left behind."""
+
+    def __init__(self, root: int, interval: float = 0.1) -> None:
+        self.root = root
+        self.seen: dict[int, tuple[str, str, str]] = {}
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.poll()
+            self._stop.wait(0.1)
+
+    def poll(self) -> None:
+        for pid in descendants(self.root):
+            st = proc_stat(pid)
+            if st is not None:
+                with self._lock:
+                    if pid not in self.seen or self.seen[pid][0] != st[1]:
+                        self.seen[pid] = (st[1], st[2], cmdline(pid))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def matching(self, needle: str) -> dict[int, tuple[str, str, str]]:
+        with self._lock:
+            return {p: v for p, v in self.seen.items() if needle in v[1] or needle in v[2]}
+
+    def alive(self, needle: str = "", timeout: float = 20.0) -> list[str]:
+        """Recorded processes (matching ``needle``) still running after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = []
+            for pid, (start, comm, cmd) in self.matching(needle).items():
+                st = proc_stat(pid)
+                if st is not None and st[1] == start:
+                    left.append(f"{pid} {comm} {cmd[:80]}")
+            if not left or time.monotonic() > deadline:
+                return left
+            time.sleep(0.2)
+
+
+def cli_command(*args: str) -> list[str]:
+    """The ``prove`` console script of this venv (falls back to ``python -m``)."""
+    script = Path(sys.executable).parent / "prove"
+    if script.exists():
+        return [str(script), *args]
+    return [sys.executable, "-m", "llemma_prover.cli.main", "prove", *args]
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("LLEMMA_PROVER_DATA", str(data_dir()))
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str, timeout: float = 600, env: dict[str, str] | None = None,
+            cwd: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cli_command(*args), capture_output=True, text=True, timeout=timeout,
+                          env=env or cli_env(), cwd=cwd)
