@@ -1,0 +1,1 @@
+"""Importers that turn published proof-search results into our run-directory format."""

@@ -1,0 +1,156 @@
+"""``trace path``: a search path as a file the backend's checker accepts.
+
+For a proved theorem this is the checked proof file ``prove`` wrote (``proofs/<theorem>.<ext>``), or
+the backend's own ``proof_text`` when the run has none. For any other node (``--node N``, or the
+deepest node of a failed search) the path is written with the proof left open (Coq ``Admitted.``,
+Lean ``sorry``, Isabelle ``sorry``) and the remaining goals in a comment, so it still compiles and
+can be continued by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.config import DATA_SYSTEM, SPLITS
+from ..core.errors import DataError, LlemmaProverError, RunDirError
+from ..core.records import TheoremRecord
+from ..core.types import Theorem
+from .run import RunView
+
+log = logging.getLogger(__name__)
+
+EXT = {"coq": "v", "lean4": "lean", "leandojo": "lean", "isabelle": "thy"}
+LEAN_HEADER = "import Mathlib\nset_option maxHeartbeats 0\nopen BigOperators Real Nat Topology Rat\n"
+
+
+@dataclass(frozen=True)
+class ExportedPath:
+    text: str
+    ext: str
+    #: True when the file closes the proof; False when it ends with Admitted/sorry
+    complete: bool
+    #: where the text came from: "run" (proofs/ of the run), "backend", "builder"
+    source: str
+    tactics: tuple[str, ...]
+
+
+def find_theorem(
+    record: TheoremRecord, backend: str, split: str, data_dir: str | os.PathLike[str] | None
+) -> Theorem | None:
+    """The benchmark theorem of ``record`` from the data dir, or from an imported record's extra."""
+    system = DATA_SYSTEM.get(backend, backend)
+    if data_dir is not None:
+        from ..data.minif2f import load_split
+
+        try:
+            ds = load_split(data_dir, system, SPLITS.get(split, split.removeprefix("minif2f-")))
+        except DataError as exc:
+            log.warning("cannot read the benchmark statement: %s", exc)
+        else:
+            by_lower = {t.name.lower(): t for t in ds.theorems}
+            found = by_lower.get(record.theorem.lower())
+            if found is not None:
+                return found
+    stmt = record.extra.get("statement")
+    if isinstance(stmt, str) and stmt:
+        header = str(record.extra.get("header", LEAN_HEADER if system == "lean4" else ""))
+        if system == "lean4" and not stmt.rstrip().endswith(":="):
+            stmt = stmt.rstrip() + " :="
+        return Theorem(name=record.theorem, split=split, system=system, header=header, statement=stmt)
+    return None
+
+
+def build_text(
+    theorem: Theorem, backend: str, tactics: Sequence[str], complete: bool, remaining: str = ""
+) -> str:
+    """A proof file following the data README's conventions per system."""
+    system = DATA_SYSTEM.get(backend, backend)
+    note = ""
+    if not complete and remaining.strip():
+        note = remaining.strip()
+    if system == "coq":
+        from ..backends.coq.header import prepare_header
+
+        body = "\n".join(f"  {t}" for t in tactics)
+        end = "Qed." if complete else "Admitted."
+        comment = (
+            ("\n  (* remaining goals:\n" + _indent(note.replace("*)", "* )"), 5) + "\n  *)") if note else ""
+        )
+        return f"{prepare_header(theorem.header)}\n{theorem.statement}\nProof.\n{body}{comment}\n{end}\n"
+    if system == "lean4":
+        lines = [f"  {t}" for t in tactics]
+        if not complete:
+            if note:
+                lines.append("  /- remaining goals:\n" + _indent(note.replace("-/", "- /"), 4) + "\n  -/")
+            lines.append("  sorry")
+        return f"{theorem.header.rstrip()}\n\n{theorem.statement} by\n" + "\n".join(lines) + "\n"
+    if system == "isabelle":
+        lines = [f"  {t}" for t in tactics]
+        if not complete:
+            if note:
+                lines.append("  (* remaining goals:\n" + _indent(note.replace("*)", "* )"), 4) + "\n  *)")
+            lines.append("  sorry")
+        return f"{theorem.header.rstrip()}\n{theorem.statement}\n" + "\n".join(lines) + "\n\nend\n"
+    raise RunDirError(f"no proof-file format for backend {backend!r}")
+
+
+def _indent(text: str, n: int) -> str:
+    return "\n".join(" " * n + line for line in text.splitlines())
+
+
+def export_path(
+    run: RunView, theorem: str, *, node: int | None = None, data_dir: str | os.PathLike[str] | None = None
+) -> ExportedPath:
+    """The file for ``theorem``'s proof (default) or for the path to trace node ``node``."""
+    rec = run.record(theorem)
+    backend = rec.backend or run.backend
+    ext = EXT.get(backend, "txt")
+    if node is None and rec.proved and rec.proof is not None:
+        pf = run.proof_file(rec)
+        if pf is not None:
+            return ExportedPath(pf.read_text(encoding="utf-8"), pf.suffix.lstrip("."), True, "run", rec.proof)
+        thm = find_theorem(rec, backend, rec.split or run.split, data_dir)
+        if thm is None:
+            raise RunDirError(
+                f"{rec.theorem}: the run has no proof file and the statement was not found; pass --data-dir"
+            )
+        try:
+            from ..backends.base import make_backend
+            from ..core.config import ProverConfig
+
+            be = make_backend(backend, ProverConfig())
+            try:
+                return ExportedPath(be.proof_text(thm, rec.proof), ext, True, "backend", rec.proof)
+            finally:
+                be.close()
+        except (LlemmaProverError, ImportError, NotImplementedError) as exc:
+            log.info("backend %s cannot format the proof (%s); using the generic builder", backend, exc)
+        return ExportedPath(build_text(thm, backend, rec.proof, True), ext, True, "builder", rec.proof)
+
+    trace = run.trace(rec)
+    if trace is None:
+        raise RunDirError(f"{rec.theorem}: the run has no trace for it, so there is no path to export")
+    target = node if node is not None else trace.best_open_node()
+    if target not in trace.nodes:
+        raise RunDirError(f"{rec.theorem}: trace has no node {target} (nodes 0..{max(trace.nodes)})")
+    if trace.nodes[target].is_error:
+        raise RunDirError(f"{rec.theorem}: node {target} is a failed attempt, not a state; pick its parent")
+    edges = trace.path_to(target)
+    tactics = tuple(e.tactic for e in edges)
+    complete = trace.nodes[target].terminal
+    thm = find_theorem(rec, backend, rec.split or run.split, data_dir)
+    if thm is None:
+        raise RunDirError(f"{rec.theorem}: statement not found; pass --data-dir (the benchmark folder)")
+    text = build_text(thm, backend, tactics, complete, remaining=trace.nodes[target].goals)
+    return ExportedPath(text, ext, complete, "builder", tactics)
+
+
+def write_export(exported: ExportedPath, out: str | os.PathLike[str]) -> Path:
+    p = Path(out)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(exported.text, encoding="utf-8")
+    return p
