@@ -20,6 +20,7 @@ from ..core.errors import UserError
 #: (name, module) of every subcommand; modules are imported only when the parser is built
 SUBCOMMANDS: list[tuple[str, str]] = [
     ("prove", "llemma_prover.cli.prove"),
+    ("trace", "llemma_prover.cli.trace_cmd"),
 ]
 
 EXIT_USER_ERROR = 2
