@@ -200,6 +200,14 @@ def test_generator_is_asked_with_the_depth() -> None:
     assert seen == [("G0", 0), ("G1", 1), ("G2", 2)]
 
 
+def test_repeated_candidates_are_applied_once() -> None:
+    backend = ScriptBackend({("A", "a"): "B"})
+    gen = ListGenerator([], per_goal={"A": [("a", -1.0), ("  a ", -2.0), ("b", -3.0), ("a", -4.0)]})
+    out, _ = best_first_search(THM, backend, gen, cfg())
+    assert backend.applied == [("A", "a"), ("A", "b")]
+    assert out.extra["attempts"] == 2
+
+
 def test_candidates_capped_at_k() -> None:
     backend = ScriptBackend({})
     gen = ListGenerator([(f"t{i}", -i) for i in range(10)])

@@ -161,7 +161,12 @@ def best_first_search(
         clocks.model += clock() - tm
         state_id = tree.state_ids[node]
         completed = True
+        tried: set[str] = set()
         for cand in candidates[: config.candidates]:
+            key = " ".join(cand.tactic.split())
+            if key in tried:
+                continue  # a generator that repeats itself must not cost prover time
+            tried.add(key)
             if clock() - t0 >= config.time_budget:
                 completed = False
                 break
