@@ -1,0 +1,1 @@
+"""Test helpers that ship with the package (e.g. the Lean 4 replay REPL)."""
