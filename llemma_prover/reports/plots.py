@@ -47,7 +47,10 @@ def solved_vs_expansions(runs: Sequence[RunView], path: Path) -> Path:
         exp = [float(r.expansions) for r in run.records if r.proved]
         xs, ys = _cumulative(exp)
         total = len(run.records)
-        ax.step([0.0, *xs], [0, *ys], where="post", label=f"{run.name} ({len(exp)}/{total})")
+        # carry the curve on to the run's budget (or its largest expansion count)
+        budget = (run.config.get("search") or {}).get("max_expansions") or 0
+        end = max([float(budget), *(float(r.expansions) for r in run.records)])
+        ax.step([0.0, *xs, end], [0, *ys, len(xs)], where="post", label=f"{run.name} ({len(exp)}/{total})")
     ax.set_xlabel("expansions used (proof found within)")
     ax.set_ylabel("theorems solved")
     ax.set_title("Theorems solved vs expansions")

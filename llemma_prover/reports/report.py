@@ -211,6 +211,7 @@ def build_report(
         )
         md.append("")
         for c in comps:
+            md += [f"### {c.a} vs {c.b}", ""]
             md += [
                 f"- solved by **{c.a}** only: {_names(c.a_only)}",
                 f"- solved by **{c.b}** only: {_names(c.b_only)}",

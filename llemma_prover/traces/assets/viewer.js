@@ -215,7 +215,8 @@
       grp.setAttribute("data-edge", e.s + "-" + e.t);
       grp.setAttribute("data-outcome", e.outcome);
     }
-    grp.append(sv("path", { d: `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}` }));
+    const d = `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`;
+    grp.append(sv("path", { d }), sv("path", { d, class: "hit" }));
     if (e) {
       const tac = sv("text", { class: "tac", x: x2 - 8, y: y2 - 5, "text-anchor": "end" }, clip(oneLine(e.tactic), 28));
       const sc = ERROR_OUTCOMES.has(e.outcome) ? `${e.outcome}` : `${e.outcome} ${num(e.score, 3)}`;
