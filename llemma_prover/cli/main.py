@@ -21,6 +21,8 @@ from ..core.errors import UserError
 SUBCOMMANDS: list[tuple[str, str]] = [
     ("prove", "llemma_prover.cli.prove"),
     ("trace", "llemma_prover.cli.trace_cmd"),
+    ("report", "llemma_prover.cli.report_cmd"),
+    ("import", "llemma_prover.cli.import_cmd"),
 ]
 
 EXIT_USER_ERROR = 2
