@@ -1,0 +1,299 @@
+"""LeanDojo adapter (``--backend leandojo``): ``lean_dojo.Dojo`` behind ``ProverBackend``.
+
+For users who have traced a repository with LeanDojo (the Llemma evaluation ran this way). The
+theorem's ``source`` field (``owner/repo/path/File.lean@commit``, as in the miniF2F data) names the
+traced repository, file and commit; ``LeanDojoSettings.repo_url``/``commit`` override them.
+``lean_dojo`` is imported inside ``start()`` only: importing it reconfigures loguru and reads
+environment variables, and constructing a ``LeanGitRepo`` contacts GitHub.
+
+``Dojo.run_tac`` outcomes -> our step results:
+
+=============================  ===============================================================
+``TacticState``                ``Advanced`` (goals: ``pp`` split at blank lines, as LeanDojo prints)
+``ProofFinished``              ``ProofFinished``
+``LeanError``                  ``TacticError(error)``
+``ProofGivenUp``               ``TacticError`` (the tactic produced ``sorry``)
+``DojoTacticTimeoutError``     ``TacticTimeout``; the Dojo (its Lean process tree) is closed and
+                               re-entered on the next call, states restored by replaying paths
+``DojoCrashError``             ``ProverCrashed`` raised; restarted the same way on the next call
+``DojoInitError`` (entering)   ``ProverStartError``
+=============================  ===============================================================
+
+Tactics go through the same refusal list as the REPL backend (``lean4.tactics.check_tactic``).
+The re-check is ``lean_dojo.check_proof`` (the whole file compiled by ``lake env lean``, rejected on
+errors or a ``sorry`` warning); it does not list axioms, so ``CheckResult.axioms`` stays empty and
+the message says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.config import ProverConfig
+from ..core.errors import (
+    ProverCrashed,
+    ProverError,
+    ProverStartError,
+    ProverUnavailable,
+    RestartLimitExceeded,
+)
+from ..core.types import (
+    Advanced,
+    CheckResult,
+    ProofFinished,
+    RootState,
+    StepResult,
+    TacticError,
+    TacticTimeout,
+    Theorem,
+)
+from .base import ProverBackend, register_backend
+from .lean4.backend import proof_body, statement_by
+from .lean4.tactics import check_tactic
+
+log = logging.getLogger(__name__)
+
+BACKEND = "leandojo"
+
+
+@dataclass(frozen=True)
+class LeanDojoSettings:
+    #: override the repository URL from ``Theorem.source`` (e.g. your fork)
+    repo_url: str | None = None
+    #: override the commit from ``Theorem.source``
+    commit: str | None = None
+    tactic_timeout: float = 60.0
+    max_restarts: int = 25
+
+
+def parse_source(source: str) -> tuple[str, str, str]:
+    """``owner/repo/path/File.lean@commit`` -> (``https://github.com/owner/repo``, path, commit)."""
+    if "@" not in source:
+        raise ProverStartError(f"theorem source {source!r} has no '@commit'", backend=BACKEND)
+    where, commit = source.rsplit("@", 1)
+    parts = where.split("/")
+    if len(parts) < 3 or not parts[-1].endswith(".lean"):
+        raise ProverStartError(
+            f"theorem source {source!r} is not owner/repo/path.lean@commit", backend=BACKEND
+        )
+    return f"https://github.com/{parts[0]}/{parts[1]}", "/".join(parts[2:]), commit
+
+
+def split_goals(pp: str) -> tuple[str, ...]:
+    return tuple(g for g in pp.split("\n\n") if g.strip())
+
+
+@dataclass
+class _Node:
+    parent: int | None
+    tactic: str | None
+    goals: tuple[str, ...]
+    finished: bool = False
+    generation: int = -1
+    state: Any = None  # lean_dojo.TacticState in ``generation``
+
+
+@register_backend("leandojo")
+class LeanDojoBackend(ProverBackend):
+    def __init__(
+        self,
+        config: ProverConfig,
+        settings: LeanDojoSettings | None = None,
+        *,
+        dojo_factory: Callable[[Theorem], Any] | None = None,
+        checker: Callable[[Theorem, str], bool] | None = None,
+    ) -> None:
+        super().__init__(config)
+        self.settings = settings or LeanDojoSettings(
+            tactic_timeout=config.tactic_timeout, max_restarts=config.max_restarts
+        )
+        self._dojo_factory = dojo_factory
+        self._checker = checker
+        self._ld: Any = None
+        self._dojo: Any = None
+        self._generation = 0
+        self._theorem: Theorem | None = None
+        self._nodes: list[_Node] = []
+        self._restarts = 0
+        self._stats = {"restarts_total": 0.0, "replayed_tactics": 0.0, "timeouts": 0.0, "rejected": 0.0}
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._ld is not None:
+            return
+        try:
+            import lean_dojo  # type: ignore[import-untyped]
+        except ImportError as exc:
+            raise ProverUnavailable(
+                "lean_dojo is not installed: pip install lean-dojo", backend=BACKEND
+            ) from exc
+        self._ld = lean_dojo
+
+    def close(self) -> None:
+        self._exit_dojo()
+
+    def _exit_dojo(self) -> None:
+        dojo, self._dojo = self._dojo, None
+        if dojo is not None:
+            try:
+                dojo.__exit__(None, None, None)  # LeanDojo kills the Lean process and its descendants
+            except Exception as exc:  # noqa: BLE001 - closing must never raise
+                log.warning("closing the LeanDojo environment failed: %s", exc)
+
+    @property
+    def restarts(self) -> int:
+        return self._restarts
+
+    def stats(self) -> dict[str, float]:
+        return dict(self._stats)
+
+    # -- LeanDojo objects ---------------------------------------------------------------------------
+    def entry(self, theorem: Theorem) -> Any:
+        """The ``lean_dojo.Theorem`` for ``theorem`` (constructing ``LeanGitRepo`` contacts GitHub)."""
+        self.start()
+        url, path, commit = parse_source(theorem.source)
+        repo = self._ld.LeanGitRepo(self.settings.repo_url or url, self.settings.commit or commit)
+        return self._ld.Theorem(repo, path, theorem.name)
+
+    def _enter(self, theorem: Theorem) -> Any:
+        self.start()
+        if self._dojo_factory is not None:
+            dojo = self._dojo_factory(theorem)
+        else:
+            dojo = self._ld.Dojo(self.entry(theorem), timeout=max(1, math.ceil(self.settings.tactic_timeout)))
+        try:
+            entered, init = dojo.__enter__()
+        except (self._ld.DojoInitError, self._ld.DojoCrashError, self._ld.DojoTacticTimeoutError) as exc:
+            raise ProverStartError(
+                f"LeanDojo could not start {theorem.name}: {exc}", backend=BACKEND
+            ) from exc
+        self._dojo = entered
+        self._generation += 1
+        return init
+
+    def _restart(self, why: str) -> None:
+        log.warning("restarting LeanDojo environment: %s", why)
+        self._exit_dojo()
+        self._restarts += 1
+        self._stats["restarts_total"] += 1
+        if self._restarts > self.settings.max_restarts:
+            raise RestartLimitExceeded(f"{self._restarts} restarts for one theorem", backend=BACKEND)
+
+    # -- proving ----------------------------------------------------------------------------------
+    def start_theorem(self, theorem: Theorem) -> RootState:
+        t0 = time.monotonic()
+        self._exit_dojo()
+        self._theorem, self._restarts = theorem, 0
+        init = self._enter(theorem)
+        if not isinstance(init, self._ld.TacticState):
+            raise ProverStartError(f"LeanDojo gave {type(init).__name__}, not a TacticState", backend=BACKEND)
+        goals = split_goals(init.pp)
+        self._nodes = [_Node(None, None, goals, generation=self._generation, state=init)]
+        return RootState(0, goals, time.monotonic() - t0)
+
+    def _run(self, state: Any, tactic: str) -> Any:
+        return self._dojo.run_tac(state, tactic)
+
+    def _materialize(self, state_id: int) -> Any:
+        assert self._theorem is not None
+        if self._dojo is None:
+            init = self._enter(self._theorem)
+            root = self._nodes[0]
+            if split_goals(init.pp) != root.goals:
+                raise ProverError("root goals differ after restart", backend=BACKEND)
+            root.generation, root.state = self._generation, init
+        path: list[int] = []
+        i: int | None = state_id
+        while i is not None and self._nodes[i].generation != self._generation:
+            path.append(i)
+            i = self._nodes[i].parent
+        for j in reversed(path):
+            n = self._nodes[j]
+            assert n.parent is not None and n.tactic is not None
+            res = self._run(self._nodes[n.parent].state, n.tactic)
+            self._stats["replayed_tactics"] += 1
+            if not isinstance(res, self._ld.TacticState) or split_goals(res.pp) != n.goals:
+                self._restart("replay diverged")
+                raise ProverError(f"replaying {n.tactic!r} gave a different result", backend=BACKEND)
+            n.generation, n.state = self._generation, res
+        return self._nodes[state_id].state
+
+    def apply(self, state_id: int, tactic: str) -> StepResult:
+        if self._theorem is None:
+            raise ProverError("apply() before start_theorem()", backend=BACKEND)
+        if not 0 <= state_id < len(self._nodes):
+            raise KeyError(f"unknown state id {state_id}")
+        node = self._nodes[state_id]
+        if node.finished:
+            return TacticError("the proof is already finished in this state", 0.0, rejected=True)
+        why = check_tactic(tactic)
+        if why is not None:
+            self._stats["rejected"] += 1
+            return TacticError(f"rejected: {why}", 0.0, rejected=True)
+        ld = self._ld
+        try:
+            state = self._materialize(state_id)
+            t0 = time.monotonic()
+            res = self._run(state, tactic)
+        except ld.DojoTacticTimeoutError:
+            self._stats["timeouts"] += 1
+            self._restart("tactic timeout")
+            return TacticTimeout(self.settings.tactic_timeout, self.settings.tactic_timeout)
+        except ld.DojoCrashError as exc:
+            self._restart(f"crash: {exc}")
+            raise ProverCrashed(f"LeanDojo crashed: {exc}", backend=BACKEND) from exc
+        elapsed = time.monotonic() - t0
+        if isinstance(res, ld.TacticState):
+            goals = split_goals(res.pp)
+            self._nodes.append(_Node(state_id, tactic, goals, generation=self._generation, state=res))
+            return Advanced(len(self._nodes) - 1, goals, elapsed)
+        if isinstance(res, ld.ProofFinished):
+            self._nodes.append(
+                _Node(state_id, tactic, (), finished=True, generation=self._generation, state=res)
+            )
+            return ProofFinished(len(self._nodes) - 1, elapsed)
+        if isinstance(res, ld.LeanError):
+            return TacticError(res.error, elapsed)
+        if isinstance(res, ld.ProofGivenUp):
+            return TacticError("proof given up: the tactic produced sorry", elapsed)
+        raise ProverError(f"unexpected LeanDojo result {type(res).__name__}", backend=BACKEND)
+
+    # -- checking ---------------------------------------------------------------------------------
+    def proof_text(self, theorem: Theorem, proof: Sequence[str]) -> str:
+        header = (
+            theorem.header if theorem.header.endswith("\n") or not theorem.header else theorem.header + "\n"
+        )
+        return header + "\n" + statement_by(theorem.statement, proof_body(proof)) + "\n"
+
+    def check(self, theorem: Theorem, proof: Sequence[str]) -> CheckResult:
+        t0 = time.monotonic()
+        for tac in proof:
+            why = check_tactic(tac)
+            if why is not None:
+                return CheckResult(
+                    False, "leandojo.check_proof", time.monotonic() - t0, f"rejected {tac!r}: {why}"
+                )
+        if not proof:
+            return CheckResult(False, "leandojo.check_proof", 0.0, "empty proof")
+        text = " by" + proof_body(proof)
+        try:
+            if self._checker is not None:
+                ok = self._checker(theorem, text)
+            else:
+                self.start()
+                ok = bool(self._ld.check_proof(self.entry(theorem), text))
+        except Exception as exc:  # noqa: BLE001 - any failure of the checker means "not verified"
+            return CheckResult(
+                False, "leandojo.check_proof", time.monotonic() - t0, f"check failed to run: {exc}"
+            )
+        msg = (
+            "compiled without errors or sorry; axioms not audited (LeanDojo's check_proof does not list them)"
+        )
+        return CheckResult(
+            ok, "leandojo.check_proof", time.monotonic() - t0, msg if ok else "rejected by Lean"
+        )
