@@ -1,0 +1,102 @@
+"""The ranked automation that attacks each hole, per backend.
+
+Coq: decision procedures first (cheap when they fail), then rewriting/simplification combinations,
+then general search. Each is wrapped so that it must *close* the hole (see ``sketch.fill_template``);
+``intros;`` is prefixed when the claim is an implication/universal/negation. CoqHammer's
+reconstruction tactics (``sauto``, ``hauto``) are added only when ``use_hammer`` is set and the
+``Hammer`` library is installed (Debian ``libcoq-hammer``); see the README for the measurement that
+decides the default.
+"""
+
+from __future__ import annotations
+
+from ..backends.isabelle.automation import HEURISTICS as ISABELLE_HEURISTICS
+
+#: Coq hole tactics, in the order they are tried
+COQ_HOLE_TACTICS: tuple[str, ...] = (
+    "lia",
+    "lra",
+    "nia",
+    "nra",
+    "field",
+    "ring",
+    "reflexivity",
+    "auto",
+    "easy",
+    "congruence",
+    "tauto",
+    "subst; lia",
+    "subst; nia",
+    "subst; lra",
+    "subst; nra",
+    "field_simplify; lra",
+    "field_simplify; nra",
+    "simpl; lia",
+    "simpl; ring",
+    "vm_compute; reflexivity",
+    "firstorder",
+    "intuition",
+    "auto with real",
+    "auto with zarith",
+    "eauto",
+)
+
+#: CoqHammer's reconstruction tactics (no external provers needed), tried last when enabled
+COQ_HAMMER_TACTICS: tuple[str, ...] = ("sauto", "hauto")
+
+#: the Coq import that makes them available (added to the theorem header when enabled)
+COQ_HAMMER_IMPORT = "From Hammer Require Import Tactics.\n"
+
+#: Lean 4: the bank's automation (closing tactics only)
+LEAN_HOLE_TACTICS: tuple[str, ...] = (
+    "norm_num",
+    "linarith",
+    "nlinarith",
+    "omega",
+    "simp",
+    "ring",
+    "field_simp",
+    "positivity",
+    "decide",
+    "aesop",
+    "simp_all",
+    "norm_num [*] at *",
+    "nlinarith [sq_nonneg (a - b)]",
+)
+
+ISABELLE_HOLE_METHODS: tuple[str, ...] = ISABELLE_HEURISTICS
+
+def needs_intros(claim: str) -> bool:
+    """Whether a Coq claim has premises/binders that ``intros`` should move into the context."""
+    c = claim.strip()
+    if not c:
+        return False
+    if c.startswith(("forall", "~", "(~")):
+        return True
+    depth = 0
+    for i, ch in enumerate(c):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif depth == 0 and c.startswith("->", i):
+            return True
+    return False
+
+
+def coq_goal_claim(goals: tuple[str, ...]) -> str:
+    """The conclusion of the first goal in the backend's goal text (the line(s) after ``====``)."""
+    if not goals:
+        return ""
+    first = goals[0]
+    if "============================" in first:
+        return first.split("============================", 1)[1].strip()
+    return first.strip()
+
+
+def coq_hole_tactics(claim: str, use_hammer: bool = False) -> list[str]:
+    """The ranked tactics for a Coq hole whose claim is ``claim``."""
+    base = list(COQ_HOLE_TACTICS) + (list(COQ_HAMMER_TACTICS) if use_hammer else [])
+    if needs_intros(claim):
+        return [f"intros; {t}" for t in base]
+    return base

@@ -1,0 +1,268 @@
+"""The hole-filling loop: walk a sketch, attack each hole with ranked automation, report everything.
+
+* ``StepwiseFiller`` (Coq, Lean 4): runs the sketch's steps one by one through the backend's
+  ``apply`` (persistent states, so a hole's candidates are all tried on the same state); a hole is
+  closed by the first candidate that the prover accepts -- candidates are wrapped so that they are
+  accepted only if they close the hole -- within the per-tactic timeout and the per-hole time limit.
+* ``IsabelleFiller``: Isabelle has no cheap states over its server protocol, so each probe is a whole
+  theory: holes before the current one filled with what closed them, the current one with a
+  candidate method, later ones with ``sorry`` (probes only; the final check refuses ``sorry``).
+  The Llemma/DSP heuristics are tried first, then Sledgehammer, whose suggestions are re-checked.
+
+Both return a ``FillResult`` value; only a broken prover raises (``ProverError``).
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..backends.base import ProverBackend
+from ..core.types import Advanced, ProofFinished, TacticError, TacticTimeout, Theorem
+from .automation import ISABELLE_HOLE_METHODS, coq_goal_claim, coq_hole_tactics
+from .config import HolePolicy
+from .sketch import Sketch, Step
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One candidate tried on a hole."""
+
+    tactic: str
+    #: "closed" | "error" | "timeout" | "rejected"
+    outcome: str
+    elapsed: float
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class HoleReport:
+    index: int
+    #: the hole as written in the sketch (Coq/Lean: the step; Isabelle: the marker)
+    text: str
+    claim: str = ""
+    closed_by: str | None = None
+    #: "closed" | "unclosed" | "time_limit" | "not_attempted"
+    status: str = "not_attempted"
+    attempts: tuple[Attempt, ...] = ()
+    elapsed: float = 0.0
+
+
+class FillStatus:
+    FILLED = "filled"
+    STEP_FAILED = "step_failed"
+    HOLE_UNCLOSED = "hole_unclosed"
+    INCOMPLETE = "incomplete"
+    TIME_BUDGET = "time_budget"
+
+
+@dataclass(frozen=True)
+class FillResult:
+    #: one of ``FillStatus``
+    status: str
+    holes: tuple[HoleReport, ...]
+    #: the filled proof (the backend's ``check``/``proof_text`` input) when ``status == "filled"``
+    proof: tuple[str, ...] | None
+    prover_time: float
+    message: str = ""
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def filled(self) -> bool:
+        return self.status == FillStatus.FILLED
+
+
+class HoleFiller(abc.ABC):
+    """Fills the holes of one sketch of one theorem."""
+
+    @abc.abstractmethod
+    def fill(self, theorem: Theorem, sketch: Sketch, deadline: float) -> FillResult:
+        """Fill ``sketch`` before the wall-clock ``deadline`` (``time.monotonic()`` value)."""
+
+
+def _short(msg: str, n: int = 300) -> str:
+    return " ".join(msg.split())[:n]
+
+
+class StepwiseFiller(HoleFiller):
+    """Coq / Lean 4: steps through ``backend.apply``; candidates from ``tactics_for(step, goals)``."""
+
+    def __init__(self, backend: ProverBackend, policy: HolePolicy,
+                 tactics_for: Callable[[Step, tuple[str, ...]], list[str]] | None = None) -> None:
+        self.backend = backend
+        self.policy = policy
+        self.tactics_for = tactics_for or self._coq_tactics
+
+    def _coq_tactics(self, step: Step, goals: tuple[str, ...]) -> list[str]:
+        claim = step.claim or coq_goal_claim(goals)
+        return coq_hole_tactics(claim, use_hammer=self.policy.use_hammer)
+
+    def fill(self, theorem: Theorem, sketch: Sketch, deadline: float) -> FillResult:
+        backend_name = sketch.backend
+        t_prover = 0.0
+        t0 = time.monotonic()
+        root = self.backend.start_theorem(theorem)
+        t_prover += time.monotonic() - t0
+        state, goals = root.state_id, root.goals
+        proof: list[str] = []
+        reports: list[HoleReport] = []
+        finished = False
+        hole_index = 0
+        all_holes = [s for s in sketch.steps if s.hole]
+
+        def pending_reports(start: int) -> list[HoleReport]:
+            return [HoleReport(index=i, text=all_holes[i].text, claim=all_holes[i].claim)
+                    for i in range(start, len(all_holes))]
+
+        for k, step in enumerate(sketch.steps):
+            if finished:
+                # the proof closed before the sketch ended: the remaining steps are not needed
+                log.debug("%s: proof finished before step %d; rest dropped", theorem.name, k)
+                break
+            if time.monotonic() > deadline:
+                return FillResult(FillStatus.TIME_BUDGET, tuple(reports + pending_reports(hole_index)), None,
+                                  t_prover, message=f"time budget reached before step {k + 1}")
+            if not step.hole:
+                ts = time.monotonic()
+                r = self.backend.apply(state, step.text)
+                t_prover += time.monotonic() - ts
+                if isinstance(r, (Advanced, ProofFinished)):
+                    proof.append(step.text)
+                    state = r.state_id
+                    finished = isinstance(r, ProofFinished)
+                    goals = r.goals if isinstance(r, Advanced) else ()
+                    continue
+                msg = r.message if isinstance(r, TacticError) else f"timeout after {r.timeout:g} s"
+                return FillResult(FillStatus.STEP_FAILED, tuple(reports + pending_reports(hole_index)), None,
+                                  t_prover, message=f"step {k + 1} ({step.text[:80]!r}) failed: {_short(msg)}")
+            # a hole
+            hs = time.monotonic()
+            hole_deadline = min(deadline, hs + self.policy.hole_time_limit)
+            attempts: list[Attempt] = []
+            closed: str | None = None
+            status = "unclosed"
+            for tac in self.tactics_for(step, goals):
+                if time.monotonic() > hole_deadline:
+                    status = "time_limit"
+                    break
+                sentence = step.render(backend_name, tac)
+                ts = time.monotonic()
+                r = self.backend.apply(state, sentence)
+                el = time.monotonic() - ts
+                t_prover += el
+                if isinstance(r, (Advanced, ProofFinished)):
+                    attempts.append(Attempt(tac, "closed", el))
+                    closed = tac
+                    proof.append(sentence)
+                    state = r.state_id
+                    finished = isinstance(r, ProofFinished)
+                    goals = r.goals if isinstance(r, Advanced) else ()
+                    break
+                if isinstance(r, TacticTimeout):
+                    attempts.append(Attempt(tac, "timeout", el))
+                else:
+                    attempts.append(Attempt(tac, "rejected" if r.rejected else "error", el, _short(r.message, 160)))
+            rep = HoleReport(index=hole_index, text=step.text, claim=step.claim, closed_by=closed,
+                             status="closed" if closed else status, attempts=tuple(attempts),
+                             elapsed=time.monotonic() - hs)
+            reports.append(rep)
+            hole_index += 1
+            if closed is None:
+                return FillResult(FillStatus.HOLE_UNCLOSED, tuple(reports + pending_reports(hole_index)), None,
+                                  t_prover, message=f"hole {hole_index} ({step.text[:80]!r}) not closed "
+                                  f"({len(attempts)} tactics tried)")
+        if not finished:
+            return FillResult(FillStatus.INCOMPLETE, tuple(reports + pending_reports(hole_index)), None, t_prover,
+                              message="the sketch ends with goals left: " + _short(" | ".join(goals), 200))
+        return FillResult(FillStatus.FILLED, tuple(reports + pending_reports(hole_index)), tuple(proof), t_prover)
+
+
+class IsabelleFiller(HoleFiller):
+    """Isabelle: whole-theory probes per hole; heuristics, then Sledgehammer (see module docstring)."""
+
+    def __init__(self, backend: object, policy: HolePolicy,
+                 methods: tuple[str, ...] = ISABELLE_HOLE_METHODS) -> None:
+        from ..backends.isabelle.backend import IsabelleBackend
+
+        if not isinstance(backend, IsabelleBackend):
+            raise TypeError("IsabelleFiller needs the isabelle backend")
+        self.backend = backend
+        self.policy = policy
+        self.methods = methods
+
+    def fill(self, theorem: Theorem, sketch: Sketch, deadline: float) -> FillResult:
+        from ..backends.isabelle.automation import sledgehammer_command, sledgehammer_suggestions
+        from ..backends.isabelle.theory import proof_start_line
+
+        t_prover = 0.0
+        n = len(sketch.spans)
+        closers: list[str | None] = [None] * n
+        reports: list[HoleReport] = []
+        timeout = self.backend.config.tactic_timeout
+        base_line = proof_start_line(theorem)  # 1-based line of the proof's first line
+
+        def probe(text: str, limit: float) -> tuple[bool, str, object]:
+            nonlocal t_prover
+            ts = time.monotonic()
+            res = self.backend.check_text(theorem, text, limit)
+            t_prover += time.monotonic() - ts
+            return res.ok, ("timeout" if res.timed_out else res.first_error()), res
+
+        # the skeleton (every hole = sorry) must load, or no hole is worth attacking
+        ok, msg, _ = probe(sketch.render_isabelle(closers), max(timeout, 1.0) * 4)
+        if not ok:
+            return FillResult(FillStatus.STEP_FAILED,
+                              tuple(HoleReport(index=i, text=t) for i, t in enumerate(sketch.hole_texts())),
+                              None, t_prover, message=f"skeleton does not check: {_short(msg)}")
+        for i in range(n):
+            hs = time.monotonic()
+            hole_deadline = min(deadline, hs + self.policy.hole_time_limit)
+            attempts: list[Attempt] = []
+            status = "unclosed"
+            for m in self.methods:
+                if time.monotonic() > hole_deadline:
+                    status = "time_limit"
+                    break
+                ts = time.monotonic()
+                ok, msg, _ = probe(sketch.render_isabelle([*closers[:i], m]), timeout)
+                el = time.monotonic() - ts
+                outcome = "closed" if ok else ("timeout" if msg == "timeout" else "error")
+                attempts.append(Attempt(m, outcome, el, "" if ok else _short(msg, 160)))
+                if ok:
+                    closers[i] = m
+                    break
+            if closers[i] is None and status != "time_limit" and self.policy.sledgehammer \
+                    and time.monotonic() < hole_deadline:
+                cmd = sledgehammer_command(self.policy.sledgehammer_timeout)
+                text = sketch.render_isabelle([*closers[:i], f"{cmd} sorry"])
+                line = base_line + sketch.hole_line(i, [*closers[:i], f"{cmd} sorry"])
+                ts = time.monotonic()
+                ok, msg, res = probe(text, self.policy.sledgehammer_timeout + timeout)
+                attempts.append(Attempt("sledgehammer", "suggested" if ok else "error", time.monotonic() - ts,
+                                        "" if ok else _short(msg, 160)))
+                suggestions = sledgehammer_suggestions(res.messages, line) if ok else []  # type: ignore[attr-defined]
+                for sug in suggestions:
+                    if time.monotonic() > hole_deadline:
+                        status = "time_limit"
+                        break
+                    ts = time.monotonic()
+                    ok2, msg2, _ = probe(sketch.render_isabelle([*closers[:i], sug]), timeout)
+                    attempts.append(Attempt(sug, "closed" if ok2 else "error", time.monotonic() - ts,
+                                            "" if ok2 else _short(msg2, 160)))
+                    if ok2:
+                        closers[i] = sug
+                        break
+            reports.append(HoleReport(index=i, text=sketch.hole_texts()[i], closed_by=closers[i],
+                                      status="closed" if closers[i] else status, attempts=tuple(attempts),
+                                      elapsed=time.monotonic() - hs))
+            if closers[i] is None:
+                rest = [HoleReport(index=j, text=sketch.hole_texts()[j]) for j in range(i + 1, n)]
+                return FillResult(FillStatus.HOLE_UNCLOSED, tuple(reports + rest), None, t_prover,
+                                  message=f"hole {i + 1} not closed ({len(attempts)} attempts)")
+        final = sketch.render_isabelle(closers)
+        return FillResult(FillStatus.FILLED, tuple(reports), (final,), t_prover)
