@@ -6,8 +6,7 @@ command is ``lake env <repl>`` with the project root as working directory, where
 found from what the user gave (``--lean-repl PATH``, i.e. ``ProverConfig.executable``):
 
 1. a directory: a Lake project that requires the REPL (``lean_project/``); the binary is
-   ``<dir>/.lake/packages/REPL/.lake/build/bin/repl`` (or ``<dir>/.lake/build/bin/repl`` when the
-   directory is a checkout of the REPL itself);
+   ``<dir>/.lake/packages/REPL/.lake/build/bin/repl``;
 2. a file inside ``<root>/.lake/...``: the binary itself, run under ``lake env`` in ``<root>``;
 3. any other file: run as is (its environment must already provide ``LEAN_PATH``);
 4. nothing given: ``lean_project/`` of this checkout if it has been built, else ``repl`` on ``PATH``.
@@ -25,7 +24,6 @@ from pathlib import Path
 from ...core.errors import ProverUnavailable
 
 REPL_IN_PROJECT = Path(".lake/packages/REPL/.lake/build/bin/repl")
-REPL_IN_REPL_CHECKOUT = Path(".lake/build/bin/repl")
 
 
 #: the Lake project shipped with this repository (``<checkout>/lean_project``)
@@ -35,7 +33,7 @@ def default_project_dir() -> Path:
 
 HOW_TO = (
     "prepare the Lean project once (needs elan: https://github.com/leanprover/elan): "
-    "cd lean_project && lake exe cache get && lake build; "
+    "cd lean_project && lake exe cache get && lake build repl; "
     "or pass --lean-repl PATH (a Lake project directory or a repl binary)"
 )
 
@@ -56,10 +54,9 @@ def _lake() -> str:
 
 
 def _from_project(project: Path, how: str) -> ReplCommand:
-    for rel in (REPL_IN_PROJECT, REPL_IN_REPL_CHECKOUT):
-        binary = project / rel
-        if binary.is_file() and os.access(binary, os.X_OK):
-            return ReplCommand((_lake(), "env", str(binary)), str(project), how)
+    binary = project / REPL_IN_PROJECT
+    if binary.is_file() and os.access(binary, os.X_OK):
+        return ReplCommand((_lake(), "env", str(binary)), str(project), how)
     raise ProverUnavailable(
         f"no built REPL in Lake project {project} (looked for {REPL_IN_PROJECT}); {HOW_TO}", backend="lean4"
     )
