@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 #: file extension of a proof file per backend
 PROOF_EXT: dict[str, str] = {"coq": "v", "lean4": "lean", "leandojo": "lean", "isabelle": "thy"}
 
+#: times a theorem whose prover failed while loading it is started again on a fresh process
+START_RETRIES = 1
+
 #: reasons that mean the infrastructure failed (status "error") rather than the search
 _ERROR_REASONS = {Reason.PROVER_CRASH, Reason.START_FAILED, Reason.WORKER_CRASH}
 
@@ -75,6 +78,16 @@ def prove_theorem(
     t0 = time.monotonic()
     try:
         outcome, tree = best_first_search(theorem, backend, generator, run_config.search)
+        for _ in range(START_RETRIES):
+            if outcome.reason is not Reason.START_FAILED:
+                break
+            # a prover killed while loading the theorem looks like a header that does not load;
+            # one more try on a fresh process tells them apart (a broken header fails again)
+            log.warning("%s: the theorem did not load (%s); trying once more on a fresh prover",
+                        theorem.name, _one_line(Exception(outcome.error))[:300])
+            first_error = outcome.error
+            outcome, tree = best_first_search(theorem, backend, generator, run_config.search)
+            outcome = replace(outcome, extra={**outcome.extra, "start_retry_after": first_error[:500]})
     except ProverStartError as exc:
         log.warning("%s: theorem did not load: %s", theorem.name, exc)
         return _record(theorem, run_config, gen_name, status=Status.ERROR, reason=Reason.START_FAILED,
