@@ -18,10 +18,17 @@ import pytest
 
 from llemma_prover.backends.base import make_backend
 from llemma_prover.backends.lean4 import Lean4Backend, Lean4Settings
-from llemma_prover.backends.lean4.backend import classify_tactic_reply, parse_axioms, proof_body
+from llemma_prover.backends.lean4.backend import (
+    classify_tactic_reply,
+    judge_proof_command,
+    parse_axioms,
+    proof_body,
+)
 from llemma_prover.backends.lean4.pool import PoolPolicy
 from llemma_prover.backends.lean4.protocol import (
     COMPLETED,
+    CommandResponse,
+    Message,
     ReplError,
     TacticResponse,
     parse_command_response,
@@ -292,11 +299,30 @@ def test_sorry_in_reply_is_an_error() -> None:
     assert isinstance(out, TacticError) and "sorry" in out.message
 
 
-def test_command_replies_parse() -> None:
-    for _name, entries in load_transcripts(TRANSCRIPTS).items():
+def test_command_replies_parse_and_whole_proof_verdicts() -> None:
+    """Every recorded command reply parses; a whole-proof command is accepted only without error/sorry."""
+    accepted, rejected = 0, 0
+    for name, entries in load_transcripts(TRANSCRIPTS).items():
         for e in entries:
-            if "cmd" in e.request:
-                parse_command_response(e.reply)  # raises ProtocolError on anything unexpected
+            if "cmd" not in e.request:
+                continue
+            reply = parse_command_response(e.reply)  # raises ProtocolError on anything unexpected
+            if not isinstance(reply, CommandResponse):
+                continue
+            verdict = judge_proof_command(reply)
+            has_sorry = bool(reply.sorries) or "sorry`" in json.dumps(e.reply)
+            if reply.errors or has_sorry:
+                assert verdict is not None, name
+                rejected += 1
+            else:
+                assert verdict is None, name
+                accepted += 1
+    assert accepted >= 10 and rejected >= 30
+    # e.g. calc.in: two `by sorry` steps -> sorries + the "declaration uses `sorry`" warning
+    calc = load_transcripts(TRANSCRIPTS)["calc"][0]
+    assert judge_proof_command(parse_command_response(calc.reply)) == "proof uses sorry"  # type: ignore[arg-type]
+    old_style = CommandResponse(env=0, messages=(Message("warning", "declaration uses 'sorry'"),))
+    assert judge_proof_command(old_style) == "proof uses sorry"
 
 
 def test_statement_convention_enforced(replay: Replay) -> None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import stat
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from llemma_prover.backends.lean4 import Lean4Backend, Lean4Settings
 from llemma_prover.backends.lean4.locate import REPL_IN_PROJECT, resolve_repl

@@ -71,9 +71,18 @@ from .tactics import ALLOWED_AXIOMS, check_tactic
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Lean4Backend", "Lean4Settings", "classify_tactic_reply", "parse_axioms", "proof_body"]
+__all__ = [
+    "Lean4Backend",
+    "Lean4Settings",
+    "classify_tactic_reply",
+    "judge_proof_command",
+    "parse_axioms",
+    "proof_body",
+]
 
-_SORRY_WARNING = "declaration uses `sorry`"
+#: Lean's warning for a declaration that uses sorry: backticks in recent Lean (the transcripts, v4.33),
+#: straight quotes in older releases
+_SORRY_WARNING_RE = re.compile(r"declaration uses [`']sorry[`']")
 _DECL_NAME_RE = re.compile(
     r"^\s*(?:@\[[^\]]*\]\s*)?(?:private\s+|protected\s+)?(?:theorem|lemma)\s+([^\s:({\[⦃]+)", re.MULTILINE
 )
@@ -177,6 +186,15 @@ def parse_axioms(text: str, name: str | None = None) -> tuple[str, ...] | None:
     if m is None:
         return None
     return tuple(a.strip() for a in m.group(2).split(",") if a.strip())
+
+
+def judge_proof_command(reply: CommandResponse) -> str | None:
+    """Why the reply to a whole-proof command rejects the proof (None: no error, no sorry)."""
+    if reply.errors:
+        return "; ".join(m.data for m in reply.errors)
+    if reply.sorries or any(_SORRY_WARNING_RE.search(m.data) for m in reply.messages):
+        return "proof uses sorry"
+    return None
 
 
 def classify_tactic_reply(reply: TacticResponse | ReplError, elapsed: float) -> StepResult | None:
@@ -529,12 +547,12 @@ class Lean4Backend(ProverBackend):
                 healthy = not reply.unknown_id
                 return result(False, f"REPL error: {reply.message}")
             assert isinstance(reply, CommandResponse)
-            if reply.errors:
+            verdict = judge_proof_command(reply)
+            if verdict is not None:
                 healthy = True
-                return result(False, "; ".join(m.data for m in reply.errors))
-            if reply.sorries or any(_SORRY_WARNING in m.data for m in reply.messages):
-                healthy = True
-                return result(False, "proof uses sorry", ("sorryAx",), ("sorryAx",))
+                uses_sorry = verdict.startswith("proof uses sorry")
+                sorry_ax = ("sorryAx",) if uses_sorry else ()
+                return result(False, verdict, sorry_ax, sorry_ax)
             raw = proc.request(
                 command_request(f"#print axioms {name}", reply.env), self.settings.check_timeout
             )
