@@ -2,9 +2,9 @@
 
 Every example is a small theorem written for this project (none is a miniF2F problem). For each one
 we compile, with ``coqc``, a file that states the theorem, runs the tactics before the example, prints
-the open goals (``Show.``, read with the Coq backend's own ``parse_goals``), runs the example's tactic, finishes the proof and ends with ``Qed.``.
-The printed goals become the example's "Tactic state" and the file must compile, so every tactic in
-the prompt is one that works on that very state.
+the open goals (``Show.``, read with the Coq backend's own ``parse_goals``), runs the example's tactic,
+finishes the proof and ends with ``Qed.``. The printed goals become the example's "Tactic state" and the
+file must compile, so every tactic in the prompt is one that works on that very state.
 
     python experiments/prompts/build_coq_prompt.py          # rewrite the packaged coq.txt
     python experiments/prompts/build_coq_prompt.py --check  # exit 1 if it differs from a fresh build
