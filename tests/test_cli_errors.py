@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import cli_command, cli_env, run_cli
 
 
@@ -25,9 +24,9 @@ def _one_line_error(res: subprocess.CompletedProcess[str], fragment: str) -> str
 def test_help_lists_the_prove_command_and_flags() -> None:
     res = subprocess.run(cli_command("--help"), capture_output=True, text=True, timeout=60, env=cli_env())
     assert res.returncode == 0
-    for flag in ("--split", "--backend", "--generator", "--model", "--replay-file", "--data-dir", "--theorems",
-                 "--limit", "--out", "--workers", "--ray-address", "--candidates", "--max-expansions",
-                 "--time-budget", "--tactic-timeout"):
+    for flag in ("--split", "--backend", "--generator", "--model", "--replay-file", "--data-dir",
+                 "--theorems", "--limit", "--out", "--workers", "--ray-address", "--candidates",
+                 "--max-expansions", "--time-budget", "--tactic-timeout"):
         assert flag in res.stdout, flag
     top = subprocess.run([sys.executable, "-m", "llemma_prover.cli.main", "--help"], capture_output=True,
                          text=True, timeout=60, env=cli_env())
@@ -89,8 +88,9 @@ def test_unwritable_out_dir(tmp_path: Path) -> None:
 def test_incompatible_run_dir_refused(tmp_path: Path) -> None:
     out = tmp_path / "run"
     out.mkdir()
-    (out / "config.json").write_text(json.dumps({"format_version": 1, "split": "minif2f-valid", "backend": "coq",
-                                                 "generator": {"name": "bank", "replay_file": None}}))
+    old = {"format_version": 1, "split": "minif2f-valid", "backend": "coq",
+           "generator": {"name": "bank", "replay_file": None}}
+    (out / "config.json").write_text(json.dumps(old))
     replay = tmp_path / "r.txt"
     replay.write_text("auto.\n")
     res = run_cli("--generator", "replay", "--replay-file", str(replay), "--workers", "1", "--limit", "1",

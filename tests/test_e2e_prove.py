@@ -10,8 +10,8 @@ from pathlib import Path
 
 import networkx as nx
 import pytest
-
 from conftest import ProcessWatcher, cli_command, cli_env, run_cli
+
 from llemma_prover.data.minif2f import sha256_files
 
 pytestmark = [pytest.mark.coq, pytest.mark.slow]

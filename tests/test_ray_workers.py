@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ProcessWatcher, cli_command, cli_env, descendants
 from test_e2e_prove import PROOFS, SLOW_THEOREMS, read_records, write_replay
 
@@ -28,6 +27,13 @@ def _listening_addresses(pids: set[int]) -> list[str]:
         if owners & pids:
             addrs.append(line.split()[4])
     return addrs
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text()
+    except OSError:
+        return ""
 
 
 def _is_loopback(addr: str) -> bool:
@@ -72,8 +78,7 @@ def test_two_workers_loopback_and_coqtop_killed(tmp_path: Path) -> None:
     try:
         # two workers busy at once, each with its own coqtop
         def two_coqtops() -> list[int]:
-            live = [p for p in descendants(proc.pid) if "coqtop" in (Path(f"/proc/{p}/comm").read_text()
-                                                                     if os.path.exists(f"/proc/{p}/comm") else "")]
+            live = [p for p in descendants(proc.pid) if "coqtop" in _comm(p)]
             return live if len(live) >= 2 else []
 
         coqtops = _wait_for(two_coqtops, proc)
@@ -104,11 +109,9 @@ def test_worker_actor_killed_theorem_retried(tmp_path: Path) -> None:
                     cmd = Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")
                 except OSError:
                     continue
-                if cmd.startswith("ray::Worker.prove"):
-                    # wait until it has a prover running, so there is something to clean up
-                    if any(Path(f"/proc/{c}/comm").exists() and "coqtop" in Path(f"/proc/{c}/comm").read_text()
-                           for c in descendants(p)):
-                        return p
+                # a worker proving a theorem, with a prover running (so there is something to clean up)
+                if cmd.startswith("ray::Worker.prove") and any("coqtop" in _comm(c) for c in descendants(p)):
+                    return p
             return None
 
         victim = _wait_for(busy_worker, proc)
