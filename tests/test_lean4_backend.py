@@ -485,3 +485,33 @@ def test_prover_errors_carry_context(replay: Replay) -> None:
         with pytest.raises(ProverError) as ei:
             b.apply(root.state_id, "exact 8")
         assert ei.value.backend == "lean4" and ei.value.elapsed >= 0
+
+
+def test_warm_spare_replaces_a_killed_process(replay: Replay, tmp_path: Path) -> None:
+    with replay.backend(
+        "--hang", "exact h1.left", "--once", str(tmp_path / "once"), tactic_timeout=1.0, warm_spare=True
+    ) as b:
+        root = b.start_theorem(BRANCHING)
+        s1 = b.apply(root.state_id, "apply And.intro")
+        assert isinstance(b.apply(s1.state_id, "exact h1.left"), TacticTimeout)  # type: ignore[union-attr]
+        pool = b._pool
+        assert pool is not None
+        # the replacement was started in the background right after the kill
+        assert pool.describe()["started"] == 2
+        s2 = b.apply(s1.state_id, "exact h1.left")  # type: ignore[union-attr]
+        assert isinstance(s2, Advanced)
+        assert pool.describe()["started"] == 2  # the warm spare was used, nothing else started
+
+
+def test_recycling_above_rss_limit(replay: Replay) -> None:
+    b = replay.backend()
+    b.settings = Lean4Settings(
+        **{**b.settings.__dict__, "pool": PoolPolicy(start_timeout=20.0, recycle_rss_mb=1, warm_spare=False)}
+    )
+    with b:
+        root = b.start_theorem(BRANCHING)
+        s1 = b.apply(root.state_id, "apply And.intro")  # the replay REPL is > 1 MiB resident: recycled
+        assert b._session is None
+        s2 = b.apply(s1.state_id, "exact h1.left")  # type: ignore[union-attr]
+        assert isinstance(s2, Advanced) and b.stats()["replayed_tactics"] == 1
+        assert b.stats()["pool_recycled"] >= 1

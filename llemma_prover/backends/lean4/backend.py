@@ -412,6 +412,7 @@ class Lean4Backend(ProverBackend):
             self._drop_session("desync")
             raise
         if isinstance(outcome, TacticError):
+            self._maybe_recycle()
             return outcome
         assert isinstance(reply, TacticResponse)
         new = _Node(

@@ -1,10 +1,11 @@
 """One Lean 4 REPL process: spawn, send a request, read its reply against a deadline, kill.
 
-Why not ``backends/process.py`` (the pexpect helper the Coq backend uses)? The REPL's protocol is
-JSON blocks separated by blank lines on plain pipes, and its replies can be large (goal lists,
-traces); there is no prompt to ``expect``. ``subprocess.Popen`` with one reader thread per pipe
-gives exactly what this needs and nothing pexpect would add (a pty would also echo and rewrite
-line endings). The process policy is the same as everywhere else in this package:
+Why not ``backends/process.py`` (``ManagedProcess``, the pexpect helper the Coq backend uses)? It
+reads stdout and stderr from one shared pipe, which suits a prompt-driven ``coqtop``; the REPL's
+stdout is a JSON stream (objects separated by blank lines) and anything Lean, Lake or a panic prints
+on stderr must not land inside it. Replies are also large (goal lists, traces) and there is no
+prompt to ``expect``. So this module uses ``subprocess.Popen`` with one reader thread per pipe, and
+keeps the same process policy as ``ManagedProcess``:
 
 * its own session / process group (``start_new_session``), so ``kill()`` takes the whole group
   (``lake env`` -> ``repl`` and anything they spawn) with one ``killpg(SIGKILL)``, then reaps it;
