@@ -81,7 +81,7 @@ def test_automation_imports_prepended_header_kept_in_order() -> None:
     h = "Require Import Arith.\nDefinition f (n : nat) := n + 1.\nOpen Scope nat_scope.\n"
     out = prepare_header(h)
     assert out.startswith(AUTOMATION_IMPORTS)
-    assert "From Coq Require Import Lia Lra Psatz." in out
+    assert "From Coq Require Import Lia Lra Psatz Ring Field" in out
     assert out[len(AUTOMATION_IMPORTS) :] == h
 
 

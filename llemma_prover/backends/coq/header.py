@@ -10,9 +10,12 @@ code (the benchmark data stay untouched), make every one of the 488 statements t
    does not bind ``C_scope`` to ``C``, so ``z ^ 2`` or ``Cmod (z * w)`` do not parse as the newer
    library reads them. When a header requires Coquelicot we append the notations it lacks (see
    ``COQUELICOT_COMPAT``); they are notations and argument scopes only, no new definitions or axioms.
-3. **Automation tactics.** The backend sends only tactics, so a tactic whose plugin the header does
-   not load (``lia``, ``nia``, ``lra``, ``nra``, ``psatz``) could never be used. We *prepend*
-   ``AUTOMATION_IMPORTS`` (``From Coq Require Import Lia Lra Psatz.``). Prepending, not appending,
+3. **Automation tactics.** The backend sends only tactics, so a tactic whose library the header does
+   not load (``lia``, ``nia``, ``lra``, ``nra``, ``ring``, ``field``, ``zify``,
+   ``Z.div_mod_to_equations``) could never be used. We *prepend* ``AUTOMATION_IMPORTS``
+   (``Lia Lra Psatz Ring Field`` for the tactics, ``PreOmega`` for ``zify`` and
+   ``Z.div_mod_to_equations``, ``ZifyNat ZifyN`` so that ``lia`` understands ``Nat.modulo``/``Nat.div``
+   and their ``N`` twins). Prepending, not appending,
    keeps the header's own imports and definitions the last word on every short name, so the
    statement means exactly what it meant before. These libraries declare no axioms beyond those of
    the real-number library (``Print Assumptions`` of a proof lists only what the proof uses).
@@ -34,8 +37,8 @@ __all__ = [
 
 #: first line of the block that ``prepare_header`` prepends (also its idempotence marker)
 AUTOMATION_IMPORTS = (
-    "(* llemma-prover: automation tactics (lia, nia, lra, nra, psatz) *)\n"
-    "From Coq Require Import Lia Lra Psatz.\n"
+    "(* llemma-prover: automation tactics (lia, nia, lra, nra, ring, field, zify) *)\n"
+    "From Coq Require Import Lia Lra Psatz Ring Field PreOmega ZifyNat ZifyN.\n"
 )
 
 _COQUELICOT_MARKER = "(* llemma-prover: Coquelicot 3.2 compatibility *)"
