@@ -24,6 +24,7 @@ SUBCOMMANDS: list[tuple[str, str]] = [
     ("trace", "llemma_prover.cli.trace_cmd"),
     ("report", "llemma_prover.cli.report_cmd"),
     ("import", "llemma_prover.cli.import_cmd"),
+    ("contamination", "llemma_prover.cli.contamination_cmd"),
 ]
 
 EXIT_USER_ERROR = 2
@@ -44,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module_name in SUBCOMMANDS:
         module = importlib.import_module(module_name)
         sp = module.add_parser(sub)
+        # -v/-q also after the subcommand (``prove -v``); SUPPRESS keeps the top-level value otherwise
+        sp.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more log output")
+        sp.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="warnings only")
         sp.set_defaults(_run=module.run, _command=name)
     return parser
 

@@ -129,6 +129,11 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"[yellow]results.jsonl repaired: dropped {n} truncated record(s)[/]")
         try:
             _run_with_progress(cfg, resolved, todo, run_dir, console, solved_before, len(theorems))
+        except KeyboardInterrupt:
+            done = sum(1 for t in theorems if t.name in run_dir.records)
+            console.print(f"interrupted: {done}/{len(theorems)} results kept in {run_dir.path}; "
+                          "run the same command again to resume", highlight=False)
+            raise
         finally:
             text_rows = summary_lines(summarize(run_dir.records[t.name] for t in theorems
                                                 if t.name in run_dir.records))
