@@ -196,7 +196,7 @@ def startup_costs(theorems: dict[str, Theorem], names: list[str]) -> None:
                 start = time.perf_counter() - t0
                 if spare and b._spare is not None:  # type: ignore[attr-defined]
                     # the spare loads while the search works; here we wait for it explicitly
-                    b._await_ready(b._spare)  # type: ignore[attr-defined]
+                    b._await_header(b._spare)  # type: ignore[attr-defined]
                 step = b.apply(root.state_id, "do 1000000000 idtac")  # times out: process replaced
                 t0 = time.perf_counter()
                 b.apply(root.state_id, "intros")

@@ -320,3 +320,27 @@ def test_goal_parsing_is_normalised():
     )
     assert axioms == ("ClassicalDedekindReals.sig_forall_dec", "classic") and unsafe == ()
     assert parse_assumptions("Closed under the global context\n") == ((), (), True)
+
+
+def test_same_header_reuses_the_process_and_states_do_not_leak(test_split):
+    a, b_ = test_split["mathd_algebra_107"], test_split["mathd_algebra_24"]
+    assert prepare_header(a.header) == prepare_header(b_.header)
+    with _backend(warm_spare=False) as b:
+        b.start_theorem(a)
+        s = b.apply(0, "intros x y h")
+        assert isinstance(s, Advanced)
+        pid = b._top.proc.pid
+        root = b.start_theorem(b_)
+        assert b._top.proc.pid == pid and b.stats()["process_starts"] == 0
+        assert "x / 50 = 40" in root.goal_text and "y" not in root.goal_text
+        with pytest.raises(KeyError):
+            b.apply(s.state_id, "nra")  # a state of the previous theorem
+        done = b.apply(0, "intros x h; lra")
+        assert isinstance(done, ProofFinished)
+        # the first theorem again, on the same process, from its root
+        root = b.start_theorem(a)
+        assert b._top.proc.pid == pid and "forall x y : R" in root.goal_text
+        assert isinstance(b.apply(0, "intros; nra"), ProofFinished)
+        # another header: a new process
+        b.start_theorem(SIMPLE)
+        assert b._top.proc.pid != pid and not _alive(pid)

@@ -3,8 +3,12 @@
 Protocol. ``coqtop -emacs`` ends every answer with a prompt ``<prompt>NAME < N |PROOFS| 0 < </prompt>``
 whose ``N`` is the number of Coq's current state. We send one sentence, read up to the next prompt
 (against a deadline) and classify the answer *structurally*: if ``N`` changed, the sentence was
-accepted; if not, it failed and Coq stayed where it was. The theorem's header is loaded with
-``coqtop -l header.v`` (a header that does not compile makes coqtop exit: ``ProverStartError``).
+accepted; if not, it failed and Coq stayed where it was. coqtop prints goals only when they differ
+from the last ones it printed (after a ``BackTo`` that is not our parent's), so an accepted sentence
+that printed nothing is followed by ``Show.``. The header is loaded with ``coqtop -l header.v`` (a
+header that does not compile makes coqtop exit: ``ProverStartError``); processes are keyed by the
+prepared header, so the next theorem with the same header reuses the live process (``BackTo`` the
+state after the header, then the new statement) and the spare is a coqtop with the header loaded.
 
 States. Every state the search sees gets a persistent id (``0`` is the root). A state remembers its
 parent and tactic, i.e. its tactic path from the root. Coq's own history is linear, so the process
@@ -134,17 +138,19 @@ class _Node:
 
 
 class _Coqtop:
-    """One coqtop process positioned somewhere in the current theorem's proof."""
+    """One coqtop process with a header loaded, and possibly a theorem's proof open."""
 
-    def __init__(self, proc: ManagedProcess, key: tuple[str, str], started: float) -> None:
+    def __init__(self, proc: ManagedProcess, header: str, started: float) -> None:
         self.proc = proc
-        self.key = key  # (prepared header, statement)
+        self.header = header  # the prepared header it was started with (``-l header.v``)
         self.started = started
-        self.ready = False  # statement + Proof. answered
+        #: Coq state number right after the header (None until its prompt has been read)
+        self.header_num: int | None = None
+        #: statement whose proof is open (None: none)
+        self.statement: str | None = None
         #: (state id, coq state number) from the root to where coqtop is now
         self.stack: list[tuple[int, int]] = []
         self.root_goals: tuple[str, ...] = ()
-        self.proof_name = ""
 
 
 @register_backend("coq")
@@ -203,8 +209,9 @@ class CoqBackend(ProverBackend):
         }
 
     # -- processes ---------------------------------------------------------------------------
-    def _spawn(self, key: tuple[str, str]) -> _Coqtop:
-        """Start a coqtop that loads the header and (without waiting) the statement and ``Proof.``."""
+    def _spawn(self, header: str) -> _Coqtop:
+        """Start a coqtop that loads ``header`` (``-l``); nothing is read until the process is used,
+        so a spare loads its header while the search goes on."""
         proc = ManagedProcess(
             [self._executable, "-q", "-emacs", "-l", "header.v"],
             memory_limit_mb=self.config.memory_limit_mb,
@@ -214,96 +221,123 @@ class CoqBackend(ProverBackend):
         workdir = proc.workdir
         assert workdir is not None
         with open(f"{workdir}/header.v", "w", encoding="utf-8") as fh:
-            fh.write(key[0])
+            fh.write(header)
         t0 = time.monotonic()
         try:
             proc.start()
-            # Queue the statement and ``Proof.``; coqtop reads them once the header is loaded, so
-            # a spare does its loading while the search goes on.
-            proc.send(key[1].strip() + "\nProof.\n")
         except ProcessError as exc:
             proc.close()
             raise ProverStartError(
                 f"cannot start coqtop: {exc}", backend="coq", output_tail=exc.tail
             ) from exc
         self._stats["process_starts"] += 1
-        return _Coqtop(proc, key, t0)
+        return _Coqtop(proc, header, t0)
 
-    def _await_ready(self, top: _Coqtop) -> None:
-        """Read the answers to header, statement and ``Proof.``; fill ``root_goals`` and the stack."""
-        if top.ready:
+    def _await_header(self, top: _Coqtop) -> None:
+        """Read the prompt that follows the header (raises ``ProverStartError``/``ProverHung``)."""
+        if top.header_num is not None:
             return
-        deadline = top.started + self.config.start_timeout
         try:
-            _, m = top.proc.expect(PROMPT_RE, deadline)  # header loaded
-            if m.group(3):
-                raise ProverDesync("coqtop is inside a proof before the statement", backend="coq")
-            out, m = top.proc.expect(PROMPT_RE, deadline)  # statement
-            if not m.group(3):
-                raise ProverStartError(
-                    f"the statement did not load: {_error_message(out)}", backend="coq", output_tail=out
-                )
-            goals = parse_goals(out)
-            if goals is None:
-                raise ProverStartError("the statement opened no goal", backend="coq", output_tail=out)
-            _, m = top.proc.expect(PROMPT_RE, deadline)  # Proof.
+            _, m = top.proc.expect(PROMPT_RE, top.started + self.config.start_timeout)
         except ProcessExited as exc:
             top.proc.close()
             raise ProverStartError(
-                f"coqtop exited while loading the theorem (does the header compile?): "
-                f"{_error_message(exc.tail)}",
+                f"coqtop exited while loading the header (does it compile?): {_error_message(exc.tail)}",
                 backend="coq",
                 output_tail=exc.tail,
             ) from exc
         except ProcessTimeout as exc:
             top.proc.close()
             raise ProverHung(
-                f"loading the theorem took more than {self.config.start_timeout:.0f}s",
+                f"loading the header took more than {self.config.start_timeout:.0f}s",
                 backend="coq",
                 elapsed=time.monotonic() - top.started,
                 output_tail=exc.tail,
             ) from exc
-        except ProverError:
+        if m.group(3):
             top.proc.close()
-            raise
-        top.root_goals = goals
-        top.proof_name = m.group(3)
-        top.stack = [(0, int(m.group(2)))]
-        top.ready = True
+            raise ProverDesync("coqtop is inside a proof after loading the header", backend="coq")
+        top.header_num = int(m.group(2))
         self._stats["start_s"] += time.monotonic() - top.started
 
+    def _open_statement(self, top: _Coqtop, statement: str) -> None:
+        """Go back to the header state (if a proof is open) and open ``statement`` + ``Proof.``."""
+        self._await_header(top)
+        assert top.header_num is not None
+        t0 = time.monotonic()
+        deadline = t0 + self.config.start_timeout
+        try:
+            if top.statement is not None:
+                out, num, _ = self._ask(top, f"BackTo {top.header_num}.", deadline)
+                if num != top.header_num:
+                    raise ProverDesync(
+                        f"BackTo {top.header_num} failed: {_error_message(out)}", backend="coq"
+                    )
+                top.statement, top.stack = None, []
+            out, num, names = self._ask(top, statement.strip(), deadline)
+            if names and not _TAG_RE.sub("", out).strip():
+                # coqtop printed nothing (its goals equal the last ones it printed); ``Show`` prints
+                out, num, names = self._ask(top, "Show.", deadline)
+            goals = parse_goals(out)
+            if not names or goals is None:
+                if names:  # opened a proof that shows no goal: undo it
+                    self._ask(top, f"BackTo {top.header_num}.", deadline)
+                raise ProverStartError(
+                    f"the statement did not load: {_error_message(out)}", backend="coq", output_tail=out
+                )
+            _, num, _ = self._ask(top, "Proof.", deadline)
+        except ProcessExited as exc:
+            self._discard_top()
+            raise ProverCrashed(
+                "coqtop exited while opening the statement", backend="coq", output_tail=exc.tail
+            ) from exc
+        except ProcessTimeout as exc:
+            self._discard_top()
+            raise ProverHung(
+                f"opening the statement took more than {self.config.start_timeout:.0f}s",
+                backend="coq",
+                output_tail=exc.tail,
+            ) from exc
+        except ProverDesync:
+            self._discard_top()
+            raise
+        top.statement = statement
+        top.root_goals = goals
+        top.stack = [(0, num)]
+        self._stats["start_s"] += time.monotonic() - t0
+
     def _current(self) -> _Coqtop:
-        """The process for the current theorem, started (or taken from the spare) if needed."""
+        """The process for the current theorem, reused, promoted from the spare or started."""
         assert self._theorem is not None
-        key = (self._header, self._theorem.statement)
+        header, statement = self._header, self._theorem.statement
         top = self._top
-        if top is not None and top.key == key and top.proc.alive:
-            if self._needs_recycle(top):
+        if top is not None:
+            if not top.proc.alive or top.header != header:
+                self._discard_top()
+            elif self._needs_recycle(top):
                 self._stats["recycles"] += 1
                 self._discard_top()
-            else:
-                return top
-        elif top is not None:
-            self._discard_top()
-        spare = self._spare
-        if spare is not None and spare.key == key and spare.proc.alive:
+        if self._top is None:
+            spare = self._spare
             self._spare = None
-            self._stats["spare_used"] += 1
-            top = spare
-        else:
-            if spare is not None:
-                spare.proc.close()
-                self._spare = None
-            top = self._spawn(key)
-        self._top = top
-        try:
-            self._await_ready(top)
-        except ProverError:
-            self._top = None
-            raise
+            if spare is not None and spare.header == header and spare.proc.alive:
+                self._stats["spare_used"] += 1
+                self._top = spare
+            else:
+                if spare is not None:
+                    spare.proc.close()
+                self._top = self._spawn(header)
+        top = self._top
+        if top.statement != statement:
+            try:
+                self._open_statement(top, statement)
+            except ProverStartError:
+                if top.header_num is None:  # the header itself failed: the process is gone
+                    self._top = None
+                raise
         if self.config.warm_spare and self._spare is None:
             try:
-                self._spare = self._spawn(key)
+                self._spare = self._spawn(header)
             except ProverError as exc:  # a spare is an optimisation; say so and go on
                 log.warning("could not start a spare coqtop: %s", exc)
         return top
@@ -337,29 +371,24 @@ class CoqBackend(ProverBackend):
 
     # -- theorem -----------------------------------------------------------------------------
     def start_theorem(self, theorem: Theorem) -> RootState:
+        """Open ``theorem``. A live coqtop with the same header is reused (``BackTo`` the state after
+        the header, then the new statement); otherwise the spare or a new process loads the header."""
         t0 = time.monotonic()
-        header = prepare_header(theorem.header)
-        if self._theorem is not None and (self._header, self._theorem.statement) != (
-            header,
-            theorem.statement,
-        ):
-            self._discard_top()
         self._theorem = theorem
-        self._header = header
+        self._header = prepare_header(theorem.header)
         self._nodes = [_Node(parent=None, tactic=None, depth=0)]
+        self._goals = {}
         self._restarts = 0
         self._reset_stats()
-        top = self._top
-        if top is not None and top.ready and top.key == (header, theorem.statement) and top.proc.alive:
-            # the same theorem again on a live process: go back to the root
+        top = self._current()
+        if len(top.stack) > 1:  # the same theorem was open: back to its root
             try:
                 self._backto(top, 1)
             except (ProcessError, ProverError):
                 self._discard_top()
-        top = self._current()
-        goals = top.root_goals
-        self._goals = {0: goals}
-        return RootState(state_id=0, goals=goals, elapsed=time.monotonic() - t0)
+                top = self._current()
+        self._goals[0] = top.root_goals
+        return RootState(state_id=0, goals=top.root_goals, elapsed=time.monotonic() - t0)
 
     def _path(self, state_id: int) -> list[int]:
         path = []
