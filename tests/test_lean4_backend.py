@@ -515,3 +515,21 @@ def test_recycling_above_rss_limit(replay: Replay) -> None:
         s2 = b.apply(s1.state_id, "exact h1.left")  # type: ignore[union-attr]
         assert isinstance(s2, Advanced) and b.stats()["replayed_tactics"] == 1
         assert b.stats()["pool_recycled"] >= 1
+
+
+def test_close_does_not_wait_for_a_header_import(replay: Replay) -> None:
+    """A spare still importing its header (here: one that never answers) is killed by close()."""
+    b = replay.backend("--hang-cmd", "import Mathlib", warm_spare=True)
+    b.start()
+    pool = b._pool
+    assert pool is not None
+    pool.prewarm("import Mathlib")
+    deadline = time.monotonic() + 10
+    while not any(p.pgid for p in pool._starting) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    starting = list(pool._starting)
+    assert starting and starting[0].pgid is not None
+    t0 = time.monotonic()
+    b.close()
+    assert time.monotonic() - t0 < 10
+    assert not group_alive(starting[0].pgid)

@@ -59,6 +59,7 @@ from .protocol import (
     COMPLETED,
     OPEN_GOALS,
     CommandResponse,
+    ProtocolError,
     ReplError,
     TacticResponse,
     command_request,
@@ -330,6 +331,20 @@ class Lean4Backend(ProverBackend):
                     backend=BACKEND,
                 )
 
+    def _parse_tactic(self, raw: dict[str, object]) -> TacticResponse | ReplError:
+        try:
+            return parse_tactic_response(raw)
+        except ProtocolError as exc:
+            self._drop_session(f"malformed reply: {exc}")
+            raise ProverDesync(f"malformed tactic reply: {exc}", backend=BACKEND) from exc
+
+    def _parse_command(self, raw: dict[str, object]) -> CommandResponse | ReplError:
+        try:
+            return parse_command_response(raw)
+        except ProtocolError as exc:
+            self._drop_session(f"malformed reply: {exc}")
+            raise ProverDesync(f"malformed command reply: {exc}", backend=BACKEND) from exc
+
     def _request(self, session: ReplSession, req: dict[str, object], timeout: float) -> dict[str, object]:
         self._stats["requests"] += 1
         try:
@@ -366,7 +381,7 @@ class Lean4Backend(ProverBackend):
         ) from last
 
     def _start_command(self, session: ReplSession, cmd: str) -> tuple[int, tuple[str, ...]]:
-        reply = parse_command_response(
+        reply = self._parse_command(
             self._request(session, command_request(cmd, session.header_env), self.settings.start_timeout)
         )
         if isinstance(reply, ReplError):
@@ -405,7 +420,7 @@ class Lean4Backend(ProverBackend):
             self._stats["timeouts"] += 1
             return TacticTimeout(self.settings.tactic_timeout, time.monotonic() - t0)
         elapsed = time.monotonic() - t0
-        reply = parse_tactic_response(raw)
+        reply = self._parse_tactic(raw)
         try:
             outcome = classify_tactic_reply(reply, elapsed)
         except ProverDesync:
@@ -476,7 +491,7 @@ class Lean4Backend(ProverBackend):
                     f"replaying {n.tactic!r} timed out after a restart", backend=BACKEND
                 ) from exc
             self._stats["replayed_tactics"] += 1
-            reply = parse_tactic_response(raw)
+            reply = self._parse_tactic(raw)
             outcome = classify_tactic_reply(reply, 0.0)
             ok = isinstance(reply, TacticResponse) and (
                 (outcome is None and reply.goals == n.goals)
@@ -573,7 +588,7 @@ class Lean4Backend(ProverBackend):
             if bad:
                 return result(False, "disallowed axioms: " + ", ".join(bad), axioms, bad)
             return result(True, "", axioms)
-        except ProverError as exc:
+        except (ProverError, ProtocolError) as exc:
             return result(False, f"re-check could not run: {exc}")
         finally:
             if own:

@@ -100,6 +100,8 @@ class ReplPool:
         self._idle: dict[str, list[ReplSession]] = {}
         self._warming: dict[str, Future[ReplSession]] = {}
         self._busy: set[ReplSession] = set()
+        #: processes still importing their header (killed by ``close`` so it never waits on an import)
+        self._starting: set[ReplProcess] = set()
         self._generation = 0
         self._closed = False
         self.started = 0
@@ -176,10 +178,13 @@ class ReplPool:
         with self._lock:
             self._closed = True
             warming = list(self._warming.values())
+            starting = list(self._starting)
+        for proc in starting:
+            proc.kill()  # its header import fails at once; the warm thread cleans up
         for fut in warming:
             # a failed warm start has already cleaned up after itself
             with contextlib.suppress(Exception):
-                fut.result(timeout=self.policy.start_timeout + 15)
+                fut.result(timeout=30)
         with self._lock:
             sessions = [s for lst in self._idle.values() for s in lst] + list(self._busy)
             self._idle.clear()
@@ -205,12 +210,19 @@ class ReplPool:
             gen = self._generation
             self.started += 1
         proc = self._launch(gen)
+        with self._lock:
+            if self._closed:
+                raise ProverError("REPL pool is closed", backend=BACKEND)
+            self._starting.add(proc)
         try:
             proc.spawn()
             env = import_header(proc, header, self.policy.start_timeout)
         except BaseException:
             proc.kill()
             raise
+        finally:
+            with self._lock:
+                self._starting.discard(proc)
         return ReplSession(proc, header, env)
 
     def _warm(self, header: str) -> None:

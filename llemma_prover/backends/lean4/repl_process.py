@@ -99,11 +99,15 @@ class ReplProcess:
         self._stderr_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self.pgid: int | None = None
+        #: set by ``kill()``; a process killed before or while spawning never runs
+        self._cancelled = False
 
     # -- lifecycle ----------------------------------------------------------------------------
     def spawn(self) -> None:
         if self._proc is not None:
             return
+        if self._cancelled:
+            raise ProverStartError("the Lean REPL was killed before it started", backend=BACKEND)
         env = self._env if self._env is not None else self._sandbox.env()
         try:
             self._proc = subprocess.Popen(  # noqa: S603 - argv is the configured REPL command
@@ -138,6 +142,9 @@ class ReplProcess:
         self._threads = [t_out, t_err]
         for t in self._threads:
             t.start()
+        if self._cancelled:  # kill() ran concurrently while Popen was starting the child
+            self.kill()
+            raise ProverStartError("the Lean REPL was killed while starting", backend=BACKEND)
 
     @property
     def pid(self) -> int | None:
@@ -148,10 +155,11 @@ class ReplProcess:
 
     def kill(self) -> None:
         """Kill the whole process group and reap the leader. Idempotent; never raises."""
+        self._cancelled = True
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        pgid = self.pgid
+        pgid = self.pgid if self.pgid is not None else proc.pid  # session leader: pgid == pid
         if pgid is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pgid, signal.SIGKILL)
