@@ -78,6 +78,7 @@ def save_random_llama(
     tokenizer.save_pretrained(out)
     return out
 
+
 #: the tiny Llama of the tests (hidden 64, 2 layers). A wide initialisation makes its next-token
 #: distributions peaked, so beams differ and ties (which would make comparisons fragile) are unlikely.
 TINY_LLAMA_SHAPE: dict[str, Any] = {

@@ -1,0 +1,213 @@
+"""Decoding engines a model server can run: ``hf`` (transformers + our ``Decoder``) and ``vllm``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from ..core.config import GeneratorConfig
+from ..core.errors import GeneratorUnavailable
+from ..generators.base import dedupe
+from ..generators.llemma import Decoder, LoadedModel, load_model, resolve_device, resolve_dtype
+from ..generators.prompts import STOP_MARKER, FewShotPrompt
+from .config import ServerConfig
+
+__all__ = ["Engine", "HFEngine", "VLLMEngine", "build_engine", "load_for_server"]
+
+log = logging.getLogger(__name__)
+
+#: what an engine returns per request: (tactic, mean token log-prob), best first, distinct
+Pairs = list[tuple[str, float]]
+
+
+class Engine:
+    """Decodes a batch of ``(goal, k)`` requests."""
+
+    name = ""
+
+    def run(self, requests: Sequence[tuple[str, int]]) -> list[Pairs]:
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        return {"engine": self.name}
+
+    def stats(self) -> dict[str, Any]:
+        return {}
+
+    def close(self) -> None:
+        """Free the model."""
+
+
+def load_for_server(gen: GeneratorConfig, server: ServerConfig) -> LoadedModel:
+    """The model a server owns: loaded from ``gen.model``, or random with ``server.random_init``."""
+    if server.random_init is None:
+        return load_model(gen)
+    import torch
+    from transformers import AutoTokenizer
+
+    from .synthetic import random_llama
+
+    if gen.torch_threads > 0:
+        torch.set_num_threads(gen.torch_threads)
+    device = resolve_device(gen.device)
+    dtype = resolve_dtype(gen.dtype, device)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gen.model, **gen.load_kwargs)
+    except (OSError, ValueError) as exc:
+        raise GeneratorUnavailable(f"cannot load the tokenizer of {gen.model!r}: {exc}") from exc
+    shape = dict(server.random_init)
+    shape.setdefault("vocab_size", len(tokenizer))
+    model = random_llama(shape, seed=gen.seed, dtype=dtype, device=device)
+    params = sum(p.numel() for p in model.parameters())
+    return LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        model_id=f"random-llama{shape}",
+        device=device,
+        dtype=str(dtype).removeprefix("torch."),
+        params=params,
+    )
+
+
+class HFEngine(Engine):
+    """transformers model + ``Decoder``: batched beam search/sampling with a cached few-shot prefix."""
+
+    name = "hf"
+
+    def __init__(
+        self, loaded: LoadedModel, prompt: FewShotPrompt, gen: GeneratorConfig, server: ServerConfig
+    ):
+        self.loaded = loaded
+        self.prompt = prompt
+        self.decoder = Decoder(
+            loaded.model,
+            loaded.tokenizer,
+            prompt.prefix,
+            max_new_tokens=gen.max_new_tokens,
+            temperature=gen.temperature,
+            seed=gen.seed,
+            prefix_cache=server.prefix_cache,
+        )
+
+    def run(self, requests: Sequence[tuple[str, int]]) -> list[Pairs]:
+        reqs = [self.decoder.request(self.prompt, goal, k) for goal, k in requests]
+        out = self.decoder.decode(reqs)
+        return [
+            [(c.tactic, c.score) for c in dedupe(cands, k)]
+            for cands, (_, k) in zip(out, requests, strict=True)
+        ]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "engine": self.name,
+            "model": self.loaded.model_id,
+            "device": self.loaded.device,
+            "dtype": self.loaded.dtype,
+            "params": self.loaded.params,
+            "prefix_tokens": len(self.decoder.prefix_ids),
+            "prefix_cache": self.decoder.use_prefix_cache,
+        }
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self.decoder.stats)
+
+    def close(self) -> None:
+        device = self.loaded.device
+        del self.decoder
+        del self.loaded
+        if device.startswith("cuda"):
+            import torch
+
+            torch.cuda.empty_cache()
+
+
+class VLLMEngine(Engine):
+    """vLLM with automatic prefix caching. Optional: ``vllm`` is imported only here.
+
+    Beam search uses ``LLM.beam_search``; sampling uses ``SamplingParams(n=k, stop=["\\n---"])``. The score
+    is vLLM's cumulative log-prob of the generated tokens divided by their number, which (unlike the
+    ``hf`` engine) includes the token that completed the stop marker. Not exercised on CPU machines.
+    """
+
+    name = "vllm"
+
+    def __init__(self, prompt: FewShotPrompt, gen: GeneratorConfig, server: ServerConfig) -> None:
+        try:
+            import vllm
+        except ImportError as exc:
+            raise GeneratorUnavailable(
+                f"--engine vllm: cannot import vllm ({exc}); `pip install vllm` on a CUDA machine, "
+                "or use --engine hf"
+            ) from exc
+        self._vllm = vllm
+        self.prompt = prompt
+        self.gen = gen
+        dtype = "bfloat16" if gen.dtype == "auto" else gen.dtype
+        self.llm = vllm.LLM(
+            model=gen.model,
+            dtype=dtype,
+            seed=gen.seed,
+            enable_prefix_caching=True,
+            gpu_memory_utilization=server.gpu_memory_utilization,
+        )
+
+    def run(self, requests: Sequence[tuple[str, int]]) -> list[Pairs]:
+        from vllm import SamplingParams
+
+        prompts = [self.prompt.render(goal) for goal, _ in requests]
+        results: list[Pairs] = []
+        if self.gen.temperature > 0:
+            params = [
+                SamplingParams(
+                    n=k,
+                    temperature=self.gen.temperature,
+                    max_tokens=self.gen.max_new_tokens,
+                    stop=[STOP_MARKER],
+                    seed=self.gen.seed,
+                )
+                for _, k in requests
+            ]
+            for out, (_, k) in zip(self.llm.generate(prompts, params, use_tqdm=False), requests, strict=True):
+                pairs = [
+                    (o.text.strip(), (o.cumulative_logprob or 0.0) / max(1, len(o.token_ids)))
+                    for o in out.outputs
+                ]
+                results.append(_dedupe_pairs(pairs, k))
+            return results
+        from vllm.sampling_params import BeamSearchParams
+
+        tokenizer = self.llm.get_tokenizer()
+        for prompt, (_, k) in zip(
+            prompts, requests, strict=True
+        ):  # one call per request: beam width is per call
+            n_prompt = len(tokenizer(prompt)["input_ids"])
+            out = self.llm.beam_search(
+                [{"prompt": prompt}], BeamSearchParams(beam_width=k, max_tokens=self.gen.max_new_tokens)
+            )
+            pairs = []
+            for seq in out[0].sequences:
+                text = seq.text or ""
+                if text.startswith(prompt):
+                    text = text[len(prompt) :]
+                cut = text.find(STOP_MARKER)
+                tactic = (text[:cut] if cut >= 0 else text).strip()
+                pairs.append((tactic, seq.cum_logprob / max(1, len(seq.tokens) - n_prompt)))
+            results.append(_dedupe_pairs(pairs, k))
+        return results
+
+    def describe(self) -> dict[str, Any]:
+        return {"engine": self.name, "model": self.gen.model, "vllm": getattr(self._vllm, "__version__", "?")}
+
+
+def _dedupe_pairs(pairs: list[tuple[str, float]], k: int) -> Pairs:
+    from ..core.types import Candidate
+
+    return [(c.tactic, c.score) for c in dedupe([Candidate(t, s) for t, s in pairs], k)]
+
+
+def build_engine(engine: str, gen: GeneratorConfig, prompt: FewShotPrompt, server: ServerConfig) -> Engine:
+    """Load the model and build the named engine (``"hf"`` or ``"vllm"``, already selected)."""
+    if engine == "vllm":
+        return VLLMEngine(prompt, gen, server)
+    return HFEngine(load_for_server(gen, server), prompt, gen, server)
