@@ -344,3 +344,15 @@ def test_same_header_reuses_the_process_and_states_do_not_leak(test_split):
         # another header: a new process
         b.start_theorem(SIMPLE)
         assert b._top.proc.pid != pid and not _alive(pid)
+
+
+def test_rss_cap_recycles_the_process():
+    # a cap below coqtop's resident memory: the process is replaced (not a restart), states survive
+    with _backend(recycle_rss_mb=1, warm_spare=False) as b:
+        b.start_theorem(SIMPLE)
+        s = b.apply(0, "intros n m")
+        first = b._top.proc.pid
+        for _ in range(12):
+            r = b.apply(s.state_id, "split")
+            assert isinstance(r, Advanced) and len(r.goals) == 2
+        assert b.stats()["recycles"] >= 1 and b._top.proc.pid != first and b.restarts == 0

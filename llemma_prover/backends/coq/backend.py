@@ -151,6 +151,8 @@ class _Coqtop:
         #: (state id, coq state number) from the root to where coqtop is now
         self.stack: list[tuple[int, int]] = []
         self.root_goals: tuple[str, ...] = ()
+        #: request count at the last resident-memory sample
+        self.rss_checked_at = 0
 
 
 @register_backend("coq")
@@ -346,11 +348,10 @@ class CoqBackend(ProverBackend):
         cfg = self.config
         if cfg.recycle_after and top.proc.requests >= cfg.recycle_after:
             return True
-        return bool(
-            cfg.recycle_rss_mb
-            and top.proc.requests % RSS_SAMPLE_EVERY == 0
-            and top.proc.rss_mb() > cfg.recycle_rss_mb
-        )
+        if not cfg.recycle_rss_mb or top.proc.requests - top.rss_checked_at < RSS_SAMPLE_EVERY:
+            return False
+        top.rss_checked_at = top.proc.requests
+        return top.proc.rss_mb() > cfg.recycle_rss_mb
 
     def _discard_top(self) -> None:
         if self._top is not None:
