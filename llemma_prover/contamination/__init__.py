@@ -1,0 +1,1 @@
+"""Benchmark contamination check: n-gram overlap between benchmark text and a (large) corpus."""
