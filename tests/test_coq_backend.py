@@ -172,7 +172,13 @@ def test_timeout_replaces_process_and_states_survive():
         done = b.apply(s2.state_id, "all: auto with arith")
         assert isinstance(done, ProofFinished)
         assert b._top.proc.pid != pid
-        assert b.stats()["spare_used"] >= 1 and b.stats()["replayed_tactics"] >= 2
+        assert b.stats()["spare_used"] == 0 and b.stats()["replayed_tactics"] >= 2
+        # after a first replacement a spare (header loaded) is kept: the second timeout promotes it
+        assert b._spare is not None
+        spare_pid = b._spare.proc.pid
+        assert isinstance(b.apply(s2.state_id, LONG), TacticTimeout)
+        assert isinstance(b.apply(s2.state_id, "all: auto with arith"), ProofFinished)
+        assert b._top.proc.pid == spare_pid and b.stats()["spare_used"] == 1
 
 
 def test_sigstop_is_caught_by_the_client_deadline():
@@ -249,8 +255,10 @@ def test_bad_header_or_statement_is_a_start_error():
 
 
 def test_close_leaves_no_process(test_split):
-    b = _backend(warm_spare=True)
+    b = _backend(warm_spare=True, tactic_timeout=1.0)
     b.start_theorem(test_split["mathd_algebra_107"])
+    b.apply(0, "intros x y h")
+    assert isinstance(b.apply(0, LONG), TacticTimeout)  # a replacement: from now on a spare is kept
     b.apply(0, "intros x y h")
     pids = _pids(b)
     assert len(pids) == 2 and all(_alive(p) for p in pids)
@@ -356,3 +364,14 @@ def test_rss_cap_recycles_the_process():
             r = b.apply(s.state_id, "split")
             assert isinstance(r, Advanced) and len(r.goals) == 2
         assert b.stats()["recycles"] >= 1 and b._top.proc.pid != first and b.restarts == 0
+
+
+def test_missing_executable_is_prover_unavailable():
+    from llemma_prover.core.errors import ProverUnavailable
+
+    b = make_backend("coq", ProverConfig(executable="/nonexistent/coqtop"))
+    with pytest.raises(ProverUnavailable):
+        b.start()
+    with pytest.raises(ProverUnavailable):
+        b.start_theorem(SIMPLE)
+    b.close()

@@ -21,8 +21,9 @@ much restoring cost (``backtos``, ``replays``, ``replayed_tactics``, ``replay_s`
 Timeouts. Each tactic runs as ``Timeout T tac.`` with ``T = ceil(tactic_timeout)`` and, in addition,
 under a client deadline of ``T + TIMEOUT_GRACE_S`` that catches a prover that hangs or is stopped.
 Either way the process is **never reused**: it is killed (whole group) and replaced -- by the warm
-spare when ``warm_spare`` is set (a coqtop with the same header already loaded) -- and the state is
-restored lazily, by replay, on the next ``apply``.
+spare when ``warm_spare`` is set (a coqtop with the same header already loaded; it is started after
+the first replacement under a header and kept while the header stays) -- and the state is restored
+lazily, by replay, on the next ``apply``.
 
 Failures. A coqtop that exits (EOF), stops answering outside a tactic, or answers out of step is
 killed and a ``ProverCrashed``/``ProverHung``/``ProverDesync`` is raised ``from`` the cause; the
@@ -168,6 +169,8 @@ class CoqBackend(ProverBackend):
         self._goals: dict[int, tuple[str, ...]] = {}
         self._top: _Coqtop | None = None
         self._spare: _Coqtop | None = None
+        #: header whose process has been replaced at least once: keep a spare for it
+        self._spare_header: str | None = None
         self._restarts = 0
         self._stats: dict[str, float] = {}
         self._allowed_axioms: dict[str, frozenset[str]] = {}
@@ -229,6 +232,11 @@ class CoqBackend(ProverBackend):
             proc.start()
         except ProcessError as exc:
             proc.close()
+            if isinstance(exc.__cause__, FileNotFoundError):
+                raise ProverUnavailable(
+                    f"{self._executable!r} not found; install Coq 8.16 (Debian: apt-get install coq)",
+                    backend="coq",
+                ) from exc
             raise ProverStartError(
                 f"cannot start coqtop: {exc}", backend="coq", output_tail=exc.tail
             ) from exc
@@ -314,7 +322,10 @@ class CoqBackend(ProverBackend):
         header, statement = self._header, self._theorem.statement
         top = self._top
         if top is not None:
-            if not top.proc.alive or top.header != header:
+            if top.header != header:
+                top.proc.close()  # another header: not a replacement, no spare wanted for it
+                self._top = None
+            elif not top.proc.alive:
                 self._discard_top()
             elif self._needs_recycle(top):
                 self._stats["recycles"] += 1
@@ -337,7 +348,7 @@ class CoqBackend(ProverBackend):
                 if top.header_num is None:  # the header itself failed: the process is gone
                     self._top = None
                 raise
-        if self.config.warm_spare and self._spare is None:
+        if self.config.warm_spare and self._spare is None and self._spare_header == header:
             try:
                 self._spare = self._spawn(header)
             except ProverError as exc:  # a spare is an optimisation; say so and go on
@@ -354,7 +365,13 @@ class CoqBackend(ProverBackend):
         return top.proc.rss_mb() > cfg.recycle_rss_mb
 
     def _discard_top(self) -> None:
+        """Kill the current process because it must be replaced (timeout, crash, recycling).
+
+        From now on a spare with this header is kept ready (``warm_spare``): the spare is started
+        only once a header has needed a replacement, so theorems that never time out load their
+        header once, and a header that does cost a replacement pays a full load at most once."""
         if self._top is not None:
+            self._spare_header = self._top.header
             self._top.proc.close()
             self._top = None
 
@@ -407,7 +424,7 @@ class CoqBackend(ProverBackend):
         self._stats["requests"] += 1
         out, m = top.proc.expect(PROMPT_RE, deadline)
         extra = top.proc.pending_output()
-        if extra:
+        if "<prompt>" in extra:
             raise ProverDesync(f"coqtop answered more than one sentence: {extra[:200]!r}", backend="coq")
         return out, int(m.group(2)), m.group(3)
 
@@ -468,7 +485,11 @@ class CoqBackend(ProverBackend):
             self._stats["rejected"] += 1
             return TacticError(message=f"rejected: {exc}", elapsed=time.monotonic() - t0, rejected=True)
         self._check_restart_budget()
-        top = self._current()
+        try:
+            top = self._current()
+        except ProverError:
+            self._restarts += 1  # a replacement that failed to start counts against the budget
+            raise
         stage = "restoring the state"
         try:
             self._restore(top, state_id)
