@@ -54,7 +54,7 @@ def make_fake(tmp_path: Path, oracle: dict) -> str:
     oracle = {**oracle, "pidfile": str(tmp_path / "server.pid")}
     opath.write_text(json.dumps(oracle))
     exe = tmp_path / "isabelle"
-    exe.write_text(f"#!/bin/sh\nexec {sys.executable} {FAKE} --oracle {opath} \"$@\"\n")
+    exe.write_text(f'#!/bin/sh\nexec {sys.executable} {FAKE} --oracle {opath} "$@"\n')
     exe.chmod(0o755)
     return str(exe)
 

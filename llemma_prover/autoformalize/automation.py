@@ -70,6 +70,7 @@ LEAN_HOLE_TACTICS: tuple[str, ...] = (
 
 ISABELLE_HOLE_METHODS: tuple[str, ...] = ISABELLE_HEURISTICS
 
+
 def needs_intros(claim: str) -> bool:
     """Whether a Coq claim has premises/binders that ``intros`` should move into the context."""
     c = claim.strip()

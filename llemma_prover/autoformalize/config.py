@@ -48,12 +48,13 @@ class DrafterConfig:
 
     def validate(self) -> None:
         if self.name not in DRAFTERS:
-            raise ConfigError(f"unknown --generator {self.name!r} for autoformalize; choose one of "
-                              f"{', '.join(DRAFTERS)}")
+            raise ConfigError(
+                f"unknown --generator {self.name!r} for autoformalize; choose one of {', '.join(DRAFTERS)}"
+            )
         if self.samples < 1:
             raise ConfigError(f"--samples must be >= 1, got {self.samples}")
         if self.name == "replay" and not self.replay_file:
-            raise ConfigError("--generator replay needs --replay-file FILE (JSONL: {\"theorem\", \"sketches\"})")
+            raise ConfigError('--generator replay needs --replay-file FILE (JSONL: {"theorem", "sketches"})')
         if self.model.temperature < 0:
             raise ConfigError("--temperature must be >= 0")
         if self.name == "llemma" and self.samples > 1 and self.model.temperature == 0:

@@ -43,10 +43,10 @@ class Draft:
 class SketchDrafter(abc.ABC):
     name: str = ""
 
-    def start(self) -> None:
+    def start(self) -> None:  # noqa: B027 - optional hook
         """Load expensive resources. Idempotent."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources. Idempotent."""
 
     @abc.abstractmethod
@@ -185,7 +185,8 @@ class LMDrafter(SketchDrafter):
             "name": self.name,
             "model": self.config.model.model,
             "prompt": self.prompt.source,
-            "decoding": "greedy" if self.config.model.temperature == 0
+            "decoding": "greedy"
+            if self.config.model.temperature == 0
             else f"sampling(T={self.config.model.temperature})",
             "max_new_tokens": self.config.model.max_new_tokens,
             "seed": self.config.model.seed,

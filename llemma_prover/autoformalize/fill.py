@@ -92,8 +92,12 @@ def _short(msg: str, n: int = 300) -> str:
 class StepwiseFiller(HoleFiller):
     """Coq / Lean 4: steps through ``backend.apply``; candidates from ``tactics_for(step, goals)``."""
 
-    def __init__(self, backend: ProverBackend, policy: HolePolicy,
-                 tactics_for: Callable[[Step, tuple[str, ...]], list[str]] | None = None) -> None:
+    def __init__(
+        self,
+        backend: ProverBackend,
+        policy: HolePolicy,
+        tactics_for: Callable[[Step, tuple[str, ...]], list[str]] | None = None,
+    ) -> None:
         self.backend = backend
         self.policy = policy
         self.tactics_for = tactics_for or self._coq_tactics
@@ -116,8 +120,10 @@ class StepwiseFiller(HoleFiller):
         all_holes = [s for s in sketch.steps if s.hole]
 
         def pending_reports(start: int) -> list[HoleReport]:
-            return [HoleReport(index=i, text=all_holes[i].text, claim=all_holes[i].claim)
-                    for i in range(start, len(all_holes))]
+            return [
+                HoleReport(index=i, text=all_holes[i].text, claim=all_holes[i].claim)
+                for i in range(start, len(all_holes))
+            ]
 
         for k, step in enumerate(sketch.steps):
             if finished:
@@ -125,8 +131,13 @@ class StepwiseFiller(HoleFiller):
                 log.debug("%s: proof finished before step %d; rest dropped", theorem.name, k)
                 break
             if time.monotonic() > deadline:
-                return FillResult(FillStatus.TIME_BUDGET, tuple(reports + pending_reports(hole_index)), None,
-                                  t_prover, message=f"time budget reached before step {k + 1}")
+                return FillResult(
+                    FillStatus.TIME_BUDGET,
+                    tuple(reports + pending_reports(hole_index)),
+                    None,
+                    t_prover,
+                    message=f"time budget reached before step {k + 1}",
+                )
             if not step.hole:
                 ts = time.monotonic()
                 r = self.backend.apply(state, step.text)
@@ -138,8 +149,13 @@ class StepwiseFiller(HoleFiller):
                     goals = r.goals if isinstance(r, Advanced) else ()
                     continue
                 msg = r.message if isinstance(r, TacticError) else f"timeout after {r.timeout:g} s"
-                return FillResult(FillStatus.STEP_FAILED, tuple(reports + pending_reports(hole_index)), None,
-                                  t_prover, message=f"step {k + 1} ({step.text[:80]!r}) failed: {_short(msg)}")
+                return FillResult(
+                    FillStatus.STEP_FAILED,
+                    tuple(reports + pending_reports(hole_index)),
+                    None,
+                    t_prover,
+                    message=f"step {k + 1} ({step.text[:80]!r}) failed: {_short(msg)}",
+                )
             # a hole
             hs = time.monotonic()
             hole_deadline = min(deadline, hs + self.policy.hole_time_limit)
@@ -166,27 +182,48 @@ class StepwiseFiller(HoleFiller):
                 if isinstance(r, TacticTimeout):
                     attempts.append(Attempt(tac, "timeout", el))
                 else:
-                    attempts.append(Attempt(tac, "rejected" if r.rejected else "error", el, _short(r.message, 160)))
-            rep = HoleReport(index=hole_index, text=step.text, claim=step.claim, closed_by=closed,
-                             status="closed" if closed else status, attempts=tuple(attempts),
-                             elapsed=time.monotonic() - hs)
+                    attempts.append(
+                        Attempt(tac, "rejected" if r.rejected else "error", el, _short(r.message, 160))
+                    )
+            rep = HoleReport(
+                index=hole_index,
+                text=step.text,
+                claim=step.claim,
+                closed_by=closed,
+                status="closed" if closed else status,
+                attempts=tuple(attempts),
+                elapsed=time.monotonic() - hs,
+            )
             reports.append(rep)
             hole_index += 1
             if closed is None:
-                return FillResult(FillStatus.HOLE_UNCLOSED, tuple(reports + pending_reports(hole_index)), None,
-                                  t_prover, message=f"hole {hole_index} ({step.text[:80]!r}) not closed "
-                                  f"({len(attempts)} tactics tried)")
+                return FillResult(
+                    FillStatus.HOLE_UNCLOSED,
+                    tuple(reports + pending_reports(hole_index)),
+                    None,
+                    t_prover,
+                    message=f"hole {hole_index} ({step.text[:80]!r}) not closed "
+                    f"({len(attempts)} tactics tried)",
+                )
         if not finished:
-            return FillResult(FillStatus.INCOMPLETE, tuple(reports + pending_reports(hole_index)), None, t_prover,
-                              message="the sketch ends with goals left: " + _short(" | ".join(goals), 200))
-        return FillResult(FillStatus.FILLED, tuple(reports + pending_reports(hole_index)), tuple(proof), t_prover)
+            return FillResult(
+                FillStatus.INCOMPLETE,
+                tuple(reports + pending_reports(hole_index)),
+                None,
+                t_prover,
+                message="the sketch ends with goals left: " + _short(" | ".join(goals), 200),
+            )
+        return FillResult(
+            FillStatus.FILLED, tuple(reports + pending_reports(hole_index)), tuple(proof), t_prover
+        )
 
 
 class IsabelleFiller(HoleFiller):
     """Isabelle: whole-theory probes per hole; heuristics, then Sledgehammer (see module docstring)."""
 
-    def __init__(self, backend: object, policy: HolePolicy,
-                 methods: tuple[str, ...] = ISABELLE_HOLE_METHODS) -> None:
+    def __init__(
+        self, backend: object, policy: HolePolicy, methods: tuple[str, ...] = ISABELLE_HOLE_METHODS
+    ) -> None:
         from ..backends.isabelle.backend import IsabelleBackend
 
         if not isinstance(backend, IsabelleBackend):
@@ -216,9 +253,13 @@ class IsabelleFiller(HoleFiller):
         # the skeleton (every hole = sorry) must load, or no hole is worth attacking
         ok, msg, _ = probe(sketch.render_isabelle(closers), max(timeout, 1.0) * 4)
         if not ok:
-            return FillResult(FillStatus.STEP_FAILED,
-                              tuple(HoleReport(index=i, text=t) for i, t in enumerate(sketch.hole_texts())),
-                              None, t_prover, message=f"skeleton does not check: {_short(msg)}")
+            return FillResult(
+                FillStatus.STEP_FAILED,
+                tuple(HoleReport(index=i, text=t) for i, t in enumerate(sketch.hole_texts())),
+                None,
+                t_prover,
+                message=f"skeleton does not check: {_short(msg)}",
+            )
         for i in range(n):
             hs = time.monotonic()
             hole_deadline = min(deadline, hs + self.policy.hole_time_limit)
@@ -236,15 +277,25 @@ class IsabelleFiller(HoleFiller):
                 if ok:
                     closers[i] = m
                     break
-            if closers[i] is None and status != "time_limit" and self.policy.sledgehammer \
-                    and time.monotonic() < hole_deadline:
+            if (
+                closers[i] is None
+                and status != "time_limit"
+                and self.policy.sledgehammer
+                and time.monotonic() < hole_deadline
+            ):
                 cmd = sledgehammer_command(self.policy.sledgehammer_timeout)
                 text = sketch.render_isabelle([*closers[:i], f"{cmd} sorry"])
                 line = base_line + sketch.hole_line(i, [*closers[:i], f"{cmd} sorry"])
                 ts = time.monotonic()
                 ok, msg, res = probe(text, self.policy.sledgehammer_timeout + timeout)
-                attempts.append(Attempt("sledgehammer", "suggested" if ok else "error", time.monotonic() - ts,
-                                        "" if ok else _short(msg, 160)))
+                attempts.append(
+                    Attempt(
+                        "sledgehammer",
+                        "suggested" if ok else "error",
+                        time.monotonic() - ts,
+                        "" if ok else _short(msg, 160),
+                    )
+                )
                 suggestions = sledgehammer_suggestions(res.messages, line) if ok else []  # type: ignore[attr-defined]
                 for sug in suggestions:
                     if time.monotonic() > hole_deadline:
@@ -252,17 +303,35 @@ class IsabelleFiller(HoleFiller):
                         break
                     ts = time.monotonic()
                     ok2, msg2, _ = probe(sketch.render_isabelle([*closers[:i], sug]), timeout)
-                    attempts.append(Attempt(sug, "closed" if ok2 else "error", time.monotonic() - ts,
-                                            "" if ok2 else _short(msg2, 160)))
+                    attempts.append(
+                        Attempt(
+                            sug,
+                            "closed" if ok2 else "error",
+                            time.monotonic() - ts,
+                            "" if ok2 else _short(msg2, 160),
+                        )
+                    )
                     if ok2:
                         closers[i] = sug
                         break
-            reports.append(HoleReport(index=i, text=sketch.hole_texts()[i], closed_by=closers[i],
-                                      status="closed" if closers[i] else status, attempts=tuple(attempts),
-                                      elapsed=time.monotonic() - hs))
+            reports.append(
+                HoleReport(
+                    index=i,
+                    text=sketch.hole_texts()[i],
+                    closed_by=closers[i],
+                    status="closed" if closers[i] else status,
+                    attempts=tuple(attempts),
+                    elapsed=time.monotonic() - hs,
+                )
+            )
             if closers[i] is None:
                 rest = [HoleReport(index=j, text=sketch.hole_texts()[j]) for j in range(i + 1, n)]
-                return FillResult(FillStatus.HOLE_UNCLOSED, tuple(reports + rest), None, t_prover,
-                                  message=f"hole {i + 1} not closed ({len(attempts)} attempts)")
+                return FillResult(
+                    FillStatus.HOLE_UNCLOSED,
+                    tuple(reports + rest),
+                    None,
+                    t_prover,
+                    message=f"hole {i + 1} not closed ({len(attempts)} attempts)",
+                )
         final = sketch.render_isabelle(closers)
         return FillResult(FillStatus.FILLED, tuple(reports), (final,), t_prover)

@@ -84,8 +84,11 @@ class SampleOutcome:
             "holes": [dataclasses.asdict(h) for h in self.fill.holes] if self.fill else [],
             "proof": list(self.fill.proof) if self.fill and self.fill.proof else None,
             "check": dataclasses.asdict(self.check) if self.check else None,
-            "time": {"model": round(self.model_time, 4), "prover": round(self.prover_time, 4),
-                     "check": round(self.check_time, 4)},
+            "time": {
+                "model": round(self.model_time, 4),
+                "prover": round(self.prover_time, 4),
+                "check": round(self.check_time, 4),
+            },
         }
         if self.duplicate_of is not None:
             d["duplicate_of"] = self.duplicate_of
@@ -98,34 +101,74 @@ class TheoremOutcome:
     proof_text: str | None
 
 
-def run_sample(index: int, draft: Draft, theorem: Theorem, backend_name: str, backend: ProverBackend,
-               filler: HoleFiller, deadline: float) -> SampleOutcome:
+def run_sample(
+    index: int,
+    draft: Draft,
+    theorem: Theorem,
+    backend_name: str,
+    backend: ProverBackend,
+    filler: HoleFiller,
+    deadline: float,
+) -> SampleOutcome:
     parsed = parse_sketch(backend_name, draft.text)
     if isinstance(parsed, SketchError):
-        return SampleOutcome(index, draft.text, draft.score, "parse_error", parsed.message,
-                             model_time=draft.model_time)
+        return SampleOutcome(
+            index, draft.text, draft.score, "parse_error", parsed.message, model_time=draft.model_time
+        )
     assert isinstance(parsed, Sketch)
     t0 = time.monotonic()
     try:
         fill = filler.fill(theorem, parsed, deadline)
     except ProverError as exc:
-        return SampleOutcome(index, draft.text, draft.score, "prover_error", str(exc)[:500],
-                             model_time=draft.model_time, prover_time=time.monotonic() - t0)
+        return SampleOutcome(
+            index,
+            draft.text,
+            draft.score,
+            "prover_error",
+            str(exc)[:500],
+            model_time=draft.model_time,
+            prover_time=time.monotonic() - t0,
+        )
     if not fill.filled:
-        return SampleOutcome(index, draft.text, draft.score, fill.status, fill.message, fill,
-                             model_time=draft.model_time, prover_time=fill.prover_time)
+        return SampleOutcome(
+            index,
+            draft.text,
+            draft.score,
+            fill.status,
+            fill.message,
+            fill,
+            model_time=draft.model_time,
+            prover_time=fill.prover_time,
+        )
     assert fill.proof is not None
     tc = time.monotonic()
     check = backend.check(theorem, fill.proof)
     check_time = time.monotonic() - tc
     status = "proved" if check.ok else "check_failed"
-    return SampleOutcome(index, draft.text, draft.score, status, "" if check.ok else check.message, fill, check,
-                         model_time=draft.model_time, prover_time=fill.prover_time, check_time=check_time)
+    return SampleOutcome(
+        index,
+        draft.text,
+        draft.score,
+        status,
+        "" if check.ok else check.message,
+        fill,
+        check,
+        model_time=draft.model_time,
+        prover_time=fill.prover_time,
+        check_time=check_time,
+    )
 
 
-def autoformalize_theorem(theorem: Theorem, drafts: Sequence[Draft], backend_name: str, backend: ProverBackend,
-                          policy: HolePolicy, drafter_name: str, samples: int,
-                          model_time: float = 0.0) -> TheoremOutcome:
+def autoformalize_theorem(
+    theorem: Theorem,
+    drafts: Sequence[Draft],
+    backend_name: str,
+    backend: ProverBackend,
+    policy: HolePolicy,
+    drafter_name: str,
+    samples: int,
+    model_time: float = 0.0,
+) -> TheoremOutcome:
     """Fill and check every draft of ``theorem``; the record and the proof file text (if proved)."""
     t0 = time.monotonic()
     thm = prepare_theorem(theorem, backend_name, policy)
@@ -138,19 +181,36 @@ def autoformalize_theorem(theorem: Theorem, drafts: Sequence[Draft], backend_nam
         key = " ".join(d.text.split())
         if key in seen:
             prev = outcomes[seen[key]]
-            outcomes.append(dataclasses.replace(prev, index=i, score=d.score, model_time=d.model_time,
-                                                prover_time=0.0, check_time=0.0, duplicate_of=prev.index))
+            outcomes.append(
+                dataclasses.replace(
+                    prev,
+                    index=i,
+                    score=d.score,
+                    model_time=d.model_time,
+                    prover_time=0.0,
+                    check_time=0.0,
+                    duplicate_of=prev.index,
+                )
+            )
             continue
         seen[key] = i
         if time.monotonic() > deadline:
-            outcomes.append(SampleOutcome(i, d.text, d.score, "time_budget", "theorem time budget reached",
-                                          model_time=d.model_time))
+            outcomes.append(
+                SampleOutcome(
+                    i, d.text, d.score, "time_budget", "theorem time budget reached", model_time=d.model_time
+                )
+            )
             continue
         out = run_sample(i, d, thm, backend_name, backend, filler, deadline)
         restarts += backend.restarts
+        if out.status == "prover_error" and time.monotonic() < deadline:
+            # the backend has replaced its broken process; one more try before the sample counts as lost
+            log.warning("%s sample %d: prover error, retrying once: %s", theorem.name, i, out.message[:200])
+            out = run_sample(i, d, thm, backend_name, backend, filler, deadline)
+            restarts += backend.restarts + 1
         outcomes.append(out)
         log.debug("%s sample %d: %s %s", theorem.name, i, out.status, out.message[:120])
-    n = max(samples, len(drafts)) if drafts else samples
+    n = len(drafts) if drafts else samples
     correct = sum(1 for o in outcomes if o.proved)
     best = next((o for o in outcomes if o.proved), None)
     statuses = {o.status for o in outcomes}
@@ -179,20 +239,25 @@ def autoformalize_theorem(theorem: Theorem, drafts: Sequence[Draft], backend_nam
         proof=tuple(proof) if proof is not None else None,
         expansions=len(outcomes),
         nodes=sum(len(o.fill.holes) if o.fill else 0 for o in outcomes),
-        time=TimeSplit(total=round(total, 4), model=round(model_time, 4),
-                       prover=round(sum(o.prover_time for o in outcomes), 4),
-                       check=round(sum(o.check_time for o in outcomes), 4)),
+        time=TimeSplit(
+            total=round(total, 4),
+            model=round(model_time, 4),
+            prover=round(sum(o.prover_time for o in outcomes), 4),
+            check=round(sum(o.check_time for o in outcomes), 4),
+        ),
         check=check,
         restarts=restarts,
         error="; ".join(sorted({o.message[:200] for o in outcomes if o.status == "prover_error"})),
-        extra={"dsp": {
-            "n": n,
-            "drafted": len(drafts),
-            "correct": correct,
-            "hammer": policy.use_hammer,
-            "no_sketch": not drafts,
-            "samples": [o.to_dict() for o in outcomes],
-        }},
+        extra={
+            "dsp": {
+                "n": n,
+                "drafted": len(drafts),
+                "correct": correct,
+                "hammer": policy.use_hammer,
+                "no_sketch": not drafts,
+                "samples": [o.to_dict() for o in outcomes],
+            }
+        },
     )
     return TheoremOutcome(rec, proof_text)
 
@@ -259,20 +324,44 @@ Job = tuple[Theorem, list[Draft], float]
 def _fill_job(job: Job, cfg: AutoformalizeConfig, backend: ProverBackend) -> TheoremOutcome:
     theorem, drafts, model_time = job
     try:
-        return autoformalize_theorem(theorem, drafts, cfg.backend, backend, cfg.holes, cfg.drafter.name,
-                                     cfg.drafter.samples, model_time)
+        return autoformalize_theorem(
+            theorem,
+            drafts,
+            cfg.backend,
+            backend,
+            cfg.holes,
+            cfg.drafter.name,
+            cfg.drafter.samples,
+            model_time,
+        )
     except ProverError as exc:
-        return TheoremOutcome(_error_record(theorem, cfg, f"{type(exc).__name__}: {exc}",
-                                            Reason.START_FAILED if "start" in type(exc).__name__.lower()
-                                            else Reason.PROVER_CRASH), None)
+        return TheoremOutcome(
+            _error_record(
+                theorem,
+                cfg,
+                f"{type(exc).__name__}: {exc}",
+                Reason.START_FAILED if "start" in type(exc).__name__.lower() else Reason.PROVER_CRASH,
+            ),
+            None,
+        )
 
 
-def _error_record(theorem: Theorem, cfg: AutoformalizeConfig, error: str, reason: Reason,
-                  attempts: int = 1) -> TheoremRecord:
-    return TheoremRecord(theorem=theorem.name, split=theorem.split, family=theorem.family, backend=cfg.backend,
-                         generator=cfg.drafter.name, status=Status.ERROR, reason=reason, proof=None,
-                         error=error[:500], attempts=attempts,
-                         extra={"dsp": {"n": cfg.drafter.samples, "correct": 0, "samples": []}})
+def _error_record(
+    theorem: Theorem, cfg: AutoformalizeConfig, error: str, reason: Reason, attempts: int = 1
+) -> TheoremRecord:
+    return TheoremRecord(
+        theorem=theorem.name,
+        split=theorem.split,
+        family=theorem.family,
+        backend=cfg.backend,
+        generator=cfg.drafter.name,
+        status=Status.ERROR,
+        reason=reason,
+        proof=None,
+        error=error[:500],
+        attempts=attempts,
+        extra={"dsp": {"n": cfg.drafter.samples, "correct": 0, "samples": []}},
+    )
 
 
 def _worker_main(cfg: AutoformalizeConfig, jobs: Any, results: Any) -> None:
@@ -313,8 +402,9 @@ def run_split(
     ctx = mp.get_context("spawn")
     jobs = ctx.Queue()
     results = ctx.Queue()
-    procs = [ctx.Process(target=_worker_main, args=(cfg, jobs, results), daemon=False)
-             for _ in range(cfg.workers)]
+    procs = [
+        ctx.Process(target=_worker_main, args=(cfg, jobs, results), daemon=False) for _ in range(cfg.workers)
+    ]
     for p in procs:
         p.start()
     by_name = {t.name: t for t in theorems}
@@ -345,8 +435,9 @@ def run_split(
             except queue.Empty:
                 dead = [p for p in procs if not p.is_alive()]
                 if dead:
-                    _recover_dead_workers(dead, procs, ctx, cfg, jobs, results, pending, running, attempts,
-                                          by_name, write)
+                    _recover_dead_workers(
+                        dead, procs, ctx, cfg, jobs, results, pending, running, attempts, by_name, write
+                    )
                 continue
             if kind == "start":
                 running[name] = rec_json
@@ -370,9 +461,19 @@ def run_split(
         results.close()
 
 
-def _recover_dead_workers(dead: list[Any], procs: list[Any], ctx: Any, cfg: AutoformalizeConfig, jobs: Any,
-                          results: Any, pending: dict[str, Job], running: dict[str, int], attempts: dict[str, int],
-                          by_name: dict[str, Theorem], write: Callable[[TheoremOutcome], None]) -> None:
+def _recover_dead_workers(
+    dead: list[Any],
+    procs: list[Any],
+    ctx: Any,
+    cfg: AutoformalizeConfig,
+    jobs: Any,
+    results: Any,
+    pending: dict[str, Job],
+    running: dict[str, int],
+    attempts: dict[str, int],
+    by_name: dict[str, Theorem],
+    write: Callable[[TheoremOutcome], None],
+) -> None:
     """A worker died: the theorem it was on is retried once (then recorded as a crash); replace it."""
     for p in dead:
         procs.remove(p)
@@ -388,8 +489,18 @@ def _recover_dead_workers(dead: list[Any], procs: list[Any], ctx: Any, cfg: Auto
             continue
         if attempts[name] >= 2:
             pending.pop(name)
-            write(TheoremOutcome(_error_record(by_name[name], cfg, "worker process died twice",
-                                               Reason.WORKER_CRASH, attempts=attempts[name]), None))
+            write(
+                TheoremOutcome(
+                    _error_record(
+                        by_name[name],
+                        cfg,
+                        "worker process died twice",
+                        Reason.WORKER_CRASH,
+                        attempts=attempts[name],
+                    ),
+                    None,
+                )
+            )
         else:
             attempts[name] += 1
             jobs.put(job)

@@ -30,7 +30,9 @@ from ..core.types import Theorem
 
 SEPARATOR = "====="
 STOP = "\n" + SEPARATOR
-_QUERY = "Informal statement:\n{stmt}\nInformal proof:\n{proof}\nFormal statement:\n{formal}\nFormal sketch:\n"
+_QUERY = (
+    "Informal statement:\n{stmt}\nInformal proof:\n{proof}\nFormal statement:\n{formal}\nFormal sketch:\n"
+)
 _EXAMPLE_RE = re.compile(
     r"^Informal statement:\n(?P<stmt>.*?)\nInformal proof:\n(?P<proof>.*?)\nFormal statement:\n"
     r"(?P<formal>.*?)\nFormal sketch:\n(?P<sketch>.*?)\s*\Z",
@@ -57,14 +59,19 @@ class DSPPrompt:
     def prefix(self) -> str:
         parts = [self.instruction.strip()]
         for ex in self.examples:
-            parts.append(_QUERY.format(stmt=ex.informal_statement, proof=ex.informal_proof,
-                                       formal=ex.formal) + ex.sketch)
+            parts.append(
+                _QUERY.format(stmt=ex.informal_statement, proof=ex.informal_proof, formal=ex.formal)
+                + ex.sketch
+            )
         return ("\n" + SEPARATOR + "\n").join(parts) + "\n" + SEPARATOR + "\n"
 
     def query(self, theorem: Theorem) -> str:
         formal = theorem.header.strip() + "\n" + theorem.statement.strip()
-        return _QUERY.format(stmt=theorem.informal_statement.strip() or "(none)",
-                             proof=theorem.informal_proof.strip() or "(none)", formal=formal)
+        return _QUERY.format(
+            stmt=theorem.informal_statement.strip() or "(none)",
+            proof=theorem.informal_proof.strip() or "(none)",
+            formal=formal,
+        )
 
     def render(self, theorem: Theorem) -> str:
         return self.prefix + self.query(theorem)
@@ -86,7 +93,9 @@ def parse_prompt(text: str, source: str = "") -> DSPPrompt:
         m = _EXAMPLE_RE.match(b)
         if not m:
             raise ConfigError(f"DSP prompt {source}: example {k} does not follow the format")
-        examples.append(DSPExample(m["stmt"].strip(), m["proof"].strip(), m["formal"].strip(), m["sketch"].strip()))
+        examples.append(
+            DSPExample(m["stmt"].strip(), m["proof"].strip(), m["formal"].strip(), m["sketch"].strip())
+        )
     return DSPPrompt(source=source, instruction=blocks[0].strip(), examples=tuple(examples))
 
 
@@ -104,4 +113,4 @@ def split_formal(formal: str) -> tuple[str, str]:
     m = re.search(r"^(?:Theorem|Lemma|theorem|lemma)\b", formal, re.M)
     if not m:
         raise ConfigError("example formal statement has no Theorem/theorem line")
-    return formal[: m.start()], formal[m.start():]
+    return formal[: m.start()], formal[m.start() :]

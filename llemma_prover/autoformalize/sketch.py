@@ -168,15 +168,18 @@ def fill_template(backend: str, template: str, tactic: str) -> str:
             return _BY_HOLE_RE.sub(lambda _m: "by " + _paren(tactic), template, count=1)
         return _HOLE_RE.sub(lambda _m: f"solve [ {tactic.strip()} ]", template, count=1)
     if backend in ("lean4", "leandojo"):
-        return _word_re("sorry").sub(lambda _m: f"({tactic.strip()})" if "by" not in template else
-                                     tactic.strip(), template, count=1)
+        return _word_re("sorry").sub(
+            lambda _m: f"({tactic.strip()})" if "by" not in template else tactic.strip(), template, count=1
+        )
     raise ValueError(f"no stepwise holes for backend {backend!r}")
 
 
 _COQ_ENDS = {"Qed", "Defined"}
 _COQ_REFUSED_ENDS = {"Admitted", "Abort", "Save"}
 _BULLET_PREFIX_RE = re.compile(r"^\s*(?:(?:[-+*]+(?=\s|$))|[{}])\s*")
-_ASSERT_CLAIM_RE = re.compile(r"^\s*(?:assert|have|enough|cut)\s*\(\s*[\w']+\s*:\s*(?P<claim>.*)\)\s*by\b", re.S)
+_ASSERT_CLAIM_RE = re.compile(
+    r"^\s*(?:assert|have|enough|cut)\s*\(\s*[\w']+\s*:\s*(?P<claim>.*)\)\s*by\b", re.S
+)
 
 
 def parse_coq(text: str, validate: object) -> Sketch | SketchError:
@@ -207,7 +210,7 @@ def parse_coq(text: str, validate: object) -> Sketch | SketchError:
             m = _BULLET_PREFIX_RE.match(sent)
             if not m or m.end() == 0:
                 break
-            sent = sent[m.end():]
+            sent = sent[m.end() :]
         sent = sent.strip()
         if sent.endswith("."):
             sent = sent[:-1].rstrip()
@@ -282,10 +285,16 @@ def parse_isabelle(text: str) -> Sketch | SketchError:
         return SketchError(f"sketch longer than {MAX_SKETCH_CHARS} characters")
     body = strip_fences(text).strip("\n")
     # holes outside quoted terms, cartouches and comments
-    masked = re.sub(r'"(?:[^"\\]|\\.)*"|\(\*.*?\*\)|\\<open>.*?\\<close>|‹.*?›',
-                    lambda m: " " * len(m.group(0)), body, flags=re.S)
-    spans = [(m.start(), m.end()) for m in
-             re.finditer(r"(?<![\w'])(?:sledgehammer(?:\s*\[[^\]]*\])?|sorry)(?![\w'])", masked)]
+    masked = re.sub(
+        r'"(?:[^"\\]|\\.)*"|\(\*.*?\*\)|\\<open>.*?\\<close>|‹.*?›',
+        lambda m: " " * len(m.group(0)),
+        body,
+        flags=re.S,
+    )
+    spans = [
+        (m.start(), m.end())
+        for m in re.finditer(r"(?<![\w'])(?:sledgehammer(?:\s*\[[^\]]*\])?|sorry)(?![\w'])", masked)
+    ]
     sk = Sketch(backend="isabelle", source=source, text=body, spans=tuple(spans))
     reason = validate_proof(sk.render_isabelle([], default="by auto"))
     if reason is not None:

@@ -33,38 +33,81 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--split", default="minif2f-test", choices=sorted(SPLITS), help="benchmark split")
     p.add_argument("--backend", default="coq", choices=BACKENDS, help="prover (default: coq)")
-    p.add_argument("--generator", default="auto", choices=_GENERATOR_CHOICES,
-                   help="who drafts sketches: llemma (a causal LM), replay (--replay-file), none (one hole = "
-                   "pure automation); auto = llemma when a GPU is visible, else none")
+    p.add_argument(
+        "--generator",
+        default="auto",
+        choices=_GENERATOR_CHOICES,
+        help="who drafts sketches: llemma (a causal LM), replay (--replay-file), none (one hole = "
+        "pure automation); auto = llemma when a GPU is visible, else none",
+    )
     p.add_argument("--model", default=_DEFAULT_MODEL, help="model id or local path for --generator llemma")
-    p.add_argument("--load-kwarg", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra from_pretrained argument, e.g. gguf_file=model.gguf (repeatable)")
+    p.add_argument(
+        "--load-kwarg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra from_pretrained argument, e.g. gguf_file=model.gguf (repeatable)",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
-    p.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), bfloat16, float16, float32")
+    p.add_argument(
+        "--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), bfloat16, float16, float32"
+    )
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (one sketch); > 0 = sampling")
     p.add_argument("--samples", type=int, default=1, help="sketches per problem (pass@n)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (combined with the problem name)")
     p.add_argument("--max-new-tokens", type=int, default=512, help="longest sketch, in tokens")
-    p.add_argument("--prompt-file", default=None, help="few-shot file (default experiments/prompts/dsp_<backend>.txt)")
-    p.add_argument("--replay-file", default=None,
-                   help='sketches for --generator replay: JSONL lines {"theorem": NAME, "sketches": [...]}')
-    p.add_argument("--data-dir", default=None,
-                   help="miniF2F folder holding coq/, lean4/, isabelle/ (default: $LLEMMA_PROVER_DATA, "
-                   "else ../shared/benchmarks/minif2f beside the checkout)")
+    p.add_argument(
+        "--prompt-file", default=None, help="few-shot file (default experiments/prompts/dsp_<backend>.txt)"
+    )
+    p.add_argument(
+        "--replay-file",
+        default=None,
+        help='sketches for --generator replay: JSONL lines {"theorem": NAME, "sketches": [...]}',
+    )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="miniF2F folder holding coq/, lean4/, isabelle/ (default: $LLEMMA_PROVER_DATA, "
+        "else ../shared/benchmarks/minif2f beside the checkout)",
+    )
     p.add_argument("--theorems", default="", help="comma-separated theorem names (default: all)")
     p.add_argument("--limit", type=int, default=None, help="only the first N theorems")
-    p.add_argument("--out", default=None, help="run directory (default: runs/dsp-<split>-<backend>-<generator>)")
-    p.add_argument("--workers", type=int, default=0,
-                   help="processes filling holes in parallel, each with its own prover (default 0: this process)")
-    p.add_argument("--tactic-timeout", type=float, default=5.0, help="seconds per automation attempt (default 5)")
-    p.add_argument("--hole-time-limit", type=float, default=HolePolicy().hole_time_limit,
-                   help="seconds for all attempts on one hole")
-    p.add_argument("--time-budget", type=float, default=HolePolicy().theorem_time_limit,
-                   help="seconds of hole filling per problem (all samples)")
-    p.add_argument("--hammer", action=argparse.BooleanOptionalAction, default=False,
-                   help="Coq: also try CoqHammer's sauto/hauto (needs Debian libcoq-hammer)")
-    p.add_argument("--sledgehammer", action=argparse.BooleanOptionalAction, default=True,
-                   help="Isabelle: run Sledgehammer when no heuristic closes a hole")
+    p.add_argument(
+        "--out", default=None, help="run directory (default: runs/dsp-<split>-<backend>-<generator>)"
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes filling holes in parallel, each with its own prover (default 0: this process)",
+    )
+    p.add_argument(
+        "--tactic-timeout", type=float, default=5.0, help="seconds per automation attempt (default 5)"
+    )
+    p.add_argument(
+        "--hole-time-limit",
+        type=float,
+        default=HolePolicy().hole_time_limit,
+        help="seconds for all attempts on one hole",
+    )
+    p.add_argument(
+        "--time-budget",
+        type=float,
+        default=HolePolicy().theorem_time_limit,
+        help="seconds of hole filling per problem (all samples)",
+    )
+    p.add_argument(
+        "--hammer",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="Coq: also try CoqHammer's sauto/hauto (needs Debian libcoq-hammer)",
+    )
+    p.add_argument(
+        "--sledgehammer",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Isabelle: run Sledgehammer when no heuristic closes a hole",
+    )
     p.add_argument("--sledgehammer-timeout", type=float, default=HolePolicy().sledgehammer_timeout)
     return p
 
@@ -85,9 +128,16 @@ def build_config(args: argparse.Namespace, drafter_name: str) -> AutoformalizeCo
         raise ConfigError(f"--replay-file {args.replay_file!r} does not exist")
     if args.prompt_file and not os.path.isfile(args.prompt_file):
         raise ConfigError(f"--prompt-file {args.prompt_file!r} does not exist")
-    model = GeneratorConfig(name="llemma", model=args.model, temperature=args.temperature,
-                            max_new_tokens=args.max_new_tokens, device=args.device, dtype=args.dtype,
-                            load_kwargs=_load_kwargs(args.load_kwarg), seed=args.seed)
+    model = GeneratorConfig(
+        name="llemma",
+        model=args.model,
+        temperature=args.temperature,
+        max_new_tokens=args.max_new_tokens,
+        device=args.device,
+        dtype=args.dtype,
+        load_kwargs=_load_kwargs(args.load_kwarg),
+        seed=args.seed,
+    )
     cfg = AutoformalizeConfig(
         split=args.split,
         backend=args.backend,
@@ -101,9 +151,13 @@ def build_config(args: argparse.Namespace, drafter_name: str) -> AutoformalizeCo
             prompt_file=os.path.abspath(args.prompt_file) if args.prompt_file else None,
             model=model,
         ),
-        holes=HolePolicy(hole_time_limit=args.hole_time_limit, theorem_time_limit=args.time_budget,
-                         use_hammer=args.hammer, sledgehammer=args.sledgehammer,
-                         sledgehammer_timeout=args.sledgehammer_timeout),
+        holes=HolePolicy(
+            hole_time_limit=args.hole_time_limit,
+            theorem_time_limit=args.time_budget,
+            use_hammer=args.hammer,
+            sledgehammer=args.sledgehammer,
+            sledgehammer_timeout=args.sledgehammer_timeout,
+        ),
         prover=dataclasses.replace(ProverConfig(), tactic_timeout=args.tactic_timeout),
     )
     cfg.validate()
@@ -124,8 +178,14 @@ def _repo_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
-def metadata(cfg: AutoformalizeConfig, describe: dict[str, object], note: str, data_files: list[str],
-             data_hash: str, argv: list[str]) -> dict[str, Any]:
+def metadata(
+    cfg: AutoformalizeConfig,
+    describe: dict[str, object],
+    note: str,
+    data_files: list[str],
+    data_hash: str,
+    argv: list[str],
+) -> dict[str, Any]:
     from ..workers.driver import git_commit, package_versions
 
     d = cfg.drafter
@@ -133,8 +193,13 @@ def metadata(cfg: AutoformalizeConfig, describe: dict[str, object], note: str, d
         "command_name": "autoformalize",
         **cfg.to_dict(),
         # the keys RunDir compares on resume (docs/FORMATS.md): what drafted the sketches
-        "generator": {"name": d.name, "model": d.model.model if d.name == "llemma" else None,
-                      "replay_file": d.replay_file, "describe": describe, "note": note},
+        "generator": {
+            "name": d.name,
+            "model": d.model.model if d.name == "llemma" else None,
+            "replay_file": d.replay_file,
+            "describe": describe,
+            "note": note,
+        },
         "data_hash": data_hash,
         "data_files": data_files,
         "packages": package_versions(),
@@ -168,15 +233,19 @@ def run(args: argparse.Namespace) -> int:
     drafter = make_drafter(cfg.drafter, cfg.backend)
     drafter.start()  # GeneratorUnavailable (a UserError) says why and what to do
     try:
-        meta = metadata(cfg, drafter.describe(), note, list(dataset.files), dataset.sha256,
-                        ["llemma-prover", *args._argv])
+        meta = metadata(
+            cfg, drafter.describe(), note, list(dataset.files), dataset.sha256, ["llemma-prover", *args._argv]
+        )
         run_dir = RunDir.open(out, meta)
         todo = [t for t in theorems if not run_dir.done(t.name)]
-        console.print(f"sketches: [bold]{drafter_name}[/bold] ({note}); {drafter.describe()}", highlight=False)
+        console.print(
+            f"sketches: [bold]{drafter_name}[/bold] ({note}); {drafter.describe()}", highlight=False
+        )
         console.print(f"run directory: {run_dir.path}", highlight=False)
         console.print(
-            f"{len(theorems)} theorems ({cfg.split}, {cfg.backend}); {len(theorems) - len(todo)} already done, "
-            f"{len(todo)} to run; samples {cfg.drafter.samples}; tactic timeout {cfg.prover.tactic_timeout:g} s, "
+            f"{len(theorems)} theorems ({cfg.split}, {cfg.backend}); "
+            f"{len(theorems) - len(todo)} already done, {len(todo)} to run; samples {cfg.drafter.samples}; "
+            f"tactic timeout {cfg.prover.tactic_timeout:g} s, "
             f"hole limit {cfg.holes.hole_time_limit:g} s, {cfg.holes.theorem_time_limit:g} s/problem; "
             f"workers: {cfg.workers or 'in-process'}",
             highlight=False,
@@ -188,11 +257,18 @@ def run(args: argparse.Namespace) -> int:
             drafts = drafter.draft(th, cfg.drafter.samples)
             return drafts, time.monotonic() - t0
 
-        with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("solved {task.fields[solved]}"), TimeElapsedColumn(), console=console,
-                      disable=not console.is_terminal) as progress:
-            task = progress.add_task("autoformalize", total=len(theorems), completed=len(theorems) - len(todo),
-                                     solved=solved[0])
+        with Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("solved {task.fields[solved]}"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not console.is_terminal,
+        ) as progress:
+            task = progress.add_task(
+                "autoformalize", total=len(theorems), completed=len(theorems) - len(todo), solved=solved[0]
+            )
 
             def write(outcome: TheoremOutcome) -> None:
                 rec = outcome.record
@@ -202,7 +278,9 @@ def run(args: argparse.Namespace) -> int:
                 if rec.proved:
                     solved[0] += 1
                 progress.update(task, advance=1, solved=solved[0])
-                log.info("%s: %s (%s; %.1f s)", rec.theorem, rec.status.value, rec.reason.value, rec.time.total)
+                log.info(
+                    "%s: %s (%s; %.1f s)", rec.theorem, rec.status.value, rec.reason.value, rec.time.total
+                )
 
             run_split(cfg, todo, draft, write)
     finally:
@@ -214,7 +292,9 @@ def run(args: argparse.Namespace) -> int:
         fh.write(pass_markdown(ps))
     for fam, frac, rate in summary_lines(summarize(recs)):
         console.print(f"{fam:>20}  {frac:>9}  {rate:>6}", highlight=False)
-    print(f"pass@1 {100 * ps.pass_at_1:.1f}%  pass@{ps.n} {100 * ps.pass_at_n:.1f}%  "
-          f"({ps.solved}/{ps.problems} solved)")
+    print(
+        f"pass@1 {100 * ps.pass_at_1:.1f}%  pass@{ps.n} {100 * ps.pass_at_n:.1f}%  "
+        f"({ps.solved}/{ps.problems} solved)"
+    )
     print(f"results: {run_dir.path / 'results.jsonl'}")
     return 0

@@ -26,6 +26,7 @@ HEURISTICS: tuple[str, ...] = (
     "by (auto simp: field_simps)",
 )
 
+
 #: the Sledgehammer invocation placed at a hole (its own time limit in seconds)
 def sledgehammer_command(timeout: float) -> str:
     return f"sledgehammer [timeout = {max(1, int(timeout))}]"

@@ -61,8 +61,11 @@ class IsabelleBackend(ProverBackend):
         if self._session is None:
             # The JVM reserves far more address space than it uses: an RLIMIT_AS cap would stop it
             # from starting, so memory is left to Isabelle's own heap settings (ML_OPTIONS, -Xmx).
-            self._session = IsabelleSession(executable=self.config.executable or "isabelle",
-                                            options=self.options, start_timeout=self.config.start_timeout)
+            self._session = IsabelleSession(
+                executable=self.config.executable or "isabelle",
+                options=self.options,
+                start_timeout=self.config.start_timeout,
+            )
         return self._session
 
     def start(self) -> None:
@@ -88,8 +91,9 @@ class IsabelleBackend(ProverBackend):
     def check_text(self, theorem: Theorem, proof: str, timeout: float) -> TheoryCheck:
         """Check the theory of ``theorem`` with ``proof`` (NOT validated: callers validate)."""
         if self.restarts > self.config.max_restarts:
-            raise RestartLimitExceeded(f"more than {self.config.max_restarts} server restarts",
-                                       backend="isabelle")
+            raise RestartLimitExceeded(
+                f"more than {self.config.max_restarts} server restarts", backend="isabelle"
+            )
         self._checks += 1
         return self.session().check_theory(theory_name(theorem), theory_text(theorem, proof), timeout)
 
@@ -102,8 +106,11 @@ class IsabelleBackend(ProverBackend):
         self._restarts_at_start = sess.restarts
         res = self.check_text(theorem, "print_state\noops", self.config.start_timeout)
         if not res.ok:
-            raise ProverStartError(f"{theorem.name}: statement does not load: {res.first_error()}",
-                                   backend="isabelle", elapsed=time.monotonic() - t0)
+            raise ProverStartError(
+                f"{theorem.name}: statement does not load: {res.first_error()}",
+                backend="isabelle",
+                elapsed=time.monotonic() - t0,
+            )
         goals = writeln_at(res.messages, proof_start_line(theorem)) or [theorem.statement]
         return RootState(state_id=0, goals=tuple(goals), elapsed=time.monotonic() - t0)
 
@@ -155,10 +162,16 @@ class IsabelleBackend(ProverBackend):
         try:
             res = self.check_text(theorem, text, self.config.check_timeout)
         except ProverError as exc:
-            return CheckResult(ok=False, checker=CHECKER, elapsed=time.monotonic() - t0,
-                               message=f"prover error: {exc}")
+            return CheckResult(
+                ok=False, checker=CHECKER, elapsed=time.monotonic() - t0, message=f"prover error: {exc}"
+            )
         if res.timed_out:
-            return CheckResult(ok=False, checker=CHECKER, elapsed=res.elapsed,
-                               message=f"check timed out after {self.config.check_timeout:.0f} s")
-        return CheckResult(ok=res.ok, checker=CHECKER, elapsed=res.elapsed,
-                           message="" if res.ok else res.first_error())
+            return CheckResult(
+                ok=False,
+                checker=CHECKER,
+                elapsed=res.elapsed,
+                message=f"check timed out after {self.config.check_timeout:.0f} s",
+            )
+        return CheckResult(
+            ok=res.ok, checker=CHECKER, elapsed=res.elapsed, message="" if res.ok else res.first_error()
+        )

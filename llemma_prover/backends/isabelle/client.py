@@ -119,28 +119,36 @@ class IsabelleConnection:
         if self._sock is not None:
             return
         if self.address.host not in ("127.0.0.1", "localhost", "::1"):
-            raise ProverStartError(f"refusing to connect to non-loopback host {self.address.host}",
-                                   backend=BACKEND)
+            raise ProverStartError(
+                f"refusing to connect to non-loopback host {self.address.host}", backend=BACKEND
+            )
         t0 = time.monotonic()
         try:
-            self._sock = socket.create_connection(("127.0.0.1" if self.address.host == "localhost"
-                                                   else self.address.host, self.address.port),
-                                                  timeout=self.policy.connect_timeout)
+            self._sock = socket.create_connection(
+                ("127.0.0.1" if self.address.host == "localhost" else self.address.host, self.address.port),
+                timeout=self.policy.connect_timeout,
+            )
         except OSError as exc:
-            raise ProverStartError(f"cannot connect to Isabelle server at {self.address.host}:"
-                                   f"{self.address.port}: {exc}", backend=BACKEND,
-                                   elapsed=time.monotonic() - t0) from exc
+            raise ProverStartError(
+                f"cannot connect to Isabelle server at {self.address.host}:{self.address.port}: {exc}",
+                backend=BACKEND,
+                elapsed=time.monotonic() - t0,
+            ) from exc
         try:
             self._send_raw(encode_line(self.address.password))
             reply = self._read(time.monotonic() + self.policy.connect_timeout)
         except ProverError as exc:
             self.close()
-            raise ProverStartError(f"Isabelle server closed the connection during the handshake "
-                                   f"(wrong password?): {exc}", backend=BACKEND) from exc
+            raise ProverStartError(
+                f"Isabelle server closed the connection during the handshake (wrong password?): {exc}",
+                backend=BACKEND,
+            ) from exc
         if reply.name != Reply.OK.value:
             self.close()
-            raise ProverStartError("Isabelle server rejected the connection: "
-                                   f"{reply.name} {reply.argument[:200]}", backend=BACKEND)
+            raise ProverStartError(
+                f"Isabelle server rejected the connection: {reply.name} {reply.argument[:200]}",
+                backend=BACKEND,
+            )
         self.server_info = reply.json()
 
     def close(self) -> None:
@@ -161,8 +169,9 @@ class IsabelleConnection:
             self._sock.sendall(data)
         except OSError as exc:
             self.close()
-            raise ProverCrashed(f"connection to Isabelle server lost while sending: {exc}",
-                                backend=BACKEND) from exc
+            raise ProverCrashed(
+                f"connection to Isabelle server lost while sending: {exc}", backend=BACKEND
+            ) from exc
 
     def send(self, name: str, argument: Any = None) -> None:
         self._send_raw(encode(name, argument))
@@ -225,7 +234,7 @@ class IsabelleConnection:
         t0 = time.monotonic()
         started = self.command(name, argument)
         if not isinstance(started, dict) or "task" not in started:
-            raise ProverDesync(f"{name}: expected OK {{\"task\": ...}}, got {started!r}", backend=BACKEND)
+            raise ProverDesync(f'{name}: expected OK {{"task": ...}}, got {started!r}', backend=BACKEND)
         task_id = started["task"]
         notes: list[dict[str, Any]] = []
         deadline = t0 + timeout
@@ -241,10 +250,15 @@ class IsabelleConnection:
         try:
             self._await_task(task_id, grace, notes, None, t0, accept_ok=True)
         except ProverHung as exc:
-            raise ProverHung(f"{name} task {task_id} did not stop within {self.policy.cancel_grace:.0f} s "
-                             "of being cancelled", backend=BACKEND, elapsed=elapsed) from exc
-        raise TaskTimeout(f"{name} exceeded {timeout:.1f} s and was cancelled", timeout=timeout,
-                          elapsed=elapsed)
+            raise ProverHung(
+                f"{name} task {task_id} did not stop within {self.policy.cancel_grace:.0f} s "
+                "of being cancelled",
+                backend=BACKEND,
+                elapsed=elapsed,
+            ) from exc
+        raise TaskTimeout(
+            f"{name} exceeded {timeout:.1f} s and was cancelled", timeout=timeout, elapsed=elapsed
+        )
 
     def _await_task(
         self,
@@ -261,8 +275,10 @@ class IsabelleConnection:
             if msg.name == Reply.OK.value and accept_ok:
                 continue  # the OK of our own ``cancel``
             if not isinstance(payload, dict):
-                raise ProverDesync(f"unexpected {msg.name} reply while waiting for task {task_id}: "
-                                   f"{msg.argument[:200]!r}", backend=BACKEND)
+                raise ProverDesync(
+                    f"unexpected {msg.name} reply while waiting for task {task_id}: {msg.argument[:200]!r}",
+                    backend=BACKEND,
+                )
             if payload.get("task") != task_id:
                 log.debug("dropping %s of another task %r", msg.name, payload.get("task"))
                 continue
@@ -272,16 +288,26 @@ class IsabelleConnection:
                     on_note(payload)
                 continue
             if msg.name in (Reply.FINISHED.value, Reply.FAILED.value):
-                return TaskResult(ok=msg.name == Reply.FINISHED.value, result=payload, notes=tuple(notes),
-                                  elapsed=time.monotonic() - t0)
+                return TaskResult(
+                    ok=msg.name == Reply.FINISHED.value,
+                    result=payload,
+                    notes=tuple(notes),
+                    elapsed=time.monotonic() - t0,
+                )
             raise ProverDesync(f"unexpected reply {msg.name!r} for task {task_id}", backend=BACKEND)
 
     # -- the commands we use ----------------------------------------------------------------
     def echo(self, value: Any) -> Any:
         return self.command("echo", value)
 
-    def session_start(self, session: str, *, dirs: Sequence[str] = (), options: Sequence[str] = (),
-                      include_sessions: Sequence[str] = ()) -> str:
+    def session_start(
+        self,
+        session: str,
+        *,
+        dirs: Sequence[str] = (),
+        options: Sequence[str] = (),
+        include_sessions: Sequence[str] = (),
+    ) -> str:
         arg: dict[str, Any] = {"session": session}
         if dirs:
             arg["dirs"] = list(dirs)
@@ -291,25 +317,36 @@ class IsabelleConnection:
             arg["include_sessions"] = list(include_sessions)
         res = self.task("session_start", arg, timeout=self.policy.session_start_timeout)
         if not res.ok or "session_id" not in res.result:
-            raise ProverStartError(f"session_start {session} failed: {res.message or res.result}",
-                                   backend=BACKEND, elapsed=res.elapsed)
+            raise ProverStartError(
+                f"session_start {session} failed: {res.message or res.result}",
+                backend=BACKEND,
+                elapsed=res.elapsed,
+            )
         return str(res.result["session_id"])
 
-    def use_theories(self, session_id: str, theories: Sequence[str], master_dir: str, timeout: float,
-                     watchdog_timeout: float | None = None) -> UseTheoriesResult:
+    def use_theories(
+        self,
+        session_id: str,
+        theories: Sequence[str],
+        master_dir: str,
+        timeout: float,
+        watchdog_timeout: float | None = None,
+    ) -> UseTheoriesResult:
         arg: dict[str, Any] = {"session_id": session_id, "theories": list(theories), "master_dir": master_dir}
         if watchdog_timeout is not None:
             arg["watchdog_timeout"] = watchdog_timeout
         res = self.task("use_theories", arg, timeout=timeout)
         if not res.ok:
             # FAILED: the command itself broke (e.g. unknown session); theory errors come as FINISHED
-            raise CommandError(f"use_theories failed: {res.message or res.result}", backend=BACKEND,
-                               elapsed=res.elapsed)
+            raise CommandError(
+                f"use_theories failed: {res.message or res.result}", backend=BACKEND, elapsed=res.elapsed
+            )
         return UseTheoriesResult.from_json(res.result)
 
     def purge_theories(self, session_id: str, theories: Sequence[str], master_dir: str) -> Any:
-        return self.command("purge_theories", {"session_id": session_id, "theories": list(theories),
-                                               "master_dir": master_dir})
+        return self.command(
+            "purge_theories", {"session_id": session_id, "theories": list(theories), "master_dir": master_dir}
+        )
 
     def session_stop(self, session_id: str, timeout: float = 60.0) -> TaskResult:
         return self.task("session_stop", {"session_id": session_id}, timeout=timeout)
@@ -355,15 +392,20 @@ class IsabelleServer:
         t0 = time.monotonic()
         try:
             self._proc = subprocess.Popen(  # noqa: S603 - argv is ours
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                preexec_fn=_preexec(self.memory_limit_mb), close_fds=True,
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                preexec_fn=_preexec(self.memory_limit_mb),
+                close_fds=True,
             )
         except FileNotFoundError as exc:
             raise ProverUnavailable(
                 f"Isabelle executable {self.executable!r} not found: install Isabelle "
                 "(https://isabelle.in.tum.de) and put its bin/ on PATH, or pass its path as the "
                 "prover executable",
-                backend=BACKEND) from exc
+                backend=BACKEND,
+            ) from exc
         assert self._proc.stdout is not None and self._proc.stderr is not None
         threading.Thread(target=self._drain, args=(self._proc.stderr,), daemon=True).start()
         line = self._read_address_line(self._proc.stdout, t0 + self.start_timeout)
@@ -371,8 +413,12 @@ class IsabelleServer:
         if addr is None:
             tail = "\n".join(self._stderr_tail)
             self.close()
-            raise ProverStartError(f"isabelle server did not announce its address (got {line!r})",
-                                   backend=BACKEND, elapsed=time.monotonic() - t0, output_tail=tail)
+            raise ProverStartError(
+                f"isabelle server did not announce its address (got {line!r})",
+                backend=BACKEND,
+                elapsed=time.monotonic() - t0,
+                output_tail=tail,
+            )
         # keep draining stdout so the server can never block on a full pipe
         threading.Thread(target=self._drain, args=(self._proc.stdout,), daemon=True).start()
         self.address = addr

@@ -138,8 +138,12 @@ class Position:
             v = d.get(k)
             return int(v) if isinstance(v, (int, float)) else None
 
-        return cls(line=_int("line"), offset=_int("offset"), end_offset=_int("end_offset"),
-                   file=str(d.get("file", "")))
+        return cls(
+            line=_int("line"),
+            offset=_int("offset"),
+            end_offset=_int("end_offset"),
+            file=str(d.get("file", "")),
+        )
 
 
 @dataclass(frozen=True)
@@ -154,8 +158,11 @@ class ProverMessage:
     def from_json(cls, d: Any) -> ProverMessage:
         if not isinstance(d, dict):
             return cls(kind="unknown", message=str(d))
-        return cls(kind=str(d.get("kind", "")), message=str(d.get("message", "")),
-                   pos=Position.from_json(d.get("pos")))
+        return cls(
+            kind=str(d.get("kind", "")),
+            message=str(d.get("message", "")),
+            pos=Position.from_json(d.get("pos")),
+        )
 
     def render(self) -> str:
         where = f"line {self.pos.line}: " if self.pos.line is not None else ""

@@ -74,8 +74,13 @@ class TheoryCheck:
 class IsabelleSession:
     """A server + session pair with restart-on-failure. ``close()`` stops and reaps everything."""
 
-    def __init__(self, executable: str = "isabelle", options: IsabelleOptions | None = None,
-                 start_timeout: float = 600.0, memory_limit_mb: int = 0) -> None:
+    def __init__(
+        self,
+        executable: str = "isabelle",
+        options: IsabelleOptions | None = None,
+        start_timeout: float = 600.0,
+        memory_limit_mb: int = 0,
+    ) -> None:
         self.executable = executable
         self.options = options or IsabelleOptions()
         self.start_timeout = start_timeout
@@ -94,16 +99,21 @@ class IsabelleSession:
             return
         t0 = time.monotonic()
         self._workdir = Path(tempfile.mkdtemp(prefix="llemma_isabelle_"))
-        server = IsabelleServer(executable=self.executable, name=self.options.server_name,
-                                memory_limit_mb=self.memory_limit_mb, start_timeout=self.start_timeout)
+        server = IsabelleServer(
+            executable=self.executable,
+            name=self.options.server_name,
+            memory_limit_mb=self.memory_limit_mb,
+            start_timeout=self.start_timeout,
+        )
         self._server = server
         try:
             addr = server.start()
             conn = IsabelleConnection(addr, self.options.client)
             self._conn = conn
             conn.connect()
-            self._session_id = conn.session_start(self.options.session, dirs=self.options.session_dirs(),
-                                                  options=self.options.options)
+            self._session_id = conn.session_start(
+                self.options.session, dirs=self.options.session_dirs(), options=self.options.options
+            )
         except ProverError:
             self.close()
             raise
@@ -148,8 +158,12 @@ class IsabelleSession:
         try:
             try:
                 res = self._conn.use_theories(
-                    self._session_id, [name], str(master), timeout=timeout,
-                    watchdog_timeout=self.options.watchdog_timeout or None)
+                    self._session_id,
+                    [name],
+                    str(master),
+                    timeout=timeout,
+                    watchdog_timeout=self.options.watchdog_timeout or None,
+                )
             except TaskTimeout as exc:
                 self._purge(name, master)
                 return TheoryCheck(ok=False, elapsed=exc.elapsed, timed_out=True)
@@ -163,8 +177,9 @@ class IsabelleSession:
         messages = res.messages()
         errors = tuple(res.errors) or tuple(m for m in messages if m.kind == "error")
         node_ok = all(n.ok for n in res.nodes) if res.nodes else res.ok
-        return TheoryCheck(ok=res.ok and node_ok and not errors, elapsed=elapsed, errors=errors,
-                           messages=messages)
+        return TheoryCheck(
+            ok=res.ok and node_ok and not errors, elapsed=elapsed, errors=errors, messages=messages
+        )
 
     def _purge(self, name: str, master: Path) -> None:
         assert self._conn is not None and self._session_id is not None
@@ -188,4 +203,3 @@ class IsabelleSession:
 def writeln_at(messages: Sequence[ProverMessage], line: int) -> list[str]:
     """Texts of ``writeln`` messages reported at ``line`` (e.g. the output of ``print_state``)."""
     return [m.message for m in messages if m.kind == "writeln" and m.pos.line == line]
-

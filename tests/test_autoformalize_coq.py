@@ -1,0 +1,336 @@
+"""Draft-Sketch-Prove on the real Coq (coqtop for hole filling, coqc for the final check).
+
+* every Coq example of the shipped few-shot prompt compiles once automation fills its holes;
+* a hand-written sketch for a real miniF2F problem: its holes are closed and coqc accepts the proof;
+* a wrong sketch that stepwise filling accepts but the final coqc check rejects;
+* a sketch whose hole no automation closes, and one whose structural step fails;
+* the whole ``autoformalize`` command with sketches replayed from a file (and resume), and with a
+  tiny randomly initialised model drafting the sketches.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import ProcessWatcher, descendants
+
+from llemma_prover.autoformalize.config import HolePolicy
+from llemma_prover.autoformalize.drafter import Draft
+from llemma_prover.autoformalize.pipeline import autoformalize_theorem
+from llemma_prover.autoformalize.prompts import load_dsp_prompt, split_formal
+from llemma_prover.backends.base import make_backend
+from llemma_prover.cli.main import main as cli_main
+from llemma_prover.core.config import ProverConfig
+from llemma_prover.core.types import Reason, Status, Theorem
+from llemma_prover.data.minif2f import load_split
+
+pytestmark = pytest.mark.coq
+
+POLICY = HolePolicy(hole_time_limit=30.0, theorem_time_limit=120.0)
+
+SQRT_SKETCH = """Proof.
+  intros y h0 h1.
+  (* squaring both sides: 19 + 3y = 49 *)
+  assert (h2 : 19 + 3 * y = 49).
+  { rewrite <- (sqrt_sqrt (19 + 3 * y) h0). rewrite h1. hole. }
+  (* subtract 19 and divide by 3 *)
+  hole.
+Qed."""
+
+
+@pytest.fixture(scope="module")
+def coq_test(minif2f_dir: Path) -> dict[str, Theorem]:
+    ds = load_split(minif2f_dir, "coq", "test")
+    return {t.name: t for t in ds.theorems}
+
+
+@pytest.fixture(scope="module")
+def backend():
+    b = make_backend("coq", ProverConfig(tactic_timeout=3.0))
+    with b:
+        yield b
+
+
+def _samples(rec):
+    return rec.extra["dsp"]["samples"]
+
+
+def test_prompt_examples_compile_with_our_coq(backend):
+    prompt = load_dsp_prompt("coq")
+    assert len(prompt.examples) >= 5
+    for ex in prompt.examples:
+        header, statement = split_formal(ex.formal)
+        name = re.search(r"Theorem\s+(\w+)", statement).group(1)
+        thm = Theorem(name=name, split="prompt", system="coq", header=header, statement=statement)
+        out = autoformalize_theorem(thm, [Draft(ex.sketch)], "coq", backend, POLICY, "prompt", 1)
+        rec = out.record
+        assert rec.status is Status.PROVED, (name, _samples(rec))
+        assert rec.check is not None and rec.check.ok and rec.check.checker == "coqc"
+        assert all(h["status"] == "closed" for h in _samples(rec)[0]["holes"])
+        # the proof file compiles on its own with a plain coqc run, independent of the pipeline
+        _coqc_ok(out.proof_text, name)
+
+
+def _coqc_ok(text: str, name: str, tmp: Path | None = None) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "Check.v"
+        f.write_text(text + f"\nPrint Assumptions {name}.\n")
+        res = subprocess.run(["coqc", str(f)], capture_output=True, text=True, timeout=120, cwd=d)
+        assert res.returncode == 0, res.stderr + res.stdout
+
+
+def test_hand_written_sketch_for_real_problem_is_filled_and_checked(backend, coq_test):
+    thm = coq_test["mathd_algebra_263"]
+    out = autoformalize_theorem(thm, [Draft(SQRT_SKETCH)], "coq", backend, POLICY, "replay", 1)
+    rec = out.record
+    assert rec.status is Status.PROVED and rec.reason is Reason.PROVED, _samples(rec)
+    holes = _samples(rec)[0]["holes"]
+    assert [h["status"] for h in holes] == ["closed", "closed"]
+    assert all(h["closed_by"] for h in holes)
+    # what closed each hole is in the proof, wrapped so that it must close the hole
+    assert f"solve [ {holes[0]['closed_by']} ]" in rec.proof
+    assert rec.check.ok and rec.check.bad_axioms == ()
+    assert "Admitted" not in out.proof_text and "admit" not in out.proof_text
+    assert rec.time.check > 0 and rec.time.prover > 0
+    _coqc_ok(out.proof_text, "mathd_algebra_263")
+
+
+def test_wrong_sketch_is_rejected_by_the_final_check(backend, coq_test):
+    # ``fix`` makes a circular "proof": coqtop accepts every step (guardedness is checked at Qed),
+    # the hole is "closed" by the circular hypothesis, and the coqc re-check rejects the whole proof.
+    thm = coq_test["imo_1959_p1"]
+    out = autoformalize_theorem(thm, [Draft("fix IH 1. hole.")], "coq", backend, POLICY, "replay", 1)
+    rec = out.record
+    s = _samples(rec)[0]
+    assert s["holes"][0]["status"] == "closed"  # filling succeeded...
+    assert s["status"] == "check_failed"  # ...but the independent check says no
+    assert rec.status is Status.FAILED and rec.reason is Reason.CHECK_FAILED
+    assert rec.check is not None and not rec.check.ok and "ill-formed" in rec.check.message
+    assert rec.proof is None and out.proof_text is None
+
+
+def test_hole_that_no_automation_closes(backend, coq_test):
+    thm = coq_test["mathd_algebra_263"]
+    wrong_claim = "intros y h0 h1. assert (h2 : 19 + 3 * y = 48) by hole. hole."
+    out = autoformalize_theorem(
+        thm, [Draft(wrong_claim)], "coq", backend, HolePolicy(hole_time_limit=60.0), "replay", 1
+    )
+    rec = out.record
+    s = _samples(rec)[0]
+    assert s["status"] == "hole_unclosed" and rec.status is Status.FAILED
+    first, second = s["holes"]
+    assert first["status"] == "unclosed" and first["closed_by"] is None
+    assert len(first["attempts"]) >= 20  # every ranked tactic was tried and recorded
+    assert {a["outcome"] for a in first["attempts"]} <= {"error", "timeout"}
+    assert any(a["message"] for a in first["attempts"] if a["outcome"] == "error")
+    assert second["status"] == "not_attempted"
+    assert s["check"] is None  # nothing to check
+
+
+def test_failing_structural_step_and_refused_sketch(backend, coq_test):
+    thm = coq_test["mathd_algebra_263"]
+    out = autoformalize_theorem(
+        thm,
+        [Draft("intros y h0 h1. rewrite no_such_lemma. hole."), Draft("intros. admit.")],
+        "coq",
+        backend,
+        POLICY,
+        "replay",
+        2,
+    )
+    s0, s1 = _samples(out.record)
+    assert s0["status"] == "step_failed" and "no_such_lemma" in s0["message"]
+    assert s1["status"] == "parse_error" and "admit" in s1["message"]
+    assert out.record.extra["dsp"]["n"] == 2 and out.record.extra["dsp"]["correct"] == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# the command
+# ---------------------------------------------------------------------------------------------
+
+
+def _results(out: Path) -> dict[str, dict]:
+    lines = (out / "results.jsonl").read_text().splitlines()
+    return {json.loads(x)["theorem"]: json.loads(x) for x in lines}
+
+
+def test_command_with_replayed_sketches_and_resume(tmp_path, minif2f_dir, capsys):
+    replay = tmp_path / "sketches.jsonl"
+    replay.write_text(
+        "\n".join(
+            json.dumps(x)
+            for x in [
+                {
+                    "theorem": "mathd_algebra_263",
+                    "sketches": ["intros y h0 h1. assert (h2 : 19 + 3 * y = 48) by hole. hole.", SQRT_SKETCH],
+                },
+                {"theorem": "imo_1959_p1", "sketches": ["fix IH 1. hole."]},
+                {"theorem": "mathd_numbertheory_185", "sketches": ["intros n h0. hole."]},
+            ]
+        )
+        + "\n"
+    )
+    out = tmp_path / "run"
+    argv = [
+        "autoformalize",
+        "--split",
+        "minif2f-test",
+        "--backend",
+        "coq",
+        "--generator",
+        "replay",
+        "--replay-file",
+        str(replay),
+        "--samples",
+        "2",
+        "--data-dir",
+        str(minif2f_dir),
+        "--out",
+        str(out),
+        "--theorems",
+        "mathd_algebra_263,imo_1959_p1,mathd_numbertheory_185,amc12b_2002_p2",
+        "--tactic-timeout",
+        "3",
+        "--hole-time-limit",
+        "30",
+        "--workers",
+        "2",
+    ]
+    before = descendants(os.getpid())  # e.g. the module's own backend fixture
+    watcher = ProcessWatcher(os.getpid())
+    try:
+        assert cli_main(argv) == 0
+    finally:
+        watcher.stop()
+    started = {p: v for p, v in watcher.matching("coqtop").items() if p not in before}
+    assert started, "the worker processes ran coqtop"
+
+    def left(needle: str, timeout: float) -> list[str]:
+        return [x for x in watcher.alive(needle, timeout=timeout) if int(x.split()[0]) not in before]
+
+    assert left("coqtop", 15) == []
+    assert left("coqc", 5) == []
+    assert len(watcher.matching("spawn_main")) >= 2  # two worker processes ran ...
+    assert left("spawn_main", 5) == []  # ... and are gone
+    res = _results(out)
+    assert set(res) == {"mathd_algebra_263", "imo_1959_p1", "mathd_numbertheory_185", "amc12b_2002_p2"}
+    a = res["mathd_algebra_263"]
+    assert a["status"] == "proved" and a["generator"] == "replay"
+    assert [s["status"] for s in a["extra"]["dsp"]["samples"]] == ["hole_unclosed", "proved"]
+    assert a["extra"]["dsp"]["n"] == 2 and a["extra"]["dsp"]["correct"] == 1
+    assert res["imo_1959_p1"]["reason"] == "check_failed"
+    assert res["mathd_numbertheory_185"]["status"] == "proved"
+    assert res["amc12b_2002_p2"]["extra"]["dsp"]["no_sketch"] is True
+    assert res["amc12b_2002_p2"]["status"] == "failed"
+    # proof files of proved problems compile on their own
+    for name in ("mathd_algebra_263", "mathd_numbertheory_185"):
+        _coqc_ok((out / "proofs" / f"{name}.v").read_text(), name)
+    summary = (out / "summary.md").read_text()
+    assert "pass@1" in summary and "| 4 | 2 | 37.5% | 50.0% | 2 |" in summary
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["generator"]["name"] == "replay" and cfg["data_hash"] and cfg["drafter"]["samples"] == 2
+    printed = capsys.readouterr().out
+    assert "pass@1 37.5%" in printed
+    # the same command again resumes: nothing runs twice
+    before = (out / "results.jsonl").read_text()
+    assert cli_main(argv) == 0
+    assert (out / "results.jsonl").read_text() == before
+
+
+def test_command_baseline_none_and_tiny_model(tmp_path, minif2f_dir):
+    pytest.importorskip("torch")
+    import torch
+
+    from llemma_prover.serving.synthetic import TINY_LLAMA_SHAPE, save_random_llama
+
+    torch.set_num_threads(1)
+    names = "mathd_numbertheory_185,mathd_algebra_33"
+    out_none = tmp_path / "none"
+    assert (
+        cli_main(
+            [
+                "autoformalize",
+                "--generator",
+                "none",
+                "--data-dir",
+                str(minif2f_dir),
+                "--out",
+                str(out_none),
+                "--theorems",
+                names,
+                "--tactic-timeout",
+                "2",
+                "--hole-time-limit",
+                "20",
+            ]
+        )
+        == 0
+    )
+    res = _results(out_none)
+    assert res["mathd_numbertheory_185"]["status"] == "proved"
+    assert res["mathd_numbertheory_185"]["proof"] == ["solve [ intros; lia ]"]
+    assert res["mathd_algebra_33"]["extra"]["dsp"]["samples"][0]["status"] == "hole_unclosed"
+
+    model_dir = save_random_llama(tmp_path / "tiny", TINY_LLAMA_SHAPE, seed=0)
+    out_lm = tmp_path / "lm"
+    assert (
+        cli_main(
+            [
+                "autoformalize",
+                "--generator",
+                "llemma",
+                "--model",
+                str(model_dir),
+                "--device",
+                "cpu",
+                "--temperature",
+                "1.0",
+                "--samples",
+                "2",
+                "--seed",
+                "3",
+                "--max-new-tokens",
+                "16",
+                "--data-dir",
+                str(minif2f_dir),
+                "--out",
+                str(out_lm),
+                "--theorems",
+                names,
+                "--tactic-timeout",
+                "2",
+                "--hole-time-limit",
+                "10",
+            ]
+        )
+        == 0
+    )
+    res = _results(out_lm)
+    for rec in res.values():
+        assert rec["generator"] == "llemma"
+        assert rec["time"]["model"] > 0
+        samples = rec["extra"]["dsp"]["samples"]
+        assert len(samples) == 2
+        # random weights write random text: refused or failing sketches, each recorded with a reason
+        for s in samples:
+            assert s["status"] in {
+                "parse_error",
+                "step_failed",
+                "hole_unclosed",
+                "incomplete",
+                "check_failed",
+                "proved",
+                "prover_error",
+            }
+            assert s["message"] or s["status"] == "proved"
+            assert s["score"] <= 0
+    cfg = json.loads((out_lm / "config.json").read_text())
+    assert cfg["generator"]["describe"]["model"] == str(model_dir)
+    assert cfg["generator"]["describe"]["decoding"] == "sampling(T=1.0)"

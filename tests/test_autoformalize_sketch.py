@@ -1,0 +1,253 @@
+"""Draft-Sketch-Prove: pure unit tests (sketch parsing, hole templates, prompts, pass@k, drafters, config)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from llemma_prover.autoformalize.automation import coq_hole_tactics, needs_intros
+from llemma_prover.autoformalize.config import AutoformalizeConfig, DrafterConfig, HolePolicy
+from llemma_prover.autoformalize.drafter import NoneDrafter, ReplayDrafter, make_drafter
+from llemma_prover.autoformalize.pipeline import pass_at_k, pass_summary
+from llemma_prover.autoformalize.prompts import load_dsp_prompt, parse_prompt, split_formal
+from llemma_prover.autoformalize.sketch import (
+    Sketch,
+    SketchError,
+    fill_template,
+    parse_sketch,
+)
+from llemma_prover.core.config import GeneratorConfig
+from llemma_prover.core.errors import ConfigError, DataError
+from llemma_prover.core.records import TheoremRecord
+from llemma_prover.core.types import Reason, Status, Theorem
+
+
+def _thm(name: str = "t") -> Theorem:
+    return Theorem(
+        name=name,
+        split="test",
+        system="coq",
+        header="Require Import Reals.\n",
+        statement=f"Theorem {name} : True.",
+        informal_statement="S",
+        informal_proof="P",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Coq sketches
+# ---------------------------------------------------------------------------------------------
+
+
+def test_coq_sketch_steps_bullets_comments_and_holes():
+    sk = parse_sketch(
+        "coq",
+        """```coq
+Proof.
+  intros x y h0 h1.
+  (* a comment with a period. and hole *)
+  assert (hx : x = 3) by hole.
+  - subst. hole.
+  + { lia. }
+Qed.
+```""",
+    )
+    assert isinstance(sk, Sketch)
+    assert [s.text for s in sk.steps] == [
+        "intros x y h0 h1",
+        "assert (hx : x = 3) by hole",
+        "subst",
+        "hole",
+        "lia",
+    ]
+    assert [s.hole for s in sk.steps] == [False, True, False, True, False]
+    assert sk.steps[1].claim == "x = 3"
+    assert sk.n_holes == 2
+
+
+def test_coq_hole_templates_force_the_hole_closed():
+    assert fill_template("coq", "assert (h : P) by hole", "lia") == "assert (h : P) by lia"
+    assert fill_template("coq", "assert (h : P) by hole", "field; lra") == "assert (h : P) by (field; lra)"
+    assert fill_template("coq", "hole", "intros; nia") == "solve [ intros; nia ]"
+    # "hole" inside another identifier is not a hole
+    assert parse_sketch("coq", "apply holes_lemma.").steps[0].hole is False  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "text,why",
+    [
+        ("intros. admit.", "admit"),
+        ("intros. Admitted.", "Admitted"),
+        ("intros. Abort.", "Abort"),
+        ("Axiom cheat : False. exact cheat.", "Axiom"),
+        ("intros. Require Import Classical.", "Require"),
+        ("intros. hole", "after the last sentence"),
+        ("assert (h : 1 = 1 /\\ 2 = 2) by (split; hole; hole).", "more than one hole"),
+        ("", "empty"),
+        ("Proof. Qed.", "empty"),
+        ("intros. (* unterminated", "unterminated comment"),
+        ("intros. exact_no_check I.", "exact_no_check"),
+    ],
+)
+def test_coq_sketch_refusals(text, why):
+    res = parse_sketch("coq", text)
+    assert isinstance(res, SketchError)
+    assert why in res.message
+
+
+def test_coq_text_after_qed_is_ignored():
+    sk = parse_sketch("coq", "intros. lia.\nQed.\n\nTheorem other : False. Admitted.")
+    assert isinstance(sk, Sketch) and [s.text for s in sk.steps] == ["intros", "lia"]
+
+
+def test_needs_intros_and_tactic_order():
+    assert needs_intros("forall x : R, x = x")
+    assert needs_intros("x = 1 -> x + 1 = 2")
+    assert needs_intros("~ (x = 2)")
+    assert not needs_intros("(x -> y) /\\ z = 1")
+    assert not needs_intros("x + 1 = 2")
+    tacs = coq_hole_tactics("x = 2")
+    assert tacs[:3] == ["lia", "lra", "nia"] and "sauto" not in tacs
+    assert coq_hole_tactics("x = 2", use_hammer=True)[-2:] == ["sauto", "hauto"]
+    assert all(t.startswith("intros; ") for t in coq_hole_tactics("forall n : nat, n = n"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Isabelle and Lean sketches
+# ---------------------------------------------------------------------------------------------
+
+
+def test_isabelle_sketch_holes_outside_terms():
+    text = 'proof -\n  have c0: "sorry = x" using h0 sledgehammer\n  then show ?thesis sorry\nqed'
+    sk = parse_sketch("isabelle", text)
+    assert isinstance(sk, Sketch)
+    assert sk.hole_texts() == ["sledgehammer", "sorry"]  # the quoted "sorry" is a term, not a hole
+    filled = sk.render_isabelle(["by simp", "by auto"])
+    assert 'have c0: "sorry = x" using h0 by simp' in filled and "show ?thesis by auto" in filled
+    assert sk.render_isabelle(["by simp"]).endswith("show ?thesis sorry\nqed")
+    assert sk.hole_line(1, ["by (simp\n add: x)"]) == 3
+    opts = parse_sketch("isabelle", "sledgehammer [timeout = 5]")
+    assert isinstance(opts, Sketch) and opts.hole_texts() == ["sledgehammer [timeout = 5]"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["ML \\<open>1\\<close>", 'axiomatization where a: "False"', "by auto\nend", "oops", "proof - (* open"],
+)
+def test_isabelle_sketch_refusals(text):
+    assert isinstance(parse_sketch("isabelle", text), SketchError)
+
+
+def test_lean_sketch_steps():
+    sk = parse_sketch("lean4", "by\n  have h : x = 3 := by sorry\n  rw [h,\n    foo]\n  sorry\n")
+    assert isinstance(sk, Sketch)
+    assert [s.hole for s in sk.steps] == [True, False, True]
+    assert sk.steps[1].text == "rw [h,\n  foo]"
+    assert sk.steps[0].render("lean4", "norm_num") == "have h : x = 3 := by norm_num"
+    assert isinstance(parse_sketch("lean4", "by\n  exact sorryAx _"), SketchError)
+
+
+# ---------------------------------------------------------------------------------------------
+# prompts
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["coq", "isabelle", "lean4"])
+def test_shipped_prompts_parse_and_their_sketches_parse(backend):
+    p = load_dsp_prompt(backend)
+    assert len(p.examples) >= 3
+    for ex in p.examples:
+        sk = parse_sketch(backend, ex.sketch)
+        assert isinstance(sk, Sketch), (ex.formal, sk)
+        assert sk.n_holes >= 1
+        header, statement = split_formal(ex.formal)
+        assert statement.lstrip().lower().startswith(("theorem", "lemma"))
+    q = p.render(_thm())
+    assert q.startswith(p.instruction) and q.endswith("Formal sketch:\n")
+    assert (
+        "Informal statement:\nS\nInformal proof:\nP\nFormal statement:\nRequire Import Reals.\nTheorem t" in q
+    )
+
+
+def test_prompt_format_errors():
+    with pytest.raises(ConfigError):
+        parse_prompt("only an instruction")
+    with pytest.raises(ConfigError):
+        parse_prompt("instr\n=====\nInformal statement:\nx\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# pass@k, drafters, config
+# ---------------------------------------------------------------------------------------------
+
+
+def test_pass_at_k_estimator():
+    assert pass_at_k(1, 1, 1) == 1.0 and pass_at_k(1, 0, 1) == 0.0
+    assert pass_at_k(4, 1, 1) == pytest.approx(0.25)
+    assert pass_at_k(4, 1, 4) == 1.0
+    assert pass_at_k(5, 2, 2) == pytest.approx(1 - (3 / 5) * (2 / 4))
+
+    def rec(name: str, n: int, c: int) -> TheoremRecord:
+        return TheoremRecord(
+            theorem=name,
+            split="test",
+            family="other",
+            backend="coq",
+            generator="replay",
+            status=Status.PROVED if c else Status.FAILED,
+            reason=Reason.PROVED if c else Reason.SEARCH_EXHAUSTED,
+            proof=None,
+            extra={"dsp": {"n": n, "correct": c}},
+        )
+
+    s = pass_summary([rec("a", 4, 1), rec("b", 4, 0), rec("c", 4, 4)])
+    assert s.problems == 3 and s.n == 4 and s.solved == 2
+    assert s.pass_at_1 == pytest.approx((0.25 + 0 + 1) / 3)
+    assert s.pass_at_n == pytest.approx(2 / 3)
+
+
+def test_replay_drafter_reads_jsonl_and_reports_bad_lines(tmp_path):
+    f = tmp_path / "s.jsonl"
+    f.write_text(
+        json.dumps({"theorem": "t", "sketches": ["hole.", "lia."]})
+        + "\n"
+        + json.dumps({"theorem": "t", "sketch": "nia."})
+        + "\n"
+    )
+    d = ReplayDrafter(str(f))
+    assert [x.text for x in d.draft(_thm("t"), 5)] == ["hole.", "lia.", "nia."]
+    assert [x.text for x in d.draft(_thm("t"), 1)] == ["hole."]
+    assert d.draft(_thm("other"), 3) == []
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"theorem": "t", "sketches": ["a"]}\n{"theorem": 3}\n')
+    with pytest.raises(DataError, match=":2:"):
+        ReplayDrafter(str(bad)).start()
+
+
+def test_none_drafter_is_one_hole_per_backend():
+    assert NoneDrafter("coq").draft(_thm(), 8)[0].text == "hole."
+    assert NoneDrafter("isabelle").draft(_thm(), 1)[0].text == "sledgehammer"
+    assert NoneDrafter("lean4").draft(_thm(), 1)[0].text == "sorry"
+    assert isinstance(make_drafter(DrafterConfig(name="none"), "coq"), NoneDrafter)
+
+
+@pytest.mark.parametrize(
+    "cfg,msg",
+    [
+        (AutoformalizeConfig(drafter=DrafterConfig(name="bank")), "unknown --generator"),
+        (AutoformalizeConfig(drafter=DrafterConfig(name="replay")), "--replay-file"),
+        (AutoformalizeConfig(drafter=DrafterConfig(samples=0)), "--samples"),
+        (
+            AutoformalizeConfig(
+                drafter=DrafterConfig(name="llemma", samples=4, model=GeneratorConfig(temperature=0.0))
+            ),
+            "--temperature",
+        ),
+        (AutoformalizeConfig(holes=HolePolicy(hole_time_limit=0)), "--hole-time-limit"),
+        (AutoformalizeConfig(backend="hol4"), "unknown backend"),
+    ],
+)
+def test_config_validation(cfg, msg):
+    with pytest.raises(ConfigError, match=msg):
+        cfg.validate()
