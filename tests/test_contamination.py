@@ -144,15 +144,19 @@ def test_hash_collisions_are_never_reported(items: list[BenchItem]) -> None:
 
     idx = NgramIndex(items[:50], WhitespaceTokenizer(), 5)
     toks = [t for i in items[:50] for t in i.text.split()][::-1][:40]  # benchmark words, reversed order
-    vals = idx.values.values(toks)
+    piece = Piece("x", 1, " ".join(toks), True, 10)
+    vals = idx.encode(piece).values
     assert (vals != 0).all()
     h = np.sort(window_hashes(vals, 5))
     idx.hashes = idx.unique = h
+    idx.bitmap[:] = True
     idx.owner = np.zeros(len(h), dtype=np.int32)
     idx.pos = np.zeros(len(h), dtype=np.int32)
     sc = Scanner(idx)
-    sc.feed(Piece("x", 1, " ".join(toks), True, 10))
-    assert sc.result(1.0).contaminated() == []
+    sc.feed(piece)
+    res = sc.result(1.0)
+    assert res.contaminated() == [] and res.corpus_tokens == len(toks)
+    assert sc.collisions == len(toks) - 4  # every window was a hash match, and every one was rejected
 
 
 def test_memory_is_constant_in_the_corpus_size(

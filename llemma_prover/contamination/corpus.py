@@ -77,20 +77,22 @@ def _looks_binary(path: Path) -> bool:
 
 
 def read_text_file(path: Path, chunk_bytes: int) -> Iterator[Piece]:
+    """Blocks of about ``chunk_bytes`` cut after a newline (so no token is split), decoded as UTF-8."""
+    opener = gzip.open if path.suffix == ".gz" else open
     first = True
-    with _open_text(path) as fh:
-        buf: list[str] = []
-        size = 0
-        start_line = 1
-        for lineno, line in enumerate(fh, 1):
-            buf.append(line)
-            size += len(line)
-            if size >= chunk_bytes:
-                yield Piece(str(path), start_line, "".join(buf), first, size)
-                first = False
-                buf, size, start_line = [], 0, lineno + 1
-        if buf or first:
-            yield Piece(str(path), start_line, "".join(buf), first, size)
+    line = 1
+    with opener(path, "rb") as fh:
+        while True:
+            block = fh.read(chunk_bytes)
+            if block and not block.endswith(b"\n"):
+                block += fh.readline()
+            if not block:
+                if first:
+                    yield Piece(str(path), 1, "", True, 0)
+                return
+            yield Piece(str(path), line, block.decode("utf-8", "replace"), first, len(block))
+            first = False
+            line += block.count(b"\n")
 
 
 def read_jsonl(path: Path, field: str) -> Iterator[Piece]:

@@ -1,10 +1,15 @@
 """Tokenizers and vectorised n-gram hashing for the contamination check.
 
-Every token is mapped to a random 64-bit value (per run, from a seeded generator); a window of ``n``
-tokens hashes to ``sum(v[i+j] * B**(n-1-j))`` modulo 2**64, computed with numpy for a whole chunk at
-once. Tokens that never occur in the benchmark map to 0, and a window that contains a 0 is skipped
-(it cannot match), which also keeps windows from spanning two documents (a 0 separates them).
-Every hash match is then verified token by token, so a collision can never report a false hit.
+Two ways to turn text into 64-bit token values:
+
+* the whitespace tokenizer (default) works on the UTF-8 bytes: numpy finds the tokens (runs of
+  non-ASCII-whitespace bytes) and hashes each one (``byte_tokens``), with no per-token Python work;
+* any other tokenizer (a Hugging Face one) yields tokens that a table maps to random values, 0 for a
+  token the benchmark never uses.
+
+A window of ``n`` values hashes to ``sum(v[i+j] * B**(n-1-j))`` modulo 2**64, computed for a whole batch
+at once (``window_hashes``). Every hash match is verified token by token afterwards, so a collision
+can never report a false hit; a 0 value (unknown token, document separator) never takes part in a hit.
 """
 
 from __future__ import annotations
@@ -34,14 +39,19 @@ class Tokenizer(Protocol):
 
 
 class WhitespaceTokenizer:
-    """Tokens are maximal runs of non-whitespace (``str.split``); optionally lower-cased."""
+    """Tokens are maximal runs of bytes other than ASCII whitespace (space, tab, CR, LF, VT, FF), as
+    ``bytes.split()`` does; ``lowercase`` folds ASCII letters. Working on bytes lets the corpus side be
+    tokenised and hashed with numpy (``byte_tokens``) exactly as the benchmark side is here."""
 
     def __init__(self, lowercase: bool = False) -> None:
         self.lowercase = lowercase
         self.name = "whitespace" + ("+lower" if lowercase else "")
 
     def tokenize(self, text: str) -> list[Hashable]:
-        return (text.lower() if self.lowercase else text).split()  # type: ignore[return-value]
+        b = text.encode("utf-8", "replace")
+        if self.lowercase:
+            b = b.lower()
+        return [t.decode("utf-8", "replace") for t in b.split()]
 
     def tokenize_many(self, texts: Sequence[str]) -> list[list[Hashable]]:
         return [self.tokenize(t) for t in texts]
@@ -125,3 +135,91 @@ def full_windows(values: np.ndarray, n: int) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     zeros = np.concatenate(([0], np.cumsum(values == 0, dtype=np.int64)))
     return np.nonzero(zeros[n : n + m] == zeros[:m])[0]
+
+
+# ------------------------------------------------------------------------------------------------
+# Vectorised whitespace tokenisation + per-token hashing on bytes (the fast path for the corpus side)
+# ------------------------------------------------------------------------------------------------
+_WS = np.zeros(256, dtype=bool)
+_WS[[9, 10, 11, 12, 13, 32]] = True
+_R = 0x100000001B3  # odd: invertible modulo 2**64
+_R_INV = pow(_R, -1, 1 << 64)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser, element-wise (uint64, wrapping)."""
+    with np.errstate(over="ignore"):
+        x = x ^ (x >> np.uint64(30))
+        x = x * _M1
+        x = x ^ (x >> np.uint64(27))
+        x = x * _M2
+        return x ^ (x >> np.uint64(31))
+
+
+class BytePowers:
+    """R**j and R**-j modulo 2**64 for j < size, grown on demand (one per scanner, no global state)."""
+
+    def __init__(self) -> None:
+        self.pw = np.ones(1, dtype=np.uint64)
+        self.ipw = np.ones(1, dtype=np.uint64)
+
+    def ensure(self, size: int) -> None:
+        if len(self.pw) >= size:
+            return
+        size = max(size, 2 * len(self.pw))
+        with np.errstate(over="ignore"):
+            for attr, base in (("pw", _R), ("ipw", _R_INV)):
+                a = np.full(size, base, dtype=np.uint64)
+                a[0] = 1
+                setattr(self, attr, np.cumprod(a, dtype=np.uint64))
+
+
+class ByteTokens:
+    """The whitespace tokens of a text as byte spans of its UTF-8 encoding, with a 64-bit hash each."""
+
+    __slots__ = ("buf", "starts", "ends", "hashes")
+
+    def __init__(self, buf: bytes, starts: np.ndarray, ends: np.ndarray, hashes: np.ndarray) -> None:
+        self.buf = buf
+        self.starts = starts
+        self.ends = ends
+        self.hashes = hashes
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def tokens(self, i: int, j: int) -> list[str]:
+        b = self.buf
+        return [
+            b[s:e].decode("utf-8", "replace")
+            for s, e in zip(self.starts[i:j].tolist(), self.ends[i:j].tolist(), strict=True)
+        ]
+
+    def line_of(self, i: int) -> int:
+        """0-based line (count of b"\\n" before token ``i``)."""
+        return self.buf.count(b"\n", 0, int(self.starts[i])) if len(self.starts) else 0
+
+
+def byte_tokens(text: str, powers: BytePowers, lowercase: bool = False) -> ByteTokens:
+    """Tokenise on ASCII whitespace and hash every token, all with numpy (no per-token Python work)."""
+    buf = text.encode("utf-8", "replace")
+    if lowercase:
+        buf = buf.lower()
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    if len(arr) == 0:
+        z = np.zeros(0, dtype=np.int64)
+        return ByteTokens(buf, z, z, np.zeros(0, dtype=np.uint64))
+    word = (~_WS[arr]).view(np.int8)
+    edges = np.diff(word, prepend=np.int8(0), append=np.int8(0))
+    # edges alternate +1 (a token starts) / -1 (it ends), beginning with +1
+    nz = np.flatnonzero(edges)
+    starts, ends = nz[0::2], nz[1::2]
+    powers.ensure(len(arr) + 1)
+    with np.errstate(over="ignore"):
+        prefix = np.zeros(len(arr) + 1, dtype=np.uint64)
+        np.cumsum(arr.astype(np.uint64) * powers.pw[: len(arr)], out=prefix[1:])
+        h = (prefix[ends] - prefix[starts]) * powers.ipw[starts]
+        h = _mix64(h + (ends - starts).astype(np.uint64))
+    return ByteTokens(buf, starts, ends, h)

@@ -23,7 +23,16 @@ import numpy as np
 
 from ..core.errors import ConfigError
 from .corpus import Piece, read_corpus
-from .ngrams import Tokenizer, TokenValues, full_windows, window_hashes
+from .ngrams import (
+    BytePowers,
+    ByteTokens,
+    Tokenizer,
+    TokenValues,
+    WhitespaceTokenizer,
+    byte_tokens,
+    full_windows,
+    window_hashes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +140,64 @@ class ScanResult:
         return sorted((p for p in self.problems if p.hits), key=lambda p: (-p.longest, -p.hits, p.problem))
 
 
+_BITMAP_BITS = 22
+
+
+def _bitmap_slot(h: np.ndarray) -> np.ndarray:
+    return ((h >> np.uint64(40)) & np.uint64((1 << _BITMAP_BITS) - 1)).astype(np.intp)
+
+
+class Encoded:
+    """One corpus piece as token values (0 = not a benchmark token) with access to its tokens/lines."""
+
+    __slots__ = ("values", "_bt", "_toks", "_piece", "_tokenizer")
+
+    def __init__(
+        self,
+        values: np.ndarray,
+        piece: Piece,
+        bt: ByteTokens | None = None,
+        toks: list[Hashable] | None = None,
+        tokenizer: Tokenizer | None = None,
+    ) -> None:
+        self.values = values
+        self._bt = bt
+        self._toks = toks
+        self._piece = piece
+        self._tokenizer = tokenizer
+
+    def tokens(self, i: int, j: int) -> list[Hashable]:
+        if self._bt is not None:
+            return list(self._bt.tokens(i, j))
+        assert self._toks is not None
+        return self._toks[i:j]
+
+    def line(self, i: int) -> int:
+        p = self._piece
+        if not p.text_lines:
+            return p.line
+        if self._bt is not None:
+            return p.line + self._bt.line_of(i)
+        # generic tokenizers: count tokens line by line (exact for whitespace-like tokenizers)
+        assert self._tokenizer is not None
+        count = 0
+        for k, ln in enumerate(p.text.splitlines()):
+            count += len(self._tokenizer.tokenize(ln))
+            if count > i:
+                return p.line + k
+        return p.line
+
+    @property
+    def source(self) -> str:
+        return self._piece.source
+
+
 class NgramIndex:
-    """Hashed n-grams of the benchmark items (the small side)."""
+    """Hashed n-grams of the benchmark items (the small side).
+
+    With the whitespace tokenizer both sides are tokenised and hashed on bytes with numpy
+    (``byte_tokens``); any other tokenizer goes through ``tokenize`` and a token -> value table.
+    """
 
     def __init__(
         self, items: Sequence[BenchItem], tokenizer: Tokenizer, n: int = DEFAULT_N, seed: int = 0
@@ -142,11 +207,22 @@ class NgramIndex:
         self.items = list(items)
         self.n = n
         self.tokenizer = tokenizer
-        self.tokens: list[list[Hashable]] = tokenizer.tokenize_many([it.text for it in self.items])
-        self.values = TokenValues((t for toks in self.tokens if len(toks) >= n for t in toks), seed=seed)
+        self.powers = BytePowers()
+        self.fast = isinstance(tokenizer, WhitespaceTokenizer)
+        self._lower = bool(getattr(tokenizer, "lowercase", False))
+        vals: list[np.ndarray]
+        if self.fast:
+            bts = [byte_tokens(it.text, self.powers, self._lower) for it in self.items]
+            self.tokens: list[list[Hashable]] = [list(bt.tokens(0, len(bt))) for bt in bts]
+            vals = [bt.hashes | np.uint64(1) for bt in bts]
+            self.values: TokenValues | None = None
+        else:
+            self.tokens = tokenizer.tokenize_many([it.text for it in self.items])
+            self.values = TokenValues((t for toks in self.tokens if len(toks) >= n for t in toks), seed=seed)
+            vals = [self.values.values(toks) for toks in self.tokens]
         hs, owners, positions = [], [], []
-        for i, toks in enumerate(self.tokens):
-            h = window_hashes(self.values.values(toks), n)
+        for i, v in enumerate(vals):
+            h = window_hashes(v, n)
             hs.append(h)
             owners.append(np.full(len(h), i, dtype=np.int32))
             positions.append(np.arange(len(h), dtype=np.int32))
@@ -156,10 +232,31 @@ class NgramIndex:
         self.owner = (np.concatenate(owners) if owners else np.zeros(0, np.int32))[order]
         self.pos = (np.concatenate(positions) if positions else np.zeros(0, np.int32))[order]
         self.unique = np.unique(self.hashes)
+        # a bitmap over 22 bits of the hash: a cheap first test before the exact binary search
+        self.bitmap = np.zeros(1 << _BITMAP_BITS, dtype=bool)
+        self.bitmap[_bitmap_slot(self.unique)] = True
+
+    def lookup(self, h: np.ndarray) -> np.ndarray:
+        """Indices into ``h`` of the hashes that are benchmark n-gram hashes."""
+        cand = np.flatnonzero(self.bitmap[_bitmap_slot(h)])
+        if len(cand) == 0 or len(self.unique) == 0:
+            return cand
+        hc = h[cand]
+        idx = np.minimum(np.searchsorted(self.unique, hc), len(self.unique) - 1)
+        return cand[self.unique[idx] == hc]
 
     @property
     def size(self) -> int:
         return len(self.hashes)
+
+    def encode(self, piece: Piece) -> Encoded:
+        if self.fast:
+            # every token keeps its own hash: windows with a non-benchmark token simply do not match
+            bt = byte_tokens(piece.text, self.powers, self._lower)
+            return Encoded(bt.hashes | np.uint64(1), piece, bt=bt)
+        assert self.values is not None
+        toks = self.tokenizer.tokenize(piece.text)
+        return Encoded(self.values.values(toks), piece, toks=toks, tokenizer=self.tokenizer)
 
     def matches(self, h: int) -> Iterable[tuple[int, int]]:
         lo = int(np.searchsorted(self.hashes, h, side="left"))
@@ -168,11 +265,23 @@ class NgramIndex:
             yield int(self.owner[k]), int(self.pos[k])
 
 
-_SEP = object()  # document separator token: never in the vocabulary, so its value is 0
+@dataclass
+class _Segment:
+    start: int  # global token index of values[0]
+    values: np.ndarray
+    enc: Encoded | None  # None: a document separator
+    offset: int = 0  # index in ``enc`` of values[0]
+
+
+_SEPARATOR = np.zeros(1, dtype=np.uint64)
 
 
 class Scanner:
-    """Streams corpus pieces through an ``NgramIndex``; ``result()`` when done."""
+    """Streams corpus pieces through an ``NgramIndex``; ``result()`` when done.
+
+    Pieces are encoded (tokens -> values) one by one and hashed in batches of about ``batch_tokens``;
+    the last ``n - 1`` values of a batch are carried into the next so that windows span batches.
+    """
 
     def __init__(self, index: NgramIndex, *, max_locations: int = 5, batch_tokens: int = 1 << 17) -> None:
         self.index = index
@@ -187,131 +296,133 @@ class Scanner:
             self.item_problem.append(pr)
         self.problems = list(probs.values())
         self.seen_ngrams = [np.zeros(max(0, len(t) - self.n + 1), dtype=bool) for t in index.tokens]
-        # batch state
-        self._tokens: list[Hashable] = []
-        self._marks: list[int] = []  # token index where each piece starts
-        self._pieces: list[Piece] = []
-        self._offset = 0  # global index of self._tokens[0]
-        # consecutive-hit tracking: (item, pos) -> (run length, Location or None) for window _prev_g
+        self._segments: list[_Segment] = []
+        self._seg_starts: list[int] = []
+        self._end = 0  # global index after the last value fed
+        self._batch = 0  # values fed since the last flush
+        self._done_before = 0  # windows starting before this global index were already checked
         self._prev_g = -2
-        self._prev: dict[tuple[int, int], tuple[int, Location | None, ProblemResult]] = {}
+        self._prev: dict[tuple[int, int], tuple[int, Location | None]] = {}
         self.bytes = 0
         self.tokens_seen = 0
         self.documents = 0
+        #: hash matches rejected by the token-by-token check
+        self.collisions = 0
 
     # -- feeding ---------------------------------------------------------------------------
+    def _append(self, seg: _Segment) -> None:
+        self._segments.append(seg)
+        self._seg_starts.append(seg.start)
+        self._end += len(seg.values)
+        self._batch += len(seg.values)
+
     def feed(self, piece: Piece) -> None:
-        toks = self.index.tokenizer.tokenize(piece.text)
         if piece.new_doc:
             self.documents += 1
-            self._tokens.append(_SEP)
-        self._marks.append(len(self._tokens))
-        self._pieces.append(piece)
-        self._tokens.extend(toks)
+            self._append(_Segment(self._end, _SEPARATOR, None))
+        enc = self.index.encode(piece)
+        self._append(_Segment(self._end, enc.values, enc))
         self.bytes += piece.nbytes
-        self.tokens_seen += len(toks)
-        if len(self._tokens) >= self.batch_tokens:
+        self.tokens_seen += len(enc.values)
+        if self._batch >= self.batch_tokens:
             self.flush(keep_tail=True)
 
     def flush(self, keep_tail: bool = False) -> None:
         n = self.n
-        toks = self._tokens
-        if len(toks) >= n:
-            vals = self.index.values.values(toks)
-            starts = full_windows(vals, n)
-            if len(starts):
-                h = window_hashes(vals, n)[starts]
-                uniq = self.index.unique
-                if len(uniq) == 0:
-                    found = np.zeros(len(h), dtype=bool)
-                else:
-                    idx = np.minimum(np.searchsorted(uniq, h), len(uniq) - 1)
-                    found = uniq[idx] == h
-                for s, hv in zip(starts[found].tolist(), h[found].tolist(), strict=True):
-                    self._hit(s, hv)
-        if keep_tail and len(toks) > n - 1:
-            cut = len(toks) - (n - 1)
-            # keep the last n-1 tokens (and the piece they belong to) so windows span batches
-            k = bisect.bisect_right(self._marks, cut) - 1
-            keep_piece = self._pieces[k] if k >= 0 else None
-            self._tokens = toks[cut:]
-            self._offset += cut
-            self._marks = [0] if keep_piece is not None else []
-            self._pieces = [keep_piece] if keep_piece is not None else []
-            if keep_piece is not None and k >= 0:
-                # the kept tokens start inside piece k: its line offset is approximate from here on
-                self._pieces = [
-                    Piece(keep_piece.source, keep_piece.line, "", False, 0, keep_piece.text_lines)
-                ]
-        elif not keep_tail:
-            self._offset += len(toks)
-            self._tokens, self._marks, self._pieces = [], [], []
+        if self._segments:
+            base = self._segments[0].start
+            vals = np.concatenate([s.values for s in self._segments])
+            h = window_hashes(vals, n)
+            found = self.index.lookup(h)
+            if len(found):
+                found = found[found + base >= self._done_before]
+                # a hit must not contain a 0 (an unknown token of a generic tokenizer, or a separator)
+                found = (
+                    found[np.isin(found, full_windows(vals, n), assume_unique=True)]
+                    if (vals == 0).any()
+                    else found
+                )
+                for s_, hv in zip(found.tolist(), h[found].tolist(), strict=True):
+                    self._hit(base + s_, hv)
+        self._done_before = max(self._done_before, self._end - n + 1)
+        self._batch = 0
+        if not keep_tail:
+            self._segments, self._seg_starts = [], []
+            return
+        # keep the last n-1 values (as slices of their segments) for windows that span batches
+        cut = self._end - (n - 1)
+        kept: list[_Segment] = []
+        for seg in self._segments:
+            seg_end = seg.start + len(seg.values)
+            if seg_end <= cut:
+                continue
+            skip = max(0, cut - seg.start)
+            kept.append(_Segment(seg.start + skip, seg.values[skip:], seg.enc, seg.offset + skip))
+        self._segments = kept
+        self._seg_starts = [s.start for s in kept]
 
     # -- hits ------------------------------------------------------------------------------
-    def _location(self, start: int, item: int, length: int) -> Location:
-        k = bisect.bisect_right(self._marks, start) - 1
-        piece = self._pieces[k] if k >= 0 else None
-        if piece is None:
-            return Location("?", 0, self.index.items[item].field, length)
-        line = piece.line
-        if piece.text and piece.text_lines:
-            # tokens before `start` inside the piece -> the line they end on (exact for whitespace tokens)
-            before = start - self._marks[k]
-            count = 0
-            for i, ln in enumerate(piece.text.splitlines()):
-                count += len(self.index.tokenizer.tokenize(ln))
-                if count > before:
-                    line = piece.line + i
-                    break
-        return Location(piece.source, line, self.index.items[item].field, length)
+    def _window_tokens(self, g: int) -> tuple[list[Hashable], _Segment, int]:
+        k = bisect.bisect_right(self._seg_starts, g) - 1
+        seg = self._segments[k]
+        first, first_i = seg, seg.offset + (g - seg.start)
+        out: list[Hashable] = []
+        need = self.n
+        while need > 0:
+            i = seg.offset + (g - seg.start) if not out else seg.offset
+            avail = len(seg.values) - (i - seg.offset)
+            take = min(need, avail)
+            if seg.enc is not None:
+                out.extend(seg.enc.tokens(i, i + take))
+            need -= take
+            k += 1
+            if need > 0:
+                seg = self._segments[k]
+        return out, first, first_i
 
-    def _hit(self, start: int, hv: int) -> None:
+    def _hit(self, g: int, hv: int) -> None:
         n = self.n
-        g = self._offset + start
-        window = self._tokens[start : start + n]
+        window, seg, first_i = self._window_tokens(g)
         contiguous = g == self._prev_g + 1
-        cur: dict[tuple[int, int], tuple[int, Location | None, ProblemResult]] = {}
+        cur: dict[tuple[int, int], tuple[int, Location | None]] = {}
         problems_hit: set[int] = set()
         for item, pos in self.index.matches(hv):
             if self.index.tokens[item][pos : pos + n] != window:
-                continue  # a hash collision: never reported
+                self.collisions += 1  # a hash collision: never reported
+                continue
             pr = self.item_problem[item]
             if id(pr) not in problems_hit:
                 problems_hit.add(id(pr))
                 pr.hits += 1
-            pr.fields.add(self.index.items[item].field)
+            field_ = self.index.items[item].field
+            pr.fields.add(field_)
             if not self.seen_ngrams[item][pos]:
                 self.seen_ngrams[item][pos] = True
                 pr.ngrams_matched += 1
             prev = self._prev.get((item, pos - 1)) if contiguous else None
             if prev is not None:
-                run, loc, _ = prev
-                run += 1
+                run, loc = prev[0] + 1, prev[1]
             else:
                 run, loc = 1, None
                 if len(pr.where) < self.max_locations:
-                    loc = self._location(start, item, n)
+                    assert seg.enc is not None
+                    loc = Location(seg.enc.source, seg.enc.line(first_i), field_, n)
                     pr.where.append(loc)
             length = n + run - 1
-            if loc is not None:
-                loc.length = length
-                if not loc.snippet or length > n:
-                    first = pos - run + 1
-                    loc.snippet = _snip(
-                        self.index.tokenizer.detokenize(self.index.tokens[item][first : first + length])
-                    )
             if length > pr.longest:
                 pr.longest = length
-                if loc is None and pr.where:
-                    # keep the longest match visible even when the location list is full
-                    pr.where[-1] = self._location(start, item, length)
-                    pr.where[-1].snippet = _snip(
-                        self.index.tokenizer.detokenize(
-                            self.index.tokens[item][pos - run + 1 : pos + 1 + n - 1]
-                        )
-                    )
-                    loc = pr.where[-1]
-            cur[(item, pos)] = (run, loc, pr)
+                if loc is None:  # the list is full: the longest match replaces the shortest entry
+                    assert seg.enc is not None
+                    shortest = min(range(len(pr.where)), key=lambda k: pr.where[k].length)
+                    loc = Location(seg.enc.source, seg.enc.line(first_i), field_, length)
+                    pr.where[shortest] = loc
+            if loc is not None and length >= loc.length:
+                loc.length = length
+                first = pos - run + 1
+                loc.snippet = _snip(
+                    self.index.tokenizer.detokenize(self.index.tokens[item][first : first + length])
+                )
+            cur[(item, pos)] = (run, loc)
         self._prev = cur
         self._prev_g = g
 
@@ -378,14 +489,15 @@ def scan(
 def naive_scan(items: Sequence[BenchItem], texts: Iterable[str], n: int = DEFAULT_N) -> dict[str, int]:
     """Reference implementation (for tests and the benchmark): a set of n-gram tuples, every corpus
     window looked up one by one. Returns hits per problem (same counting as ``scan``)."""
-    grams: dict[tuple[str, ...], set[str]] = {}
+    tok = WhitespaceTokenizer()
+    grams: dict[tuple[Hashable, ...], set[str]] = {}
     for it in items:
-        toks = it.text.split()
+        toks = tok.tokenize(it.text)
         for i in range(len(toks) - n + 1):
             grams.setdefault(tuple(toks[i : i + n]), set()).add(it.problem)
     hits: dict[str, int] = {}
     for text in texts:
-        toks = text.split()
+        toks = tok.tokenize(text)
         for i in range(len(toks) - n + 1):
             probs = grams.get(tuple(toks[i : i + n]))
             if probs:
