@@ -119,6 +119,7 @@ def console_errors(drv: Any) -> list[str]:
 
 def screenshot(drv: Any, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
+    drv.execute_script("document.getElementById('graph-wrap').scrollLeft = 0;")
     p = ARTIFACTS / name
     drv.save_screenshot(str(p))
     assert p.stat().st_size > 10_000

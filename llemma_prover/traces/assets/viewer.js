@@ -67,7 +67,8 @@
     for (const t of rows) {
       const tr = el("tr", { "data-theorem": t.name, "data-status": t.status });
       if (cur && cur.thm.name === t.name) tr.classList.add("selected");
-      tr.append(el("td", null, t.name), el("td", null, t.family),
+      tr.title = t.family;
+      tr.append(el("td", null, t.name),
         el("td", { class: "st-" + t.status }, t.status), el("td", null, t.reason),
         el("td", { class: "num" }, t.expansions), el("td", { class: "num" }, t.nodes),
         el("td", { class: "num" }, num(t.time, 1)), el("td", { class: "num" }, num(t.model, 1)),
