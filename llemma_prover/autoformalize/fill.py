@@ -296,7 +296,8 @@ class IsabelleFiller(HoleFiller):
                         "" if ok else _short(msg, 160),
                     )
                 )
-                suggestions = sledgehammer_suggestions(res.messages, line) if ok else []  # type: ignore[attr-defined]
+                # suggestions count even if the probe failed elsewhere: each is re-checked on its own
+                suggestions = sledgehammer_suggestions(res.messages, line)  # type: ignore[attr-defined]
                 for sug in suggestions:
                     if time.monotonic() > hole_deadline:
                         status = "time_limit"
