@@ -242,3 +242,38 @@ def test_fake_server_listens_on_loopback_only(tmp_path):
             pass
     finally:
         server.close()
+
+
+def test_prove_command_on_isabelle_checks_whole_proofs(tmp_path, minif2f_dir, monkeypatch):
+    """``prove --backend isabelle``: the bank's methods are checked as whole proofs, then re-checked."""
+    from llemma_prover.cli.main import main as cli_main
+
+    exe = Path(make_fake(tmp_path, {"claims": {"(2 * n) mod 5 = 1": {"presburger": "ok"}}}))
+    monkeypatch.setenv("PATH", f"{exe.parent}{os.pathsep}{os.environ['PATH']}")
+    out = tmp_path / "run"
+    rc = cli_main(
+        [
+            "prove",
+            "--backend",
+            "isabelle",
+            "--generator",
+            "bank",
+            "--workers",
+            "0",
+            "--data-dir",
+            str(minif2f_dir),
+            "--out",
+            str(out),
+            "--theorems",
+            "mathd_numbertheory_185",
+            "--tactic-timeout",
+            "2",
+        ]
+    )
+    assert rc == 0
+    rec = json.loads((out / "results.jsonl").read_text().splitlines()[0])
+    assert rec["status"] == "proved" and rec["proof"] == ["by presburger"]
+    assert rec["check"]["ok"] and rec["check"]["checker"] == "isabelle use_theories"
+    assert (out / "proofs" / "mathd_numbertheory_185.thy").read_text().rstrip().endswith("end")
+    pid = int((tmp_path / "server.pid").read_text())
+    assert not pid_alive(pid)

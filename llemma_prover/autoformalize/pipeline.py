@@ -168,8 +168,11 @@ def autoformalize_theorem(
     drafter_name: str,
     samples: int,
     model_time: float = 0.0,
+    split: str | None = None,
 ) -> TheoremOutcome:
-    """Fill and check every draft of ``theorem``; the record and the proof file text (if proved)."""
+    """Fill and check every draft of ``theorem``; the record and the proof file text (if proved).
+
+    ``split`` is the name the record carries (``minif2f-test``; default: the theorem's own split)."""
     t0 = time.monotonic()
     thm = prepare_theorem(theorem, backend_name, policy)
     filler = make_filler(backend_name, backend, policy)
@@ -230,7 +233,7 @@ def autoformalize_theorem(
     total = time.monotonic() - t0 + model_time
     rec = TheoremRecord(
         theorem=theorem.name,
-        split=theorem.split,
+        split=split or theorem.split,
         family=theorem.family,
         backend=backend_name,
         generator=drafter_name,
@@ -333,6 +336,7 @@ def _fill_job(job: Job, cfg: AutoformalizeConfig, backend: ProverBackend) -> The
             cfg.drafter.name,
             cfg.drafter.samples,
             model_time,
+            split=cfg.split,
         )
     except ProverError as exc:
         return TheoremOutcome(
@@ -351,7 +355,7 @@ def _error_record(
 ) -> TheoremRecord:
     return TheoremRecord(
         theorem=theorem.name,
-        split=theorem.split,
+        split=cfg.split,
         family=theorem.family,
         backend=cfg.backend,
         generator=cfg.drafter.name,
