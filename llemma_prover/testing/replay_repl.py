@@ -166,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"replay: no transcripts under {args.transcripts}", file=sys.stderr)
         return 2
     if args.spawn_child:
-        subprocess.Popen(["sleep", "3600"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)  # noqa: S607
+        subprocess.Popen(
+            ["sleep", "3600"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )  # noqa: S607
 
     def fault_armed() -> bool:
         if args.once is None:

@@ -232,6 +232,9 @@ class ReplProcess:
     def _fail(
         self, kind: type[ProverError], message: str, t0: float, cause: BaseException | None = None
     ) -> Any:
+        if self._proc is not None and self._proc.poll() is not None and len(self._threads) == 2:
+            # the process has exited: let the stderr thread read its last words before the tail is taken
+            self._threads[1].join(timeout=2)
         tail = self.stderr_tail()
         self.kill()
         err = kind(message, backend=BACKEND, elapsed=time.monotonic() - t0, output_tail=tail)
