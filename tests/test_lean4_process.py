@@ -7,6 +7,7 @@ real recorded REPL replies. Protocol behaviour itself is tested on the transcrip
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -18,7 +19,10 @@ from llemma_prover.backends.lean4.repl_process import ProcessPolicy, ReplProcess
 from llemma_prover.core.errors import ProverCrashed, ProverDesync, ProverStartError
 
 REPO = Path(__file__).resolve().parents[1]
-RECORDED = REPO.parent / "shared/lean4_repl/transcripts/mathlib/exact.expected.out"
+TRANSCRIPTS = Path(
+    os.environ.get("LLEMMA_PROVER_LEAN_TRANSCRIPTS", REPO.parent / "shared/lean4_repl/transcripts")
+)
+RECORDED = TRANSCRIPTS / "mathlib/exact.expected.out"
 
 
 def child(code: str, **policy: object) -> ReplProcess:

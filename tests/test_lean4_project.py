@@ -25,7 +25,9 @@ from llemma_prover.core.types import Advanced, Theorem
 
 REPO = Path(__file__).resolve().parents[1]
 PROJECT = REPO / "lean_project"
-TRANSCRIPTS = REPO.parent / "shared/lean4_repl/transcripts"
+TRANSCRIPTS = Path(
+    os.environ.get("LLEMMA_PROVER_LEAN_TRANSCRIPTS", REPO.parent / "shared/lean4_repl/transcripts")
+)
 DATA_README = (
     Path(os.environ.get("LLEMMA_PROVER_DATA", REPO.parent / "shared/benchmarks/minif2f")) / "README.md"
 )

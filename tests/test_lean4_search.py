@@ -8,6 +8,7 @@ process) and one it is told to exit on (crash -> restart).
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -22,7 +23,9 @@ from llemma_prover.generators.base import TacticGenerator
 from llemma_prover.search.best_first import best_first_search
 
 REPO = Path(__file__).resolve().parents[1]
-TRANSCRIPTS = REPO.parent / "shared/lean4_repl/transcripts"
+TRANSCRIPTS = Path(
+    os.environ.get("LLEMMA_PROVER_LEAN_TRANSCRIPTS", REPO.parent / "shared/lean4_repl/transcripts")
+)
 pytestmark = pytest.mark.skipif(not TRANSCRIPTS.is_dir(), reason="no REPL transcripts")
 
 HANG = "nlinarith [h]"
