@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.config import GeneratorConfig, RunConfig
-from ..core.errors import UserError
+from ..core.errors import ConfigError, UserError
 from ..core.types import Theorem
 from .job import JobResult, crash_record, run_job
 
@@ -213,7 +213,11 @@ def ray_init(address: str | None, num_cpus: int) -> bool:
         return False
     kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
     if address:
-        ray.init(address=address, **kwargs)
+        try:
+            ray.init(address=address, **kwargs)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            raise ConfigError(f"cannot join the Ray cluster at {address}: {' '.join(str(exc).split())[:300]}"
+                              ) from exc
         return True
     # Ray binds every server to 127.0.0.1 only when the node address is loopback; the constant is read
     # when ray is first imported, so make sure it holds even if someone imported ray before us.
