@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(args_list)
     args._argv = args_list
-    args._console = Console(stderr=True)
+    args._console = Console(stderr=True, soft_wrap=True)
     configure_logging(args.verbose, args.quiet, args._console)
     try:
         return int(args._run(args))
