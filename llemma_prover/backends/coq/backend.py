@@ -546,10 +546,18 @@ class CoqBackend(ProverBackend):
                 raise
             body = _TAG_RE.sub("", out).strip()
         goals = parse_goals(out)
-        if goals is None and body != _NO_MORE_GOALS and not body.endswith("\n" + _NO_MORE_GOALS):
+        # A goal list whose first entry is empty has no focused goal: everything left is on the
+        # shelf ("All the remaining goals are on the shelf"). Not a state we use, like the others.
+        shelved_only = goals is not None and (not goals or not goals[0])
+        if shelved_only or (
+            goals is None and body != _NO_MORE_GOALS and not body.endswith("\n" + _NO_MORE_GOALS)
+        ):
             # e.g. "All the remaining goals are on the shelf", unfocused subproofs: not a state we use
             self._backto_parent(top, prev)
-            return TacticError(message=" ".join(body.split())[:500] or "unexpected answer", elapsed=elapsed)
+            message = " ".join(body.split())[:500] or "unexpected answer"
+            if shelved_only:
+                message = "the tactic left no focused goal (all remaining goals shelved): " + message
+            return TacticError(message=message, elapsed=elapsed)
         new_id = len(self._nodes)
         self._nodes.append(_Node(parent=state_id, tactic=sentence, depth=self._nodes[state_id].depth + 1))
         top.stack.append((new_id, num))

@@ -11,7 +11,8 @@ What is refused, and why:
   capital letter and Coq's tactics do not, so a first word that starts with an upper-case letter is
   refused (the named list below only makes the error message precise);
 * tactics that leave the proof unfinished or unchecked: ``admit``, ``give_up`` and the
-  ``*_no_check`` family, anywhere in the sentence (``try admit`` too);
+  ``*_no_check`` family, anywhere in the sentence (``try admit`` too); ``fix``/``cofix``, whose
+  guard condition coqtop only checks at ``Qed`` (so a bogus recursive proof shows "No more goals");
 * **bullets and braces** (``-``, ``+``, ``*``, ``{``, ``}``, ``2: {``): the backend keeps no focus
   structure; one tactic works on the first goal (or on the goals its selector names);
 * **several sentences** in one string: a period followed by white space or the end, outside comments
@@ -143,9 +144,21 @@ VERNACULAR: frozenset[str] = frozenset(
     ]
 )
 
-#: lowercase tactics that leave goals unproved or skip type checking
+#: lowercase tactics that leave goals unproved or skip type checking. ``fix``/``cofix`` are here
+#: because coqtop defers their guard check to ``Qed``: ``fix IH 1; exact IH`` shows "No more goals"
+#: for any statement, so a search would stop on a proof that only ``coqc`` rejects. (miniF2F proofs
+#: use ``induction`` instead.)
 FORBIDDEN_TACTICS: frozenset[str] = frozenset(
-    {"admit", "give_up", "exact_no_check", "vm_cast_no_check", "native_cast_no_check", "change_no_check"}
+    {
+        "admit",
+        "give_up",
+        "exact_no_check",
+        "vm_cast_no_check",
+        "native_cast_no_check",
+        "change_no_check",
+        "fix",
+        "cofix",
+    }
 )
 
 #: characters that look like a period (or a line break) but are not ASCII
