@@ -109,10 +109,12 @@ def test_incompatible_run_dir_is_refused(tmp_path: Path, kw: dict, fragment: str
     assert fragment in str(ei.value) and "\n" not in str(ei.value)
 
 
-def test_other_generator_and_format_version_are_refused(tmp_path: Path) -> None:
+def test_other_generator_data_and_format_version_are_refused(tmp_path: Path) -> None:
     out = tmp_path / "run"
     cfg = _config()
     RunDir.open(out, cfg)
+    with pytest.raises(RunDirError, match="data_hash: 'abc' there vs 'def' now"):
+        RunDir.open(out, {**cfg, "data_hash": "def"})
     other = json.loads(json.dumps(cfg))
     other["generator"]["name"] = "replay"
     with pytest.raises(RunDirError, match="generator.name"):
