@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..backends.base import ProverBackend, make_backend
-from ..core.errors import ProverError
+from ..core.errors import LlemmaProverError, ProverError, ProverUnavailable
 from ..core.records import TheoremRecord
 from ..core.types import CheckResult, Reason, Status, Theorem, TimeSplit
 from .automation import COQ_HAMMER_IMPORT
@@ -323,6 +323,9 @@ def pass_markdown(s: PassSummary) -> str:
 
 Job = tuple[Theorem, list[Draft], float]
 
+#: a run stops when more than this many worker processes per ``--workers`` have died
+MAX_WORKER_DEATHS_PER_WORKER = 3
+
 
 def _fill_job(job: Job, cfg: AutoformalizeConfig, backend: ProverBackend) -> TheoremOutcome:
     theorem, drafts, model_time = job
@@ -375,7 +378,15 @@ def _worker_main(cfg: AutoformalizeConfig, jobs: Any, results: Any) -> None:
 
     signal.signal(signal.SIGTERM, _term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    with make_backend(cfg.backend, cfg.prover) as backend:
+    backend = make_backend(cfg.backend, cfg.prover)
+    try:
+        backend.start()
+    except LlemmaProverError as exc:
+        # e.g. the prover is not installed: every worker would fail the same way, so tell the parent
+        backend.close()
+        results.put(("fatal", type(exc).__name__, str(exc), None))
+        return
+    with backend:
         while True:
             job = jobs.get()
             if job is None:
@@ -416,6 +427,8 @@ def run_split(
     running: dict[str, int] = {}
     attempts: dict[str, int] = {}
     submitted = 0
+    deaths = 0
+    failed = False
     try:
         it = iter(theorems)
         exhausted = False
@@ -439,10 +452,19 @@ def run_split(
             except queue.Empty:
                 dead = [p for p in procs if not p.is_alive()]
                 if dead:
+                    deaths += len(dead)
+                    if deaths > MAX_WORKER_DEATHS_PER_WORKER * cfg.workers:
+                        raise ProverError(
+                            f"{deaths} worker processes died; giving up", backend=cfg.backend
+                        ) from None
                     _recover_dead_workers(
                         dead, procs, ctx, cfg, jobs, results, pending, running, attempts, by_name, write
                     )
                 continue
+            if kind == "fatal":
+                raise ProverUnavailable(
+                    f"a worker could not start the prover: {rec_json}", backend=cfg.backend
+                )
             if kind == "start":
                 running[name] = rec_json
                 continue
@@ -453,7 +475,14 @@ def run_split(
             rec = TheoremRecord.from_json(rec_json)
             rec = dataclasses.replace(rec, attempts=attempts.get(name, 1))
             write(TheoremOutcome(rec, proof_text))
+    except BaseException:
+        failed = True
+        raise
     finally:
+        if failed:  # interrupted or broken: stop the workers now (SIGTERM: they close their provers)
+            for p in procs:
+                if p.is_alive():
+                    p.terminate()
         for _ in procs:
             jobs.put(None)
         for p in procs:
