@@ -95,6 +95,19 @@ def test_encode_short_and_long_messages_round_trip():
     assert buf.pop() is None
 
 
+def test_long_message_with_optional_terminator_and_glued_argument():
+    buf = MessageBuffer()
+    body = b'FINISHED {"task": "t1",\n "ok": true}'
+    buf.feed(
+        str(len(body)).encode() + b"\r\n" + body + b"\r\n"
+    )  # terminator after a long message is optional
+    buf.feed(b'OK{"task": "t2"}\r\n')  # the separator may be empty
+    m1, m2 = buf.pop(), buf.pop()
+    assert (m1.name, m1.json()) == ("FINISHED", {"task": "t1", "ok": True})
+    assert (m2.name, m2.json()) == ("OK", {"task": "t2"})
+    assert buf.pop() is None
+
+
 def test_address_line_parses():
     a = ServerAddress.parse('server "isabelle" = 127.0.0.1:4711 (password "f00-ba5")')
     assert a == ServerAddress(name="isabelle", host="127.0.0.1", port=4711, password="f00-ba5")

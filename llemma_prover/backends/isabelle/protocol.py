@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,12 +71,16 @@ def encode_line(text: str) -> bytes:
     return text.encode("utf-8") + b"\n"
 
 
+_NAME_RE = re.compile(r"([A-Za-z0-9_.]+)[ ]*")
+
+
 def split_message(text: str) -> Message:
-    """``NAME ARGUMENT`` -> Message."""
-    name, _, arg = text.partition(" ")
-    if not name:
-        raise ProtocolError(f"empty message name in {text[:80]!r}")
-    return Message(name=name, argument=arg)
+    """``NAME ARGUMENT`` -> Message: the name is the longest prefix of ASCII letters, digits, ``_``
+    and ``.``; the separator is the longest run of blanks (possibly empty, as in ``OK{...}``)."""
+    m = _NAME_RE.match(text)
+    if not m:
+        raise ProtocolError(f"no message name in {text[:80]!r}")
+    return Message(name=m.group(1), argument=text[m.end() :])
 
 
 class MessageBuffer:
@@ -90,12 +95,14 @@ class MessageBuffer:
 
     def pop(self) -> Message | None:
         """The next complete message, or ``None`` if more bytes are needed."""
-        if self._pending_len is None:
+        while self._pending_len is None:
             nl = self._buf.find(b"\n")
             if nl < 0:
                 return None
             line = bytes(self._buf[:nl]).rstrip(b"\r")
             del self._buf[: nl + 1]
+            if not line:
+                continue  # the optional line terminator after a long message (or a stray empty line)
             if line.isdigit():
                 self._pending_len = int(line)
             else:
