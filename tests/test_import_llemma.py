@@ -154,3 +154,15 @@ def test_bad_inputs_are_clear_errors(tmp_path: Path) -> None:
 def test_published_files_are_not_in_the_repository() -> None:
     tracked = {p.name for p in REPO.rglob("results__*.json") if ".venv" not in p.parts}
     assert tracked == set()
+
+
+def test_html_viewer_payload_of_an_imported_run(llemma7b: Path) -> None:
+    from llemma_prover.traces.html import build_payload
+
+    p = build_payload(load_run(llemma7b))
+    assert len(p["theorems"]) == 244 and len(p["traces"]) == 64
+    assert p["run"]["imported_from"] == "llemma-f2f"
+    thm = next(t for t in p["theorems"] if t["name"] == "mathd_algebra_478")
+    tr = p["traces"][thm["trace"]]
+    assert [p["strings"][e[2]] for e in tr["edges"]] == ["rw [h₁, h₂, h₃]", "linarith"]
+    assert "only the proof path" in tr["partial"]

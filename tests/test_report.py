@@ -103,6 +103,7 @@ def test_report_files(runs: tuple[Path, Path, Path], tmp_path: Path) -> None:
     assert "| A | B | 4 | 1 | 1 | 1 | 1 |" in md
     assert "solved by **A** only: `amc12a_2002_p6`" in md
     assert "![solved_vs_time](solved_vs_time.png)" in md
+    assert "| search_exhausted | 2 | 2 | 0 |" in md and "| proved | 2 | 2 | 1 |" in md
 
 
 def test_cli_report_default_out_and_duplicate_names(

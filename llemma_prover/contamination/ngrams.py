@@ -86,7 +86,7 @@ class HFTokenizer:
         return [list(x) for x in self.tok(list(texts), add_special_tokens=False)["input_ids"]]
 
     def detokenize(self, tokens: Sequence[Hashable]) -> str:
-        return str(self.tok.decode(list(tokens)))
+        return str(self.tok.decode([int(t) for t in tokens]))  # type: ignore[call-overload]
 
 
 def make_tokenizer(spec: str = "whitespace", *, lowercase: bool = False, **load_kwargs: Any) -> Tokenizer:
@@ -155,7 +155,8 @@ def _mix64(x: np.ndarray) -> np.ndarray:
         x = x * _M1
         x = x ^ (x >> np.uint64(27))
         x = x * _M2
-        return x ^ (x >> np.uint64(31))
+        out: np.ndarray = x ^ (x >> np.uint64(31))
+        return out
 
 
 class BytePowers:

@@ -243,7 +243,8 @@ class NgramIndex:
             return cand
         hc = h[cand]
         idx = np.minimum(np.searchsorted(self.unique, hc), len(self.unique) - 1)
-        return cand[self.unique[idx] == hc]
+        found: np.ndarray = cand[self.unique[idx] == hc]
+        return found
 
     @property
     def size(self) -> int:

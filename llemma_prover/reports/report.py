@@ -220,6 +220,18 @@ def build_report(
             if c.unmatched:
                 md.append(f"- {c.unmatched} theorems were attempted by only one of the two runs")
         md.append("")
+    # termination reasons
+    reasons = sorted({r.reason.value for run in runs for r in run.records})
+    md += ["## Termination reasons", ""]
+    md += _md_table(
+        ["reason", *[run.name for run in runs]],
+        [
+            [reason, *[sum(r.reason.value == reason for r in run.records) for run in runs]]
+            for reason in reasons
+        ],
+        tuple(range(1, len(runs) + 1)),
+    )
+    md.append("")
     # time split
     md += ["## Time split", ""]
     rows = []
