@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 
 from llemma_prover.core.config import GeneratorConfig
-from llemma_prover.core.errors import ConfigError, GeneratorUnavailable
+from llemma_prover.core.errors import ConfigError, GeneratorError, GeneratorUnavailable
 from llemma_prover.generators.llemma import LlemmaGenerator
 from llemma_prover.generators.prompts import load_prompt
 from llemma_prover.serving import ServerConfig, select_engine, use_model_server, vllm_installed
 from llemma_prover.serving.batcher import DynamicBatcher
-from llemma_prover.serving.server import ModelServer
+from llemma_prover.serving.server import ModelServer, ServerGenerator
 
 GOALS = [
     "n : nat\n============================\nn + 0 = n",
@@ -262,6 +262,7 @@ def ray_cluster():  # type: ignore[no-untyped-def]
 
     ray_constants.ENABLE_RAY_CLUSTER = False
     ray.init(
+        address="local",  # a new loopback cluster, never one another process started
         num_cpus=2,
         _node_ip_address="127.0.0.1",
         include_dashboard=False,
@@ -312,6 +313,7 @@ def test_workers_share_servers_over_ray(ray_cluster, tiny_model_dir: Path) -> No
         assert len(set(server_pids)) == 2 and os.getpid() not in server_pids
         workers = [Worker.remote(pool.generator()) for _ in range(3)]
         ray.get([w.ready.remote() for w in workers])
+        assert len(_alive_actors(ray)) >= 5  # 2 servers + 3 workers (also checks the helper itself)
         share = {0: GOALS[0:2], 1: GOALS[2:4], 2: GOALS[4:6]}
         results = ray.get([w.run.remote(share[i], 3) for i, w in enumerate(workers)])
         for i, got in enumerate(results):
@@ -322,6 +324,11 @@ def test_workers_share_servers_over_ray(ray_cluster, tiny_model_dir: Path) -> No
         assert max(s["largest_batch"] for s in stats) >= 2  # requests of different workers batched
         for w in workers:
             ray.kill(w)
+        # a server that dies is an error of the generator, not a hang or an empty answer
+        dead = pool.handles[0]
+        ray.kill(dead, no_restart=True)
+        with pytest.raises(GeneratorError, match="model server is gone"):
+            ServerGenerator([dead], {}).generate(GOALS[0], 2)
     finally:
         pool.close()
     assert all(_gone(pid) for pid in server_pids), "a model server process outlived close()"

@@ -120,16 +120,20 @@ class ServerGenerator(TacticGenerator):
         return h
 
     def generate(self, goal_text: str, k: int) -> list[Candidate]:
-        import ray
-
-        pairs = ray.get(self._next().generate.remote(goal_text, k))
-        return [Candidate(tactic=t, score=s) for t, s in pairs]
+        return self._get([self._next().generate.remote(goal_text, k)])[0]
 
     def generate_batch(self, goal_texts: Sequence[str], k: int) -> list[list[Candidate]]:
-        import ray
+        return self._get([self._next().generate.remote(g, k) for g in goal_texts])
 
-        refs = [self._next().generate.remote(g, k) for g in goal_texts]
-        return [[Candidate(tactic=t, score=s) for t, s in pairs] for pairs in ray.get(refs)]
+    def _get(self, refs: list[Any]) -> list[list[Candidate]]:
+        import ray
+        from ray.exceptions import ActorDiedError, ActorUnavailableError
+
+        try:
+            results = ray.get(refs)
+        except (ActorDiedError, ActorUnavailableError) as exc:
+            raise GeneratorError(f"a model server is gone: {exc}") from exc
+        return [[Candidate(tactic=t, score=s) for t, s in pairs] for pairs in results]
 
     def describe(self) -> dict[str, object]:
         return dict(self.description)
