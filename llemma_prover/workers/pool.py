@@ -223,8 +223,10 @@ def ray_init(address: str | None, num_cpus: int) -> bool:
     # when ray is first imported, so make sure it holds even if someone imported ray before us.
     if ray_constants.ENABLE_RAY_CLUSTER:
         ray_constants.ENABLE_RAY_CLUSTER = False
-    ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", object_store_memory=200 * 1024 * 1024,
-             **kwargs)
+    # address="local": always a new cluster of our own, never one found through $RAY_ADDRESS or
+    # /tmp/ray/ray_current_cluster (someone else's `ray start` on this machine)
+    ray.init(address="local", num_cpus=num_cpus, _node_ip_address="127.0.0.1",
+             object_store_memory=200 * 1024 * 1024, **kwargs)
     return True
 
 
