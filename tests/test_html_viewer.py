@@ -225,6 +225,22 @@ def test_viewer_in_headless_chromium(tmp_path: Path) -> None:
         assert console_errors(drv) == []
 
 
+@pytest.mark.browser
+def test_viewer_with_gzipped_data(tmp_path: Path) -> None:
+    """Large runs embed gzipped base64 data, unpacked by the browser's DecompressionStream."""
+    run = make_run(tmp_path)
+    page = tmp_path / "gz.html"
+    assert main(["trace", "html", str(run), "-o", str(page), "--compress", "always"]) == 0
+    text = page.read_text()
+    assert 'id="run-data-gz"' in text and 'id="run-data"' not in text and "mathd_algebra_10" not in text
+    with browser() as drv:
+        open_viewer(drv, page)
+        assert drv.find_element("id", "count").text == "4 / 4"
+        click_theorem(drv, "mathd_algebra_10")
+        assert proof_edge_tactics(drv) == ["split.", "lia."]
+        assert console_errors(drv) == []
+
+
 def test_no_chromium_left_running() -> None:
     """After the browser tests, no chromium started by this process is alive."""
     left = [p for p in descendants(os.getpid()) if "chrom" in ((proc_stat(p) or (0, "", ""))[2]).lower()]

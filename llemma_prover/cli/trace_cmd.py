@@ -69,6 +69,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     ht.add_argument("run")
     ht.add_argument("-o", "--output", default=None, help="output file (default: RUN/trace.html)")
     ht.add_argument("--max-error-chars", type=int, default=2000, help="clip prover error messages")
+    ht.add_argument(
+        "--compress",
+        default="auto",
+        choices=["auto", "always", "never"],
+        help="embed the data gzipped (auto: when over 2 MB; the page unpacks it itself)",
+    )
     return p
 
 
@@ -162,7 +168,7 @@ def _html(run_view: Any, args: argparse.Namespace) -> int:
     from ..traces.html import HtmlOptions, write_html
 
     out = Path(args.output) if args.output else run_view.path / "trace.html"
-    p = write_html(run_view, out, HtmlOptions(max_error_chars=args.max_error_chars))
+    p = write_html(run_view, out, HtmlOptions(max_error_chars=args.max_error_chars, compress=args.compress))
     size = p.stat().st_size
     print(f"wrote {p} ({len(run_view.records)} theorems, {size / 1e6:.2f} MB); open it in a browser")
     return 0

@@ -8,6 +8,8 @@ and no network: the run's records and traces are embedded as one JSON document. 
 
 from __future__ import annotations
 
+import base64
+import gzip
 import html
 import json
 import os
@@ -20,12 +22,17 @@ from ..core.records import TheoremRecord
 from .model import Trace
 from .run import RunView
 
+#: above this many bytes of JSON the data are embedded gzipped (base64); the page unpacks them itself
+COMPRESS_ABOVE = 2_000_000
+
 
 @dataclass(frozen=True)
 class HtmlOptions:
     max_error_chars: int = 2000
     max_goal_chars: int = 20000
     title: str = ""
+    #: "auto" (gzip when the JSON exceeds COMPRESS_ABOVE bytes), "always" or "never"
+    compress: str = "auto"
 
 
 class _Strings:
@@ -46,25 +53,31 @@ def _clip(s: str, n: int) -> str:
     return s if len(s) <= n else s[:n] + f"\n… [{len(s) - n} more characters]"
 
 
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
+
+
 def _trace_payload(trace: Trace, strings: _Strings, opt: HtmlOptions) -> dict[str, Any]:
+    # error leaves are not sent as nodes: the page rebuilds them from their edges
     nodes = [
         [
             n.id,
             strings(_clip(n.goals, opt.max_goal_chars)),
             n.status,
             n.depth,
-            n.priority,
+            _r(n.priority),
             n.expanded_at,
             1 if n.terminal else 0,
         ]
         for n in sorted(trace.nodes.values(), key=lambda n: n.id)
+        if not n.is_error
     ]
     edges = [
         [
             e.source,
             e.target,
             strings(e.tactic),
-            e.score,
+            _r(e.score),
             e.outcome,
             round(e.elapsed, 4),
             e.order,
@@ -139,8 +152,15 @@ def render_html(run: RunView, opt: HtmlOptions | None = None) -> str:
     """The whole page as one string."""
     opt = opt or HtmlOptions()
     payload = build_payload(run, opt)
-    # JSON inside <script>: escape "<" so that no "</script>" or "<!--" can end the element early
-    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    if opt.compress == "always" or (opt.compress == "auto" and len(text) > COMPRESS_ABOVE):
+        packed = base64.b64encode(gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)).decode(
+            "ascii"
+        )
+        data = f'<script id="run-data-gz" type="application/octet-stream">{packed}</script>'
+    else:
+        # JSON inside <script>: escape "<" so that no "</script>" or "<!--" can end the element early
+        data = '<script id="run-data" type="application/json">' + text.replace("<", "\\u003c") + "</script>"
     title = opt.title or f"llemma-prover run {run.name}"
     page = _asset("viewer.html")
     return (
