@@ -48,7 +48,7 @@ LLEMMA_SEARCH = SearchConfig()
 #: node, so most of what it can prove it proves within a few expansions; 600 s per theorem would only
 #: spend time on problems it cannot prove. These values make ``prove --split minif2f-test`` finish
 #: within an hour on a 2-core machine (see README for the measurement).
-BANK_SEARCH = SearchConfig(candidates=64, max_expansions=24, time_budget=40.0)
+BANK_SEARCH = SearchConfig(candidates=64, max_expansions=8, time_budget=25.0)
 
 
 @dataclass(frozen=True)
