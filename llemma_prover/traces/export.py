@@ -41,8 +41,15 @@ class ExportedPath:
 def find_theorem(
     record: TheoremRecord, backend: str, split: str, data_dir: str | os.PathLike[str] | None
 ) -> Theorem | None:
-    """The benchmark theorem of ``record`` from the data dir, or from an imported record's extra."""
+    """The theorem of ``record``: an imported record's own statement (what that run proved) first,
+    else the benchmark statement from the data dir."""
     system = DATA_SYSTEM.get(backend, backend)
+    stmt = record.extra.get("statement")
+    if isinstance(stmt, str) and stmt:
+        header = str(record.extra.get("header", LEAN_HEADER if system == "lean4" else ""))
+        if system == "lean4" and not stmt.rstrip().endswith(":="):
+            stmt = stmt.rstrip() + " :="
+        return Theorem(name=record.theorem, split=split, system=system, header=header, statement=stmt)
     if data_dir is not None:
         from ..data.minif2f import load_split
 
@@ -52,15 +59,7 @@ def find_theorem(
             log.warning("cannot read the benchmark statement: %s", exc)
         else:
             by_lower = {t.name.lower(): t for t in ds.theorems}
-            found = by_lower.get(record.theorem.lower())
-            if found is not None:
-                return found
-    stmt = record.extra.get("statement")
-    if isinstance(stmt, str) and stmt:
-        header = str(record.extra.get("header", LEAN_HEADER if system == "lean4" else ""))
-        if system == "lean4" and not stmt.rstrip().endswith(":="):
-            stmt = stmt.rstrip() + " :="
-        return Theorem(name=record.theorem, split=split, system=system, header=header, statement=stmt)
+            return by_lower.get(record.theorem.lower())
     return None
 
 
