@@ -124,15 +124,22 @@ def test_beam_search_and_scores_match_transformers_generate(beam_gen: LlemmaGene
 
 
 @pytest.mark.model
+@pytest.mark.parametrize("mode", ["shared", "copy"])
 def test_batch_with_prefix_cache_equals_one_at_a_time(
-    beam_gen: LlemmaGenerator, tiny_model_dir: Path
+    beam_gen: LlemmaGenerator, tiny_model_dir: Path, mode: str
 ) -> None:
+    """Batched, the prefix's KV cache shared by all rows (or copied into each) = one by one, no cache."""
     single = [beam_gen.generate(g, 4) for g in GOALS]
     cached = LlemmaGenerator(_config(tiny_model_dir), "coq", prefix_cache=True)
     cached.start()
     try:
+        if mode == "copy":  # what a model unfit for the shared attention gets
+            cached.decoder.prefix_mode = "copy"
+            cached.decoder._prefix_layers = None
         batched = cached.generate_batch(GOALS, 4)
         assert cached.decoder.stats["batches"] == 1  # the three goals went through one batch
+        assert cached.decoder.prefix_mode == mode  # the tiny Llama passes the shared-attention self-check
+        assert cached.describe()["prefix_cache"] == mode
     finally:
         cached.close()
     for a, b in zip(single, batched, strict=True):

@@ -232,7 +232,7 @@ def test_server_batches_and_matches_direct_generation(tiny_model_dir: Path, temp
             await server.close()
 
     served, desc, stats = asyncio.run(main())
-    assert desc["engine"] == "hf" and desc["device"] == "cpu" and desc["prefix_cache"] is True
+    assert desc["engine"] == "hf" and desc["device"] == "cpu" and desc["prefix_cache"] == "shared"
     assert stats["requests"] == 4 and stats["batches"] == 1  # decoded together, prefix cached
     _same(served, _direct(cfg, goals, k))
     assert all(s <= 0 for pairs in served for _, s in pairs)

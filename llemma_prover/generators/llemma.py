@@ -17,9 +17,12 @@ The score of a candidate is the mean log-probability (under the model, at temper
 of the tactic itself: the stop marker, EOS and padding are excluded. Hypotheses are ranked by that score.
 
 Several goals are decoded as one batch. The few-shot prefix is the same for every goal of a backend, so
-its key/value cache is computed once and copied into each batch (``prefix_cache=True``); goals are
-left-padded *after* the prefix, with position ids that skip the padding, so each row sees exactly the
-positions it would see alone.
+its key/value cache is computed once (``prefix_cache=True``). For Llama-like models one copy of it is
+shared by every row of a batch through a registered attention function (``_shared_prefix_attention``:
+softmax over [prefix keys, row keys] with the prefix broadcast over the batch), checked once against a
+full forward pass; otherwise the cache is copied into each row. Goals are left-padded *after* the
+prefix, with position ids that skip the padding, so each row sees exactly the positions it would see
+alone.
 """
 
 from __future__ import annotations
@@ -145,6 +148,72 @@ def load_model(config: GeneratorConfig) -> LoadedModel:
 # ---------------------------------------------------------------------------------------------
 
 
+#: name under which ``_shared_prefix_attention`` is registered with transformers
+SHARED_PREFIX_ATTENTION = "llemma_shared_prefix"
+
+
+def _shared_prefix_attention(
+    module: Any,
+    query: Any,
+    key: Any,
+    value: Any,
+    attention_mask: Any,
+    scaling: float,
+    dropout: float = 0.0,
+    llemma_prefix: Any = None,
+    **kwargs: Any,
+) -> tuple[Any, None]:
+    """Attention over [one shared copy of the prefix keys/values] + [each row's own keys/values].
+
+    ``key``/``value`` (and ``attention_mask``) cover only a row's own tokens; ``llemma_prefix`` holds,
+    per layer, the prefix's keys and values with batch size 1, which broadcast over the batch. So a
+    batch of B rows reads the prefix once instead of holding B copies of it (memory, and the per-step
+    copy a growing cache makes). Without ``llemma_prefix`` this is plain eager attention.
+    """
+    import torch
+
+    n_rep = query.shape[1] // key.shape[1]
+
+    def rep(x: Any) -> Any:
+        return x if n_rep == 1 else x.repeat_interleave(n_rep, dim=1)
+
+    ks, vs = rep(key), rep(value)
+    scores = torch.matmul(query, ks.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        scores = scores + attention_mask[:, :, :, : ks.shape[-2]]
+    if llemma_prefix is None:
+        weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+        out = torch.matmul(weights, vs)
+    else:
+        pk, pv = llemma_prefix[module.layer_idx]
+        pk, pv = rep(pk), rep(pv)
+        prefix_scores = torch.matmul(query, pk.transpose(2, 3)) * scaling
+        weights = torch.softmax(torch.cat([prefix_scores, scores], dim=-1), dim=-1, dtype=torch.float32)
+        weights = weights.to(query.dtype)
+        plen = pk.shape[-2]
+        out = torch.matmul(weights[..., :plen], pv) + torch.matmul(weights[..., plen:], vs)
+    return out.transpose(1, 2).contiguous(), None
+
+
+def _register_shared_prefix_attention() -> bool:
+    """Register the attention (and its mask) with transformers; False when this version cannot."""
+    try:
+        from transformers import AttentionInterface
+        from transformers.masking_utils import AttentionMaskInterface, eager_mask
+    except ImportError:
+        return False
+    AttentionInterface.register(SHARED_PREFIX_ATTENTION, _shared_prefix_attention)
+    AttentionMaskInterface.register(SHARED_PREFIX_ATTENTION, eager_mask)
+    return True
+
+
+def _cache_tensors(cache: Any) -> list[tuple[Any, Any]]:
+    """Per-layer (keys, values) of a transformers cache (5.x ``layers``, 4.x ``key_cache``)."""
+    if hasattr(cache, "layers"):
+        return [(layer.keys, layer.values) for layer in cache.layers]
+    return list(zip(cache.key_cache, cache.value_cache, strict=True))
+
+
 @dataclass(frozen=True)
 class DecodeRequest:
     """One goal to decode: the token ids that follow the shared prefix, and how many candidates."""
@@ -198,6 +267,10 @@ class Decoder:
         self.temperature = temperature
         self.seed = seed
         self.use_prefix_cache = prefix_cache
+        #: how the prefix cache is reused: "shared" (one copy, broadcast in attention), "copy" (a copy
+        #: per row; for models the shared attention does not fit), or "none"; settled by ``prefix_kv``
+        self.prefix_mode = "pending" if prefix_cache else "none"
+        self._prefix_layers: list[tuple[Any, Any]] | None = None
         self.stop = stop
         self.prefix_ids: list[int] = list(tokenizer(prefix, add_special_tokens=True)["input_ids"])
         self.eos_id: int | None = tokenizer.eos_token_id
@@ -259,15 +332,51 @@ class Decoder:
         return out.logits[:, -1, :].float(), new_cache
 
     def prefix_kv(self) -> Any:
-        """The key/value cache of the prefix (batch 1), computed once."""
+        """The key/value cache of the prefix (batch 1), computed once; settles ``prefix_mode``."""
         import torch
 
         if self._prefix_cache is None:
             ids = torch.tensor([self.prefix_ids], device=self.model.device)
             with torch.inference_mode():
                 _, self._prefix_cache = self._forward(input_ids=ids, attention_mask=torch.ones_like(ids))
-            self.stats["prefill_tokens"] += len(self.prefix_ids)
+                self.stats["prefill_tokens"] += len(self.prefix_ids)
+                if self.prefix_mode == "pending":
+                    self.prefix_mode = "shared" if self._try_shared_prefix() else "copy"
         return self._prefix_cache
+
+    def _try_shared_prefix(self) -> bool:
+        """Switch the model to the shared-prefix attention if it gives the same logits as a full pass."""
+        import torch
+
+        if not _register_shared_prefix_attention():
+            return False
+        config = self.model.config
+        before = getattr(config, "_attn_implementation", None)
+        probe = [self.pad_id if self.pad_id is not None else 0, *self.prefix_ids[-3:]]
+        dev = self.model.device
+        full_ids = torch.tensor([self.prefix_ids + probe], device=dev)
+        reference, _ = self._forward(input_ids=full_ids, attention_mask=torch.ones_like(full_ids))
+        try:
+            self.model.config._attn_implementation = SHARED_PREFIX_ATTENTION
+            layers = _cache_tensors(self._prefix_cache)
+            p = len(self.prefix_ids)
+            ids = torch.tensor([probe], device=dev)
+            got, _ = self._forward(
+                input_ids=ids, attention_mask=torch.ones_like(ids),
+                position_ids=torch.arange(p, p + len(probe), device=dev).unsqueeze(0), llemma_prefix=layers,
+            )
+        except Exception as exc:  # noqa: BLE001 - any failure means: this model keeps the copy mode
+            log.info("shared-prefix attention unavailable for this model (%s); copying the prefix cache", exc)
+            self.model.config._attn_implementation = before
+            return False
+        tol = 1e-3 if reference.dtype == torch.float32 and self.model.dtype == torch.float32 else 5e-2
+        diff = float((torch.log_softmax(got, -1) - torch.log_softmax(reference, -1)).abs().max())
+        if not diff <= tol:
+            log.warning("shared-prefix attention differs from a full pass by %.3g; copying the cache", diff)
+            self.model.config._attn_implementation = before
+            return False
+        self._prefix_layers = layers
+        return True
 
     # -- decoding ---------------------------------------------------------------------------------
 
@@ -294,6 +403,9 @@ class Decoder:
         dev = self.model.device
         n = len(requests)
         cached = self.use_prefix_cache
+        if cached:
+            self.prefix_kv()
+        shared = self.prefix_mode == "shared"
         head = [] if cached else self.prefix_ids
         rows_ids = [head + list(r.query_ids) for r in requests]
         width = max(len(x) for x in rows_ids)
@@ -304,13 +416,20 @@ class Decoder:
             input_ids[i, width - len(ids):] = torch.tensor(ids, dtype=torch.long, device=dev)
             qmask[i, width - len(ids):] = 1
         positions = (p + qmask.cumsum(-1) - 1).clamp(min=p)
-        attn = torch.cat([torch.ones((n, p), dtype=torch.long, device=dev), qmask], dim=1)
         cache: Any = None
-        if cached:
-            cache = copy.deepcopy(self.prefix_kv())
-            if n > 1:
-                cache.batch_repeat_interleave(n)
-        raw, cache = self._forward(cache, input_ids=input_ids, attention_mask=attn, position_ids=positions)
+        extra: dict[str, Any] = {}
+        if shared:  # rows hold only their own tokens; the prefix is attended to from one shared copy
+            attn = qmask
+            extra["llemma_prefix"] = self._prefix_layers
+        else:
+            attn = torch.cat([torch.ones((n, p), dtype=torch.long, device=dev), qmask], dim=1)
+            if cached:
+                cache = copy.deepcopy(self.prefix_kv())
+                if n > 1:
+                    cache.batch_repeat_interleave(n)
+        raw, cache = self._forward(
+            cache, input_ids=input_ids, attention_mask=attn, position_ids=positions, **extra
+        )
         self.stats["batches"] += 1
         self.stats["prefill_tokens"] += int(qmask.sum())
         logp = torch.log_softmax(raw, dim=-1)
@@ -352,6 +471,7 @@ class Decoder:
                 input_ids=torch.tensor(nxt, dtype=torch.long, device=dev).unsqueeze(1),
                 attention_mask=attn,
                 position_ids=last_pos.unsqueeze(1),
+                **extra,
             )
             logp = torch.log_softmax(raw, dim=-1)
             logits = raw if sampling else None
@@ -509,6 +629,8 @@ class LlemmaGenerator(TacticGenerator):
             seed=self.config.seed,
             prefix_cache=self.prefix_cache,
         )
+        if self.prefix_cache:
+            self._decoder.prefix_kv()  # computed now, and the way it is shared settled
         log.info("llemma generator ready: %s", self.describe())
 
     def close(self) -> None:
@@ -552,4 +674,6 @@ class LlemmaGenerator(TacticGenerator):
         }
         if self._loaded is not None:
             d.update(device=self._loaded.device, dtype=self._loaded.dtype, params=self._loaded.params)
+        if self._decoder is not None:
+            d["prefix_cache"] = self._decoder.prefix_mode
         return d

@@ -89,6 +89,8 @@ class HFEngine(Engine):
             seed=gen.seed,
             prefix_cache=server.prefix_cache,
         )
+        if server.prefix_cache:
+            self.decoder.prefix_kv()  # at start-up, not in the first request's latency
 
     def run(self, requests: Sequence[tuple[str, int]]) -> list[Pairs]:
         reqs = [self.decoder.request(self.prompt, goal, k) for goal, k in requests]
@@ -106,7 +108,7 @@ class HFEngine(Engine):
             "dtype": self.loaded.dtype,
             "params": self.loaded.params,
             "prefix_tokens": len(self.decoder.prefix_ids),
-            "prefix_cache": self.decoder.use_prefix_cache,
+            "prefix_cache": self.decoder.prefix_mode,
         }
 
     def stats(self) -> dict[str, Any]:
