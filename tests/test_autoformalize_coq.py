@@ -102,18 +102,65 @@ def test_hand_written_sketch_for_real_problem_is_filled_and_checked(backend, coq
     _coqc_ok(out.proof_text, "mathd_algebra_263")
 
 
+class _LyingStepper:
+    """Wraps the real Coq backend but accepts every step: a stand-in for a hole filler that is wrong.
+
+    ``check`` and ``proof_text`` are the real backend's (coqc + Print Assumptions), so this shows that a
+    filled proof counts only if the independent check accepts it, whatever the filling loop believed."""
+
+    def __init__(self, real):
+        self.real = real
+        self.n = 0
+
+    def start_theorem(self, theorem):
+        return self.real.start_theorem(theorem)
+
+    def apply(self, state_id, tactic):
+        from llemma_prover.core.types import Advanced, ProofFinished
+
+        self.n += 1
+        if tactic.startswith("solve ["):
+            return ProofFinished(state_id=self.n, elapsed=0.0)
+        return Advanced(state_id=self.n, goals=("?",), elapsed=0.0)
+
+    def check(self, theorem, proof):
+        return self.real.check(theorem, proof)
+
+    def proof_text(self, theorem, proof):
+        return self.real.proof_text(theorem, proof)
+
+    @property
+    def restarts(self):
+        return 0
+
+
 def test_wrong_sketch_is_rejected_by_the_final_check(backend, coq_test):
-    # ``fix`` makes a circular "proof": coqtop accepts every step (guardedness is checked at Qed),
-    # the hole is "closed" by the circular hypothesis, and the coqc re-check rejects the whole proof.
-    thm = coq_test["imo_1959_p1"]
-    out = autoformalize_theorem(thm, [Draft("fix IH 1. hole.")], "coq", backend, POLICY, "replay", 1)
+    thm = coq_test["mathd_algebra_263"]
+    wrong = "intros y h0 h1. assert (h2 : 19 + 3 * y = 48) by hole. hole."  # 19 + 3y is 49, not 48
+    out = autoformalize_theorem(thm, [Draft(wrong)], "coq", _LyingStepper(backend), POLICY, "replay", 1)
     rec = out.record
     s = _samples(rec)[0]
-    assert s["holes"][0]["status"] == "closed"  # filling succeeded...
-    assert s["status"] == "check_failed"  # ...but the independent check says no
+    assert [h["status"] for h in s["holes"]] == ["closed", "closed"]  # the (lying) filler "closed" both...
+    assert s["status"] == "check_failed"  # ...but the independent coqc check says no
     assert rec.status is Status.FAILED and rec.reason is Reason.CHECK_FAILED
-    assert rec.check is not None and not rec.check.ok and "ill-formed" in rec.check.message
+    assert rec.check is not None and not rec.check.ok and rec.check.checker == "coqc"
+    assert "coqc exit" in rec.check.message
     assert rec.proof is None and out.proof_text is None
+
+
+def test_sketch_smuggling_is_refused_before_the_prover(backend, coq_test):
+    thm = coq_test["imo_1959_p1"]
+    bad = [
+        "fix IH 1. intros n. specialize (IH n). hole.",  # a circular proof
+        "intros. admit.",
+        "intros n. Admitted.",
+        "Axiom cheat : False. destruct cheat.",
+        "intros. exact_no_check I.",
+    ]
+    out = autoformalize_theorem(thm, [Draft(b) for b in bad], "coq", backend, POLICY, "replay", len(bad))
+    samples = _samples(out.record)
+    assert [x["status"] for x in samples] == ["parse_error"] * len(bad)
+    assert all(x["check"] is None and x["holes"] == [] for x in samples)
 
 
 def test_hole_that_no_automation_closes(backend, coq_test):
@@ -161,6 +208,7 @@ def _results(out: Path) -> dict[str, dict]:
     return {json.loads(x)["theorem"]: json.loads(x) for x in lines}
 
 
+@pytest.mark.slow
 def test_command_with_replayed_sketches_and_resume(tmp_path, minif2f_dir, capsys):
     replay = tmp_path / "sketches.jsonl"
     replay.write_text(
@@ -171,7 +219,7 @@ def test_command_with_replayed_sketches_and_resume(tmp_path, minif2f_dir, capsys
                     "theorem": "mathd_algebra_263",
                     "sketches": ["intros y h0 h1. assert (h2 : 19 + 3 * y = 48) by hole. hole.", SQRT_SKETCH],
                 },
-                {"theorem": "imo_1959_p1", "sketches": ["fix IH 1. hole."]},
+                {"theorem": "imo_1959_p1", "sketches": ["intros n. admit."]},
                 {"theorem": "mathd_numbertheory_185", "sketches": ["intros n h0. hole."]},
             ]
         )
@@ -225,7 +273,8 @@ def test_command_with_replayed_sketches_and_resume(tmp_path, minif2f_dir, capsys
     assert a["status"] == "proved" and a["generator"] == "replay"
     assert [s["status"] for s in a["extra"]["dsp"]["samples"]] == ["hole_unclosed", "proved"]
     assert a["extra"]["dsp"]["n"] == 2 and a["extra"]["dsp"]["correct"] == 1
-    assert res["imo_1959_p1"]["reason"] == "check_failed"
+    assert res["imo_1959_p1"]["reason"] == "search_exhausted"
+    assert res["imo_1959_p1"]["extra"]["dsp"]["samples"][0]["status"] == "parse_error"
     assert res["mathd_numbertheory_185"]["status"] == "proved"
     assert res["amc12b_2002_p2"]["extra"]["dsp"]["no_sketch"] is True
     assert res["amc12b_2002_p2"]["status"] == "failed"
@@ -244,6 +293,8 @@ def test_command_with_replayed_sketches_and_resume(tmp_path, minif2f_dir, capsys
     assert (out / "results.jsonl").read_text() == before
 
 
+@pytest.mark.slow
+@pytest.mark.model
 def test_command_baseline_none_and_tiny_model(tmp_path, minif2f_dir):
     pytest.importorskip("torch")
     import torch
@@ -334,3 +385,55 @@ def test_command_baseline_none_and_tiny_model(tmp_path, minif2f_dir):
     cfg = json.loads((out_lm / "config.json").read_text())
     assert cfg["generator"]["describe"]["model"] == str(model_dir)
     assert cfg["generator"]["describe"]["decoding"] == "sampling(T=1.0)"
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_theorem_is_retried_and_nothing_is_lost(coq_test):
+    """SIGKILL a worker while it fills a hole: its theorem is retried once by a new worker, the theorem it
+    had not started yet is handed over, every theorem gets exactly one record, and no process is left."""
+    import signal
+    import threading
+    import time as _time
+
+    from llemma_prover.autoformalize.config import AutoformalizeConfig, DrafterConfig
+    from llemma_prover.autoformalize.pipeline import run_split
+
+    slow, quick = coq_test["amc12a_2020_p4"], coq_test["mathd_numbertheory_185"]
+    cfg = AutoformalizeConfig(
+        workers=1,
+        drafter=DrafterConfig(name="none"),
+        holes=HolePolicy(hole_time_limit=25.0),
+        prover=ProverConfig(tactic_timeout=3.0),
+    )
+    written = []
+    before = descendants(os.getpid())
+    watcher = ProcessWatcher(os.getpid())
+    killed: list[int] = []
+
+    def killer() -> None:
+        deadline = _time.monotonic() + 120
+        while _time.monotonic() < deadline and not killed:
+            workers = [p for p, v in watcher.matching("spawn_main").items() if p not in before]
+            coqtops = [p for p, v in watcher.matching("coqtop").items() if p not in before]
+            if workers and coqtops:
+                _time.sleep(2.0)  # well inside the first theorem's hole filling
+                os.kill(workers[0], signal.SIGKILL)
+                killed.append(workers[0])
+                return
+            _time.sleep(0.2)
+
+    th = threading.Thread(target=killer, daemon=True)
+    th.start()
+    try:
+        run_split(cfg, [slow, quick], lambda t: ([Draft("hole.")], 0.0), written.append)
+    finally:
+        th.join(5)
+        watcher.stop()
+    assert killed, "the worker was killed"
+    recs = {o.record.theorem: o.record for o in written}
+    assert sorted(recs) == sorted([slow.name, quick.name]) and len(written) == 2
+    assert recs[slow.name].attempts == 2  # retried once after the kill
+    assert recs[quick.name].attempts == 1 and recs[quick.name].status is Status.PROVED
+    left = [x for x in watcher.alive("coqtop", timeout=20) if int(x.split()[0]) not in before]
+    assert left == []
+    assert [x for x in watcher.alive("spawn_main", timeout=5) if int(x.split()[0]) not in before] == []

@@ -108,7 +108,7 @@ def test_needs_intros_and_tactic_order():
     assert not needs_intros("(x -> y) /\\ z = 1")
     assert not needs_intros("x + 1 = 2")
     tacs = coq_hole_tactics("x = 2")
-    assert tacs[:3] == ["lia", "lra", "nia"] and "sauto" not in tacs
+    assert tacs[:4] == ["assumption", "lia", "lra", "nia"] and "sauto" not in tacs
     assert coq_hole_tactics("x = 2", use_hammer=True)[-2:] == ["sauto", "hauto"]
     assert all(t.startswith("intros; ") for t in coq_hole_tactics("forall n : nat, n = n"))
 

@@ -14,6 +14,7 @@ from ..backends.isabelle.automation import HEURISTICS as ISABELLE_HEURISTICS
 
 #: Coq hole tactics, in the order they are tried
 COQ_HOLE_TACTICS: tuple[str, ...] = (
+    "assumption",
     "lia",
     "lra",
     "nia",

@@ -384,16 +384,26 @@ def _worker_main(cfg: AutoformalizeConfig, jobs: Any, results: Any) -> None:
     except LlemmaProverError as exc:
         # e.g. the prover is not installed: every worker would fail the same way, so tell the parent
         backend.close()
-        results.put(("fatal", type(exc).__name__, str(exc), None))
+        results.put(("fatal", os.getpid(), f"{type(exc).__name__}: {exc}", None))
         return
     with backend:
         while True:
             job = jobs.get()
             if job is None:
                 break
-            results.put(("start", job[0].name, os.getpid(), None))
+            results.put(("start", os.getpid(), job[0].name, None))
             out = _fill_job(job, cfg, backend)
-            results.put(("done", job[0].name, out.record.to_json(), out.proof_text))
+            results.put(("done", os.getpid(), out.record.to_json(), out.proof_text))
+
+
+@dataclass
+class _Slot:
+    """One worker process with its own job queue, and the jobs the parent gave it (in order)."""
+
+    proc: Any
+    jobs: Any
+    assigned: list[str]
+    started: str | None = None
 
 
 def run_split(
@@ -406,6 +416,9 @@ def run_split(
     """Draft (in this process) and fill (here, or in ``cfg.workers`` processes) every theorem.
 
     ``draft(theorem) -> (drafts, model_seconds)``; ``write(outcome)`` persists each result as it comes.
+    Each worker owns a prover and its own job queue, so the parent always knows which theorems a worker
+    holds: when a worker dies, the theorem it was working on is retried once (then recorded as a
+    ``worker_crash``), the ones it had not started are handed to its replacement.
     """
     if cfg.workers <= 0:
         factory = backend_factory or (lambda: make_backend(cfg.backend, cfg.prover))
@@ -414,130 +427,131 @@ def run_split(
                 drafts, mt = draft(th)
                 write(_fill_job((th, drafts, mt), cfg, backend))
         return
-    ctx = mp.get_context("spawn")
-    jobs = ctx.Queue()
-    results = ctx.Queue()
-    procs = [
-        ctx.Process(target=_worker_main, args=(cfg, jobs, results), daemon=False) for _ in range(cfg.workers)
-    ]
-    for p in procs:
+    _Pool(cfg, draft, write).run(theorems)
+
+
+class _Pool:
+    def __init__(
+        self,
+        cfg: AutoformalizeConfig,
+        draft: Callable[[Theorem], tuple[list[Draft], float]],
+        write: Callable[[TheoremOutcome], None],
+    ) -> None:
+        self.cfg = cfg
+        self.draft = draft
+        self.write = write
+        self.ctx = mp.get_context("spawn")
+        self.results = self.ctx.Queue()
+        self.slots: dict[int, _Slot] = {}
+        self.jobs: dict[str, Job] = {}
+        self.attempts: dict[str, int] = {}
+        self.deaths = 0
+
+    def _spawn(self) -> _Slot:
+        q = self.ctx.Queue()
+        p = self.ctx.Process(target=_worker_main, args=(self.cfg, q, self.results), daemon=False)
         p.start()
-    by_name = {t.name: t for t in theorems}
-    pending: dict[str, Job] = {}
-    running: dict[str, int] = {}
-    attempts: dict[str, int] = {}
-    submitted = 0
-    deaths = 0
-    failed = False
-    try:
-        it = iter(theorems)
-        exhausted = False
-        while True:
-            # keep at most 2 jobs per worker queued, so drafting overlaps with filling
-            while not exhausted and len(pending) < 2 * len(procs):
-                th = next(it, None)
-                if th is None:
-                    exhausted = True
+        slot = _Slot(proc=p, jobs=q, assigned=[])
+        self.slots[p.pid] = slot
+        return slot
+
+    def _assign(self, name: str) -> None:
+        slot = min(self.slots.values(), key=lambda s: len(s.assigned))
+        slot.assigned.append(name)
+        slot.jobs.put(self.jobs[name])
+
+    def run(self, theorems: Sequence[Theorem]) -> None:
+        failed = False
+        try:
+            for _ in range(self.cfg.workers):
+                self._spawn()
+            it = iter(theorems)
+            exhausted = False
+            while True:
+                # at most 2 jobs per worker in hand, so drafting overlaps with filling
+                while not exhausted and len(self.jobs) < 2 * self.cfg.workers:
+                    th = next(it, None)
+                    if th is None:
+                        exhausted = True
+                        break
+                    drafts, mt = self.draft(th)
+                    self.jobs[th.name] = (th, drafts, mt)
+                    self.attempts[th.name] = 1
+                    self._assign(th.name)
+                if exhausted and not self.jobs:
                     break
-                drafts, mt = draft(th)
-                job = (th, drafts, mt)
-                pending[th.name] = job
-                attempts[th.name] = 1
-                jobs.put(job)
-                submitted += 1
-            if exhausted and not pending:
-                break
-            try:
-                kind, name, rec_json, proof_text = results.get(timeout=1.0)
-            except queue.Empty:
-                dead = [p for p in procs if not p.is_alive()]
-                if dead:
-                    deaths += len(dead)
-                    if deaths > MAX_WORKER_DEATHS_PER_WORKER * cfg.workers:
-                        raise ProverError(
-                            f"{deaths} worker processes died; giving up", backend=cfg.backend
-                        ) from None
-                    _recover_dead_workers(
-                        dead, procs, ctx, cfg, jobs, results, pending, running, attempts, by_name, write
-                    )
-                continue
-            if kind == "fatal":
-                raise ProverUnavailable(
-                    f"a worker could not start the prover: {rec_json}", backend=cfg.backend
-                )
-            if kind == "start":
-                running[name] = rec_json
-                continue
-            running.pop(name, None)
-            job = pending.pop(name, None)
-            if job is None:
-                continue
-            rec = TheoremRecord.from_json(rec_json)
-            rec = dataclasses.replace(rec, attempts=attempts.get(name, 1))
-            write(TheoremOutcome(rec, proof_text))
-    except BaseException:
-        failed = True
-        raise
-    finally:
-        if failed:  # interrupted or broken: stop the workers now (SIGTERM: they close their provers)
-            for p in procs:
-                if p.is_alive():
-                    p.terminate()
-        for _ in procs:
-            jobs.put(None)
-        for p in procs:
-            p.join(timeout=30)
-            if p.is_alive():
-                p.terminate()
-                p.join(timeout=10)
-        jobs.close()
-        results.close()
+                try:
+                    kind, pid, payload, proof_text = self.results.get(timeout=1.0)
+                except queue.Empty:
+                    self._check_workers()
+                    continue
+                self._handle(kind, pid, payload, proof_text)
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            self._shutdown(failed)
 
-
-def _recover_dead_workers(
-    dead: list[Any],
-    procs: list[Any],
-    ctx: Any,
-    cfg: AutoformalizeConfig,
-    jobs: Any,
-    results: Any,
-    pending: dict[str, Job],
-    running: dict[str, int],
-    attempts: dict[str, int],
-    by_name: dict[str, Theorem],
-    write: Callable[[TheoremOutcome], None],
-) -> None:
-    """A worker died: the theorem it was on is retried once (then recorded as a crash); replace it."""
-    for p in dead:
-        procs.remove(p)
-        log.warning("autoformalize worker pid %s died (exit code %s)", p.pid, p.exitcode)
-    # which theorem(s) were in the dead workers' hands: started there, not finished
-    dead_pids = {p.pid for p in dead}
-    for name, pid in list(running.items()):
-        if pid not in dead_pids:
-            continue
-        del running[name]
-        job = pending.get(name)
-        if job is None:
-            continue
-        if attempts[name] >= 2:
-            pending.pop(name)
-            write(
-                TheoremOutcome(
-                    _error_record(
-                        by_name[name],
-                        cfg,
-                        "worker process died twice",
-                        Reason.WORKER_CRASH,
-                        attempts=attempts[name],
-                    ),
-                    None,
-                )
+    def _handle(self, kind: str, pid: int, payload: str, proof_text: str | None) -> None:
+        slot = self.slots.get(pid)
+        if kind == "fatal":
+            raise ProverUnavailable(
+                f"a worker could not start the prover: {payload}", backend=self.cfg.backend
             )
-        else:
-            attempts[name] += 1
-            jobs.put(job)
-    for _ in dead:
-        p = ctx.Process(target=_worker_main, args=(cfg, jobs, results), daemon=False)
-        p.start()
-        procs.append(p)
+        if slot is None:
+            return  # a message from a worker already written off
+        if kind == "start":
+            slot.started = payload
+            return
+        rec = TheoremRecord.from_json(payload)
+        name = rec.theorem
+        if name in slot.assigned:
+            slot.assigned.remove(name)
+        slot.started = None
+        if self.jobs.pop(name, None) is None:
+            return
+        self.write(TheoremOutcome(dataclasses.replace(rec, attempts=self.attempts.get(name, 1)), proof_text))
+
+    def _check_workers(self) -> None:
+        for pid, slot in list(self.slots.items()):
+            if slot.proc.is_alive():
+                continue
+            self.deaths += 1
+            del self.slots[pid]
+            log.warning("autoformalize worker pid %s died (exit code %s)", pid, slot.proc.exitcode)
+            if self.deaths > MAX_WORKER_DEATHS_PER_WORKER * self.cfg.workers:
+                raise ProverError(f"{self.deaths} worker processes died; giving up", backend=self.cfg.backend)
+            self._spawn()
+            for name in slot.assigned:
+                if name not in self.jobs:
+                    continue
+                if name == slot.started:
+                    if self.attempts[name] >= 2:
+                        th = self.jobs.pop(name)[0]
+                        rec = _error_record(
+                            th,
+                            self.cfg,
+                            "worker process died twice",
+                            Reason.WORKER_CRASH,
+                            attempts=self.attempts[name],
+                        )
+                        self.write(TheoremOutcome(rec, None))
+                        continue
+                    self.attempts[name] += 1
+                self._assign(name)
+
+    def _shutdown(self, failed: bool) -> None:
+        slots = list(self.slots.values())
+        if failed:  # interrupted or broken: stop the workers now (SIGTERM: they close their provers)
+            for s in slots:
+                if s.proc.is_alive():
+                    s.proc.terminate()
+        for s in slots:
+            s.jobs.put(None)
+        for s in slots:
+            s.proc.join(timeout=30)
+            if s.proc.is_alive():
+                s.proc.terminate()
+                s.proc.join(timeout=10)
+            s.jobs.close()
+        self.results.close()
