@@ -37,7 +37,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="only the first N theorems")
     p.add_argument("--out", default=None, help="run directory (default: runs/<split>-<backend>-<generator>)")
     p.add_argument("--workers", type=int, default=None,
-                   help="Ray worker actors (default: CPU count); 0 = in this process, no Ray")
+                   help="Ray worker actors (default: CPU count; GPU count for llemma on GPUs); "
+                   "0 = in this process, no Ray")
     p.add_argument("--ray-address", default=None, help="join an existing Ray cluster at this address")
     p.add_argument("--candidates", type=int, default=None, help="k, candidates per expansion")
     p.add_argument("--max-expansions", type=int, default=None, help="expansions per theorem")
@@ -105,6 +106,9 @@ def run(args: argparse.Namespace) -> int:
         search = effective_search(resolved.name, args.candidates, args.max_expansions, args.time_budget)
         out = Path(args.out) if args.out else Path("runs") / f"{cfg.split}-{cfg.backend}-{resolved.name}"
         cfg = dataclasses.replace(cfg, search=search, generator=resolved.config, out_dir=str(out.resolve()))
+        if args.workers is None and resolved.gpus_per_worker:
+            # one language-model worker per GPU, not one per CPU core
+            cfg = dataclasses.replace(cfg, workers=max(1, resolved.gpu_count))
         if resolved.local_worker is not None:
             resolved.local_worker.run_config = cfg
         meta = run_metadata(cfg, resolved, dataset.files, dataset.sha256, ["llemma-prover", *args._argv])

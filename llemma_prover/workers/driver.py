@@ -58,6 +58,9 @@ class ResolvedGenerator:
     describe: dict[str, Any] = field(default_factory=dict)
     #: for ``workers=0``: the already-built worker (backend + generator), reused for the run
     local_worker: Worker | None = None
+    #: GPUs each Ray worker reserves (1 for a language model on CUDA, else 0), and GPUs seen here
+    gpus_per_worker: float = 0.0
+    gpu_count: int = 0
 
     def close(self) -> None:
         if self.local_worker is not None:
@@ -81,6 +84,11 @@ def resolve_generator(run_config: RunConfig) -> ResolvedGenerator:
     name = generator.name
     gen_cfg = effective_generator_config(run_config.generator, name)
     describe = dict(generator.describe())
+    gpus = 0
+    if name == "llemma" and run_config.generator.device != "cpu":
+        import torch  # loaded already: the llemma generator needs it
+
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if run_config.workers == 0:
         backend = None
         try:
@@ -93,9 +101,9 @@ def resolve_generator(run_config: RunConfig) -> ResolvedGenerator:
             raise
         worker = Worker(dataclasses.replace(run_config, generator=gen_cfg), gen_cfg)
         worker.backend, worker.generator = backend, generator
-        return ResolvedGenerator(gen_cfg, name, note, describe, worker)
+        return ResolvedGenerator(gen_cfg, name, note, describe, worker, 1.0 if gpus else 0.0, gpus)
     generator.close()
-    return ResolvedGenerator(gen_cfg, name, note, describe)
+    return ResolvedGenerator(gen_cfg, name, note, describe, None, 1.0 if gpus else 0.0, gpus)
 
 
 def package_versions() -> dict[str, str]:
@@ -167,6 +175,7 @@ def execute(run_config: RunConfig, resolved: ResolvedGenerator, theorems: Sequen
     if not todo:
         return new
     worker_cfg = dataclasses.replace(run_config, generator=resolved.config)
-    with worker_pool(worker_cfg, resolved.config, local_worker=resolved.local_worker) as run:
+    with worker_pool(worker_cfg, resolved.config, local_worker=resolved.local_worker,
+                     gpus_per_worker=resolved.gpus_per_worker) as run:
         run(todo, handle)
     return new

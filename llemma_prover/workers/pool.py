@@ -234,7 +234,8 @@ class RayPool:
     """A pool of ``n`` worker actors on a Ray cluster (started on loopback, or joined)."""
 
     def __init__(self, run_config: RunConfig, generator_config: GeneratorConfig, n: int,
-                 address: str | None = None, close_timeout: float = 15.0) -> None:
+                 address: str | None = None, close_timeout: float = 15.0,
+                 gpus_per_worker: float = 0.0) -> None:
         if n < 1:
             raise ValueError("RayPool needs at least one worker")
         self.run_config = run_config
@@ -242,6 +243,7 @@ class RayPool:
         self.n = n
         self.address = address
         self.close_timeout = close_timeout
+        self.gpus_per_worker = gpus_per_worker
         self._started_ray = False
         self._actor_cls: Any = None
         self._actors: dict[int, tuple[Any, str]] = {}  # slot -> (handle, tag)
@@ -260,7 +262,8 @@ class RayPool:
         import ray
 
         self._started_ray = ray_init(self.address, num_cpus=self.n)
-        self._actor_cls = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(Worker)
+        self._actor_cls = ray.remote(num_cpus=1, num_gpus=self.gpus_per_worker, max_restarts=0,
+                                     max_task_retries=0)(Worker)
         for slot in range(self.n):
             self._spawn(slot)
         # surface set-up errors (missing prover, generator that cannot load) before any theorem runs
@@ -364,7 +367,7 @@ RunFn = Callable[[Sequence[Theorem], OnResult], None]
 
 @contextlib.contextmanager
 def worker_pool(run_config: RunConfig, generator_config: GeneratorConfig,
-                local_worker: Worker | None = None) -> Iterator[RunFn]:
+                local_worker: Worker | None = None, gpus_per_worker: float = 0.0) -> Iterator[RunFn]:
     """``with worker_pool(cfg, gen_cfg) as run: run(theorems, on_result)`` for either mode."""
     if run_config.workers == 0:
         def run_local(theorems: Sequence[Theorem], on_result: OnResult) -> None:
@@ -372,7 +375,8 @@ def worker_pool(run_config: RunConfig, generator_config: GeneratorConfig,
 
         yield run_local
         return
-    pool = RayPool(run_config, generator_config, run_config.workers, run_config.ray_address)
+    pool = RayPool(run_config, generator_config, run_config.workers, run_config.ray_address,
+                   gpus_per_worker=gpus_per_worker)
     ok = False
     try:
         pool.start()
