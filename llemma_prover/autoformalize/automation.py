@@ -106,3 +106,21 @@ def coq_hole_tactics(claim: str, use_hammer: bool = False) -> list[str]:
     if needs_intros(claim):
         return [f"intros; {t}" for t in base]
     return base
+
+
+def coq_hammer_available(coqc: str = "coqc") -> bool:
+    """Whether CoqHammer's tactics library is installed for this Coq (Debian ``libcoq-hammer``).
+
+    Runs ``coqc -where`` once (call it explicitly, e.g. from the CLI; never at import time)."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    exe = shutil.which(coqc)
+    if exe is None:
+        return False
+    try:
+        where = subprocess.run([exe, "-where"], capture_output=True, text=True, timeout=30, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return (Path(where.strip()) / "user-contrib" / "Hammer" / "Tactics" / "Tactics.vo").is_file()

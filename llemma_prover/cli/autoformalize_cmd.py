@@ -98,9 +98,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--hammer",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="Coq: also try CoqHammer's sauto/hauto (needs Debian libcoq-hammer)",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="Coq: also try CoqHammer's sauto/hauto on each hole (Debian libcoq-hammer); "
+        "auto = on when the library is installed",
     )
     p.add_argument(
         "--sledgehammer",
@@ -154,7 +155,7 @@ def build_config(args: argparse.Namespace, drafter_name: str) -> AutoformalizeCo
         holes=HolePolicy(
             hole_time_limit=args.hole_time_limit,
             theorem_time_limit=args.time_budget,
-            use_hammer=args.hammer,
+            use_hammer=_resolve_hammer(args.hammer, args.backend),
             sledgehammer=args.sledgehammer,
             sledgehammer_timeout=args.sledgehammer_timeout,
         ),
@@ -162,6 +163,20 @@ def build_config(args: argparse.Namespace, drafter_name: str) -> AutoformalizeCo
     )
     cfg.validate()
     return cfg
+
+
+def _resolve_hammer(choice: str, backend: str) -> bool:
+    if backend != "coq" or choice == "off":
+        return False
+    from ..autoformalize.automation import coq_hammer_available
+
+    available = coq_hammer_available()
+    if choice == "on" and not available:
+        raise ConfigError(
+            "--hammer on needs CoqHammer's tactics library: "
+            "apt-get install libcoq-hammer (or use --hammer off)"
+        )
+    return available
 
 
 def _resolve_drafter_name(requested: str) -> tuple[str, str]:
@@ -247,6 +262,7 @@ def run(args: argparse.Namespace) -> int:
             f"{len(theorems) - len(todo)} already done, {len(todo)} to run; samples {cfg.drafter.samples}; "
             f"tactic timeout {cfg.prover.tactic_timeout:g} s, "
             f"hole limit {cfg.holes.hole_time_limit:g} s, {cfg.holes.theorem_time_limit:g} s/problem; "
+            f"CoqHammer sauto/hauto: {'on' if cfg.holes.use_hammer else 'off'}; "
             f"workers: {cfg.workers or 'in-process'}",
             highlight=False,
         )
