@@ -359,6 +359,8 @@ def test_command_baseline_none_and_tiny_model(tmp_path, minif2f_dir):
                 "2",
                 "--hole-time-limit",
                 "10",
+                "--hammer",
+                "off",
             ]
         )
         == 0
