@@ -81,6 +81,11 @@ def test_coq_goal_features() -> None:
     assert "conj" in coq_goal_features(CONJ_GOAL)
     assert "fun_eq" in coq_goal_features(FUN_GOAL)
     assert "intro" not in coq_goal_features(REAL_HYPS_GOAL)
+    # numerals in R_scope show no type: a %nat annotation or a division keeps the real tactics
+    f = coq_goal_features(
+        "n : nat\nh₀ : n = 11%nat\n============================\n(1 / 4) ^ (n + 1) * 2 ^ (2 * n) = 1 / 4"
+    )
+    assert {"real", "int"} <= f
     # a closed goal that shows no domain keeps both arithmetic families
     assert {"real", "int", "closed"} <= coq_goal_features("============================\n2 + 2 = 4")
 

@@ -19,8 +19,10 @@ in this order and stops at the first proof, so the cheap, often-successful tacti
 only when the goal text shows it cannot apply; when in doubt it is kept:
 
 * arithmetic domain: ``lra``/``nra``/``field``/``split_Rabs`` entries need a goal that may be about
-  the reals; ``lia``/``nia``/``zify`` entries one that may be about ``nat``/``Z``. A goal that shows
-  neither domain (e.g. a closed ``2 + 2 = 4`` whose scope is not printed) keeps both;
+  the reals; ``lia``/``nia``/``zify`` entries one that may be about ``nat``/``Z``. Coq does not print
+  the scope of numerals, so the real tactics are dropped only when the goal shows ``nat``/``Z`` and
+  nothing that may be real (no real type or function, no ``/``, no ``%nat`` -- which Coq prints
+  only outside nat_scope). A goal that shows neither domain keeps both;
 * evaluation (``reflexivity``, ``vm_compute; reflexivity``, ``now vm_compute``, ``compute; lia``)
   only for *closed* goals: no hypotheses and no binder in the conclusion (on an open goal these
   cannot close anything and ``vm_compute`` may unfold huge terms until the timeout);
@@ -117,7 +119,9 @@ def coq_goal_features(goal_text: str) -> frozenset[str]:
     hyps, concl = _coq_split(goal_text)
     feats: set[str] = set()
     text = goal_text
-    has_real = bool(_COQ_REAL_RE.search(text))
+    # ``/`` may be real division; a ``%nat`` annotation is printed only when nat is *not* the scope
+    # in force (the statement lives in R_scope, mathd_algebra_314): both keep the real tactics.
+    has_real = bool(_COQ_REAL_RE.search(text)) or "/" in text or "%nat" in text
     has_int = bool(_COQ_INT_RE.search(text))
     if has_real or not has_int:
         feats.add("real")
