@@ -309,8 +309,9 @@ def run(args: argparse.Namespace) -> int:
     for fam, frac, rate in summary_lines(summarize(recs)):
         console.print(f"{fam:>20}  {frac:>9}  {rate:>6}", highlight=False)
     print(
-        f"pass@1 {100 * ps.pass_at_1:.1f}%  pass@{ps.n} {100 * ps.pass_at_n:.1f}%  "
-        f"({ps.solved}/{ps.problems} solved)"
+        f"pass@1 {100 * ps.pass_at_1:.1f}%"
+        + (f"  pass@{ps.n} {100 * ps.pass_at_n:.1f}%" if ps.n > 1 else "")
+        + f"  ({ps.solved}/{ps.problems} solved)"
     )
     print(f"results: {run_dir.path / 'results.jsonl'}")
     return 0
