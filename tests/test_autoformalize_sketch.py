@@ -251,3 +251,13 @@ def test_none_drafter_is_one_hole_per_backend():
 def test_config_validation(cfg, msg):
     with pytest.raises(ConfigError, match=msg):
         cfg.validate()
+
+
+def test_lean_holes_use_the_bank_closing_tactics():
+    from llemma_prover.autoformalize.automation import lean_hole_tactics
+    from llemma_prover.generators.bank import LEAN4_BANK
+
+    tacs = lean_hole_tactics()
+    assert tacs[0] == max(LEAN4_BANK, key=lambda e: e.weight).tactic
+    assert "intros" not in tacs and "constructor" not in tacs
+    assert set(tacs) <= {e.tactic for e in LEAN4_BANK}

@@ -52,22 +52,17 @@ COQ_HAMMER_TACTICS: tuple[str, ...] = ("sauto", "hauto")
 #: the Coq import that makes them available (added to the theorem header when enabled)
 COQ_HAMMER_IMPORT = "From Hammer Require Import Tactics.\n"
 
-#: Lean 4: the bank's automation (closing tactics only)
-LEAN_HOLE_TACTICS: tuple[str, ...] = (
-    "norm_num",
-    "linarith",
-    "nlinarith",
-    "omega",
-    "simp",
-    "ring",
-    "field_simp",
-    "positivity",
-    "decide",
-    "aesop",
-    "simp_all",
-    "norm_num [*] at *",
-    "nlinarith [sq_nonneg (a - b)]",
-)
+#: Lean 4 bank entries that cannot close a goal by themselves (they only restructure it)
+_LEAN_NON_CLOSING = frozenset({"intro h", "intros", "constructor", "ring_nf", "field_simp", "norm_num at *"})
+
+
+def lean_hole_tactics() -> list[str]:
+    """Lean 4: the ``bank`` generator's tactics, by prior weight, without the non-closing ones."""
+    from ..generators.bank import LEAN4_BANK
+
+    ranked = sorted(LEAN4_BANK, key=lambda e: -e.weight)
+    return [e.tactic for e in ranked if e.tactic not in _LEAN_NON_CLOSING]
+
 
 ISABELLE_HOLE_METHODS: tuple[str, ...] = ISABELLE_HEURISTICS
 

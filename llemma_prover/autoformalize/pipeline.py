@@ -41,9 +41,10 @@ def make_filler(backend_name: str, backend: ProverBackend, policy: HolePolicy) -
     if backend_name == "isabelle":
         return IsabelleFiller(backend, policy)
     if backend_name in ("lean4", "leandojo"):
-        from .automation import LEAN_HOLE_TACTICS
+        from .automation import lean_hole_tactics
 
-        return StepwiseFiller(backend, policy, tactics_for=lambda step, goals: list(LEAN_HOLE_TACTICS))
+        tactics = lean_hole_tactics()
+        return StepwiseFiller(backend, policy, tactics_for=lambda step, goals: list(tactics))
     return StepwiseFiller(backend, policy)
 
 
