@@ -452,6 +452,7 @@ class _Pool:
         q = self.ctx.Queue()
         p = self.ctx.Process(target=_worker_main, args=(self.cfg, q, self.results), daemon=False)
         p.start()
+        assert p.pid is not None  # started
         slot = _Slot(proc=p, jobs=q, assigned=[])
         self.slots[p.pid] = slot
         return slot
