@@ -48,8 +48,13 @@ def random_llama(shape: dict[str, Any], *, seed: int = 0, dtype: Any = None, dev
     cfg = LlamaConfig(**shape)
     torch.manual_seed(seed)
     dt = dtype or torch.float32
-    with torch.device(device):
-        model = LlamaForCausalLM(cfg).to(dt)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dt)  # built directly in ``dt`` on ``device``: no fp32 copy of a 7B model
+    try:
+        with torch.device(device):
+            model = LlamaForCausalLM(cfg)
+    finally:
+        torch.set_default_dtype(previous)
     model.eval()
     return model
 
