@@ -162,6 +162,8 @@ class StepwiseFiller(HoleFiller):
             attempts: list[Attempt] = []
             closed: str | None = None
             status = "unclosed"
+            # what the hole had to prove: the asserted claim, else the goal it stood on
+            claim_at_hole = step.claim or coq_goal_claim(goals)[:500]
             for tac in self.tactics_for(step, goals):
                 if time.monotonic() > hole_deadline:
                     status = "time_limit"
@@ -188,7 +190,7 @@ class StepwiseFiller(HoleFiller):
             rep = HoleReport(
                 index=hole_index,
                 text=step.text,
-                claim=step.claim,
+                claim=claim_at_hole,
                 closed_by=closed,
                 status="closed" if closed else status,
                 attempts=tuple(attempts),
