@@ -88,7 +88,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--hole-time-limit",
         type=float,
         default=HolePolicy().hole_time_limit,
-        help="seconds for all attempts on one hole",
+        help=f"seconds for all attempts on one hole (default {HolePolicy().hole_time_limit:g})",
     )
     p.add_argument(
         "--time-budget",
@@ -109,7 +109,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=True,
         help="Isabelle: run Sledgehammer when no heuristic closes a hole",
     )
-    p.add_argument("--sledgehammer-timeout", type=float, default=HolePolicy().sledgehammer_timeout)
+    p.add_argument(
+        "--sledgehammer-timeout",
+        type=float,
+        default=HolePolicy().sledgehammer_timeout,
+        help="Isabelle: seconds Sledgehammer may run on one hole",
+    )
     return p
 
 
