@@ -244,6 +244,8 @@ class RayPool:
         self.address = address
         self.close_timeout = close_timeout
         self.gpus_per_worker = gpus_per_worker
+        #: seconds for all workers to be scheduled and build their backend and generator (model load)
+        self.start_timeout = 900.0
         self._started_ray = False
         self._actor_cls: Any = None
         self._actors: dict[int, tuple[Any, str]] = {}  # slot -> (handle, tag)
@@ -269,7 +271,12 @@ class RayPool:
         # surface set-up errors (missing prover, generator that cannot load) before any theorem runs
         starts = [h.start.remote() for h, _ in self._actors.values()]
         try:
-            ray.get(starts)
+            ray.get(starts, timeout=self.start_timeout)
+        except ray.exceptions.GetTimeoutError:
+            raise ConfigError(
+                f"{self.n} Ray workers did not start within {self.start_timeout:g} s; does the cluster "
+                f"have {self.n} free CPUs{' and GPUs' if self.gpus_per_worker else ''}? (try fewer --workers)"
+            ) from None
         except ray.exceptions.RayTaskError as exc:
             cause = getattr(exc, "cause", None)
             if isinstance(cause, UserError):
