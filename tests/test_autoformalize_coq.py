@@ -439,3 +439,23 @@ def test_worker_killed_mid_theorem_is_retried_and_nothing_is_lost(coq_test):
     left = [x for x in watcher.alive("coqtop", timeout=20) if int(x.split()[0]) not in before]
     assert left == []
     assert [x for x in watcher.alive("spawn_main", timeout=5) if int(x.split()[0]) not in before] == []
+
+
+def test_coqhammer_closes_a_hole_and_axioms_are_judged_by_the_original_header(backend, coq_test):
+    from llemma_prover.autoformalize.automation import coq_hammer_available
+
+    if not coq_hammer_available():
+        pytest.skip("CoqHammer (Debian libcoq-hammer) is not installed")
+    thm = coq_test["mathd_algebra_76"]  # only sauto closes it (measured: none of the other tactics does)
+    out = autoformalize_theorem(
+        thm, [Draft("hole.")], "coq", backend, HolePolicy(hole_time_limit=60.0, use_hammer=True), "none", 1
+    )
+    rec = out.record
+    assert rec.status is Status.PROVED, _samples(rec)
+    assert _samples(rec)[0]["holes"][0]["closed_by"] == "intros; sauto"
+    assert (
+        out.proof_text.startswith("(* llemma-prover")
+        and "From Hammer Require Import Tactics." in out.proof_text
+    )
+    assert rec.check.ok and rec.check.bad_axioms == () and rec.extra["dsp"]["hammer"] is True
+    _coqc_ok(out.proof_text, "mathd_algebra_76")

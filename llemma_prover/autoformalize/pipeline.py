@@ -102,6 +102,44 @@ class TheoremOutcome:
     proof_text: str | None
 
 
+def check_filled(
+    backend_name: str,
+    backend: ProverBackend,
+    theorem: Theorem,
+    original: Theorem | None,
+    proof: Sequence[str],
+) -> CheckResult:
+    """The independent whole-proof check, as ``prove`` does it (``backend.check``).
+
+    When automation needed an extra import (CoqHammer's tactics, see ``prepare_theorem``), the file
+    compiled is the one with that import, but its axioms are judged against the *original* header: a
+    proof may depend only on axioms the problem's own header brings in.
+    """
+    if backend_name != "coq" or original is None or original.header == theorem.header:
+        return backend.check(theorem, proof)
+    from ..backends.coq.axioms import check_source, theorem_name
+    from ..backends.coq.header import prepare_header
+    from ..backends.coq.sentences import InvalidTactic
+
+    t0 = time.monotonic()
+    try:
+        text = backend.proof_text(theorem, proof)
+    except InvalidTactic as exc:
+        return CheckResult(
+            ok=False, checker="coqc", elapsed=time.monotonic() - t0, message=f"rejected: {exc}"
+        )
+    cfg = getattr(backend, "config", None)
+    return check_source(
+        text,
+        name=theorem_name(theorem.statement) or theorem.name,
+        header=prepare_header(original.header),
+        timeout=cfg.check_timeout if cfg is not None else 300.0,
+        memory_limit_mb=cfg.memory_limit_mb if cfg is not None else 0,
+        coqc=(cfg.executable or "coqtop").removesuffix("coqtop") + "coqc" if cfg is not None else "coqc",
+        started=t0,
+    )
+
+
 def run_sample(
     index: int,
     draft: Draft,
@@ -110,6 +148,7 @@ def run_sample(
     backend: ProverBackend,
     filler: HoleFiller,
     deadline: float,
+    original: Theorem | None = None,
 ) -> SampleOutcome:
     parsed = parse_sketch(backend_name, draft.text)
     if isinstance(parsed, SketchError):
@@ -143,7 +182,7 @@ def run_sample(
         )
     assert fill.proof is not None
     tc = time.monotonic()
-    check = backend.check(theorem, fill.proof)
+    check = check_filled(backend_name, backend, theorem, original, fill.proof)
     check_time = time.monotonic() - tc
     status = "proved" if check.ok else "check_failed"
     return SampleOutcome(
@@ -205,12 +244,12 @@ def autoformalize_theorem(
                 )
             )
             continue
-        out = run_sample(i, d, thm, backend_name, backend, filler, deadline)
+        out = run_sample(i, d, thm, backend_name, backend, filler, deadline, theorem)
         restarts += backend.restarts
         if out.status == "prover_error" and time.monotonic() < deadline:
             # the backend has replaced its broken process; one more try before the sample counts as lost
             log.warning("%s sample %d: prover error, retrying once: %s", theorem.name, i, out.message[:200])
-            out = run_sample(i, d, thm, backend_name, backend, filler, deadline)
+            out = run_sample(i, d, thm, backend_name, backend, filler, deadline, theorem)
             restarts += backend.restarts + 1
         outcomes.append(out)
         log.debug("%s sample %d: %s %s", theorem.name, i, out.status, out.message[:120])
