@@ -261,3 +261,80 @@ def test_lean_holes_use_the_bank_closing_tactics():
     assert tacs[0] == max(LEAN4_BANK, key=lambda e: e.weight).tactic
     assert "intros" not in tacs and "constructor" not in tacs
     assert set(tacs) <= {e.tactic for e in LEAN4_BANK}
+
+
+# ---------------------------------------------------------------------------------------------
+# the stepwise filling loop on a Lean 4 sketch, against a scripted backend (no Lean runs here)
+# ---------------------------------------------------------------------------------------------
+
+
+class _ScriptedBackend:
+    """Accepts exactly the sentences in ``script`` (sentence -> "advance" | "finish" | "timeout")."""
+
+    name = "lean4"
+
+    def __init__(self, script):
+        self.script = script
+        self.calls = []
+        self.n = 0
+        self.checked = None
+
+    def start_theorem(self, theorem):
+        from llemma_prover.core.types import RootState
+
+        return RootState(state_id=0, goals=("x y : ℝ\n⊢ y = 5",), elapsed=0.0)
+
+    def apply(self, state_id, tactic):
+        from llemma_prover.core.types import Advanced, ProofFinished, TacticError, TacticTimeout
+
+        self.calls.append(tactic)
+        self.n += 1
+        what = self.script.get(tactic)
+        if what == "advance":
+            return Advanced(state_id=self.n, goals=(f"goal after {tactic}",), elapsed=0.01)
+        if what == "finish":
+            return ProofFinished(state_id=self.n, elapsed=0.01)
+        if what == "timeout":
+            return TacticTimeout(timeout=1.0, elapsed=1.0)
+        return TacticError(message=f"failed: {tactic}", elapsed=0.01)
+
+    def check(self, theorem, proof):
+        from llemma_prover.core.types import CheckResult
+
+        self.checked = list(proof)
+        return CheckResult(ok=True, checker="scripted", elapsed=0.0)
+
+    def proof_text(self, theorem, proof):
+        return "\n".join(proof)
+
+    @property
+    def restarts(self):
+        return 0
+
+
+def test_stepwise_filling_of_a_lean_sketch_with_the_bank_tactics():
+    from llemma_prover.autoformalize.automation import lean_hole_tactics
+    from llemma_prover.autoformalize.drafter import Draft
+    from llemma_prover.autoformalize.pipeline import autoformalize_theorem
+
+    sketch = "by\n  have hx : x = 3 := by sorry\n  rw [h₁, hx]\n  sorry\n"
+    backend = _ScriptedBackend(
+        {
+            "have hx : x = 3 := by norm_num": "timeout",
+            "have hx : x = 3 := by linarith": "advance",
+            "rw [h₁, hx]": "advance",
+            "(norm_num)": "finish",
+        }
+    )
+    thm = Theorem(
+        name="t", split="test", system="lean4", header="import Mathlib", statement="theorem t : True :="
+    )
+    out = autoformalize_theorem(thm, [Draft(sketch)], "lean4", backend, HolePolicy(), "replay", 1)
+    rec = out.record
+    assert rec.status is Status.PROVED
+    h0, h1 = rec.extra["dsp"]["samples"][0]["holes"]
+    assert [a["tactic"] for a in h0["attempts"]] == lean_hole_tactics()[:2]
+    assert [a["outcome"] for a in h0["attempts"]] == ["timeout", "closed"] and h0["closed_by"] == "linarith"
+    assert h1["closed_by"] == "norm_num" and h1["claim"] == "goal after rw [h₁, hx]"
+    assert backend.checked == ["have hx : x = 3 := by linarith", "rw [h₁, hx]", "(norm_num)"]
+    assert rec.proof == tuple(backend.checked)
