@@ -19,6 +19,10 @@ import shutil
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..core.config import ProverConfig
 
 #: environment variables a prover may see (everything else is dropped)
 _KEEP_ENV = ("PATH", "LANG", "LC_ALL", "COQLIB", "COQPATH", "OCAMLPATH", "LEAN_PATH", "ELAN_HOME",
@@ -121,3 +125,9 @@ def _probe(prefix: Sequence[str]) -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return r.returncode == 0
+
+
+def sandbox_for(config: ProverConfig) -> Sandbox:
+    """The sandbox a backend runs its processes in, per ``ProverConfig.sandbox`` (probes the OS)."""
+    limits = Limits(address_space_mb=config.memory_limit_mb, cpu_seconds=config.cpu_limit_s)
+    return Sandbox.detect(limits, want_network_isolation=config.sandbox == "auto")

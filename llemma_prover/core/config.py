@@ -75,12 +75,20 @@ class ProverConfig:
     warm_spare: bool = True
     #: path of the prover executable, when not the default found on PATH
     executable: str | None = None
+    #: confinement of prover processes: "auto" (rlimits + scrubbed env + private tmpdir + no
+    #: network where the OS allows it: bubblewrap or ``unshare --net``), "rlimits" (all but the
+    #: network isolation). See ``backends/sandbox.py``; config.json records what was active.
+    sandbox: str = "auto"
+    #: CPU seconds a prover process may use in all (RLIMIT_CPU; 0: unlimited)
+    cpu_limit_s: int = 0
 
     def validate(self) -> None:
         if self.tactic_timeout <= 0:
             raise ConfigError(f"--tactic-timeout must be > 0 seconds, got {self.tactic_timeout}")
         if self.memory_limit_mb < 0:
             raise ConfigError("memory limit must be >= 0")
+        if self.sandbox not in ("auto", "rlimits"):
+            raise ConfigError(f"unknown sandbox mode {self.sandbox!r}; choose auto or rlimits")
 
 
 @dataclass(frozen=True)
