@@ -169,7 +169,10 @@ class ManagedProcess:
 
     def _env(self) -> dict[str, str] | None:
         if self._sandbox is not None:
-            return self._sandbox.env(extra=self._env_extra)
+            extra = {"LANG": "C.UTF-8"}
+            if self._tmpdir is not None:
+                extra.update(HOME=self._tmpdir, TMPDIR=self._tmpdir)
+            return self._sandbox.env(extra={**extra, **self._env_extra})
         if not self.scrub_env:
             return {**os.environ, **self._env_extra} if self._env_extra else None
         env = {k: v for k, v in os.environ.items() if k in KEEP_ENV}

@@ -25,6 +25,7 @@ from collections.abc import MutableMapping
 
 from ...core.types import CheckResult
 from ..process import ManagedProcess, ProcessError, ProcessTimeout
+from ..sandbox import Sandbox
 
 __all__ = ["check_source", "header_declared_names", "parse_assumptions", "theorem_name"]
 
@@ -75,9 +76,17 @@ def parse_assumptions(output: str) -> tuple[tuple[str, ...], tuple[str, ...], bo
 
 
 def _run_coqc(
-    source: str, module: str, *, coqc: str, deadline: float, memory_limit_mb: int
+    source: str,
+    module: str,
+    *,
+    coqc: str,
+    deadline: float,
+    memory_limit_mb: int,
+    sandbox: Sandbox | None = None,
 ) -> tuple[int, str]:
-    proc = ManagedProcess([coqc, "-q", f"{module}.v"], memory_limit_mb=memory_limit_mb, private_tmpdir=True)
+    proc = ManagedProcess(
+        [coqc, "-q", f"{module}.v"], memory_limit_mb=memory_limit_mb, private_tmpdir=True, sandbox=sandbox
+    )
     try:
         workdir = proc.workdir
         assert workdir is not None
@@ -100,13 +109,16 @@ def check_source(
     allowed_cache: MutableMapping[str, frozenset[str]] | None = None,
     started: float | None = None,
     module: str = "LlemmaCheck",
+    sandbox: Sandbox | None = None,
 ) -> CheckResult:
     """Compile ``text`` (a whole proof file for theorem ``name``) and audit its axioms."""
     t0 = time.monotonic() if started is None else started
     deadline = t0 + timeout
     source = text.rstrip("\n") + f"\nPrint Assumptions {name}.\n"
     try:
-        status, out = _run_coqc(source, module, coqc=coqc, deadline=deadline, memory_limit_mb=memory_limit_mb)
+        status, out = _run_coqc(
+            source, module, coqc=coqc, deadline=deadline, memory_limit_mb=memory_limit_mb, sandbox=sandbox
+        )
     except ProcessTimeout:
         return CheckResult(
             ok=False,

@@ -68,6 +68,7 @@ from ...core.types import (
 )
 from ..base import ProverBackend, register_backend
 from ..process import ManagedProcess, ProcessError, ProcessExited, ProcessTimeout
+from ..sandbox import Sandbox, sandbox_for
 from . import axioms as _axioms
 from .sentences import InvalidTactic, validate_tactic
 
@@ -174,6 +175,8 @@ class CoqBackend(ProverBackend):
         self._restarts = 0
         self._stats: dict[str, float] = {}
         self._allowed_axioms: dict[str, frozenset[str]] = {}
+        #: confinement of every coqtop/coqc this backend starts (probed once, on first use)
+        self._sandbox: Sandbox | None = None
         self._reset_stats()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -217,11 +220,13 @@ class CoqBackend(ProverBackend):
     def _spawn(self, header: str) -> _Coqtop:
         """Start a coqtop that loads ``header`` (``-l``); nothing is read until the process is used,
         so a spare loads its header while the search goes on."""
+        self.start()  # ProverUnavailable when coqtop is missing (the sandbox wrapper would hide it)
         proc = ManagedProcess(
             [self._executable, "-q", "-emacs", "-l", "header.v"],
             memory_limit_mb=self.config.memory_limit_mb,
             scrub_env=True,
             private_tmpdir=True,
+            sandbox=self.sandbox,
         )
         workdir = proc.workdir
         assert workdir is not None
@@ -618,7 +623,15 @@ class CoqBackend(ProverBackend):
             coqc=_coqc_for(self._executable),
             allowed_cache=self._allowed_axioms,
             started=t0,
+            sandbox=self.sandbox,
         )
+
+    @property
+    def sandbox(self) -> Sandbox:
+        """The sandbox of this backend's processes (``ProverConfig.sandbox``; probed on first use)."""
+        if self._sandbox is None:
+            self._sandbox = sandbox_for(self.config)
+        return self._sandbox
 
 
 def _coqc_for(coqtop: str) -> str:
