@@ -165,7 +165,8 @@ def test_state_does_not_leak_between_branches(backend) -> None:  # type: ignore[
 def test_whole_search_offered_the_corpus_does_not_prove(tmp_path) -> None:  # type: ignore[no-untyped-def]
     replay = tmp_path / "corpus.txt"
     # one tactic per line: multi-line cases are offered in their one-line form too
-    replay.write_text("\n".join(t.replace("\n", " ") for _, t in CORPUS) + "\nintros\nauto\n", encoding="utf-8")
+    lines = [t.replace("\n", " ") for _, t in CORPUS] + ["intros", "auto"]
+    replay.write_text("\n".join(lines) + "\n", encoding="utf-8")
     run = RunConfig(
         backend="coq",
         search=SearchConfig(candidates=len(CORPUS) + 2, max_expansions=3, time_budget=120.0),

@@ -4,7 +4,8 @@ A backend owns its prover processes. Usage, one theorem at a time::
 
     with make_backend("coq", prover_config) as backend:
         root = backend.start_theorem(theorem)          # RootState
-        step = backend.apply(root.state_id, "intros.") # Advanced | ProofFinished | TacticError | TacticTimeout
+        step = backend.apply(root.state_id, "intros.")
+        # step: Advanced | ProofFinished | TacticError | TacticTimeout
         ...
         check = backend.check(theorem, proof)          # CheckResult, independent full re-check
 
@@ -35,7 +36,7 @@ class ProverBackend(abc.ABC):
         self.config = config
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self) -> None:  # noqa: B027 - optional hook, lazy backends need nothing
         """Acquire expensive resources (start processes). Idempotent. Default: lazy, nothing."""
 
     @abc.abstractmethod

@@ -69,7 +69,9 @@ class Sandbox:
             return ["unshare", "--net", "--", *argv]
         return list(argv)
 
-    def env(self, base: Mapping[str, str] | None = None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    def env(
+        self, base: Mapping[str, str] | None = None, extra: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
         """A scrubbed environment for the child."""
         base = os.environ if base is None else base
         env = {k: v for k, v in base.items() if k in _KEEP_ENV} if self.scrub_env else dict(base)
