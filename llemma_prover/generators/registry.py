@@ -9,6 +9,11 @@ ever pretends Llemma ran. Heavy modules (torch, transformers) are imported only 
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
 
 from ..core.config import GeneratorConfig
 from ..core.errors import ConfigError, GeneratorError, GeneratorUnavailable
@@ -69,8 +74,57 @@ def _bank(backend: str) -> TacticGenerator:
     return gen
 
 
+def _reachable(host: str, port: int, timeout: float) -> bool:
+    """Whether a TCP connection to ``host:port`` opens within ``timeout`` seconds (name lookup included:
+    it runs in a daemon thread, so a resolver that hangs cannot hold us up)."""
+    ok: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                ok.append(True)
+        except OSError:
+            pass
+
+    t = threading.Thread(target=probe, name="hub-probe", daemon=True)
+    t.start()
+    t.join(timeout)
+    return bool(ok)
+
+
+def check_model_reachable(config: GeneratorConfig, timeout: float = 3.0) -> None:
+    """Fail fast (``GeneratorUnavailable``) when ``config.model`` is neither a local path nor in the
+    Hugging Face cache and the Hub cannot be reached: otherwise loading spends ~40 s or more in
+    download retries before it fails. A model in the cache, a local folder, ``HF_HUB_OFFLINE=1`` (the
+    loaders then fail fast themselves) or a reachable Hub all pass."""
+    model = config.model
+    if Path(model).expanduser().exists():
+        return
+    if os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
+        return
+    try:
+        from huggingface_hub import constants, try_to_load_from_cache
+    except ImportError:
+        return
+    try:
+        if isinstance(try_to_load_from_cache(model, "config.json"), str):
+            return
+    except Exception:  # noqa: BLE001 - not a valid repo id: the loader gives the precise error
+        return
+    url = urlparse(constants.ENDPOINT)
+    host = url.hostname or "huggingface.co"
+    if _reachable(host, url.port or (443 if url.scheme == "https" else 80), timeout):
+        return
+    raise GeneratorUnavailable(
+        f"model {model!r} is not a local folder nor in the Hugging Face cache, and {host} cannot be reached "
+        f"(offline?); download it where there is internet (huggingface-cli download {model}) and pass "
+        "--model with its local folder, or use --generator bank"
+    )
+
+
 def _llemma(config: GeneratorConfig, backend: str) -> TacticGenerator:
     """Import, build and load the LM generator; any failure becomes ``GeneratorUnavailable``."""
+    check_model_reachable(config)
     try:
         from .llemma import LlemmaGenerator
     except ImportError as exc:

@@ -36,12 +36,16 @@ OnResult = Callable[[JobResult], None]
 class Worker:
     """Owns one backend and one generator; proves theorems one at a time."""
 
-    def __init__(self, run_config: RunConfig, generator_config: GeneratorConfig, tag: str | None = None):
+    def __init__(self, run_config: RunConfig, generator_config: GeneratorConfig, tag: str | None = None,
+                 generator: Any = None):
+        """``generator``: a ready-made (picklable) generator to use instead of building one from
+        ``generator_config``, e.g. a ``ServerGenerator`` that sends requests to the model servers."""
         self.run_config = run_config
         self.generator_config = generator_config
         self.tag = tag
         self.backend: Any = None
         self.generator: Any = None
+        self._given_generator: Any = generator
         self._recorder: ChildRecorder | None = None
 
     def start(self) -> dict[str, Any]:
@@ -58,7 +62,11 @@ class Worker:
             backend = make_backend(self.run_config.backend, self.run_config.prover)
             try:
                 backend.start()
-                generator, _note = make_generator(self.generator_config, self.run_config.backend)
+                if self._given_generator is not None:
+                    generator = self._given_generator
+                    generator.start()
+                else:
+                    generator, _note = make_generator(self.generator_config, self.run_config.backend)
             except BaseException:
                 backend.close()
                 raise
@@ -235,7 +243,9 @@ class RayPool:
 
     def __init__(self, run_config: RunConfig, generator_config: GeneratorConfig, n: int,
                  address: str | None = None, close_timeout: float = 15.0,
-                 gpus_per_worker: float = 0.0) -> None:
+                 gpus_per_worker: float = 0.0, generator_factory: Callable[[], Any] | None = None) -> None:
+        """``generator_factory``: called in the driver once per actor (and per respawn) for a ready-made
+        generator the actor uses instead of building its own (the model-server generator)."""
         if n < 1:
             raise ValueError("RayPool needs at least one worker")
         self.run_config = run_config
@@ -244,6 +254,7 @@ class RayPool:
         self.address = address
         self.close_timeout = close_timeout
         self.gpus_per_worker = gpus_per_worker
+        self.generator_factory = generator_factory
         #: seconds for all workers to be scheduled and build their backend and generator (model load)
         self.start_timeout = 900.0
         self._started_ray = False
@@ -285,7 +296,8 @@ class RayPool:
 
     def _spawn(self, slot: int) -> Any:
         tag = uuid.uuid4().hex
-        handle = self._actor_cls.options(name=None).remote(self.run_config, self.generator_config, tag)
+        given = self.generator_factory() if self.generator_factory is not None else None
+        handle = self._actor_cls.options(name=None).remote(self.run_config, self.generator_config, tag, given)
         self._actors[slot] = (handle, tag)
         return handle
 
@@ -374,7 +386,8 @@ RunFn = Callable[[Sequence[Theorem], OnResult], None]
 
 @contextlib.contextmanager
 def worker_pool(run_config: RunConfig, generator_config: GeneratorConfig,
-                local_worker: Worker | None = None, gpus_per_worker: float = 0.0) -> Iterator[RunFn]:
+                local_worker: Worker | None = None, gpus_per_worker: float = 0.0,
+                generator_factory: Callable[[], Any] | None = None) -> Iterator[RunFn]:
     """``with worker_pool(cfg, gen_cfg) as run: run(theorems, on_result)`` for either mode."""
     if run_config.workers == 0:
         def run_local(theorems: Sequence[Theorem], on_result: OnResult) -> None:
@@ -383,7 +396,7 @@ def worker_pool(run_config: RunConfig, generator_config: GeneratorConfig,
         yield run_local
         return
     pool = RayPool(run_config, generator_config, run_config.workers, run_config.ray_address,
-                   gpus_per_worker=gpus_per_worker)
+                   gpus_per_worker=gpus_per_worker, generator_factory=generator_factory)
     ok = False
     try:
         pool.start()
