@@ -5,8 +5,8 @@
 #   bash scripts/setup.sh            # Debian's coq + coquelicot, .venv, torch (CPU), the package with
 #                                    # its test and report extras, SmolLM2 GGUF weights for tests
 #
-# Environment: PYTHON (default python3), TORCH_WHEEL_DIR (a folder holding a torch CPU wheel; default
-# /opt/wheels when it exists, else the PyTorch CPU index is used), SKIP_APT=1 to leave system packages.
+# Environment: PYTHON (default python3), TORCH_WHEEL_DIR (an extra folder holding a torch CPU wheel),
+# SKIP_APT=1 to leave system packages alone.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,6 +33,9 @@ else
 fi
 "$PYTHON" -c "import ensurepip, venv" 2>/dev/null || apt_missing+=(python3-venv)
 command -v ss >/dev/null || apt_missing+=(iproute2)
+# the HTML trace viewer's tests drive a real headless chromium
+command -v chromium >/dev/null || apt_missing+=(chromium)
+command -v chromedriver >/dev/null || apt_missing+=(chromium-driver)
 if [ "${#apt_missing[@]}" -gt 0 ]; then
   if [ "${SKIP_APT:-0}" = "1" ]; then
     say "missing system packages (SKIP_APT=1, not installing): ${apt_missing[*]}"
@@ -57,14 +60,11 @@ if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && "$VENV/bin/python" -c "
 else
   # torch first, the CPU build: a plain `pip install torch` would pull gigabytes of CUDA libraries
   if ! "$VENV/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
-    wheels="${TORCH_WHEEL_DIR:-/opt/wheels}"
-    if compgen -G "$wheels/torch-$TORCH_VERSION*.whl" >/dev/null; then
-      say "installing torch $TORCH_VERSION (CPU) from $wheels"
-      "${PIP[@]}" install --find-links "$wheels" "torch==$TORCH_VERSION"
-    else
-      say "installing torch $TORCH_VERSION (CPU) from the PyTorch CPU index"
-      "${PIP[@]}" install --index-url https://download.pytorch.org/whl/cpu "torch==$TORCH_VERSION"
-    fi
+    # pip's configured find-links hold the CPU wheel; TORCH_WHEEL_DIR adds another folder to look in
+    extra=()
+    [ -n "${TORCH_WHEEL_DIR:-}" ] && extra=(--find-links "$TORCH_WHEEL_DIR")
+    say "installing torch $TORCH_VERSION (CPU)"
+    "${PIP[@]}" install "${extra[@]}" "torch==$TORCH_VERSION"
   fi
   say "installing llemma-prover (editable) with test and report extras"
   "${PIP[@]}" install -e ".[test,report]"
