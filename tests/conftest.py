@@ -143,3 +143,24 @@ def run_cli(*args: str, timeout: float = 600, env: dict[str, str] | None = None,
             cwd: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cli_command(*args), capture_output=True, text=True, timeout=timeout,
                           env=env or cli_env(), cwd=cwd)
+
+
+# ---------------------------------------------------------------------------------------------
+# CI: a skipped test is a failure (a missing prover, browser or data set must not pass silently),
+# except for components that are optional by design.
+# ---------------------------------------------------------------------------------------------
+#: skip reasons that stay skips under LLEMMA_PROVER_NO_SKIPS=1 (optional extras, not requirements)
+OPTIONAL_SKIPS = ("CoqHammer", "datasets")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    if not report.skipped or os.environ.get("LLEMMA_PROVER_NO_SKIPS") != "1":
+        return
+    reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    if any(opt in reason for opt in OPTIONAL_SKIPS):
+        return
+    report.outcome = "failed"
+    report.longrepr = f"skipped under LLEMMA_PROVER_NO_SKIPS=1 (CI requires it to run): {reason}"
