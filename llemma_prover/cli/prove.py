@@ -11,10 +11,14 @@ from typing import Any
 
 from ..core.config import BACKENDS, GENERATORS, SPLITS, GeneratorConfig, ProverConfig, RunConfig
 from ..core.errors import ConfigError
+from ..serving.config import ENGINES, ServerConfig
 
 log = logging.getLogger("llemma_prover.cli.prove")
 
 _DEFAULT_TACTIC_TIMEOUT = ProverConfig().tactic_timeout
+#: Lean backends: a timed-out tactic kills the REPL, and its replacement re-imports Mathlib
+_LEAN_TACTIC_TIMEOUT = 30.0
+_LEAN_BACKENDS = ("lean4", "leandojo")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -43,13 +47,34 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--candidates", type=int, default=None, help="k, candidates per expansion")
     p.add_argument("--max-expansions", type=int, default=None, help="expansions per theorem")
     p.add_argument("--time-budget", type=float, default=None, help="wall-clock seconds per theorem")
-    p.add_argument("--tactic-timeout", type=float, default=_DEFAULT_TACTIC_TIMEOUT,
-                   help=f"seconds per tactic (default {_DEFAULT_TACTIC_TIMEOUT:g})")
+    p.add_argument("--tactic-timeout", type=float, default=None,
+                   help=f"seconds per tactic (default {_DEFAULT_TACTIC_TIMEOUT:g}; "
+                   f"{_LEAN_TACTIC_TIMEOUT:g} for lean4/leandojo, where a timeout costs a Mathlib re-import)")
+    p.add_argument("--model-server", default="auto", choices=("auto", "on", "off"),
+                   help="serve llemma from batched model servers (one per GPU) shared by all workers; "
+                   "auto = on when a GPU is present and the generator is llemma")
+    p.add_argument("--engine", default="auto", choices=ENGINES,
+                   help="model-server engine: hf (transformers) or vllm (optional package); "
+                   "auto = vllm when installed and a GPU is present, else hf")
+    p.add_argument("--lean-repl", default=None, metavar="PATH",
+                   help="lean4 backend: a Lake project directory with the REPL built (default: lean_project/ "
+                   "of this checkout) or a repl binary")
+    p.add_argument("--sandbox", default=ProverConfig().sandbox, choices=("auto", "rlimits"),
+                   help="prover processes: auto = rlimits + scrubbed env + no network where the OS allows "
+                   "it; rlimits = without the network isolation")
     return p
 
 
 def _abspath(path: str | None) -> str | None:
     return os.path.abspath(path) if path else None
+
+
+def _repl_path(path: str | None) -> str | None:
+    """``--lean-repl``: an existing path made absolute (workers may run elsewhere); a bare name (looked up
+    on PATH by the backend) kept as given."""
+    if not path:
+        return None
+    return os.path.abspath(os.path.expanduser(path)) if os.path.exists(os.path.expanduser(path)) else path
 
 
 def _repo_root() -> Path:
@@ -60,6 +85,15 @@ def build_config(args: argparse.Namespace) -> RunConfig:
     """RunConfig from flags (search budgets are filled once the generator is resolved)."""
     names = tuple(n.strip() for n in args.theorems.split(",") if n.strip()) if args.theorems else ()
     workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
+    tactic_timeout = args.tactic_timeout
+    if tactic_timeout is None:
+        tactic_timeout = _LEAN_TACTIC_TIMEOUT if args.backend in _LEAN_BACKENDS else _DEFAULT_TACTIC_TIMEOUT
+    if args.lean_repl and args.backend != "lean4":
+        raise ConfigError("--lean-repl is for --backend lean4")
+    if args.model_server == "off" and args.engine != "auto":
+        raise ConfigError("--engine chooses the model server's engine; it needs --model-server auto or on")
+    prover = dataclasses.replace(ProverConfig(), tactic_timeout=tactic_timeout, sandbox=args.sandbox,
+                                 executable=_repl_path(args.lean_repl))
     cfg = RunConfig(
         split=args.split,
         backend=args.backend,
@@ -67,7 +101,7 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         limit=args.limit,
         workers=workers,
         ray_address=args.ray_address,
-        prover=dataclasses.replace(ProverConfig(), tactic_timeout=args.tactic_timeout),
+        prover=prover,
         generator=GeneratorConfig(name=args.generator, model=args.model,
                                   replay_file=_abspath(args.replay_file)),
     )
@@ -102,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = dataclasses.replace(cfg, data_dir=str(data_dir.resolve()))
 
     # 2. the generator (auto -> llemma or bank), then the budgets that go with it
-    with resolve_generator(cfg) as resolved:
+    server = ServerConfig(engine=args.engine)
+    with resolve_generator(cfg, model_server=args.model_server, server_config=server) as resolved:
         search = effective_search(resolved.name, args.candidates, args.max_expansions, args.time_budget)
         out = Path(args.out) if args.out else Path("runs") / f"{cfg.split}-{cfg.backend}-{resolved.name}"
         cfg = dataclasses.replace(cfg, search=search, generator=resolved.config, out_dir=str(out.resolve()))

@@ -66,6 +66,18 @@ class ProverError(LlemmaProverError):
         self.elapsed = elapsed
         self.output_tail = output_tail
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # picklable although __init__ takes keyword-only arguments (errors cross Ray's process boundary)
+        return (_rebuild_error, (type(self), self.args, self.__dict__))
+
+
+def _rebuild_error(cls: type[BaseException], args: tuple[object, ...],
+                   state: dict[str, object]) -> BaseException:
+    exc = cls.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
+
 
 class ProverStartError(ProverError):
     """The prover could not be started, or the theorem header/statement did not load."""

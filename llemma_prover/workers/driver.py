@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.config import BANK_SEARCH, LLEMMA_SEARCH, GeneratorConfig, RunConfig, SearchConfig
+from ..core.errors import ConfigError
 from ..core.records import TheoremRecord
 from ..core.types import Theorem
 from ..runs.rundir import RunDir
@@ -61,11 +62,35 @@ class ResolvedGenerator:
     #: GPUs each Ray worker reserves (1 for a language model on CUDA, else 0), and GPUs seen here
     gpus_per_worker: float = 0.0
     gpu_count: int = 0
+    #: the running model servers (``ModelServerPool``) when the workers use them, else None
+    servers: Any = None
+    #: whether ``resolve_generator`` started (or joined) Ray for the servers: ``close()`` then shuts it down
+    started_ray: bool = False
+
+    @property
+    def model_server(self) -> dict[str, Any] | None:
+        """``ModelServerPool.describe()`` while servers run, else None (recorded in config.json)."""
+        return self.servers.describe() if self.servers is not None else None
+
+    def generator_factory(self) -> Any:
+        """For the worker pool: one server-backed generator per worker (None without servers)."""
+        return self.servers.generator if self.servers is not None else None
 
     def close(self) -> None:
         if self.local_worker is not None:
             self.local_worker.close()
             self.local_worker = None
+        servers, self.servers = self.servers, None
+        try:
+            if servers is not None:
+                servers.close()
+        finally:
+            if self.started_ray:
+                self.started_ray = False
+                import ray
+
+                if ray.is_initialized():
+                    ray.shutdown()
 
     def __enter__(self) -> ResolvedGenerator:
         return self
@@ -74,13 +99,109 @@ class ResolvedGenerator:
         self.close()
 
 
-def resolve_generator(run_config: RunConfig) -> ResolvedGenerator:
-    """Build the generator once here to learn what runs and why (raises ``GeneratorUnavailable``
-    for an explicit generator that cannot load). With ``workers=0`` the built generator is kept."""
+def _gpu_count(gen: GeneratorConfig) -> int:
+    """CUDA devices a language model could use here (0 when the generator is pinned to the CPU)."""
+    if gen.device == "cpu":
+        return 0
+    try:
+        import torch
+    except ImportError:
+        return 0
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def resolve_generator(run_config: RunConfig, model_server: str = "off",
+                      server_config: Any = None) -> ResolvedGenerator:
+    """Decide what generates tactics (raises ``GeneratorUnavailable`` for an explicit generator that
+    cannot load).
+
+    ``model_server`` is ``--model-server`` (auto|on|off, see ``serving.use_model_server``). When the
+    servers are used they are started here (one per GPU, one on a CPU-only machine; Ray is started
+    for them) and every worker gets a ``ServerGenerator``; ``--generator auto`` falls back to bank when
+    they cannot start. Otherwise the generator is built once here to learn what runs and why, and
+    with ``workers=0`` the built generator is kept.
+    """
+    gen = run_config.generator
+    if model_server != "off" and gen.name in ("llemma", "auto"):
+        from ..serving import use_model_server
+
+        gpus = _gpu_count(gen)
+        target = "llemma" if (gen.name == "llemma" or gpus) else "bank"
+        if use_model_server(model_server, generator=target, gpus=gpus):
+            if run_config.workers == 0:
+                if model_server == "on":
+                    raise ConfigError("--model-server on needs --workers >= 1 (the servers and workers run "
+                                      "on Ray); use --model-server off for an in-process run")
+            else:
+                return _resolve_with_servers(run_config, server_config, gpus)
+    elif model_server == "on":
+        from ..serving import use_model_server
+
+        use_model_server(model_server, generator=gen.name, gpus=0)  # raises: servers are for llemma
+    return _resolve_local(run_config)
+
+
+def _resolve_with_servers(run_config: RunConfig, server_config: Any, gpus: int) -> ResolvedGenerator:
+    import math
+
+    from ..core.errors import GeneratorUnavailable
+    from ..generators.registry import check_model_reachable
+    from ..serving import ServerConfig, start_model_servers
+    from .pool import ray_init
+
+    server = server_config or ServerConfig()
+    server.validate()
+    gen_cfg = dataclasses.replace(run_config.generator, name="llemma")
+    fallback = run_config.generator.name == "auto"
+    try:
+        check_model_reachable(gen_cfg)
+    except GeneratorUnavailable as exc:
+        if not fallback:
+            raise
+        return _resolve_local(run_config, bank_because=f"llemma could not load ({exc})")
+    count = server.num_servers or max(1, gpus)
+    started = ray_init(run_config.ray_address,
+                       num_cpus=max(1, run_config.workers) + math.ceil(count * server.num_cpus))
+    try:
+        pool = start_model_servers(gen_cfg, run_config.backend, server)
+    except GeneratorUnavailable as exc:
+        _shutdown_ray(started)
+        if not fallback:
+            raise
+        log.warning("auto: the llemma model server could not start, using bank: %s", exc)
+        because = f"the llemma model server could not start ({exc})"
+        return _resolve_local(run_config, bank_because=because)
+    except BaseException:
+        _shutdown_ray(started)
+        raise
+    desc = pool.describe()
+    engine = desc.get("engine", server.engine)
+    note = (f"{'auto: GPU found, using ' if fallback else ''}llemma ({gen_cfg.model}) on "
+            f"{len(pool.handles)} model server(s), engine {engine}")
+    return ResolvedGenerator(gen_cfg, "llemma", note, desc, None, 0.0, gpus, servers=pool,
+                             started_ray=started)
+
+
+def _shutdown_ray(started: bool) -> None:
+    if started:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
+
+
+def _resolve_local(run_config: RunConfig, bank_because: str | None = None) -> ResolvedGenerator:
+    """Build the generator here (``bank_because``: use bank instead of ``auto``, saying why)."""
     from ..backends.base import make_backend
     from ..generators.registry import make_generator
 
-    generator, note = make_generator(run_config.generator, run_config.backend)
+    if bank_because is not None:
+        bank = dataclasses.replace(run_config.generator, name="bank")
+        run_config = dataclasses.replace(run_config, generator=bank)
+        generator, _ = make_generator(bank, run_config.backend)
+        note = f"auto: {bank_because}, using bank"
+    else:
+        generator, note = make_generator(run_config.generator, run_config.backend)
     name = generator.name
     gen_cfg = effective_generator_config(run_config.generator, name)
     describe = dict(generator.describe())
@@ -133,6 +254,8 @@ def git_commit(repo: Path | None = None) -> str:
 def run_metadata(run_config: RunConfig, resolved: ResolvedGenerator, data_files: Sequence[str],
                  data_hash: str, argv: Sequence[str]) -> dict[str, Any]:
     """The content of config.json (docs/FORMATS.md)."""
+    from ..backends.sandbox import sandbox_for
+
     return {
         **run_config.to_dict(),
         "data_hash": data_hash,
@@ -141,7 +264,9 @@ def run_metadata(run_config: RunConfig, resolved: ResolvedGenerator, data_files:
         "git_commit": git_commit(),
         # what actually ran: the effective GeneratorConfig (auto resolved) + describe() + why
         "generator": {**dataclasses.asdict(resolved.config), "describe": resolved.describe,
-                      "note": resolved.note},
+                      "note": resolved.note, "model_server": resolved.model_server},
+        # which protection the prover processes run under (rlimits, scrubbed env, network isolation)
+        "sandbox": sandbox_for(run_config.prover).describe(),
         "command": list(argv),
         "started_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(),
@@ -176,6 +301,7 @@ def execute(run_config: RunConfig, resolved: ResolvedGenerator, theorems: Sequen
         return new
     worker_cfg = dataclasses.replace(run_config, generator=resolved.config)
     with worker_pool(worker_cfg, resolved.config, local_worker=resolved.local_worker,
-                     gpus_per_worker=resolved.gpus_per_worker) as run:
+                     gpus_per_worker=resolved.gpus_per_worker,
+                     generator_factory=resolved.generator_factory()) as run:
         run(todo, handle)
     return new
