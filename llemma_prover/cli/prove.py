@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data.minif2f import DATA_ENV, load_split, resolve_data_dir, select
     from ..runs.rundir import RunDir
     from ..runs.summary import summarize, summary_lines
-    from ..workers.driver import effective_search, resolve_generator, run_metadata
+    from ..workers.driver import effective_search, preflight, resolve_generator, run_metadata
 
     console = args._console
     cfg = build_config(args)
@@ -136,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = dataclasses.replace(cfg, data_dir=str(data_dir.resolve()))
 
     # 2. the generator (auto -> llemma or bank), then the budgets that go with it
+    preflight(cfg)
     server = ServerConfig(engine=args.engine)
     with resolve_generator(cfg, model_server=args.model_server, server_config=server) as resolved:
         search = effective_search(resolved.name, args.candidates, args.max_expansions, args.time_budget)

@@ -99,6 +99,15 @@ class ResolvedGenerator:
         self.close()
 
 
+def preflight(run_config: RunConfig) -> None:
+    """Cheap checks that the prover can be found, before any worker, model or Ray starts (raises
+    ``ProverUnavailable`` saying how to install it). Lean 4: the REPL command is resolved."""
+    if run_config.backend == "lean4":
+        from ..backends.lean4.locate import resolve_repl
+
+        resolve_repl(run_config.prover.executable)
+
+
 def _gpu_count(gen: GeneratorConfig) -> int:
     """CUDA devices a language model could use here (0 when the generator is pinned to the CPU)."""
     if gen.device == "cpu":

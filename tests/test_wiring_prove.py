@@ -1,0 +1,253 @@
+"""``prove`` wiring: model servers shared by Ray workers, in-process llemma, fast offline failure,
+Lean flags and errors, sandbox and tactic-timeout recording (issues 3, 6, 7 through the CLI)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ProcessWatcher, cli_command, cli_env, cmdline, descendants, run_cli
+
+from llemma_prover.core.config import GeneratorConfig, RunConfig
+from llemma_prover.core.errors import ConfigError, ProverUnavailable, UserError
+
+#: two easy miniF2F-test problems
+NAMES = ["mathd_algebra_176", "mathd_algebra_142"]
+#: tiny budgets: the point is the wiring, not the proof rate
+TINY = ("--candidates", "2", "--max-expansions", "2", "--time-budget", "30")
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+
+    from llemma_prover.serving.synthetic import TINY_LLAMA_SHAPE, save_random_llama
+
+    torch.set_num_threads(1)
+    return save_random_llama(tmp_path_factory.mktemp("tiny-llama"), TINY_LLAMA_SHAPE, seed=0)
+
+
+def _records(out: Path) -> dict[str, dict]:
+    lines = (out / "results.jsonl").read_text().splitlines()
+    return {r["theorem"]: r for r in (json.loads(x) for x in lines if x.strip())}
+
+
+def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 2, (proc.returncode, proc.stdout[-2000:], proc.stderr[-3000:])
+    errors = [x for x in proc.stderr.splitlines() if "error:" in x]
+    assert len(errors) == 1, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == errors[0], proc.stderr  # the message ends the output
+    assert "Traceback" not in proc.stderr
+    return errors[0]
+
+
+# ----------------------------------------------------------------------------------------------
+# model servers
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.coq
+@pytest.mark.ray
+@pytest.mark.model
+@pytest.mark.slow
+def test_two_workers_share_one_model_server_end_to_end(tmp_path: Path, tiny_model_dir: Path) -> None:
+    out = tmp_path / "run"
+    cmd = cli_command("--generator", "llemma", "--model", str(tiny_model_dir), "--model-server", "on",
+                      "--workers", "2", "--theorems", ",".join(NAMES), "--out", str(out), *TINY)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+    watcher = ProcessWatcher(proc.pid)
+    servers: set[int] = set()
+    stop = threading.Event()
+
+    def spot_servers() -> None:  # actor processes take their class name as title once created
+        while not stop.is_set():
+            servers.update(p for p in descendants(proc.pid) if "ModelServer" in cmdline(p))
+            stop.wait(0.2)
+
+    spotter = threading.Thread(target=spot_servers, daemon=True)
+    spotter.start()
+    try:
+        stdout, stderr = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        stop.set()
+        spotter.join(5)
+        watcher.stop()
+    assert proc.returncode == 0, stderr[-3000:]
+    assert "on 1 model server(s)" in stderr, stderr  # the start banner (on stderr) says what runs
+    cfg = json.loads((out / "config.json").read_text())
+    ms = cfg["generator"]["model_server"]
+    assert ms is not None and ms["model_server"] is True and ms["servers"] == 1, ms
+    assert ms["engine"] == "hf" and ms["device"] == "cpu", ms
+    assert cfg["generator"]["name"] == "llemma" and cfg["generator"]["describe"] == ms
+    assert cfg["workers"] == 2
+    assert len(servers) == 1, f"expected exactly one model-server process, saw {servers}"
+    recs = _records(out)
+    assert sorted(recs) == sorted(NAMES)
+    for r in recs.values():
+        assert r["generator"] == "llemma" and r["status"] in ("proved", "failed"), r
+        assert r["expansions"] >= 1 and r["time"]["model"] > 0, r  # the server answered
+        assert (out / r["trace"]).is_file()
+    # nothing left behind: servers, workers, raylet, provers
+    assert watcher.alive("ModelServer", timeout=30) == []
+    assert watcher.alive("ray::", timeout=30) == []
+    assert watcher.alive("raylet", timeout=30) == []
+    assert watcher.alive("coqtop", timeout=15) == []
+
+
+@pytest.mark.coq
+@pytest.mark.model
+@pytest.mark.slow
+def test_llemma_in_process_without_server(tmp_path: Path, tiny_model_dir: Path) -> None:
+    out = tmp_path / "run"
+    proc = run_cli("--generator", "llemma", "--model", str(tiny_model_dir), "--model-server", "off",
+                   "--workers", "0", "--theorems", NAMES[0], "--out", str(out), *TINY, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["generator"]["model_server"] is None
+    assert cfg["generator"]["describe"]["name"] == "llemma"
+    assert "model_server" not in cfg["generator"]["describe"]
+    rec = _records(out)[NAMES[0]]
+    assert rec["generator"] == "llemma" and rec["time"]["model"] > 0, rec
+
+
+@pytest.mark.coq
+def test_worker_uses_a_ready_made_generator(tmp_path: Path, minif2f_dir: Path) -> None:
+    """A Worker given a generator never builds one from its config (here: a model that does not exist)."""
+    from llemma_prover.data.minif2f import load_split, select
+    from llemma_prover.generators.replay import ReplayGenerator
+    from llemma_prover.workers.pool import Worker
+
+    replay = tmp_path / "tactics.txt"
+    replay.write_text("ring.\n")
+    theorem = select(load_split(minif2f_dir, "coq", "test").theorems, ("mathd_algebra_176",), None)[0]
+    gen_cfg = GeneratorConfig(name="llemma", model=str(tmp_path / "no-such-model"))
+    cfg = RunConfig(workers=1, generator=gen_cfg)
+    w = Worker(cfg, gen_cfg, generator=ReplayGenerator(str(replay)))
+    try:
+        assert w.start()["name"] == "replay"
+        result = w.prove(theorem)
+    finally:
+        w.close()
+    assert result.record.status.value == "proved", result.record
+    assert list(result.record.proof) == ["ring."]
+
+
+@pytest.mark.ray
+@pytest.mark.model
+def test_auto_with_a_gpu_falls_back_to_bank_when_the_server_cannot_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--generator auto, --model-server auto, a GPU (simulated: there is none here): the server start
+    fails for real (no such model) and the run goes on with bank, saying why; Ray is shut down."""
+    import ray
+
+    from llemma_prover.workers import driver
+
+    monkeypatch.setattr(driver, "_gpu_count", lambda gen: 1)
+    gen = GeneratorConfig(name="auto", model=str(tmp_path / "missing-model"), device="cpu")
+    cfg = RunConfig(workers=1, generator=gen)
+    resolved = driver.resolve_generator(cfg, model_server="auto")
+    try:
+        assert resolved.name == "bank" and resolved.servers is None
+        assert "model server could not start" in resolved.note and "using bank" in resolved.note
+        assert not ray.is_initialized()
+    finally:
+        resolved.close()
+
+
+def test_model_server_flag_errors() -> None:
+    from llemma_prover.workers.driver import resolve_generator
+
+    with pytest.raises(ConfigError, match="needs --generator llemma"):
+        resolve_generator(RunConfig(workers=1, generator=GeneratorConfig(name="bank")), model_server="on")
+    with pytest.raises(ConfigError, match="needs --workers >= 1"):
+        resolve_generator(RunConfig(workers=0, generator=GeneratorConfig(name="llemma", model="/x")),
+                          model_server="on")
+    proc = run_cli("--engine", "vllm", "--model-server", "off", "--limit", "1", timeout=60)
+    assert "--engine" in _one_line_error(proc)
+    proc = run_cli("--lean-repl", "/tmp", "--backend", "coq", "--limit", "1", timeout=60)
+    assert "--lean-repl is for --backend lean4" in _one_line_error(proc)
+
+
+def test_default_model_offline_fails_fast_in_one_line(tmp_path: Path) -> None:
+    """The default model id, not cached, Hub unreachable (an endpoint nothing listens on): one line,
+    exit 2, no download retries."""
+    env = cli_env(HF_HOME=str(tmp_path / "hf-home"), HF_ENDPOINT="http://127.0.0.1:9")
+    env.pop("HF_HUB_OFFLINE", None)
+    t0 = time.monotonic()
+    proc = run_cli("--generator", "llemma", "--workers", "0", "--theorems", NAMES[0],
+                   "--out", str(tmp_path / "run"), env=env, timeout=120)
+    elapsed = time.monotonic() - t0
+    line = _one_line_error(proc)
+    assert "EleutherAI/llemma_7b" in line and "cannot be reached" in line, line
+    assert "--generator bank" in line
+    assert elapsed < 15, f"took {elapsed:.1f} s"
+
+
+# ----------------------------------------------------------------------------------------------
+# Lean, sandbox, tactic timeout
+# ----------------------------------------------------------------------------------------------
+
+
+def _args(*argv: str):  # type: ignore[no-untyped-def]
+    import argparse
+
+    from llemma_prover.cli import prove
+
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    prove.add_parser(sub)
+    return parser.parse_args(["prove", *argv])
+
+
+def test_flags_map_onto_the_prover_config(tmp_path: Path) -> None:
+    from llemma_prover.cli.prove import build_config
+
+    assert build_config(_args()).prover.tactic_timeout == 5.0
+    assert build_config(_args("--backend", "lean4")).prover.tactic_timeout == 30.0
+    assert build_config(_args("--backend", "leandojo")).prover.tactic_timeout == 30.0
+    assert build_config(_args("--backend", "lean4", "--tactic-timeout", "7")).prover.tactic_timeout == 7.0
+    assert build_config(_args("--backend", "isabelle")).prover.tactic_timeout == 5.0
+    cfg = build_config(_args("--backend", "lean4", "--lean-repl", str(tmp_path)))
+    assert cfg.prover.executable == str(tmp_path.resolve())
+    assert build_config(_args("--backend", "lean4", "--lean-repl", "repl")).prover.executable == "repl"
+    assert build_config(_args()).prover.sandbox == "auto"
+    assert build_config(_args("--sandbox", "rlimits")).prover.sandbox == "rlimits"
+
+
+def test_prover_errors_survive_pickling() -> None:
+    """Ray sends a worker's exception to the driver pickled: a missing prover stays a UserError."""
+    exc = pickle.loads(pickle.dumps(ProverUnavailable("no REPL; build lean_project", backend="lean4")))
+    assert isinstance(exc, ProverUnavailable) and isinstance(exc, UserError)
+    assert str(exc) == "lean4: no REPL; build lean_project" and exc.backend == "lean4"
+
+
+@pytest.mark.parametrize("workers", ["0", "1"])
+def test_lean4_without_lean_is_one_line(tmp_path: Path, workers: str) -> None:
+    env = cli_env(PATH=os.path.dirname(cli_command()[0]) + ":/usr/bin:/bin")  # no lake, no repl
+    proc = run_cli("--backend", "lean4", "--generator", "bank", "--workers", workers, "--theorems",
+                   "mathd_algebra_176", "--out", str(tmp_path / "run"), env=env, timeout=180)
+    line = _one_line_error(proc)
+    assert "lean4:" in line and "lean_project" in line and "lake build" in line, line
+    assert "--lean-repl" in line
+
+
+def test_sandbox_recorded_in_config_json(tmp_path: Path) -> None:
+    from llemma_prover.backends.sandbox import sandbox_for
+    from llemma_prover.core.config import ProverConfig
+    from llemma_prover.workers.driver import ResolvedGenerator, run_metadata
+
+    cfg = RunConfig(workers=0, prover=ProverConfig(sandbox="rlimits"))
+    meta = run_metadata(cfg, ResolvedGenerator(GeneratorConfig(name="bank"), "bank", "bank"), [], "h", ["x"])
+    assert meta["sandbox"] == sandbox_for(cfg.prover).describe()
+    assert meta["sandbox"]["network_isolation"] == "none"  # rlimits: no network isolation asked for
+    assert meta["sandbox"]["rlimits"]["address_space_mb"] == cfg.prover.memory_limit_mb
+    assert meta["generator"]["model_server"] is None
