@@ -155,7 +155,8 @@ def _resolve_with_servers(run_config: RunConfig, server_config: Any, gpus: int) 
 
     from ..core.errors import GeneratorUnavailable
     from ..generators.registry import check_model_reachable
-    from ..serving import ServerConfig, start_model_servers
+    from ..serving import ServerConfig
+    from ..serving.server import start_model_servers
     from .pool import ray_init
 
     server = server_config or ServerConfig()
