@@ -251,3 +251,40 @@ def test_sandbox_recorded_in_config_json(tmp_path: Path) -> None:
     assert meta["sandbox"]["network_isolation"] == "none"  # rlimits: no network isolation asked for
     assert meta["sandbox"]["rlimits"]["address_space_mb"] == cfg.prover.memory_limit_mb
     assert meta["generator"]["model_server"] is None
+
+
+@pytest.mark.coq
+@pytest.mark.ray
+@pytest.mark.model
+@pytest.mark.slow
+def test_ctrl_c_stops_the_model_server_and_workers(tmp_path: Path, tiny_model_dir: Path) -> None:
+    import signal
+
+    out = tmp_path / "run"
+    cmd = cli_command("--generator", "llemma", "--model", str(tiny_model_dir), "--model-server", "on",
+                      "--workers", "1", "--theorems", ",".join(NAMES), "--out", str(out),
+                      "--candidates", "2", "--max-expansions", "100", "--time-budget", "120")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+    watcher = ProcessWatcher(proc.pid)
+    try:
+        deadline = time.monotonic() + 300
+        searching = False
+        while time.monotonic() < deadline and proc.poll() is None and not searching:
+            kids = descendants(proc.pid)
+            searching = (any("ModelServer" in cmdline(p) for p in kids)
+                         and any("coqtop" in cmdline(p) for p in kids))
+            time.sleep(0.2)
+        assert searching and proc.poll() is None, "never saw the server and a prover running"
+        time.sleep(2.0)  # mid-search
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        watcher.stop()
+    assert proc.returncode == 130, stderr[-3000:]
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert watcher.alive("ModelServer", timeout=30) == []
+    assert watcher.alive("ray::", timeout=30) == []
+    assert watcher.alive("raylet", timeout=30) == []
+    assert watcher.alive("coqtop", timeout=15) == []
