@@ -165,8 +165,14 @@ def _prove(args: list[str]) -> subprocess.Popen[str]:
     script = Path(sys.executable).parent / "prove"
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "llemma_prover.cli.main", "prove"]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # SIGINT back to its default in the child: a bench started in the background (``&``, nohup) inherits
+    # an ignored SIGINT, and Python installs its KeyboardInterrupt handler only when SIGINT is not ignored
     return subprocess.Popen([*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, cwd=REPO)
+                            env=env, cwd=REPO, preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _records(out: Path) -> list[dict[str, Any]]:
@@ -286,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         if r["traceback"]:
             problems.append(f"{r['split']}: traceback on stderr")
         if "unique" in r and (r["unique"] != r["records"] or r["exit_code"] != 0):
-            problems.append(f"{r['split']}: exit {r['exit_code']}, {r['records']} records, {r['unique']} unique")
+            problems.append(f"{r['split']}: exit {r['exit_code']}, {r['records']} records, "
+                            f"{r['unique']} unique")
         if r["prover"]["peak_rss_mb_max"] > cap * 1.25:
             problems.append(f"{r['split']}: a coqtop reached {r['prover']['peak_rss_mb_max']:.0f} MB")
     interrupted = runs[-1]
