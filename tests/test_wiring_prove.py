@@ -158,9 +158,27 @@ def test_auto_with_a_gpu_falls_back_to_bank_when_the_server_cannot_start(
     try:
         assert resolved.name == "bank" and resolved.servers is None
         assert "model server could not start" in resolved.note and "using bank" in resolved.note
+        assert "no such file or directory" in resolved.note and "ray::" not in resolved.note, resolved.note
         assert not ray.is_initialized()
     finally:
         resolved.close()
+
+
+@pytest.mark.ray
+def test_server_start_errors_are_one_line(tmp_path: Path) -> None:
+    """An explicit llemma whose server cannot load: the server's own message, not Ray's remote traceback."""
+    proc = run_cli("--generator", "llemma", "--model", str(tmp_path / "missing"), "--model-server", "on",
+                   "--workers", "1", "--theorems", NAMES[0], "--out", str(tmp_path / "run"), timeout=180)
+    line = _one_line_error(proc)
+    assert "no such file or directory" in line and "ray::" not in line and "File " not in line, line
+    # an engine that cannot run is refused before Ray starts
+    t0 = time.monotonic()
+    proc = run_cli("--generator", "llemma", "--model", str(tmp_path), "--model-server", "on", "--engine",
+                   "vllm", "--workers", "1", "--theorems", NAMES[0], "--out", str(tmp_path / "run2"),
+                   timeout=180)
+    line = _one_line_error(proc)
+    assert "--engine vllm needs" in line and "Token authentication" not in proc.stderr, proc.stderr
+    assert time.monotonic() - t0 < 15
 
 
 def test_model_server_flag_errors() -> None:

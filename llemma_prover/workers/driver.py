@@ -155,7 +155,7 @@ def _resolve_with_servers(run_config: RunConfig, server_config: Any, gpus: int) 
 
     from ..core.errors import GeneratorUnavailable
     from ..generators.registry import check_model_reachable
-    from ..serving import ServerConfig
+    from ..serving import ServerConfig, select_engine, vllm_installed
     from ..serving.server import start_model_servers
     from .pool import ray_init
 
@@ -165,6 +165,7 @@ def _resolve_with_servers(run_config: RunConfig, server_config: Any, gpus: int) 
     fallback = run_config.generator.name == "auto"
     try:
         check_model_reachable(gen_cfg)
+        select_engine(server.engine, gpu=gpus > 0, vllm_available=vllm_installed())  # before Ray starts
     except GeneratorUnavailable as exc:
         if not fallback:
             raise
@@ -176,8 +177,12 @@ def _resolve_with_servers(run_config: RunConfig, server_config: Any, gpus: int) 
         pool = start_model_servers(gen_cfg, run_config.backend, server)
     except GeneratorUnavailable as exc:
         _shutdown_ray(started)
+        # raised in the server actor, it arrives as Ray's RayTaskError(GeneratorUnavailable), whose text
+        # is the remote traceback: keep the original one-line error
+        cause = getattr(exc, "cause", None)
+        exc = cause if isinstance(cause, GeneratorUnavailable) else exc
         if not fallback:
-            raise
+            raise exc from None
         log.warning("auto: the llemma model server could not start, using bank: %s", exc)
         because = f"the llemma model server could not start ({exc})"
         return _resolve_local(run_config, bank_because=because)
