@@ -211,6 +211,27 @@ def _ray_env() -> None:
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 
 
+#: seconds to wait for a TCP connection to ``--ray-address`` before ``ray.init`` (which retries for minutes)
+RAY_ADDRESS_PROBE_S = 5.0
+
+
+def _probe_address(address: str) -> None:
+    """A ``host:port`` address where nothing listens is a one-line ``ConfigError`` at once: ``ray.init``
+    itself would retry the GCS connection for minutes. Other forms (``auto``, ``ray://``) go to Ray."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or "/" in address or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=RAY_ADDRESS_PROBE_S):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"cannot join the Ray cluster at {address}: nothing answers there ({reason}); "
+                          "start it with `ray start --head` or leave out --ray-address") from None
+
+
 def ray_init(address: str | None, num_cpus: int) -> bool:
     """Start a loopback-only local Ray (or join ``address``). Returns True if we started it."""
     _ray_env()
@@ -221,6 +242,7 @@ def ray_init(address: str | None, num_cpus: int) -> bool:
         return False
     kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
     if address:
+        _probe_address(address)
         try:
             ray.init(address=address, **kwargs)
         except (ConnectionError, ValueError, RuntimeError) as exc:
