@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.config import BACKENDS, GENERATORS, SPLITS, GeneratorConfig, ProverConfig, RunConfig
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, UserError
 from ..serving.config import ENGINES, ServerConfig
 
 log = logging.getLogger("llemma_prover.cli.prove")
@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
             resolved.local_worker.run_config = cfg
         meta = run_metadata(cfg, resolved, dataset.files, dataset.sha256, ["llemma-prover", *args._argv])
         run_dir = RunDir.open(out, meta)
-        _attach_run_log(run_dir.path / "run.log")
+        run_log = _attach_run_log(run_dir.path / "run.log")
 
         todo = [t for t in theorems if not run_dir.done(t.name)]
         old = run_dir.records
@@ -174,10 +174,19 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"interrupted: {done}/{len(theorems)} results kept in {run_dir.path}; "
                           "run the same command again to resume", highlight=False)
             raise
+        except UserError:
+            # failed before any theorem ran (Ray, the workers or a prover could not start): a new run
+            # directory is removed again rather than left half-written
+            if not run_dir.records:
+                logging.getLogger().removeHandler(run_log)
+                run_log.close()
+                run_dir.discard_unused()
+            raise
         finally:
             text_rows = summary_lines(summarize(run_dir.records[t.name] for t in theorems
                                                 if t.name in run_dir.records))
-            run_dir.write_summary([t.name for t in theorems])
+            if run_dir.path.is_dir() and (run_dir.path / "config.json").exists():
+                run_dir.write_summary([t.name for t in theorems])
     table = Table(title=f"{cfg.split} / {cfg.backend} / {resolved.name}")
     table.add_column("family")
     table.add_column("solved/total", justify="right")
@@ -223,8 +232,9 @@ def _run_with_progress(cfg: RunConfig, resolved: Any, todo: list[Any], run_dir: 
         execute(cfg, resolved, todo, run_dir, on_result=on_result)
 
 
-def _attach_run_log(path: Path) -> None:
+def _attach_run_log(path: Path) -> logging.Handler:
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(logging.INFO)
     logging.getLogger().addHandler(handler)
+    return handler

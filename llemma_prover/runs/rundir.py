@@ -67,13 +67,15 @@ class RunDir:
     """An open run directory. Use ``RunDir.open(path, config)``; then ``append``/``write_*``."""
 
     def __init__(self, path: Path, config: dict[str, Any], records: dict[str, TheoremRecord],
-                 repaired: int, resumed: bool) -> None:
+                 repaired: int, resumed: bool, created: bool = False) -> None:
         self.path = path
         self.config = config
         self.records = records
         #: number of broken lines dropped from results.jsonl on open
         self.repaired = repaired
         self.resumed = resumed
+        #: ``open`` created the folder itself (it did not exist before)
+        self.created = created
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
@@ -82,6 +84,7 @@ class RunDir:
         (``format_version`` is added). Raises ``RunDirError`` (one line) when it cannot be used."""
         p = Path(path)
         config = {"format_version": FORMAT_VERSION, **config}
+        created = not p.exists()
         try:
             p.mkdir(parents=True, exist_ok=True)
             (p / "traces").mkdir(exist_ok=True)
@@ -111,7 +114,23 @@ class RunDir:
             _atomic_write(cfg_path, json.dumps(config, indent=2, sort_keys=False, default=str) + "\n")
         except OSError as exc:
             raise RunDirError(f"cannot write {cfg_path}: {exc.strerror or exc}") from None
-        return cls(p, config, records, repaired, resumed)
+        return cls(p, config, records, repaired, resumed, created)
+
+    def discard_unused(self) -> bool:
+        """Remove what ``open`` wrote for a *new* run that has no record yet (an error before any theorem
+        ran: Ray or a prover could not start), so that no half-written run is left behind. A resumed run
+        or one with records is kept. Returns True when it removed something."""
+        if self.resumed or self.records or (self.path / RESULTS).exists():
+            return False
+        for name in (CONFIG, "summary.md", "run.log"):
+            with contextlib.suppress(FileNotFoundError):
+                (self.path / name).unlink()
+        for sub in ("traces", "proofs", ""):
+            if sub == "" and not self.created:
+                break
+            with contextlib.suppress(OSError):  # only empty folders go
+                (self.path / sub).rmdir() if sub else self.path.rmdir()
+        return True
 
     # -- writing ---------------------------------------------------------------------------
     def done(self, theorem: str) -> bool:
