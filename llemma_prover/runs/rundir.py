@@ -85,10 +85,10 @@ class RunDir:
         p = Path(path)
         config = {"format_version": FORMAT_VERSION, **config}
         created = not p.exists()
+        if p.exists() and not p.is_dir():
+            raise RunDirError(f"run directory {p} exists and is not a directory; use another --out")
         try:
             p.mkdir(parents=True, exist_ok=True)
-            (p / "traces").mkdir(exist_ok=True)
-            (p / "proofs").mkdir(exist_ok=True)
         except OSError as exc:
             raise RunDirError(f"cannot create run directory {p}: {exc.strerror or exc}") from None
         if not os.access(p, os.W_OK | os.X_OK):
@@ -110,6 +110,11 @@ class RunDir:
         elif (p / RESULTS).exists():
             raise RunDirError(f"{p} has {RESULTS} but no {CONFIG}; use another --out")
         records, repaired = read_results(p / RESULTS, repair=True)
+        try:  # only now, so that a refused folder is left as it was
+            (p / "traces").mkdir(exist_ok=True)
+            (p / "proofs").mkdir(exist_ok=True)
+        except OSError as exc:
+            raise RunDirError(f"cannot create run directory {p}: {exc.strerror or exc}") from None
         try:
             _atomic_write(cfg_path, json.dumps(config, indent=2, sort_keys=False, default=str) + "\n")
         except OSError as exc:
