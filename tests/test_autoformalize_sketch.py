@@ -296,6 +296,10 @@ class _ScriptedBackend:
             return ProofFinished(state_id=self.n, elapsed=0.01)
         if what == "timeout":
             return TacticTimeout(timeout=1.0, elapsed=1.0)
+        if what == "crash":
+            from llemma_prover.core.errors import ProverCrashed
+
+            raise ProverCrashed("prover exited while running the tactic", backend="lean4")
         return TacticError(message=f"failed: {tactic}", elapsed=0.01)
 
     def check(self, theorem, proof):
@@ -320,7 +324,7 @@ def test_stepwise_filling_of_a_lean_sketch_with_the_bank_tactics():
     sketch = "by\n  have hx : x = 3 := by sorry\n  rw [h₁, hx]\n  sorry\n"
     backend = _ScriptedBackend(
         {
-            "have hx : x = 3 := by norm_num": "timeout",
+            "have hx : x = 3 := by norm_num": "crash",
             "have hx : x = 3 := by linarith": "advance",
             "rw [h₁, hx]": "advance",
             "(norm_num)": "finish",
@@ -334,7 +338,10 @@ def test_stepwise_filling_of_a_lean_sketch_with_the_bank_tactics():
     assert rec.status is Status.PROVED
     h0, h1 = rec.extra["dsp"]["samples"][0]["holes"]
     assert [a["tactic"] for a in h0["attempts"]] == lean_hole_tactics()[:2]
-    assert [a["outcome"] for a in h0["attempts"]] == ["timeout", "closed"] and h0["closed_by"] == "linarith"
+    # a candidate that crashed the prover is one failed attempt; the next candidate is tried
+    assert [a["outcome"] for a in h0["attempts"]] == ["prover_error", "closed"] and h0[
+        "closed_by"
+    ] == "linarith"
     assert h1["closed_by"] == "norm_num" and h1["claim"] == "goal after rw [h₁, hx]"
     assert backend.checked == ["have hx : x = 3 := by linarith", "rw [h₁, hx]", "(norm_num)"]
     assert rec.proof == tuple(backend.checked)

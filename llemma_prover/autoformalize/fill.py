@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..backends.base import ProverBackend
+from ..core.errors import ProverError, RestartLimitExceeded
 from ..core.types import Advanced, ProofFinished, TacticError, TacticTimeout, Theorem
 from .automation import ISABELLE_HOLE_METHODS, coq_goal_claim, coq_hole_tactics
 from .config import HolePolicy
@@ -34,7 +35,7 @@ class Attempt:
     """One candidate tried on a hole."""
 
     tactic: str
-    #: "closed" | "error" | "timeout" | "rejected"
+    #: "closed" | "error" | "timeout" | "rejected" | "prover_error" (Isabelle: also "suggested")
     outcome: str
     elapsed: float
     message: str = ""
@@ -170,7 +171,17 @@ class StepwiseFiller(HoleFiller):
                     break
                 sentence = step.render(backend_name, tac)
                 ts = time.monotonic()
-                r = self.backend.apply(state, sentence)
+                try:
+                    r = self.backend.apply(state, sentence)
+                except RestartLimitExceeded:
+                    raise
+                except ProverError as exc:
+                    # the candidate broke the prover (e.g. ran out of memory); the backend has replaced
+                    # the process and restores the state on the next call: try the next candidate
+                    el = time.monotonic() - ts
+                    t_prover += el
+                    attempts.append(Attempt(tac, "prover_error", el, _short(str(exc), 160)))
+                    continue
                 el = time.monotonic() - ts
                 t_prover += el
                 if isinstance(r, (Advanced, ProofFinished)):
