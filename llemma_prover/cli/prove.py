@@ -62,7 +62,49 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--sandbox", default=ProverConfig().sandbox, choices=("auto", "rlimits"),
                    help="prover processes: auto = rlimits + scrubbed env + no network where the OS allows "
                    "it; rlimits = without the network isolation")
+    p.add_argument("--temperature", type=float, default=GeneratorConfig().temperature,
+                   help="llemma decoding: 0 = beam search (default), > 0 = sampling at this temperature")
+    p.add_argument("--seed", type=int, default=GeneratorConfig().seed, help="llemma sampling seed")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="YAML file of settings named like the flags (e.g. experiments/configs/*.yaml); "
+                   "flags given on the command line win")
+    p.set_defaults(_prove_options={a.dest: tuple(a.option_strings) for a in p._actions if a.dest != "help"})
     return p
+
+
+def _given_on_command_line(args: argparse.Namespace) -> set[str]:
+    """Destinations of the flags that appear in ``args._argv`` (``--flag value`` or ``--flag=value``)."""
+    argv: list[str] = list(getattr(args, "_argv", []))
+    words = {w.split("=", 1)[0] for w in argv if w.startswith("-")}
+    return {dest for dest, opts in args._prove_options.items() if words.intersection(opts)}
+
+
+def apply_config_file(args: argparse.Namespace) -> None:
+    """Fill ``args`` from ``--config FILE`` wherever the command line left a flag at its default."""
+    if not getattr(args, "config", None):
+        return
+    import yaml
+
+    try:
+        with open(args.config, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+    except OSError as exc:
+        raise ConfigError(f"--config {args.config!r}: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--config {args.config!r}: not valid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config {args.config!r}: expected a mapping of flag names to values")
+    options: dict[str, tuple[str, ...]] = args._prove_options
+    settable = sorted(k for k, opts in options.items() if opts and k not in ("config", "verbose", "quiet"))
+    given = _given_on_command_line(args)
+    for key, value in data.items():
+        dest = str(key).replace("-", "_")
+        if dest not in settable:
+            raise ConfigError(f"--config {args.config!r}: unknown setting {key!r} (known: {', '.join(settable)})")
+        if dest == "theorems" and isinstance(value, list):
+            value = ",".join(map(str, value))
+        if dest not in given:
+            setattr(args, dest, value)
 
 
 def _abspath(path: str | None) -> str | None:
@@ -83,6 +125,7 @@ def _repo_root() -> Path:
 
 def build_config(args: argparse.Namespace) -> RunConfig:
     """RunConfig from flags (search budgets are filled once the generator is resolved)."""
+    apply_config_file(args)
     names = tuple(n.strip() for n in args.theorems.split(",") if n.strip()) if args.theorems else ()
     workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
     tactic_timeout = args.tactic_timeout
@@ -103,7 +146,8 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         ray_address=args.ray_address,
         prover=prover,
         generator=GeneratorConfig(name=args.generator, model=args.model,
-                                  replay_file=_abspath(args.replay_file)),
+                                  replay_file=_abspath(args.replay_file),
+                                  temperature=args.temperature, seed=args.seed),
     )
     if args.ray_address and workers == 0:
         raise ConfigError("--ray-address needs --workers >= 1")
