@@ -34,6 +34,7 @@ PROOF = "<proof>"
 ERR = "<error>"
 TIMEOUT = "<timeout>"
 CRASH = "<crash>"
+CRASH_ONCE_THEN_PROOF = "<crash-once-then-proof>"
 RESTART_LIMIT = "<restart-limit>"
 
 THM = Theorem(name="t", split="test", system="script", header="", statement="A")
@@ -92,6 +93,9 @@ class ScriptBackend(ProverBackend):
             return TacticTimeout(timeout=5.0, elapsed=self.cost)
         if out == CRASH:
             raise ProverCrashed("coqtop died", backend=self.name)
+        if out == CRASH_ONCE_THEN_PROOF:
+            self.script[(goal, tactic)] = PROOF
+            raise ProverCrashed("coqtop killed mid-tactic", backend=self.name)
         if out == RESTART_LIMIT:
             raise RestartLimitExceeded("too many restarts", backend=self.name)
         self.states.append(out)
@@ -391,10 +395,23 @@ def test_prover_error_is_recorded_and_search_continues(caplog: pytest.LogCapture
             THM, ScriptBackend(script), ListGenerator([("boom", 0.0), ("p", -1.0)]), cfg()
         )
     assert out.reason is Reason.PROVED
-    assert out.extra["prover_errors"] == 1
-    (edge,) = [d for _, _, d in tree.graph.edges(data=True) if d["tactic"] == "boom"]
-    assert edge["outcome"] == "prover_error" and "coqtop died" in edge["error"]
+    # a broken prover says nothing about the tactic: it is tried once more, then given up
+    assert out.extra["prover_errors"] == 2
+    edges = [d for _, _, d in tree.graph.edges(data=True) if d["tactic"] == "boom"]
+    assert len(edges) == 2
+    assert all(e["outcome"] == "prover_error" and "coqtop died" in e["error"] for e in edges)
     assert "coqtop died" in caplog.text
+
+
+def test_tactic_whose_prover_was_killed_is_tried_again() -> None:
+    script = {("A", "p"): CRASH_ONCE_THEN_PROOF}
+    backend = ScriptBackend(script)
+    out, tree = best_first_search(THM, backend, ListGenerator([("p", 0.0)]), cfg())
+    assert out.reason is Reason.PROVED and out.proof == ("p",)
+    assert out.extra["prover_errors"] == 1
+    assert backend.applied == [("A", "p"), ("A", "p")]
+    outcomes = sorted(d["outcome"] for _, _, d in tree.graph.edges(data=True))
+    assert outcomes == ["proved", "prover_error"]
 
 
 def test_restart_limit_ends_search_with_prover_crash(caplog: pytest.LogCaptureFixture) -> None:

@@ -31,6 +31,7 @@ from ..core.types import (
     ProofFinished,
     Reason,
     SearchOutcome,
+    StepResult,
     TacticError,
     TacticTimeout,
     Theorem,
@@ -40,6 +41,11 @@ from ..generators.base import TacticGenerator
 from .tree import NodeStatus, SearchTree
 
 log = logging.getLogger(__name__)
+
+
+#: times a tactic is tried again after the prover process broke while running it (a killed or crashed
+#: prover says nothing about the tactic; the backend restores the state on a fresh process first)
+PROVER_ERROR_RETRIES = 1
 
 
 @dataclass(frozen=True)
@@ -170,29 +176,36 @@ def best_first_search(
             if clock() - t0 >= config.time_budget:
                 completed = False
                 break
-            tp = clock()
-            attempts += 1
-            try:
-                step = backend.apply(state_id, cand.tactic)
-            except RestartLimitExceeded as exc:
+            step: StepResult | None = None
+            for retry in range(PROVER_ERROR_RETRIES + 1):
+                tp = clock()
+                attempts += 1
+                try:
+                    step = backend.apply(state_id, cand.tactic)
+                except RestartLimitExceeded as exc:
+                    clocks.prover += clock() - tp
+                    log.error("%s: prover restart limit reached: %s", theorem.name, exc)
+                    tree.add_error(node, cand.tactic, cand.score, "prover_error", str(exc), clock() - tp)
+                    error = str(exc)
+                    return finish(Reason.PROVER_CRASH)
+                except ProverError as exc:
+                    dt = clock() - tp
+                    clocks.prover += dt
+                    prover_errors += 1
+                    again = retry < PROVER_ERROR_RETRIES
+                    log.warning(
+                        "%s: prover error on %r (the backend restarts on the next call%s): %s",
+                        theorem.name,
+                        cand.tactic,
+                        "; trying the tactic once more" if again else "",
+                        exc,
+                    )
+                    tree.add_error(node, cand.tactic, cand.score, "prover_error", str(exc), dt)
+                    continue
                 clocks.prover += clock() - tp
-                log.error("%s: prover restart limit reached: %s", theorem.name, exc)
-                tree.add_error(node, cand.tactic, cand.score, "prover_error", str(exc), clock() - tp)
-                error = str(exc)
-                return finish(Reason.PROVER_CRASH)
-            except ProverError as exc:
-                dt = clock() - tp
-                clocks.prover += dt
-                prover_errors += 1
-                log.warning(
-                    "%s: prover error on %r (the backend restarts on the next call): %s",
-                    theorem.name,
-                    cand.tactic,
-                    exc,
-                )
-                tree.add_error(node, cand.tactic, cand.score, "prover_error", str(exc), dt)
+                break
+            if step is None:
                 continue
-            clocks.prover += clock() - tp
             if isinstance(step, ProofFinished):
                 tree.add_proved(node, cand.tactic, cand.score, step.elapsed)
                 _emit(on_event, theorem, expansions, tree, clock() - t0, True)
