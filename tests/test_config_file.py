@@ -24,7 +24,8 @@ def test_file_settings_apply_and_flags_win(tmp_path: Path) -> None:
     f.write_text("split: minif2f-valid\nworkers: 3\ntemperature: 0.7\nseed: 11\n"
                  "theorems: [mathd_algebra_107, amc12a_2002_p6]\nmax-expansions: 9\n")
     cfg = _cfg(["--config", str(f)])
-    assert (cfg.split, cfg.workers, cfg.generator.temperature, cfg.generator.seed) == ("minif2f-valid", 3, 0.7, 11)
+    got = (cfg.split, cfg.workers, cfg.generator.temperature, cfg.generator.seed)
+    assert got == ("minif2f-valid", 3, 0.7, 11)
     assert cfg.theorems == ("mathd_algebra_107", "amc12a_2002_p6")
     cfg = _cfg(["--config", str(f), "--workers", "0", "--split", "minif2f-test"])
     assert (cfg.workers, cfg.split) == (0, "minif2f-test")
@@ -48,7 +49,10 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
         _cfg(["--config", str(tmp_path / "nope.yaml")])
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "experiments" / "configs").glob("*.yaml")), ids=lambda p: p.name)
+CONFIGS = sorted((REPO / "experiments" / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_shipped_experiment_configs_are_valid(path: Path) -> None:
     cfg = _cfg(["--config", str(path)])
     assert cfg.split in ("minif2f-test", "minif2f-valid")

@@ -100,7 +100,8 @@ def apply_config_file(args: argparse.Namespace) -> None:
     for key, value in data.items():
         dest = str(key).replace("-", "_")
         if dest not in settable:
-            raise ConfigError(f"--config {args.config!r}: unknown setting {key!r} (known: {', '.join(settable)})")
+            known = ", ".join(settable)
+            raise ConfigError(f"--config {args.config!r}: unknown setting {key!r} (known: {known})")
         if dest == "theorems" and isinstance(value, list):
             value = ",".join(map(str, value))
         if dest not in given:

@@ -98,7 +98,7 @@ class TacticTimeout:
     elapsed: float
 
 
-StepResult = Union[Advanced, ProofFinished, TacticError, TacticTimeout]
+StepResult = Union[Advanced, ProofFinished, TacticError, TacticTimeout]  # noqa: UP007 - runtime alias, py3.10+
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,13 @@ class TacticGenerator(abc.ABC):
     #: short name recorded in results ("bank", "replay", "llemma")
     name: str = ""
 
-    def start(self) -> None:
+    def start(self) -> None:  # noqa: B027 - optional hook
         """Load expensive resources (model weights). Idempotent. Default: nothing."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources. Idempotent."""
 
-    def start_theorem(self, theorem: Theorem) -> None:
+    def start_theorem(self, theorem: Theorem) -> None:  # noqa: B027 - optional hook
         """Called before a theorem's search begins (per-theorem replay lists use it)."""
 
     @abc.abstractmethod
