@@ -28,8 +28,10 @@ apt_missing=()
 command -v coqtop >/dev/null && command -v coqc >/dev/null || apt_missing+=(coq)
 if command -v coqc >/dev/null; then
   [ -d "$(coqc -where)/user-contrib/Coquelicot" ] || apt_missing+=(libcoq-coquelicot)
+  # CoqHammer's sauto/hauto close holes in autoformalize (+4 problems on minif2f-test, see README)
+  [ -d "$(coqc -where)/user-contrib/Hammer" ] || apt_missing+=(libcoq-hammer)
 else
-  apt_missing+=(libcoq-coquelicot)
+  apt_missing+=(libcoq-coquelicot libcoq-hammer)
 fi
 "$PYTHON" -c "import ensurepip, venv" 2>/dev/null || apt_missing+=(python3-venv)
 command -v ss >/dev/null || apt_missing+=(iproute2)
