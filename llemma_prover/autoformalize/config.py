@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.config import BACKENDS, DATA_SYSTEM, SPLITS, GeneratorConfig, ProverConfig
+from ..core.config import DATA_SYSTEM, SPLITS, GeneratorConfig, ProverConfig, validate_selection
 from ..core.errors import ConfigError
 
 #: sketch drafters: a language model, sketches replayed from a file, or none (one hole = pure automation)
@@ -84,14 +84,7 @@ class AutoformalizeConfig:
         return DATA_SYSTEM[self.backend]
 
     def validate(self) -> None:
-        if self.split not in SPLITS:
-            raise ConfigError(f"unknown split {self.split!r}; choose one of {', '.join(SPLITS)}")
-        if self.backend not in BACKENDS:
-            raise ConfigError(f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
-        if self.workers < 0:
-            raise ConfigError(f"--workers must be >= 0, got {self.workers}")
-        if self.limit is not None and self.limit < 1:
-            raise ConfigError(f"--limit must be >= 1, got {self.limit}")
+        validate_selection(self.split, self.backend, self.workers, self.limit)
         self.drafter.validate()
         self.holes.validate()
         self.prover.validate()

@@ -20,6 +20,18 @@ SPLITS: dict[str, str] = {"minif2f-test": "test", "minif2f-valid": "valid"}
 DATA_SYSTEM: dict[str, str] = {"coq": "coq", "lean4": "lean4", "leandojo": "lean4", "isabelle": "isabelle"}
 
 
+def validate_selection(split: str, backend: str, workers: int, limit: int | None) -> None:
+    """Checks shared by every run configuration (``prove``, ``autoformalize``)."""
+    if split not in SPLITS:
+        raise ConfigError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if workers < 0:
+        raise ConfigError(f"--workers must be >= 0, got {workers}")
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be >= 1, got {limit}")
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     """Best-first search budgets. Defaults are the Llemma evaluation's settings."""
@@ -149,14 +161,7 @@ class RunConfig:
         return DATA_SYSTEM[self.backend]
 
     def validate(self) -> None:
-        if self.split not in SPLITS:
-            raise ConfigError(f"unknown split {self.split!r}; choose one of {', '.join(SPLITS)}")
-        if self.backend not in BACKENDS:
-            raise ConfigError(f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
-        if self.workers < 0:
-            raise ConfigError(f"--workers must be >= 0, got {self.workers}")
-        if self.limit is not None and self.limit < 1:
-            raise ConfigError(f"--limit must be >= 1, got {self.limit}")
+        validate_selection(self.split, self.backend, self.workers, self.limit)
         self.search.validate()
         self.prover.validate()
         self.generator.validate()
