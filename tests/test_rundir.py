@@ -12,8 +12,8 @@ from llemma_prover.core.config import RunConfig
 from llemma_prover.core.errors import RunDirError
 from llemma_prover.core.records import TheoremRecord
 from llemma_prover.core.types import CheckResult, Reason, Status, TimeSplit, family_of
-from llemma_prover.runs.rundir import FORMAT_VERSION, RESULTS, RunDir, read_results
-from llemma_prover.runs.summary import summarize, summary_markdown
+from llemma_prover.results.rundir import FORMAT_VERSION, RESULTS, RunDir, read_results
+from llemma_prover.results.summary import summarize, summary_markdown
 
 
 def _config(**kw: object) -> dict:

@@ -237,8 +237,8 @@ def run(args: argparse.Namespace) -> int:
     from ..autoformalize.pipeline import PROOF_EXT, TheoremOutcome, pass_markdown, pass_summary, run_split
     from ..core.types import Theorem
     from ..data.minif2f import DATA_ENV, load_split, resolve_data_dir, select
-    from ..runs.rundir import RunDir
-    from ..runs.summary import summarize, summary_lines
+    from ..results.rundir import RunDir
+    from ..results.summary import summarize, summary_lines
 
     console = args._console
     drafter_name, note = _resolve_drafter_name(args.generator)

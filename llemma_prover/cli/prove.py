@@ -167,8 +167,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from ..data.minif2f import DATA_ENV, load_split, resolve_data_dir, select
-    from ..runs.rundir import RunDir
-    from ..runs.summary import summarize, summary_lines
+    from ..results.rundir import RunDir
+    from ..results.summary import summarize, summary_lines
     from ..workers.driver import effective_search, preflight, resolve_generator, run_metadata
 
     console = args._console

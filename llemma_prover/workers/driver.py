@@ -24,7 +24,7 @@ from ..core.config import BANK_SEARCH, LLEMMA_SEARCH, GeneratorConfig, RunConfig
 from ..core.errors import ConfigError
 from ..core.records import TheoremRecord
 from ..core.types import Theorem
-from ..runs.rundir import RunDir
+from ..results.rundir import RunDir
 from .job import JobResult
 from .pool import Worker, effective_generator_config, worker_pool
 
