@@ -1,0 +1,93 @@
+"""Which checks run, in what order, within what budget."""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from dataclasses import dataclass
+
+from ..core.config import ProverConfig
+from ..core.errors import ConfigError
+from .checks import Checklist, Report
+
+__all__ = ["BACKENDS", "DoctorOptions", "run_doctor"]
+
+#: ``--backend`` choices; ``none`` runs only the model/GPU checks (a GPU machine without provers)
+BACKENDS: tuple[str, ...] = ("coq", "lean4", "leandojo", "isabelle", "none")
+
+
+@dataclass(frozen=True)
+class DoctorOptions:
+    backend: str = "coq"
+    #: ``hf``/``vllm``: run the model checks with that engine; None: only when ``model`` is given (hf)
+    engine: str | None = None
+    #: a model id/folder, or ``random:tiny`` / ``random:llemma-7b`` (random weights, offline tokenizer)
+    model: str | None = None
+    lean_repl: str | None = None
+    #: the ``isabelle`` executable (default: on PATH)
+    isabelle: str | None = None
+    #: seconds for everything (checks still running at the deadline finish; later ones are not run)
+    budget_s: float = 120.0
+    #: candidates the model checks ask for
+    k: int = 4
+    device: str = "auto"
+    dtype: str = "auto"
+    #: skip the bf16 matmul-rate measurement
+    gpu: bool = True
+
+    def validate(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
+        if self.engine not in (None, "hf", "vllm"):
+            raise ConfigError(f"unknown engine {self.engine!r}; choose hf or vllm")
+        if self.budget_s <= 0:
+            raise ConfigError("--budget must be > 0 seconds")
+        if self.k < 2:
+            raise ConfigError("--k must be >= 2 (the checks need distinct candidates)")
+
+
+def run_doctor(opts: DoctorOptions) -> Report:
+    """Run the checks ``opts`` asks for; never raises for a broken component (that is a failed check)."""
+    opts.validate()
+    t0 = time.monotonic()
+    deadline = t0 + opts.budget_s
+    report = Report(environment={
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "options": {k: v for k, v in opts.__dict__.items()},
+    })
+    lists: list[Checklist] = []
+    if opts.backend == "coq":
+        from .coq import run_coq_checks
+
+        cl = Checklist("coq", deadline)
+        run_coq_checks(cl, ProverConfig())
+        lists.append(cl)
+    elif opts.backend in ("lean4", "leandojo"):
+        from .lean4 import run_lean4_checks
+
+        cl = Checklist(opts.backend, deadline)
+        run_lean4_checks(cl, opts.lean_repl, backend=opts.backend)
+        lists.append(cl)
+    elif opts.backend == "isabelle":
+        from .isabelle import run_isabelle_checks
+
+        cl = Checklist("isabelle", deadline)
+        run_isabelle_checks(cl, opts.isabelle)
+        lists.append(cl)
+    if opts.engine is not None or opts.model is not None:
+        from .gpu import run_gpu_checks
+        from .model import run_model_checks
+
+        cl = Checklist("gpu", deadline)
+        run_gpu_checks(cl, required=opts.engine == "vllm" or opts.device.startswith("cuda"),
+                       measure=opts.gpu)
+        lists.append(cl)
+        cl = Checklist("model", deadline)
+        run_model_checks(cl, opts)
+        lists.append(cl)
+    for cl in lists:
+        report.checks.extend(cl.checks)
+    report.elapsed = time.monotonic() - t0
+    return report
