@@ -30,10 +30,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--split", default="minif2f-test", choices=sorted(SPLITS), help="benchmark split")
     p.add_argument("--backend", default="coq", choices=BACKENDS, help="prover (default: coq)")
-    p.add_argument("--generator", default="auto", choices=GENERATORS,
-                   help="tactic generator; auto = llemma if a GPU is there and the model loads, else bank")
+    p.add_argument("--generator", default="auto", metavar="NAME",
+                   help=f"tactic generator: {'|'.join(GENERATORS)}, or several joined by + (bank+retrieval: "
+                   "their candidates mixed on one scale); auto = llemma if a GPU is there and the model "
+                   "loads, else bank")
     p.add_argument("--model", default=GeneratorConfig().model, help="model id or local path for llemma")
     p.add_argument("--replay-file", default=None, help="tactics for --generator replay (text or JSONL)")
+    p.add_argument("--retrieval-data", default=None, metavar="DIR",
+                   help="proof-step data for --generator retrieval: an `llemma-prover extract` output folder")
     p.add_argument("--data-dir", default=None,
                    help="miniF2F folder holding coq/, lean4/, isabelle/ (default: $LLEMMA_PROVER_DATA, "
                    "else ../shared/benchmarks/minif2f beside the checkout)")
@@ -148,12 +152,16 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         prover=prover,
         generator=GeneratorConfig(name=args.generator, model=args.model,
                                   replay_file=_abspath(args.replay_file),
+                                  retrieval_data=_abspath(args.retrieval_data),
                                   temperature=args.temperature, seed=args.seed),
     )
     if args.ray_address and workers == 0:
         raise ConfigError("--ray-address needs --workers >= 1")
     if args.replay_file and not os.path.isfile(args.replay_file):
         raise ConfigError(f"--replay-file {args.replay_file!r} does not exist")
+    if args.retrieval_data and not os.path.isfile(os.path.join(args.retrieval_data, "steps.jsonl")):
+        raise ConfigError(f"--retrieval-data {args.retrieval_data!r} holds no steps.jsonl "
+                          "(give an `llemma-prover extract` output folder)")
     for flag, val in (("--candidates", args.candidates), ("--max-expansions", args.max_expansions)):
         if val is not None and val < 1:
             raise ConfigError(f"{flag} must be >= 1, got {val}")

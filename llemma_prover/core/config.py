@@ -14,7 +14,14 @@ from typing import Any
 from .errors import ConfigError
 
 BACKENDS: tuple[str, ...] = ("coq", "lean4", "leandojo", "isabelle")
-GENERATORS: tuple[str, ...] = ("auto", "llemma", "bank", "replay")
+GENERATORS: tuple[str, ...] = ("auto", "llemma", "bank", "replay", "retrieval")
+#: generators that can be parts of a ``+``-joined mixture (``bank+retrieval``)
+MIXABLE: tuple[str, ...] = ("llemma", "bank", "replay", "retrieval")
+
+
+def generator_parts(name: str) -> tuple[str, ...]:
+    """The generators named by ``name`` (``"bank+retrieval"`` -> ``("bank", "retrieval")``)."""
+    return tuple(p.strip() for p in name.split("+"))
 SPLITS: dict[str, str] = {"minif2f-test": "test", "minif2f-valid": "valid"}
 #: which data folder a backend reads (leandojo reads the Lean 4 statements)
 DATA_SYSTEM: dict[str, str] = {"coq": "coq", "lean4": "lean4", "leandojo": "lean4", "isabelle": "isabelle"}
@@ -110,6 +117,8 @@ class GeneratorConfig:
     name: str = "auto"
     model: str = "EleutherAI/llemma_7b"
     replay_file: str | None = None
+    #: an ``extract`` output folder (steps.jsonl) for the retrieval generator
+    retrieval_data: str | None = None
     #: 0 means beam search (deterministic); > 0 means sampling at that temperature
     temperature: float = 0.0
     max_new_tokens: int = 128
@@ -126,10 +135,21 @@ class GeneratorConfig:
     torch_threads: int = 1
 
     def validate(self) -> None:
-        if self.name not in GENERATORS:
-            raise ConfigError(f"unknown generator {self.name!r}; choose one of {', '.join(GENERATORS)}")
-        if self.name == "replay" and not self.replay_file:
+        parts = generator_parts(self.name)
+        if len(parts) == 1 and self.name not in GENERATORS:
+            raise ConfigError(f"unknown generator {self.name!r}; choose one of {', '.join(GENERATORS)}, "
+                              "or join several with + (bank+retrieval)")
+        if len(parts) > 1:
+            bad = [p for p in parts if p not in MIXABLE]
+            if bad:
+                raise ConfigError(f"cannot mix generator {bad[0]!r}; mix any of {', '.join(MIXABLE)} "
+                                  "(e.g. bank+retrieval)")
+            if len(set(parts)) != len(parts):
+                raise ConfigError(f"generator {self.name!r} names a generator twice")
+        if "replay" in parts and not self.replay_file:
             raise ConfigError("--generator replay needs --replay-file FILE")
+        if "retrieval" in parts and not self.retrieval_data:
+            raise ConfigError("--generator retrieval needs --retrieval-data DIR (an `extract` output folder)")
         if self.temperature < 0:
             raise ConfigError("--temperature must be >= 0")
 

@@ -12,10 +12,11 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
-from ..core.config import GeneratorConfig
+from ..core.config import GeneratorConfig, generator_parts
 from ..core.errors import ConfigError, GeneratorError, GeneratorUnavailable
 from .base import TacticGenerator
 
@@ -36,34 +37,86 @@ def make_generator(
 ) -> tuple[TacticGenerator, str]:
     """A *started* generator for ``config`` and ``backend``, and a one-line note on what runs.
 
-    ``gpu_available`` overrides GPU detection (tests; a driver that already knows). The caller owns
-    the generator and must ``close()`` it.
+    ``config.name`` is one name of ``FACTORIES`` or several joined by ``+`` (a ``MixtureGenerator``
+    of them, see ``mixture.py``). ``gpu_available`` overrides GPU detection (tests; a driver that
+    already knows). The caller owns the generator and must ``close()`` it.
     """
-    name = config.name
-    if name == "replay":
-        if not config.replay_file:
-            raise ConfigError("--generator replay needs --replay-file FILE")
-        from .replay import ReplayGenerator
+    parts = generator_parts(config.name)
+    if len(parts) == 1:
+        factory = FACTORIES.get(config.name)
+        if factory is None:
+            raise ConfigError(f"unknown generator {config.name!r}")
+        return factory(config, backend, gpu_available)
+    from .mixture import MixtureGenerator
 
-        gen: TacticGenerator = ReplayGenerator(config.replay_file)
+    built: list[tuple[TacticGenerator, str]] = []
+    try:
+        for part in parts:
+            factory = FACTORIES.get(part)
+            if factory is None or part == "auto":
+                raise ConfigError(f"cannot mix generator {part!r}")
+            built.append(factory(config, backend, gpu_available))
+    except BaseException:
+        for gen, _ in built:
+            gen.close()
+        raise
+    mixture = MixtureGenerator([g for g, _ in built])
+    return mixture, f"{mixture.name}: mixture of " + "; ".join(note for _, note in built)
+
+
+def _make_replay(config: GeneratorConfig, backend: str, gpu: bool | None) -> tuple[TacticGenerator, str]:
+    if not config.replay_file:
+        raise ConfigError("--generator replay needs --replay-file FILE")
+    from .replay import ReplayGenerator
+
+    gen: TacticGenerator = ReplayGenerator(config.replay_file)
+    gen.start()
+    return gen, f"replay: tactics from {config.replay_file}"
+
+
+def _make_bank(config: GeneratorConfig, backend: str, gpu: bool | None) -> tuple[TacticGenerator, str]:
+    return _bank(backend), "bank: ranked automation tactics"
+
+
+def _make_llemma(config: GeneratorConfig, backend: str, gpu: bool | None) -> tuple[TacticGenerator, str]:
+    return _llemma(config, backend), f"llemma: {config.model}"
+
+
+def _make_retrieval(config: GeneratorConfig, backend: str, gpu: bool | None) -> tuple[TacticGenerator, str]:
+    if not config.retrieval_data:
+        raise ConfigError("--generator retrieval needs --retrieval-data DIR (an `extract` output folder)")
+    from .retrieval import RetrievalGenerator
+
+    gen = RetrievalGenerator(config.retrieval_data, backend)
+    try:
         gen.start()
-        return gen, f"replay: tactics from {config.replay_file}"
-    if name == "bank":
-        return _bank(backend), "bank: ranked automation tactics"
-    if name == "llemma":
+    except BaseException:
+        gen.close()
+        raise
+    steps = gen.describe()["steps"]
+    return gen, f"retrieval: tactics of the nearest goals in {config.retrieval_data} ({steps} steps)"
+
+
+def _make_auto(config: GeneratorConfig, backend: str, gpu: bool | None) -> tuple[TacticGenerator, str]:
+    has_gpu = detect_gpu() if gpu is None else gpu
+    if not has_gpu:
+        return _bank(backend), "auto: no GPU found, using bank"
+    try:
         gen = _llemma(config, backend)
-        return gen, f"llemma: {config.model}"
-    if name == "auto":
-        has_gpu = detect_gpu() if gpu_available is None else gpu_available
-        if not has_gpu:
-            return _bank(backend), "auto: no GPU found, using bank"
-        try:
-            gen = _llemma(config, backend)
-        except GeneratorError as exc:
-            log.warning("auto: llemma could not load, using bank: %s", exc)
-            return _bank(backend), f"auto: llemma could not load ({exc}), using bank"
-        return gen, f"auto: GPU found, using llemma ({config.model})"
-    raise ConfigError(f"unknown generator {name!r}")
+    except GeneratorError as exc:
+        log.warning("auto: llemma could not load, using bank: %s", exc)
+        return _bank(backend), f"auto: llemma could not load ({exc}), using bank"
+    return gen, f"auto: GPU found, using llemma ({config.model})"
+
+
+#: name -> factory(config, backend, gpu_available) returning a started generator and its note
+FACTORIES: dict[str, Callable[[GeneratorConfig, str, bool | None], tuple[TacticGenerator, str]]] = {
+    "replay": _make_replay,
+    "bank": _make_bank,
+    "llemma": _make_llemma,
+    "retrieval": _make_retrieval,
+    "auto": _make_auto,
+}
 
 
 def _bank(backend: str) -> TacticGenerator:

@@ -29,7 +29,8 @@ CONFIG = "config.json"
 RESULTS = "results.jsonl"
 
 #: config keys that must match for records of an existing run to be reused (dotted paths)
-COMPAT_KEYS: tuple[str, ...] = ("split", "backend", "generator.name", "generator.replay_file", "data_hash")
+COMPAT_KEYS: tuple[str, ...] = ("split", "backend", "generator.name", "generator.replay_file",
+                                 "generator.retrieval_data", "data_hash")
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.'-]")
 

@@ -20,7 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.config import BANK_SEARCH, LLEMMA_SEARCH, GeneratorConfig, RunConfig, SearchConfig
+from ..core.config import (
+    BANK_SEARCH,
+    LLEMMA_SEARCH,
+    GeneratorConfig,
+    RunConfig,
+    SearchConfig,
+    generator_parts,
+)
 from ..core.errors import ConfigError
 from ..core.records import TheoremRecord
 from ..core.types import Theorem
@@ -38,9 +45,11 @@ PACKAGES: tuple[str, ...] = (
 
 def effective_search(generator: str, candidates: int | None, max_expansions: int | None,
                      time_budget: float | None, base: SearchConfig | None = None) -> SearchConfig:
-    """Budgets: each value not given explicitly comes from ``BANK_SEARCH`` for the bank generator,
-    from the Llemma evaluation's defaults otherwise."""
-    defaults = base or (BANK_SEARCH if generator == "bank" else LLEMMA_SEARCH)
+    """Budgets: each value not given explicitly comes from ``BANK_SEARCH`` for the bank generator (and
+    its mixtures with ``retrieval``: generators without a model), from the Llemma evaluation's defaults
+    otherwise."""
+    modelless = set(generator_parts(generator)) <= {"bank", "retrieval"}
+    defaults = base or (BANK_SEARCH if modelless else LLEMMA_SEARCH)
     return dataclasses.replace(
         defaults,
         candidates=defaults.candidates if candidates is None else candidates,

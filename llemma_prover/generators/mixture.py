@@ -1,0 +1,89 @@
+"""Generator mixing (``--generator bank+retrieval``): several generators' candidates on one scale.
+
+Each part's score is read as a log-probability (the bank's log prior, retrieval's log vote share, a
+model's mean token log-prob). The mixture is the weighted mixture of those distributions: a tactic
+proposed by parts ``i`` scores ``log(sum_i w_i * exp(score_i))`` (``w_i = 1 / number of parts`` unless
+given), so a tactic two parts agree on ranks above one only one proposes, scores stay <= 0 and on the
+scale best-first search sums. Tactics are de-duplicated after whitespace normalisation (the first
+spelling met is kept). Each part is asked for ``k`` candidates; the mixture returns the best ``k``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from ..core.errors import ConfigError
+from ..core.types import Candidate, Theorem
+from .base import TacticGenerator
+
+__all__ = ["MixtureGenerator", "mix"]
+
+
+def mix(parts: Sequence[Sequence[Candidate]], weights: Sequence[float], k: int) -> list[Candidate]:
+    """The best ``k`` of the weighted mixture of ``parts`` (each a generator's candidates), best first."""
+    mass: dict[str, float] = {}
+    spelling: dict[str, str] = {}
+    for cands, w in zip(parts, weights, strict=True):
+        for c in cands:
+            key = " ".join(c.tactic.split())
+            if not key:
+                continue
+            spelling.setdefault(key, c.tactic.strip())
+            # several copies from one part: that part's best copy counts (a part is a distribution)
+            mass.setdefault(key, 0.0)
+        seen: dict[str, float] = {}
+        for c in cands:
+            key = " ".join(c.tactic.split())
+            if key and (key not in seen or c.score > seen[key]):
+                seen[key] = c.score
+        for key, s in seen.items():
+            mass[key] += w * math.exp(min(0.0, s))
+    out = [Candidate(tactic=spelling[key], score=math.log(m) if m > 0 else -math.inf)
+           for key, m in mass.items()]
+    out.sort(key=lambda c: -c.score)
+    return out[:k]
+
+
+class MixtureGenerator(TacticGenerator):
+    """Candidates of several generators, merged by ``mix``; the parts are owned (started/closed) here."""
+
+    def __init__(self, parts: Sequence[TacticGenerator], weights: Sequence[float] | None = None) -> None:
+        if len(parts) < 2:
+            raise ConfigError("a generator mixture needs at least two generators")
+        if weights is None:
+            weights = [1.0 / len(parts)] * len(parts)
+        if len(weights) != len(parts) or any(w <= 0 for w in weights):
+            raise ConfigError("mixture weights: one positive weight per generator")
+        total = float(sum(weights))
+        self.parts = list(parts)
+        self.weights = [w / total for w in weights]
+        self.name = "+".join(p.name for p in self.parts)
+
+    def start(self) -> None:
+        for p in self.parts:
+            p.start()
+
+    def close(self) -> None:
+        for p in self.parts:
+            p.close()
+
+    def start_theorem(self, theorem: Theorem) -> None:
+        for p in self.parts:
+            p.start_theorem(theorem)
+
+    def generate(self, goal_text: str, k: int) -> list[Candidate]:
+        return self.generate_at(goal_text, k, 0)
+
+    def generate_at(self, goal_text: str, k: int, depth: int) -> list[Candidate]:
+        if k <= 0:
+            return []
+        return mix([p.generate_at(goal_text, k, depth) for p in self.parts], self.weights, k)
+
+    def generate_batch(self, goal_texts: Sequence[str], k: int) -> list[list[Candidate]]:
+        per_part = [p.generate_batch(goal_texts, k) for p in self.parts]
+        return [mix([pp[i] for pp in per_part], self.weights, k) for i in range(len(goal_texts))]
+
+    def describe(self) -> dict[str, object]:
+        return {"name": self.name, "combine": "log(sum_i w_i exp(score_i)), de-duplicated",
+                "weights": list(self.weights), "parts": [p.describe() for p in self.parts]}
