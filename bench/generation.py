@@ -39,8 +39,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from llemma_prover.core.config import GeneratorConfig  # noqa: E402
+from llemma_prover.lm.synthetic import LLEMMA_7B_SHAPE, smollm2_gguf  # noqa: E402
 from llemma_prover.serving.config import ServerConfig  # noqa: E402
-from llemma_prover.serving.synthetic import LLEMMA_7B_SHAPE, smollm2_gguf  # noqa: E402
 
 SHAPES: dict[str, dict[str, Any]] = {
     "llemma-7b": dict(LLEMMA_7B_SHAPE),
@@ -94,8 +94,8 @@ def run_baseline(gen: GeneratorConfig, shape: dict[str, Any], goals: list[str], 
     import torch
 
     from llemma_prover.generators.base import dedupe
-    from llemma_prover.generators.llemma import resolve_device
     from llemma_prover.generators.prompts import load_prompt
+    from llemma_prover.lm.loading import resolve_device
     from llemma_prover.serving.engines import load_for_server
 
     loaded = load_for_server(gen, ServerConfig(random_init=shape))
@@ -154,8 +154,8 @@ def run_prefix_ablation(
     """The same batch decoded in-process with and without the cached few-shot prefix, interleaved."""
     import torch
 
-    from llemma_prover.generators.llemma import Decoder
     from llemma_prover.generators.prompts import load_prompt
+    from llemma_prover.lm.decoder import Decoder
     from llemma_prover.serving.engines import load_for_server
 
     loaded = load_for_server(gen, ServerConfig(random_init=shape))

@@ -299,7 +299,7 @@ def test_command_baseline_none_and_tiny_model(tmp_path, minif2f_dir):
     pytest.importorskip("torch")
     import torch
 
-    from llemma_prover.serving.synthetic import TINY_LLAMA_SHAPE, save_random_llama
+    from llemma_prover.lm.synthetic import TINY_LLAMA_SHAPE, save_random_llama
 
     torch.set_num_threads(1)
     names = "mathd_numbertheory_185,mathd_algebra_33"

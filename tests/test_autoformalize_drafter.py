@@ -18,7 +18,7 @@ pytestmark = pytest.mark.model
 def tiny_dir(tmp_path_factory):
     import torch
 
-    from llemma_prover.serving.synthetic import TINY_LLAMA_SHAPE, save_random_llama
+    from llemma_prover.lm.synthetic import TINY_LLAMA_SHAPE, save_random_llama
 
     torch.set_num_threads(1)
     return save_random_llama(tmp_path_factory.mktemp("tiny"), TINY_LLAMA_SHAPE, seed=1)

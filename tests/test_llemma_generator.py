@@ -15,7 +15,8 @@ import pytest
 from llemma_prover.core.config import GeneratorConfig
 from llemma_prover.core.errors import GeneratorError, GeneratorUnavailable
 from llemma_prover.generators.base import TacticGenerator
-from llemma_prover.generators.llemma import LlemmaGenerator, _Hyp, _ReqState
+from llemma_prover.generators.llemma import LlemmaGenerator
+from llemma_prover.lm.decoder import _Hyp, _ReqState
 
 GOALS = [
     "n : nat\n============================\nn + 0 = n",
@@ -36,7 +37,7 @@ def torch_one_thread():
 
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, torch_one_thread: None) -> Path:
-    from llemma_prover.serving.synthetic import TINY_LLAMA_SHAPE, save_random_llama
+    from llemma_prover.lm.synthetic import TINY_LLAMA_SHAPE, save_random_llama
 
     return save_random_llama(tmp_path_factory.mktemp("tiny-llama"), TINY_LLAMA_SHAPE, seed=0)
 
@@ -220,7 +221,7 @@ def test_smollm2_proposes_tactics_for_a_real_coq_goal(tmp_path: Path, torch_one_
 
     from llemma_prover.backends.coq.backend import parse_goals
     from llemma_prover.data.minif2f import load_split
-    from llemma_prover.serving.synthetic import smollm2_gguf
+    from llemma_prover.lm.synthetic import smollm2_gguf
 
     thm = load_split(data_dir(), "coq", "valid").theorems[0]
     from llemma_prover.backends.coq.header import prepare_header

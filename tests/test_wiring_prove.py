@@ -27,7 +27,7 @@ TINY = ("--candidates", "2", "--max-expansions", "2", "--time-budget", "30")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
 
-    from llemma_prover.serving.synthetic import TINY_LLAMA_SHAPE, save_random_llama
+    from llemma_prover.lm.synthetic import TINY_LLAMA_SHAPE, save_random_llama
 
     torch.set_num_threads(1)
     return save_random_llama(tmp_path_factory.mktemp("tiny-llama"), TINY_LLAMA_SHAPE, seed=0)

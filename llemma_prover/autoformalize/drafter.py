@@ -6,7 +6,7 @@
   ``{"theorem": NAME, "sketches": [TEXT, ...]}`` (or ``"sketch": TEXT``); for tests and for
   re-running sketches written elsewhere.
 * ``LMDrafter``: ``transformers`` generation after the few-shot DSP prompt, with the llemma generator's
-  loading conventions (``generators.llemma.load_model``: model id or path, ``load_kwargs``, device,
+  loading conventions (``lm.loading.load_model``: model id or path, ``load_kwargs``, device,
   dtype); greedy at temperature 0, else ``n`` samples seeded per problem. Free-form sketches need
   free-form decoding, which the tactic ``Decoder`` (stop marker ``---``, tactic scores) does not offer.
 """
@@ -124,7 +124,7 @@ class LMDrafter(SketchDrafter):
     def start(self) -> None:
         if self._loaded is not None:
             return
-        from ..generators.llemma import load_model
+        from ..lm.loading import load_model
 
         self._loaded = load_model(self.config.model)
         log.info("sketch drafter ready: %s", self.describe())

@@ -9,8 +9,9 @@ from typing import Any
 from ..core.config import GeneratorConfig
 from ..core.errors import GeneratorUnavailable
 from ..generators.base import dedupe
-from ..generators.llemma import Decoder, LoadedModel, load_model, resolve_device, resolve_dtype
 from ..generators.prompts import STOP_MARKER, FewShotPrompt
+from ..lm.decoder import Decoder
+from ..lm.loading import LoadedModel, load_model, resolve_device, resolve_dtype
 from .config import ServerConfig
 
 __all__ = ["Engine", "HFEngine", "VLLMEngine", "build_engine", "load_for_server"]
@@ -46,7 +47,7 @@ def load_for_server(gen: GeneratorConfig, server: ServerConfig) -> LoadedModel:
     import torch
     from transformers import AutoTokenizer
 
-    from .synthetic import random_llama
+    from ..lm.synthetic import random_llama
 
     if gen.torch_threads > 0:
         torch.set_num_threads(gen.torch_threads)
