@@ -8,7 +8,10 @@ prover executable:
 * **resource limits** applied between fork and exec: address space (``memory_limit_mb``, RLIMIT_AS)
   and no core dumps; or, when a ``Sandbox`` is given, the sandbox's own limits, environment and wrapper;
 * optional **scrubbed environment** and **private temporary working directory** (removed on close);
-* stdout and stderr share one pipe, read by ``pexpect`` with ``select`` (no polling, no threads);
+* stdout and stderr share one pipe, read by ``pexpect`` with ``select`` (no polling, no threads) --
+  or, with ``stderr_file=True``, stderr goes to ``stderr.log`` in the private working directory
+  (size-capped by the sandbox's file-size limit; ``stderr_tail()`` reads its end), so that a protocol
+  spoken on stdout cannot be interleaved with free text;
   every read is made **against an absolute deadline** (``time.monotonic()``) and raises
   ``ProcessTimeout`` when it passes or ``ProcessExited`` on EOF -- nobody sleeps to wait for output;
 * a bounded **tail** of everything read is always kept for error messages;
@@ -31,7 +34,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from re import Match, Pattern
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 import pexpect
 import pexpect.fdpexpect
@@ -49,6 +52,9 @@ __all__ = [
 
 #: environment variables kept by ``scrub_env=True`` when no sandbox is given
 KEEP_ENV: tuple[str, ...] = ("PATH", "LANG", "LC_ALL", "COQLIB", "COQPATH", "OCAMLPATH", "LEAN_PATH")
+
+#: file in the private working directory that receives stderr when ``stderr_file=True``
+STDERR_FILE = "stderr.log"
 
 #: seconds ``kill()`` waits for the kernel to reap a SIGKILLed child before giving up on it
 REAP_TIMEOUT_S = 10.0
@@ -114,6 +120,7 @@ class ManagedProcess:
         sandbox: Sandbox | None = None,
         tail_chars: int = 8192,
         encoding: str = "utf-8",
+        stderr_file: bool = False,
     ) -> None:
         self.argv = list(argv)
         self.memory_limit_mb = memory_limit_mb
@@ -124,6 +131,7 @@ class ManagedProcess:
         self._sandbox = sandbox
         self._tail_chars = tail_chars
         self._encoding = encoding
+        self.stderr_file = stderr_file
         self._proc: subprocess.Popen[bytes] | None = None
         self._spawn: pexpect.fdpexpect.fdspawn | None = None
         self._tail = ""
@@ -140,12 +148,18 @@ class ManagedProcess:
             self._tmpdir = tempfile.mkdtemp(prefix="llemma-prover-")
         cwd = self._cwd or self._tmpdir
         argv = self._sandbox.wrap(self.argv) if self._sandbox is not None else self.argv
+        stderr: int | IO[bytes] = subprocess.STDOUT
+        if self.stderr_file:
+            workdir = self.workdir
+            if workdir is None:
+                raise ProcessError("stderr_file needs a working directory")
+            stderr = open(os.path.join(workdir, STDERR_FILE), "ab")  # noqa: SIM115 - closed below
         try:
             self._proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
+                stderr=stderr,
                 cwd=cwd,
                 env=self._env(),
                 preexec_fn=self._preexec(),
@@ -154,6 +168,9 @@ class ManagedProcess:
             )
         except OSError as exc:
             raise ProcessError(f"cannot start {argv[0]!r}: {exc}") from exc
+        finally:
+            if not isinstance(stderr, int):
+                stderr.close()  # the child has its own copy
         assert self._proc.stdout is not None
         self._spawn = pexpect.fdpexpect.fdspawn(
             self._proc.stdout.fileno(), encoding=self._encoding, codec_errors="replace", maxread=65536
@@ -229,6 +246,20 @@ class ManagedProcess:
         """The latest output read (at most ``tail_chars`` characters)."""
         return self._tail
 
+    def stderr_tail(self, max_bytes: int = 4096) -> str:
+        """The end of ``stderr.log`` (``stderr_file=True``); empty when there is none."""
+        workdir = self.workdir if self.stderr_file else None
+        if workdir is None:
+            return ""
+        try:
+            with open(os.path.join(workdir, STDERR_FILE), "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                size = fh.tell()
+                fh.seek(max(0, size - max_bytes))
+                return fh.read().decode(self._encoding, errors="replace")
+        except OSError:
+            return ""
+
     def rss_mb(self) -> float:
         """Resident memory of the whole process group in MiB (0.0 when gone)."""
         if self._proc is None:
@@ -288,6 +319,32 @@ class ManagedProcess:
         assert match is not None and not isinstance(match, type)
         self._remember(before + match.group(0))
         return before, match
+
+    def read_chunk(self, deadline: float, max_chars: int = 65536) -> str:
+        """Return the output available now, waiting until ``deadline`` for at least one character.
+
+        At most ``max_chars`` characters are returned (a protocol client reads in bounded chunks and
+        parses them itself). Raises ``ProcessTimeout`` / ``ProcessExited`` like ``expect``.
+        """
+        if self._spawn is None:
+            raise ProcessError("process not started")
+        buffered = _as_str(self._spawn.buffer)
+        if buffered:  # left over by an earlier ``expect``
+            self._spawn.buffer = buffered[max_chars:]
+            self._remember(buffered[:max_chars])
+            return buffered[:max_chars]
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ProcessTimeout("deadline already passed", tail=self._tail)
+        try:
+            data = self._spawn.read_nonblocking(max(1, max_chars), timeout=remaining)
+        except pexpect.TIMEOUT as exc:
+            raise ProcessTimeout(f"no answer within {remaining:.1f}s", tail=self._tail) from exc
+        except pexpect.EOF as exc:
+            raise ProcessExited(f"process exited (status {self._wait_status()})", tail=self._tail) from exc
+        text = _as_str(data)
+        self._remember(text)
+        return text
 
     def pending_output(self) -> str:
         """Output already read past the last match (non-empty means the peer said more than expected)."""
