@@ -56,7 +56,7 @@ def test_engine_selection() -> None:
 
 
 def test_vllm_absent_gives_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from llemma_prover.serving.engines import VLLMEngine
+    from llemma_prover.serving.vllm_engine import VLLMEngine
 
     if not vllm_installed():
         with pytest.raises(GeneratorUnavailable, match="not installed"):

@@ -33,6 +33,8 @@ class ServerConfig:
     num_cpus: float = 1.0
     #: fraction of GPU memory vLLM may take
     gpu_memory_utilization: float = 0.9
+    #: widest beam the vllm engine serves: it is built with ``max_logprobs = 2 * max_beam_width``
+    max_beam_width: int = 64
     #: build a randomly initialised Llama from this ``LlamaConfig`` dict instead of loading weights
     #: (benchmarks and tests: speed does not depend on the weights' values); the tokenizer still
     #: comes from ``GeneratorConfig.model``
@@ -47,6 +49,8 @@ class ServerConfig:
             raise ConfigError("the batching wait window must be >= 0 seconds")
         if self.max_batch_rows < 1:
             raise ConfigError("max_batch_rows must be >= 1")
+        if self.max_beam_width < 1:
+            raise ConfigError("max_beam_width must be >= 1")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -1,4 +1,5 @@
-"""Decoding engines a model server can run: ``hf`` (transformers + our ``Decoder``) and ``vllm``."""
+"""Decoding engines a model server can run: ``hf`` (transformers + our ``Decoder``) and ``vllm``
+(``vllm_engine.py``, imported only when chosen)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from typing import Any
 from ..core.config import GeneratorConfig
 from ..core.errors import GeneratorUnavailable
 from ..generators.base import dedupe
-from ..generators.prompts import STOP_MARKER, FewShotPrompt
+from ..generators.prompts import FewShotPrompt
 from ..lm.decoder import Decoder
 from ..lm.loading import LoadedModel, load_model, resolve_device, resolve_dtype
 from .config import ServerConfig
 
-__all__ = ["Engine", "HFEngine", "VLLMEngine", "build_engine", "load_for_server"]
+__all__ = ["Engine", "HFEngine", "build_engine", "load_for_server"]
 
 log = logging.getLogger(__name__)
 
@@ -125,92 +126,10 @@ class HFEngine(Engine):
             torch.cuda.empty_cache()
 
 
-class VLLMEngine(Engine):
-    """vLLM with automatic prefix caching. Optional: ``vllm`` is imported only here.
-
-    Beam search uses ``LLM.beam_search``; sampling uses ``SamplingParams(n=k, stop=["\\n---"])``. The score
-    is vLLM's cumulative log-prob of the generated tokens divided by their number, which (unlike the
-    ``hf`` engine) includes the token that completed the stop marker. Not exercised on CPU machines.
-    """
-
-    name = "vllm"
-
-    def __init__(self, prompt: FewShotPrompt, gen: GeneratorConfig, server: ServerConfig) -> None:
-        try:
-            import vllm
-        except ImportError as exc:
-            raise GeneratorUnavailable(
-                f"--engine vllm: cannot import vllm ({exc}); `pip install vllm` on a CUDA machine, "
-                "or use --engine hf"
-            ) from exc
-        self._vllm = vllm
-        self.prompt = prompt
-        self.gen = gen
-        dtype = "bfloat16" if gen.dtype == "auto" else gen.dtype
-        self.llm = vllm.LLM(
-            model=gen.model,
-            dtype=dtype,
-            seed=gen.seed,
-            enable_prefix_caching=True,
-            gpu_memory_utilization=server.gpu_memory_utilization,
-        )
-
-    def run(self, requests: Sequence[tuple[str, int]]) -> list[Pairs]:
-        from vllm import SamplingParams
-
-        prompts = [self.prompt.render(goal) for goal, _ in requests]
-        results: list[Pairs] = []
-        if self.gen.temperature > 0:
-            params = [
-                SamplingParams(
-                    n=k,
-                    temperature=self.gen.temperature,
-                    max_tokens=self.gen.max_new_tokens,
-                    stop=[STOP_MARKER],
-                    seed=self.gen.seed,
-                )
-                for _, k in requests
-            ]
-            for out, (_, k) in zip(self.llm.generate(prompts, params, use_tqdm=False), requests, strict=True):
-                pairs = [
-                    (o.text.strip(), (o.cumulative_logprob or 0.0) / max(1, len(o.token_ids)))
-                    for o in out.outputs
-                ]
-                results.append(_dedupe_pairs(pairs, k))
-            return results
-        from vllm.sampling_params import BeamSearchParams
-
-        tokenizer = self.llm.get_tokenizer()
-        for prompt, (_, k) in zip(
-            prompts, requests, strict=True
-        ):  # one call per request: beam width is per call
-            n_prompt = len(tokenizer(prompt)["input_ids"])
-            out = self.llm.beam_search(
-                [{"prompt": prompt}], BeamSearchParams(beam_width=k, max_tokens=self.gen.max_new_tokens)
-            )
-            pairs = []
-            for seq in out[0].sequences:
-                text = seq.text or ""
-                if text.startswith(prompt):
-                    text = text[len(prompt) :]
-                cut = text.find(STOP_MARKER)
-                tactic = (text[:cut] if cut >= 0 else text).strip()
-                pairs.append((tactic, seq.cum_logprob / max(1, len(seq.tokens) - n_prompt)))
-            results.append(_dedupe_pairs(pairs, k))
-        return results
-
-    def describe(self) -> dict[str, Any]:
-        return {"engine": self.name, "model": self.gen.model, "vllm": getattr(self._vllm, "__version__", "?")}
-
-
-def _dedupe_pairs(pairs: list[tuple[str, float]], k: int) -> Pairs:
-    from ..core.types import Candidate
-
-    return [(c.tactic, c.score) for c in dedupe([Candidate(t, s) for t, s in pairs], k)]
-
-
 def build_engine(engine: str, gen: GeneratorConfig, prompt: FewShotPrompt, server: ServerConfig) -> Engine:
     """Load the model and build the named engine (``"hf"`` or ``"vllm"``, already selected)."""
     if engine == "vllm":
+        from .vllm_engine import VLLMEngine
+
         return VLLMEngine(prompt, gen, server)
     return HFEngine(load_for_server(gen, server), prompt, gen, server)
