@@ -453,24 +453,33 @@ def test_check_rejects_errors_and_cheats_and_unverified_axioms(replay: Replay) -
         c = b.check(t, ["norm_num"])
         assert not c.ok and "could not run" in c.message
     reqs = replay.requests()
-    assert {"cmd": "#print axioms mathd_numbertheory_188", "env": 1} in reqs
+    # the compile process (a fresh one, with the header imported) ran the proof and was asked to
+    # pickle its env; no '#print axioms' is ever sent to a process that ran the proof text
+    assert reqs.count({"cmd": header}) == 1
     assert {"cmd": "theorem mathd_numbertheory_188 : Nat.gcd 180 168 = 12 := by norm_num", "env": 0} in reqs
+    assert [r for r in reqs if "pickleTo" in r] and [r["env"] for r in reqs if "pickleTo" in r] == [1]
+    assert not [r for r in reqs if str(r.get("cmd", "")).startswith("#print axioms")]
 
 
 def test_parse_axioms_and_proof_text() -> None:
-    # format of Lean's `#print axioms` (Lean.Elab.Print), as printed by Lean 4 releases
+    # format of Lean's `#print axioms` (Lean.Elab.Print), as in Lean's tests/lean/run/collectAxioms.lean
     assert parse_axioms("'foo' depends on axioms: [propext, Classical.choice, Quot.sound]") == (
         "propext",
         "Classical.choice",
         "Quot.sound",
     )
-    assert parse_axioms("'foo' depends on axioms: [propext,\n sorryAx,\n Quot.sound]") == (
+    assert parse_axioms("'foo' depends on axioms: [propext,\n sorryAx,\n Quot.sound]", "foo") == (
         "propext",
         "sorryAx",
         "Quot.sound",
     )
-    assert parse_axioms("'foo' does not depend on any axioms") == ()
+    assert parse_axioms("'foo' does not depend on any axioms", "foo") == ()
     assert parse_axioms("unknown constant") is None
+    # the whole text must be the report, on exactly the name asked about
+    assert parse_axioms("'foo' does not depend on any axioms", "bar") is None
+    assert parse_axioms("'foo' depends on axioms: [sorryAx]", "foo.bar") is None
+    assert parse_axioms("note: 'foo' does not depend on any axioms") is None
+    assert parse_axioms("'foo' does not depend on any axioms\n'foo' depends on axioms: [sorryAx]") is None
     b = Lean4Backend(ProverConfig())
     t = thm("theorem t (x : Nat) : x = x :=", header="import Mathlib\nopen Nat\n")
     assert b.proof_text(t, ["rfl"]) == "import Mathlib\nopen Nat\n\ntheorem t (x : Nat) : x = x := by rfl\n"

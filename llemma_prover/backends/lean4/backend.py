@@ -53,6 +53,7 @@ from ...core.types import (
 )
 from ..base import ProverBackend, register_backend
 from ..sandbox import Limits, Sandbox
+from .audit import audit_proof, judge_proof_command, parse_axioms
 from .locate import ReplCommand, resolve_repl
 from .pool import PoolPolicy, ReplPool, ReplSession
 from .protocol import (
@@ -68,7 +69,7 @@ from .protocol import (
     tactic_request,
 )
 from .repl_process import BACKEND, ProcessPolicy, ReplProcess, ReplTimeout
-from .tactics import ALLOWED_AXIOMS, check_tactic
+from .tactics import check_tactic
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +82,9 @@ __all__ = [
     "proof_body",
 ]
 
-#: Lean's warning for a declaration that uses sorry: backticks in recent Lean (the transcripts, v4.33),
-#: straight quotes in older releases
-_SORRY_WARNING_RE = re.compile(r"declaration uses [`']sorry[`']")
 _DECL_NAME_RE = re.compile(
-    r"^\s*(?:@\[[^\]]*\]\s*)?(?:private\s+|protected\s+)?(?:theorem|lemma)\s+([^\s:({\[⦃]+)", re.MULTILINE
+    r"^\s*(?:@\[[^\]]*\]\s*)?(?:private\s+|protected\s+)?(?:theorem|lemma|def)\s+([^\s:({\[⦃]+)", re.MULTILINE
 )
-_AXIOMS_RE = re.compile(r"'([^']+)' depends on axioms:\s*\[(.*?)\]", re.DOTALL)
-_NO_AXIOMS_RE = re.compile(r"'([^']+)' does not depend on any axioms")
 
 
 @dataclass(frozen=True)
@@ -105,10 +101,9 @@ class Lean4Settings:
     tactic_timeout: float = 60.0
     #: starting a theorem (the ``by sorry`` command); importing the header is ``pool.start_timeout``
     start_timeout: float = 120.0
+    #: each request of the re-check (compile, pickle, unpickle, statement check, axioms)
     check_timeout: float = 300.0
     max_restarts: int = 25
-    #: run the re-check in a brand-new REPL process instead of a warm one (costs a header import)
-    check_in_fresh_process: bool = False
     pool: PoolPolicy = field(default_factory=PoolPolicy)
     process: ProcessPolicy = field(default_factory=ProcessPolicy)
 
@@ -177,25 +172,6 @@ def statement_by(statement: str, suffix: str) -> str:
 def declared_name(statement: str, fallback: str) -> str:
     m = _DECL_NAME_RE.search(statement)
     return m.group(1) if m else fallback
-
-
-def parse_axioms(text: str, name: str | None = None) -> tuple[str, ...] | None:
-    """Axioms listed by ``#print axioms`` (``()`` for none; None if the text is not such a report)."""
-    if _NO_AXIOMS_RE.search(text):
-        return ()
-    m = _AXIOMS_RE.search(text)
-    if m is None:
-        return None
-    return tuple(a.strip() for a in m.group(2).split(",") if a.strip())
-
-
-def judge_proof_command(reply: CommandResponse) -> str | None:
-    """Why the reply to a whole-proof command rejects the proof (None: no error, no sorry)."""
-    if reply.errors:
-        return "; ".join(m.data for m in reply.errors)
-    if reply.sorries or any(_SORRY_WARNING_RE.search(m.data) for m in reply.messages):
-        return "proof uses sorry"
-    return None
 
 
 def classify_tactic_reply(reply: TacticResponse | ReplError, elapsed: float) -> StepResult | None:
@@ -539,65 +515,12 @@ class Lean4Backend(ProverBackend):
         except ProverStartError as exc:
             return result(False, str(exc))
         name = declared_name(theorem.statement, theorem.name)
-        pool = self._pool_()
-        own = (
-            not self.settings.check_in_fresh_process
-            and self._session is not None
-            and self._session.header == theorem.header
-            and self._session.process.alive()
+        verdict = audit_proof(
+            self._pool_().fresh,
+            header=theorem.header,
+            statement=theorem.statement,
+            name=name,
+            proof_command=cmd,
+            timeout=self.settings.check_timeout,
         )
-        if own:
-            # envs are immutable: a command on the header env sees nothing the search did
-            assert self._session is not None
-            session = self._session
-        elif self.settings.check_in_fresh_process:
-            session = pool.fresh(theorem.header)
-        else:
-            session = pool.acquire(theorem.header)
-        healthy = False
-        try:
-            proc = session.process
-            raw = proc.request(command_request(cmd, session.header_env), self.settings.check_timeout)
-            reply = parse_command_response(raw)
-            if isinstance(reply, ReplError):
-                healthy = not reply.unknown_id
-                return result(False, f"REPL error: {reply.message}")
-            assert isinstance(reply, CommandResponse)
-            verdict = judge_proof_command(reply)
-            if verdict is not None:
-                healthy = True
-                uses_sorry = verdict.startswith("proof uses sorry")
-                sorry_ax = ("sorryAx",) if uses_sorry else ()
-                return result(False, verdict, sorry_ax, sorry_ax)
-            raw = proc.request(
-                command_request(f"#print axioms {name}", reply.env), self.settings.check_timeout
-            )
-            ax_reply = parse_command_response(raw)
-            if not isinstance(ax_reply, CommandResponse) or ax_reply.errors:
-                healthy = isinstance(ax_reply, CommandResponse)
-                return result(False, f"#print axioms {name} failed: {ax_reply}")
-            healthy = True
-            axioms: tuple[str, ...] | None = None
-            for m in ax_reply.messages:
-                axioms = parse_axioms(m.data)
-                if axioms is not None:
-                    break
-            if axioms is None:
-                return result(False, f"no axiom report for {name}")
-            bad = tuple(a for a in axioms if a not in ALLOWED_AXIOMS)
-            if bad:
-                return result(False, "disallowed axioms: " + ", ".join(bad), axioms, bad)
-            return result(True, "", axioms)
-        except (ProverError, ProtocolError) as exc:
-            return result(False, f"re-check could not run: {exc}")
-        finally:
-            if own:
-                if not healthy:
-                    self._session = None
-                    pool.discard(session)
-            elif self.settings.check_in_fresh_process:
-                session.process.kill()
-            elif healthy:
-                pool.release(session)
-            else:
-                pool.discard(session)
+        return result(verdict.ok, verdict.message, verdict.axioms, verdict.bad_axioms)

@@ -39,7 +39,9 @@ __all__ = [
     "encode_request",
     "parse_command_response",
     "parse_tactic_response",
+    "pickle_env_request",
     "tactic_request",
+    "unpickle_env_request",
 ]
 
 #: ``proofStatus`` of a proof the REPL has kernel-checked with no sorry. The only success value.
@@ -143,6 +145,18 @@ def command_request(cmd: str, env: int | None = None) -> dict[str, Any]:
 
 def tactic_request(tactic: str, proof_state: int) -> dict[str, Any]:
     return {"tactic": tactic, "proofState": proof_state}
+
+
+def pickle_env_request(env: int, path: str) -> dict[str, Any]:
+    """Save environment ``env`` to ``path``: its imports, the constants added after them, and the
+    command scopes. Environment extensions (macros, notations, elaborators, attributes) are not saved."""
+    return {"pickleTo": path, "env": env}
+
+
+def unpickle_env_request(path: str) -> dict[str, Any]:
+    """Restore a pickled environment in this process: the imports are imported afresh and every saved
+    constant is re-added through the kernel (``Environment.replay``). Answered like a command."""
+    return {"unpickleEnvFrom": path}
 
 
 def encode_request(req: dict[str, Any]) -> bytes:
