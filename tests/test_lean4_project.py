@@ -33,14 +33,25 @@ DATA_README = (
 )
 
 
-def test_project_pins_match_the_minif2f_statements() -> None:
+PINNED = "v4.32.0"
+
+
+def test_project_pins_one_matching_release_of_lean_mathlib_and_the_repl() -> None:
     cfg = tomllib.loads((PROJECT / "lakefile.toml").read_text())
-    revs = {r["name"]: r["rev"] for r in cfg["require"]}
-    assert revs == {"mathlib": "v4.24.0", "REPL": "v4.24.0"}
-    assert (PROJECT / "lean-toolchain").read_text().strip() == "leanprover/lean4:v4.24.0"
-    if DATA_README.is_file():
+    reqs = {r["name"]: r for r in cfg["require"]}
+    assert {k: r["rev"] for k, r in reqs.items()} == {"mathlib": PINNED, "REPL": PINNED}
+    assert reqs["mathlib"]["git"] == "https://github.com/leanprover-community/mathlib4"
+    assert reqs["REPL"]["git"] == "https://github.com/leanprover-community/repl"
+    assert (PROJECT / "lean-toolchain").read_text().strip() == f"leanprover/lean4:{PINNED}"
+    # the docs say the same, and say that nothing was built and no manifest exists
+    readme = (PROJECT / "README.md").read_text()
+    assert f"`{PINNED}`" in readme and "None of this has been built here" in readme
+    assert not (PROJECT / "lake-manifest.json").exists() and "lake-manifest.json" in readme
+    docs = (REPO / "docs" / "lean4.md").read_text()
+    assert f"REPL tag `{PINNED}`" in docs
+    if DATA_README.is_file():  # the statements themselves were written for v4.24.0
         text = DATA_README.read_text()
-        assert "leanprover/lean4:v4.24.0" in text and "Mathlib `v4.24.0`" in text
+        assert "leanprover/lean4:v4.24.0" in text and "v4.24.0" in readme
 
 
 def _exe(path: Path, text: str) -> Path:

@@ -190,7 +190,7 @@ def classify_tactic_reply(reply: TacticResponse | ReplError, elapsed: float) -> 
     if reply.proof_status is None:
         raise ProverDesync(
             "REPL reply has no 'proofStatus': this REPL is too old to check proofs; "
-            "use lean_project/ (REPL tag v4.24.0)",
+            "use lean_project/ (REPL tag v4.32.0)",
             backend=BACKEND,
         )
     if reply.proof_status == COMPLETED:
