@@ -25,6 +25,7 @@ SUBCOMMANDS: list[tuple[str, str]] = [
     ("report", "llemma_prover.cli.report_cmd"),
     ("import", "llemma_prover.cli.import_cmd"),
     ("contamination", "llemma_prover.cli.contamination_cmd"),
+    ("extract", "llemma_prover.cli.extract_cmd"),
     ("doctor", "llemma_prover.cli.doctor_cmd"),
 ]
 
