@@ -100,7 +100,7 @@ class Replay:
             key, table = "proofState", self.states
         elif "cmd" in req and "env" in req:
             key, table = "env", self.envs
-        elif "cmd" in req:
+        elif "cmd" in req or "path" in req:  # a fresh environment (``path``: a file the REPL reads)
             key, table = None, None
         else:
             return None
