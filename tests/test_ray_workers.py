@@ -110,7 +110,7 @@ def test_worker_actor_killed_theorem_retried(tmp_path: Path) -> None:
                 except OSError:
                     continue
                 # a worker proving a theorem, with a prover running (so there is something to clean up)
-                if cmd.startswith("ray::Worker.prove") and any("coqtop" in _comm(c) for c in descendants(p)):
+                if cmd.startswith("ray::Worker.run") and any("coqtop" in _comm(c) for c in descendants(p)):
                     return p
             return None
 

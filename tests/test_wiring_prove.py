@@ -123,6 +123,7 @@ def test_worker_uses_a_ready_made_generator(tmp_path: Path, minif2f_dir: Path) -
     """A Worker given a generator never builds one from its config (here: a model that does not exist)."""
     from llemma_prover.data.minif2f import load_split, select
     from llemma_prover.generators.replay import ReplayGenerator
+    from llemma_prover.workers.job import ProveJob, ProveSpec
     from llemma_prover.workers.pool import Worker
 
     replay = tmp_path / "tactics.txt"
@@ -130,10 +131,11 @@ def test_worker_uses_a_ready_made_generator(tmp_path: Path, minif2f_dir: Path) -
     theorem = select(load_split(minif2f_dir, "coq", "test").theorems, ("mathd_algebra_176",), None)[0]
     gen_cfg = GeneratorConfig(name="llemma", model=str(tmp_path / "no-such-model"))
     cfg = RunConfig(workers=1, generator=gen_cfg)
-    w = Worker(cfg, gen_cfg, generator=ReplayGenerator(str(replay)))
+    w = Worker(ProveSpec("coq", cfg.prover, gen_cfg, ReplayGenerator(str(replay))))
     try:
-        assert w.start()["name"] == "replay"
-        result = w.prove(theorem)
+        w.start()
+        assert w.context.generator.describe()["name"] == "replay"
+        result = w.run(ProveJob(theorem, cfg))
     finally:
         w.close()
     assert result.record.status.value == "proved", result.record

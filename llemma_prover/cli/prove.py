@@ -198,8 +198,6 @@ def run(args: argparse.Namespace) -> int:
         if args.workers is None and resolved.gpus_per_worker:
             # one language-model worker per GPU, not one per CPU core
             cfg = dataclasses.replace(cfg, workers=max(1, resolved.gpu_count))
-        if resolved.local_worker is not None:
-            resolved.local_worker.run_config = cfg
         meta = run_metadata(cfg, resolved, dataset.files, dataset.sha256, ["llemma-prover", *args._argv])
         run_dir = RunDir.open(out, meta)
         run_log = _attach_run_log(run_dir.path / "run.log")

@@ -32,8 +32,9 @@ from ..core.errors import ConfigError
 from ..core.records import TheoremRecord
 from ..core.types import Theorem
 from ..results.rundir import RunDir
-from .job import JobResult
-from .pool import Worker, effective_generator_config, worker_pool
+from .cluster import ray_shutdown
+from .job import JobResult, ProveContext, ProveJob, ProveSpec
+from .pool import open_pool
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,8 @@ class ResolvedGenerator:
     name: str
     note: str
     describe: dict[str, Any] = field(default_factory=dict)
-    #: for ``workers=0``: the already-built worker (backend + generator), reused for the run
-    local_worker: Worker | None = None
+    #: for ``workers=0``: the already-built backend + generator, reused for the run
+    local_context: ProveContext | None = None
     #: GPUs each Ray worker reserves (1 for a language model on CUDA, else 0), and GPUs seen here
     gpus_per_worker: float = 0.0
     gpu_count: int = 0
@@ -81,25 +82,22 @@ class ResolvedGenerator:
         """``ModelServerPool.describe()`` while servers run, else None (recorded in config.json)."""
         return self.servers.describe() if self.servers is not None else None
 
-    def generator_factory(self) -> Any:
-        """For the worker pool: one server-backed generator per worker (None without servers)."""
-        return self.servers.generator if self.servers is not None else None
+    def spec(self, run_config: RunConfig) -> ProveSpec:
+        """A worker's recipe: with model servers, each call hands out a new server-backed generator."""
+        given = self.servers.generator() if self.servers is not None else None
+        return ProveSpec(run_config.backend, run_config.prover, self.config, given)
 
     def close(self) -> None:
-        if self.local_worker is not None:
-            self.local_worker.close()
-            self.local_worker = None
+        context, self.local_context = self.local_context, None
         servers, self.servers = self.servers, None
         try:
+            if context is not None:
+                context.close()
             if servers is not None:
                 servers.close()
         finally:
-            if self.started_ray:
-                self.started_ray = False
-                import ray
-
-                if ray.is_initialized():
-                    ray.shutdown()
+            started, self.started_ray = self.started_ray, False
+            ray_shutdown(started)
 
     def __enter__(self) -> ResolvedGenerator:
         return self
@@ -166,7 +164,7 @@ def _resolve_with_servers(run_config: RunConfig, server_config: Any, gpus: int) 
     from ..generators.registry import check_model_reachable
     from ..serving import ServerConfig, select_engine, vllm_installed
     from ..serving.server import start_model_servers
-    from .pool import ray_init
+    from .cluster import ray_init
 
     server = server_config or ServerConfig()
     server.validate()
@@ -185,7 +183,7 @@ def _resolve_with_servers(run_config: RunConfig, server_config: Any, gpus: int) 
     try:
         pool = start_model_servers(gen_cfg, run_config.backend, server)
     except GeneratorUnavailable as exc:
-        _shutdown_ray(started)
+        ray_shutdown(started)
         # raised in the server actor, it arrives as Ray's RayTaskError(GeneratorUnavailable), whose text
         # is the remote traceback: keep the original one-line error
         cause = getattr(exc, "cause", None)
@@ -196,7 +194,7 @@ def _resolve_with_servers(run_config: RunConfig, server_config: Any, gpus: int) 
         because = f"the llemma model server could not start ({exc})"
         return _resolve_local(run_config, bank_because=because)
     except BaseException:
-        _shutdown_ray(started)
+        ray_shutdown(started)
         raise
     desc = pool.describe()
     engine = desc.get("engine", server.engine)
@@ -204,14 +202,6 @@ def _resolve_with_servers(run_config: RunConfig, server_config: Any, gpus: int) 
             f"{len(pool.handles)} model server(s), engine {engine}")
     return ResolvedGenerator(gen_cfg, "llemma", note, desc, None, 0.0, gpus, servers=pool,
                              started_ray=started)
-
-
-def _shutdown_ray(started: bool) -> None:
-    if started:
-        import ray
-
-        if ray.is_initialized():
-            ray.shutdown()
 
 
 def _resolve_local(run_config: RunConfig, bank_because: str | None = None) -> ResolvedGenerator:
@@ -244,9 +234,8 @@ def _resolve_local(run_config: RunConfig, bank_because: str | None = None) -> Re
                 backend.close()
             generator.close()
             raise
-        worker = Worker(dataclasses.replace(run_config, generator=gen_cfg), gen_cfg)
-        worker.backend, worker.generator = backend, generator
-        return ResolvedGenerator(gen_cfg, name, note, describe, worker, 1.0 if gpus else 0.0, gpus)
+        context = ProveContext(backend, generator)
+        return ResolvedGenerator(gen_cfg, name, note, describe, context, 1.0 if gpus else 0.0, gpus)
     generator.close()
     return ResolvedGenerator(gen_cfg, name, note, describe, None, 1.0 if gpus else 0.0, gpus)
 
@@ -308,7 +297,7 @@ def execute(run_config: RunConfig, resolved: ResolvedGenerator, theorems: Sequen
     new: list[TheoremRecord] = []
     theorem_by_name = {t.name: t for t in todo}
 
-    def handle(res: JobResult) -> None:
+    def handle(_job: ProveJob, res: JobResult) -> None:
         rec = res.record
         trace_rel = run_dir.write_trace(rec.theorem, res.trace)
         if res.proof_text is not None:
@@ -324,8 +313,14 @@ def execute(run_config: RunConfig, resolved: ResolvedGenerator, theorems: Sequen
     if not todo:
         return new
     worker_cfg = dataclasses.replace(run_config, generator=resolved.config)
-    with worker_pool(worker_cfg, resolved.config, local_worker=resolved.local_worker,
-                     gpus_per_worker=resolved.gpus_per_worker,
-                     generator_factory=resolved.generator_factory()) as run:
-        run(todo, handle)
+    jobs = [ProveJob(t, worker_cfg) for t in todo]
+    with open_pool(lambda: resolved.spec(worker_cfg), worker_cfg.workers, worker_cfg.ray_address,
+                   retries=worker_cfg.worker_retries, gpus_per_worker=resolved.gpus_per_worker,
+                   context=resolved.local_context) as pool:
+        pool.run(jobs, handle)
     return new
+
+
+def effective_generator_config(cfg: GeneratorConfig, resolved_name: str) -> GeneratorConfig:
+    """The config workers build: ``auto`` replaced by what the driver resolved."""
+    return dataclasses.replace(cfg, name=resolved_name) if cfg.name == "auto" else cfg

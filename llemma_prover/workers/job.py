@@ -1,6 +1,7 @@
-"""The per-theorem job: search, then an independent re-check of any proof found.
+"""The ``prove`` job for the worker pool: search, then an independent re-check of any proof found.
 
-``prove_theorem`` never raises for a prover or theorem problem: every outcome becomes a
+``ProveSpec`` is what each worker builds once (a started backend and a generator); ``ProveJob`` is one
+theorem. ``prove_theorem`` never raises for a prover or theorem problem: every outcome becomes a
 ``TheoremRecord`` (a crash is a record with ``Status.ERROR``), so one theorem can never stop a run.
 """
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..backends.base import ProverBackend
-from ..core.config import RunConfig
+from ..core.config import GeneratorConfig, ProverConfig, RunConfig
 from ..core.errors import ProverError, ProverStartError
 from ..core.records import TheoremRecord
 from ..core.types import CheckResult, Reason, SearchOutcome, Status, Theorem, TimeSplit
@@ -132,6 +133,73 @@ def finish_record(theorem: Theorem, backend: ProverBackend, run_config: RunConfi
         restarts=outcome.restarts, error=outcome.error,
         extra=dict(outcome.extra) if outcome.extra else {},
     )
+
+
+@dataclass(frozen=True)
+class ProveContext:
+    """What one worker holds for all its theorems."""
+
+    backend: ProverBackend
+    generator: TacticGenerator
+
+    def close(self) -> None:
+        try:
+            self.generator.close()
+        except Exception as exc:  # closing the generator must not keep the prover running
+            log.warning("closing the generator failed: %s", _one_line(exc))
+        finally:
+            self.backend.close()
+
+
+@dataclass(frozen=True)
+class ProveSpec:
+    """Worker recipe for ``prove``: a started backend and a tactic generator (built from
+    ``generator_config``, or ``generator`` when given: a picklable ready-made one, e.g. the
+    ``ServerGenerator`` that sends requests to the model servers)."""
+
+    backend: str
+    prover: ProverConfig
+    generator_config: GeneratorConfig
+    generator: Any = None
+
+    def setup(self) -> ProveContext:
+        from ..backends.base import make_backend
+        from ..generators.registry import make_generator
+
+        backend = make_backend(self.backend, self.prover)
+        try:
+            backend.start()
+            if self.generator is not None:
+                generator = self.generator
+                generator.start()
+            else:
+                generator, _note = make_generator(self.generator_config, self.backend)
+        except BaseException:
+            backend.close()
+            raise
+        return ProveContext(backend, generator)
+
+    def teardown(self, context: ProveContext) -> None:
+        context.close()
+
+
+@dataclass(frozen=True)
+class ProveJob:
+    """One theorem to prove (picklable)."""
+
+    theorem: Theorem
+    run_config: RunConfig
+
+    @property
+    def key(self) -> str:
+        return self.theorem.name
+
+    def run(self, context: ProveContext, attempt: int) -> JobResult:
+        return run_job(self.theorem, context.backend, context.generator, self.run_config, attempt=attempt)
+
+    def failed(self, attempt: int, error: str) -> JobResult:
+        rec = crash_record(self.theorem, self.run_config, self.run_config.generator.name, attempt, error)
+        return JobResult(rec, None, None, "")
 
 
 def run_job(theorem: Theorem, backend: ProverBackend, generator: TacticGenerator, run_config: RunConfig,

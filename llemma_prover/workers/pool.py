@@ -1,9 +1,21 @@
-"""Run theorems in workers: in-process (``workers=0``) or on Ray actors (``workers>=1``).
+"""One worker pool for every long job (``prove``, ``autoformalize``, ...): in this process or on Ray.
 
-Each Ray actor owns its backend and generator (built inside the actor). Theorems are dispatched
-dynamically: a free actor takes the next theorem. An actor that dies has its theorem retried on a
-fresh actor (``RunConfig.worker_retries`` times), after which the theorem is recorded as a crash;
-the run goes on. Results reach the caller through ``on_result`` as they complete.
+A *job* is a picklable object with a ``key`` (the theorem it is about), ``run(context, attempt)``
+returning its result record, and ``failed(attempt, error)`` returning the record to keep when its
+worker died on every attempt. A *worker spec* is a picklable recipe for what a worker builds once and
+shares between its jobs (a prover process, a tactic generator): ``setup() -> context`` and
+``teardown(context)``. Jobs must turn their own failures (a bad tactic, a broken prover) into
+records; the pool only handles the worker itself dying.
+
+* ``InProcessPool``: one worker in this process (``--workers 0``).
+* ``RayPool``: ``n`` worker actors on a Ray cluster, started here on loopback or joined
+  (``--ray-address``; ``workers/cluster.py``). A free actor takes the next job. An actor that dies
+  (``kill -9``, its node lost) has its job retried on a fresh actor ``retries`` times, then the job's
+  ``failed`` record is kept; what the dead actor left running is killed (``workers/reaper.py``).
+  Actors spread over the cluster's nodes; a replacement that cannot be scheduled (its node is gone
+  and no other has room) never takes work, and the survivors finish the run.
+
+``on_result(job, result)`` is called in the caller's thread as each job finishes.
 """
 
 from __future__ import annotations
@@ -11,277 +23,127 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 import sys
-import tempfile
-import threading
-import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
 
-from ..core.config import GeneratorConfig, RunConfig
-from ..core.errors import ConfigError, UserError
-from ..core.types import Theorem
-from .job import JobResult, crash_record, run_job
+from ..core.errors import ConfigError, LlemmaProverError, UserError
+from .reaper import ChildRecorder, kill_recorded, pidfile_for
 
 log = logging.getLogger(__name__)
 
-OnResult = Callable[[JobResult], None]
+
+class Job(Protocol):
+    """A unit of work (picklable)."""
+
+    @property
+    def key(self) -> str: ...
+
+    def run(self, context: Any, attempt: int) -> Any: ...
+
+    def failed(self, attempt: int, error: str) -> Any: ...
+
+
+class WorkerSpec(Protocol):
+    """How a worker builds what its jobs share (picklable)."""
+
+    def setup(self) -> Any: ...
+
+    def teardown(self, context: Any) -> None: ...
+
+
+OnResult = Callable[[Any, Any], None]
+
+
+class WorkerLost(LlemmaProverError):
+    """Every worker of a pool is gone and jobs are left."""
 
 
 class Worker:
-    """Owns one backend and one generator; proves theorems one at a time."""
+    """Builds a spec's context once and runs jobs with it; the class Ray turns into an actor."""
 
-    def __init__(self, run_config: RunConfig, generator_config: GeneratorConfig, tag: str | None = None,
-                 generator: Any = None):
-        """``generator``: a ready-made (picklable) generator to use instead of building one from
-        ``generator_config``, e.g. a ``ServerGenerator`` that sends requests to the model servers."""
-        self.run_config = run_config
-        self.generator_config = generator_config
+    def __init__(self, spec: WorkerSpec, tag: str | None = None, context: Any = None) -> None:
+        """``context``: an already-built context (what ``spec.setup()`` would return) to use."""
+        self.spec = spec
         self.tag = tag
-        self.backend: Any = None
-        self.generator: Any = None
-        self._given_generator: Any = generator
+        self.context: Any = context
         self._recorder: ChildRecorder | None = None
 
-    def start(self) -> dict[str, Any]:
-        """Build backend and generator (idempotent); returns the generator's ``describe()``."""
-        if self.backend is None:
+    def start(self) -> bool:
+        """Build the context (idempotent). With a ``tag``, first start recording child pids."""
+        if self.context is None:
             if self.tag and self._recorder is None:
                 self._recorder = ChildRecorder(pidfile_for(self.tag))
                 self._recorder.start()
             if "torch" in sys.modules:  # one thread per worker: the workers are the parallelism
                 sys.modules["torch"].set_num_threads(1)
-            from ..backends.base import make_backend
-            from ..generators.registry import make_generator
-
-            backend = make_backend(self.run_config.backend, self.run_config.prover)
-            try:
-                backend.start()
-                if self._given_generator is not None:
-                    generator = self._given_generator
-                    generator.start()
-                else:
-                    generator, _note = make_generator(self.generator_config, self.run_config.backend)
-            except BaseException:
-                backend.close()
-                raise
-            self.backend, self.generator = backend, generator
+            self.context = self.spec.setup()
             if "torch" in sys.modules:
                 sys.modules["torch"].set_num_threads(1)
-        return dict(self.generator.describe())
+        return True
 
-    def prove(self, theorem: Theorem, attempt: int = 1) -> JobResult:
+    def run(self, job: Job, attempt: int = 1) -> Any:
         self.start()
-        return run_job(theorem, self.backend, self.generator, self.run_config, attempt=attempt)
+        return job.run(self.context, attempt)
 
     def pid(self) -> int:
         return os.getpid()
 
     def close(self) -> None:
-        gen, backend = self.generator, self.backend
-        self.generator = self.backend = None
-        if gen is not None:
-            with contextlib.suppress(Exception):
-                gen.close()
-        if backend is not None:
-            backend.close()
-        if self._recorder is not None:
-            self._recorder.stop()
-            self._recorder = None
+        context, self.context = self.context, None
+        try:
+            if context is not None:
+                self.spec.teardown(context)
+        finally:
+            if self._recorder is not None:
+                self._recorder.stop()
+                self._recorder = None
 
 
-# ----------------------------------------------------------------------------------------------
-# in-process
-# ----------------------------------------------------------------------------------------------
+class InProcessPool:
+    """Runs jobs one after another in this process, with one worker."""
 
-
-def run_in_process(theorems: Sequence[Theorem], run_config: RunConfig, generator_config: GeneratorConfig,
-                   on_result: OnResult, worker: Worker | None = None) -> None:
-    """Prove ``theorems`` one after another in this process (no Ray)."""
-    own = worker is None
-    w = worker or Worker(run_config, generator_config)
-    try:
-        w.start()
-        for thm in theorems:
-            on_result(w.prove(thm))
-    finally:
-        if own:
-            w.close()
-
-
-# ----------------------------------------------------------------------------------------------
-# Ray
-# ----------------------------------------------------------------------------------------------
-
-
-def _proc_stat(pid: int) -> tuple[int, str] | None:
-    """(parent pid, start time) of ``pid`` from /proc, or None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return int(fields[1]), fields[19]
-
-
-def child_pids(parent: int) -> dict[int, str]:
-    """Direct children of ``parent``: pid -> start time (start time guards against pid reuse)."""
-    out = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            st = _proc_stat(int(entry))
-            if st is not None and st[0] == parent:
-                out[int(entry)] = st[1]
-    return out
-
-
-def pidfile_for(tag: str) -> Path:
-    return Path(tempfile.gettempdir()) / f"llemma-prover-worker-{tag}.pids"
-
-
-class ChildRecorder:
-    """Records the pids of this process's children in a file, so that when the process dies
-    (``kill -9`` of a Ray worker) the driver can kill the prover processes it left behind.
-
-    Prover processes run in their own session and get a scrubbed environment, so neither the
-    process group nor an environment marker can find them after their parent is gone.
-    """
-
-    def __init__(self, path: Path, interval: float = 0.2) -> None:
-        self.path = path
-        self.interval = interval
-        self._stop = threading.Event()
-        self._seen: dict[int, str] = {}
-        self._thread = threading.Thread(target=self._loop, name="child-recorder", daemon=True)
+    def __init__(self, spec: WorkerSpec, context: Any = None) -> None:
+        """``context``: an already-built context to use; its owner (not the pool) tears it down."""
+        self.worker = Worker(spec, context=context)
+        self._owns_context = context is None
 
     def start(self) -> None:
-        self._thread.start()
+        self.worker.start()
 
-    def _loop(self) -> None:
-        me = os.getpid()
-        while not self._stop.wait(self.interval):
-            new = {p: t for p, t in child_pids(me).items() if self._seen.get(p) != t}
-            if new:
-                self._seen.update(new)
-                with contextlib.suppress(OSError), open(self.path, "a") as fh:
-                    fh.write("".join(f"{p} {t}\n" for p, t in new.items()))
-                    fh.flush()
+    def run(self, jobs: Iterable[Job], on_result: OnResult) -> None:
+        self.start()
+        for job in jobs:
+            on_result(job, self.worker.run(job, 1))
 
-    def stop(self) -> None:
-        self._stop.set()
-        with contextlib.suppress(OSError):
-            self.path.unlink()
-
-
-def kill_recorded(tag: str) -> list[int]:
-    """SIGKILL (whole process group) every recorded child of a dead worker that still runs."""
-    path = pidfile_for(tag)
-    killed = []
-    try:
-        lines = path.read_text().split("\n")
-    except OSError:
-        return killed
-    for line in lines:
-        parts = line.split()
-        if len(parts) != 2 or not parts[0].isdigit():
-            continue
-        pid, start = int(parts[0]), parts[1]
-        st = _proc_stat(pid)
-        if st is None or st[1] != start:  # gone, or the pid now belongs to another process
-            continue
-        with contextlib.suppress(OSError):
-            if os.getpgid(pid) == pid:  # prover processes lead their own group: kill all of it
-                os.killpg(pid, signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
-        killed.append(pid)
-    with contextlib.suppress(OSError):
-        path.unlink()
-    return killed
-
-
-def _ray_env() -> None:
-    """Environment for a loopback-only Ray without usage stats; must be set before ``import ray``."""
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-
-
-#: seconds to wait for a TCP connection to ``--ray-address`` before ``ray.init`` (which retries for minutes)
-RAY_ADDRESS_PROBE_S = 5.0
-
-
-def _probe_address(address: str) -> None:
-    """A ``host:port`` address where nothing listens is a one-line ``ConfigError`` at once: ``ray.init``
-    itself would retry the GCS connection for minutes. Other forms (``auto``, ``ray://``) go to Ray."""
-    import socket
-
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or "/" in address or not port.isdigit():
-        return
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=RAY_ADDRESS_PROBE_S):
-            pass
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise ConfigError(f"cannot join the Ray cluster at {address}: nothing answers there ({reason}); "
-                          "start it with `ray start --head` or leave out --ray-address") from None
-
-
-def ray_init(address: str | None, num_cpus: int) -> bool:
-    """Start a loopback-only local Ray (or join ``address``). Returns True if we started it."""
-    _ray_env()
-    import ray
-    from ray._private import ray_constants
-
-    if ray.is_initialized():
-        return False
-    kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
-    if address:
-        _probe_address(address)
-        try:
-            ray.init(address=address, **kwargs)
-        except (ConnectionError, ValueError, RuntimeError) as exc:
-            raise ConfigError(f"cannot join the Ray cluster at {address}: {' '.join(str(exc).split())[:300]}"
-                              ) from exc
-        return True
-    # Ray binds every server to 127.0.0.1 only when the node address is loopback; the constant is read
-    # when ray is first imported, so make sure it holds even if someone imported ray before us.
-    if ray_constants.ENABLE_RAY_CLUSTER:
-        ray_constants.ENABLE_RAY_CLUSTER = False
-    # address="local": always a new cluster of our own, never one found through $RAY_ADDRESS or
-    # /tmp/ray/ray_current_cluster (someone else's `ray start` on this machine)
-    ray.init(address="local", num_cpus=num_cpus, _node_ip_address="127.0.0.1",
-             object_store_memory=200 * 1024 * 1024, **kwargs)
-    return True
+    def close(self, graceful: bool = True) -> None:
+        if self._owns_context:
+            self.worker.close()
 
 
 class RayPool:
-    """A pool of ``n`` worker actors on a Ray cluster (started on loopback, or joined)."""
+    """``n`` worker actors on a Ray cluster (started on loopback, or joined at ``address``)."""
 
-    def __init__(self, run_config: RunConfig, generator_config: GeneratorConfig, n: int,
-                 address: str | None = None, close_timeout: float = 15.0,
-                 gpus_per_worker: float = 0.0, generator_factory: Callable[[], Any] | None = None) -> None:
-        """``generator_factory``: called in the driver once per actor (and per respawn) for a ready-made
-        generator the actor uses instead of building its own (the model-server generator)."""
+    def __init__(self, make_spec: Callable[[], WorkerSpec], n: int, address: str | None = None,
+                 retries: int = 1, gpus_per_worker: float = 0.0, close_timeout: float = 15.0,
+                 start_timeout: float = 900.0) -> None:
+        """``make_spec`` is called here once per actor (and per replacement); ``start_timeout``: seconds
+        for all actors to be scheduled and set up (a model load can take minutes)."""
         if n < 1:
             raise ValueError("RayPool needs at least one worker")
-        self.run_config = run_config
-        self.generator_config = generator_config
+        self.make_spec = make_spec
         self.n = n
         self.address = address
-        self.close_timeout = close_timeout
+        self.retries = retries
         self.gpus_per_worker = gpus_per_worker
-        self.generator_factory = generator_factory
-        #: seconds for all workers to be scheduled and build their backend and generator (model load)
-        self.start_timeout = 900.0
+        self.close_timeout = close_timeout
+        self.start_timeout = start_timeout
         self._started_ray = False
         self._actor_cls: Any = None
         self._actors: dict[int, tuple[Any, str]] = {}  # slot -> (handle, tag)
+        self._ready: set[int] = set()  # slots whose actor has finished setup
         self.respawns = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -293,7 +155,9 @@ class RayPool:
         self.close(graceful=exc[0] is None)
 
     def start(self) -> None:
-        _ray_env()
+        from .cluster import ray_env, ray_init
+
+        ray_env()
         import ray
 
         self._started_ray = ray_init(self.address, num_cpus=self.n)
@@ -301,10 +165,10 @@ class RayPool:
                                      max_task_retries=0)(Worker)
         for slot in range(self.n):
             self._spawn(slot)
-        # surface set-up errors (missing prover, generator that cannot load) before any theorem runs
-        starts = [h.start.remote() for h, _ in self._actors.values()]
+        # surface set-up errors (missing prover, generator that cannot load) before any job runs
+        starts = {slot: h.start.remote() for slot, (h, _) in self._actors.items()}
         try:
-            ray.get(starts, timeout=self.start_timeout)
+            ray.get(list(starts.values()), timeout=self.start_timeout)
         except ray.exceptions.GetTimeoutError:
             raise ConfigError(
                 f"{self.n} Ray workers did not start within {self.start_timeout:g} s; does the cluster "
@@ -315,11 +179,12 @@ class RayPool:
             if isinstance(cause, UserError):
                 raise cause from None
             raise
+        self._ready = set(starts)
 
     def _spawn(self, slot: int) -> Any:
         tag = uuid.uuid4().hex
-        given = self.generator_factory() if self.generator_factory is not None else None
-        handle = self._actor_cls.options(name=None).remote(self.run_config, self.generator_config, tag, given)
+        # SPREAD: on a cluster, workers go to different nodes (a lost node takes fewer of them along)
+        handle = self._actor_cls.options(scheduling_strategy="SPREAD").remote(self.make_spec(), tag)
         self._actors[slot] = (handle, tag)
         return handle
 
@@ -327,6 +192,7 @@ class RayPool:
         import ray
 
         handle, tag = self._actors.pop(slot)
+        self._ready.discard(slot)
         with contextlib.suppress(Exception):
             ray.kill(handle, no_restart=True)
         killed = kill_recorded(tag)
@@ -334,22 +200,24 @@ class RayPool:
             log.info("killed %d process(es) left by worker %d: %s", len(killed), slot, killed)
 
     def close(self, graceful: bool = True) -> None:
-        """Close every actor (gracefully if asked and possible), kill leftovers, shut Ray down."""
+        """Close every actor (gracefully if asked and possible), kill leftovers, leave Ray."""
         try:
             import ray
         except ImportError:
             return
         try:
-            if graceful and self._actors and ray.is_initialized():
-                refs = [h.close.remote() for h, _ in self._actors.values()]
+            ready = [h for slot, (h, _) in self._actors.items() if slot in self._ready]
+            if graceful and ready and ray.is_initialized():
+                refs = [h.close.remote() for h in ready]
                 with contextlib.suppress(Exception):
                     ray.wait(refs, num_returns=len(refs), timeout=self.close_timeout)
             for slot in list(self._actors):
                 self._reap(slot)
         finally:
-            if self._started_ray and ray.is_initialized():
-                ray.shutdown()
-                self._started_ray = False
+            from .cluster import ray_shutdown
+
+            ray_shutdown(self._started_ray)
+            self._started_ray = False
 
     def worker_pids(self) -> dict[int, int]:
         """slot -> process id of each live actor (for tests and diagnostics)."""
@@ -358,95 +226,92 @@ class RayPool:
         return {slot: ray.get(h.pid.remote()) for slot, (h, _) in self._actors.items()}
 
     # -- running -----------------------------------------------------------------------------
-    def run(self, theorems: Sequence[Theorem], on_result: OnResult) -> None:
-        """Prove ``theorems``; call ``on_result`` in this thread as each one finishes."""
+    def run(self, jobs: Iterable[Job], on_result: OnResult) -> None:
+        """Run ``jobs`` (drawn lazily: at most two per worker in hand); ``on_result`` as each ends."""
         import ray
-        from ray.exceptions import RayActorError
+        from ray.exceptions import RayActorError, RayTaskError
 
-        gen_name = self.generator_config.name
-        pending: deque[tuple[Theorem, int]] = deque((t, 1) for t in theorems)
-        idle: deque[int] = deque(self._actors)
-        inflight: dict[Any, tuple[int, Theorem, int]] = {}
-        while pending or inflight:
+        source: Iterator[Job] = iter(jobs)
+        exhausted = False
+        pending: deque[tuple[Job, int]] = deque()
+        idle: deque[int] = deque(sorted(self._ready))
+        inflight: dict[Any, tuple[int, Job, int]] = {}
+        starting: dict[Any, int] = {}  # start() of a replacement actor -> its slot
+        while True:
+            while not exhausted and len(pending) + len(inflight) < 2 * self.n:
+                job = next(source, None)
+                if job is None:
+                    exhausted = True
+                else:
+                    pending.append((job, 1))
             while pending and idle:
                 slot = idle.popleft()
-                thm, attempt = pending.popleft()
-                handle, _ = self._actors[slot]
-                inflight[handle.prove.remote(thm, attempt)] = (slot, thm, attempt)
-            ready, _ = ray.wait(list(inflight), num_returns=1, timeout=1.0)
+                job, attempt = pending.popleft()
+                inflight[self._actors[slot][0].run.remote(job, attempt)] = (slot, job, attempt)
+            if not inflight and not pending:
+                if exhausted:
+                    return
+                continue
+            if not inflight and not starting:
+                raise WorkerLost(f"every worker is gone and {len(pending)} job(s) are left")
+            ready, _ = ray.wait([*inflight, *starting], num_returns=1, timeout=1.0)
             for ref in ready:
-                slot, thm, attempt = inflight.pop(ref)
-                try:
-                    result: JobResult = ray.get(ref)
-                except RayActorError as exc:
-                    msg = " ".join(str(exc).split())[:300]
-                    self._reap(slot)
-                    self._spawn(slot)
-                    self.respawns += 1
-                    if attempt <= self.run_config.worker_retries:
-                        log.warning("%s: worker %d died (attempt %d); retrying on a fresh worker",
-                                    thm.name, slot, attempt)
-                        pending.appendleft((thm, attempt + 1))
-                    else:
-                        log.error("%s: worker died on all %d attempts; recorded as a crash",
-                                  thm.name, attempt)
-                        rec = crash_record(thm, self.run_config, gen_name, attempt, f"worker died: {msg}")
-                        on_result(JobResult(rec, None, None, ""))
+                if ref in starting:
+                    slot = starting.pop(ref)
+                    try:
+                        ray.get(ref)
+                    except (RayActorError, RayTaskError) as exc:
+                        log.warning("replacement worker %d did not start: %s", slot, _one_line(exc))
+                        self._reap(slot)  # the pool goes on with one worker fewer
+                        continue
+                    self._ready.add(slot)
                     idle.append(slot)
                     continue
-                except ray.exceptions.RayTaskError as exc:  # the worker raised outside run_job
-                    msg = " ".join(str(getattr(exc, "cause", exc)).split())[:300]
-                    log.error("%s: worker %d failed: %s", thm.name, slot, msg)
-                    rec = crash_record(thm, self.run_config, gen_name, attempt, f"worker failed: {msg}")
-                    result = JobResult(rec, None, None, "")
+                slot, job, attempt = inflight.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except RayActorError as exc:
+                    self._reap(slot)
+                    handle = self._spawn(slot)
+                    starting[handle.start.remote()] = slot
+                    self.respawns += 1
+                    if attempt <= self.retries:
+                        log.warning("%s: worker %d died (attempt %d); retrying on a fresh worker",
+                                    job.key, slot, attempt)
+                        pending.appendleft((job, attempt + 1))
+                    else:
+                        log.error("%s: worker died on all %d attempts; recorded as a crash", job.key, attempt)
+                        on_result(job, job.failed(attempt, f"worker died: {_one_line(exc)}"))
+                    continue
+                except RayTaskError as exc:  # the job raised instead of returning a record
+                    msg = _one_line(getattr(exc, "cause", exc))
+                    log.error("%s: worker %d failed: %s", job.key, slot, msg)
+                    result = job.failed(attempt, f"worker failed: {msg}")
                 idle.append(slot)
-                on_result(result)
+                on_result(job, result)
 
 
-RunFn = Callable[[Sequence[Theorem], OnResult], None]
+Pool = InProcessPool | RayPool
 
 
 @contextlib.contextmanager
-def worker_pool(run_config: RunConfig, generator_config: GeneratorConfig,
-                local_worker: Worker | None = None, gpus_per_worker: float = 0.0,
-                generator_factory: Callable[[], Any] | None = None) -> Iterator[RunFn]:
-    """``with worker_pool(cfg, gen_cfg) as run: run(theorems, on_result)`` for either mode."""
-    if run_config.workers == 0:
-        def run_local(theorems: Sequence[Theorem], on_result: OnResult) -> None:
-            run_in_process(theorems, run_config, generator_config, on_result, worker=local_worker)
-
-        yield run_local
-        return
-    pool = RayPool(run_config, generator_config, run_config.workers, run_config.ray_address,
-                   gpus_per_worker=gpus_per_worker, generator_factory=generator_factory)
+def open_pool(make_spec: Callable[[], WorkerSpec], workers: int, address: str | None = None,
+              retries: int = 1, gpus_per_worker: float = 0.0, context: Any = None) -> Iterator[Pool]:
+    """``with open_pool(spec_factory, n) as pool: pool.run(jobs, on_result)``: in-process for
+    ``workers == 0`` (reusing ``context`` if given), else on Ray. Closed (and Ray left) on exit."""
+    pool: Pool
+    if workers == 0:
+        pool = InProcessPool(make_spec(), context=context)
+    else:
+        pool = RayPool(make_spec, workers, address, retries=retries, gpus_per_worker=gpus_per_worker)
     ok = False
     try:
         pool.start()
-        yield pool.run
+        yield pool
         ok = True
     finally:
         pool.close(graceful=ok)
 
 
-def effective_generator_config(cfg: GeneratorConfig, resolved_name: str) -> GeneratorConfig:
-    """The config workers build: ``auto`` replaced by what the driver resolved."""
-    return replace(cfg, name=resolved_name) if cfg.name == "auto" else cfg
-
-
-def wait_gone(pids: Sequence[int], timeout: float = 10.0) -> list[int]:
-    """Pids from ``pids`` still alive after ``timeout`` seconds (for tests/diagnostics)."""
-    deadline = time.monotonic() + timeout
-    alive = list(pids)
-    while alive and time.monotonic() < deadline:
-        alive = [p for p in alive if os.path.exists(f"/proc/{p}") and not _zombie(p)]
-        if alive:
-            time.sleep(0.1)
-    return alive
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return False
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
