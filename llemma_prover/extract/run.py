@@ -11,7 +11,7 @@ A rerun with the same folder skips every file that has a summary, so an interrup
 it stopped; ``files/`` is the source of truth and ``steps.jsonl`` is rebuilt from it.
 
 Parallelism: ``workers == 0`` replays in this process; ``workers >= 1`` runs each file as a Ray task
-on a loopback-only local cluster (``workers.pool.ray_init``; or ``--ray-address``), at most
+on a loopback-only local cluster (``workers.cluster.ray_init``; or ``--ray-address``), at most
 ``workers`` at a time. A task whose worker died is retried once by Ray, then recorded as a
 ``crash`` failure; the run goes on.
 """
@@ -150,7 +150,7 @@ def run_jobs(jobs: Sequence[FileJob], out: ExtractDir, options: ReplayOptions, s
 
 def _run_on_ray(todo: Sequence[FileJob], options: ReplayOptions, sandbox: Sandbox | None, workers: int,
                 ray_address: str | None, handle: Callable[[FileResult], None]) -> None:
-    from ..workers.pool import ray_init
+    from ..workers.cluster import ray_init
 
     started = ray_init(ray_address, num_cpus=workers)
     import ray
