@@ -23,8 +23,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--backend", choices=BACKENDS, default="coq", help="prover to check (none: skip)")
     p.add_argument("--engine", choices=("hf", "vllm"), default=None, help="model engine to check")
-    p.add_argument("--model", default=None,
-                   help="model id or folder, or random:tiny / random:llemma-7b (random weights, offline)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="model id or folder, or random:tiny / random:llemma-7b (random weights, offline)",
+    )
     p.add_argument("--lean-repl", default=None, help="Lean REPL: a Lake project directory or a repl binary")
     p.add_argument("--isabelle", default=None, help="the isabelle executable (default: on PATH)")
     p.add_argument("--k", type=int, default=4, help="candidates the model checks ask for")
@@ -40,8 +43,15 @@ def run(args: argparse.Namespace) -> int:
     from ..doctor import DoctorOptions, run_doctor
 
     opts = DoctorOptions(
-        backend=args.backend, engine=args.engine, model=args.model, lean_repl=args.lean_repl,
-        isabelle=args.isabelle, budget_s=args.budget, k=args.k, device=args.device, dtype=args.dtype,
+        backend=args.backend,
+        engine=args.engine,
+        model=args.model,
+        lean_repl=args.lean_repl,
+        isabelle=args.isabelle,
+        budget_s=args.budget,
+        k=args.k,
+        device=args.device,
+        dtype=args.dtype,
         gpu=not args.no_matmul,
     )
     report = run_doctor(opts)
@@ -63,11 +73,15 @@ def print_table(report: Any) -> None:
     style = {"pass": "green", "fail": "bold red", "warn": "yellow", "skip": "dim"}
     for c in report.checks:
         o = c.outcome.value
-        table.add_row(c.component, c.name, c.expected, f"{c.seen} [{c.elapsed:.2f}s]",
-                      f"[{style[o]}]{o}[/]", c.remedy)
+        table.add_row(
+            c.component, c.name, c.expected, f"{c.seen} [{c.elapsed:.2f}s]", f"[{style[o]}]{o}[/]", c.remedy
+        )
     console = Console(width=max(160, Console().width))
     console.print(table)
     n = report.counts()
     verdict = "all checks passed" if report.ok else f"{n['fail']} check(s) FAILED"
-    console.print(f"doctor: {verdict} ({n['pass']} pass, {n['warn']} warn, {n['skip']} skip, "
-                  f"{n['fail']} fail) in {report.elapsed:.1f} s", markup=False)
+    console.print(
+        f"doctor: {verdict} ({n['pass']} pass, {n['warn']} warn, {n['skip']} skip, "
+        f"{n['fail']} fail) in {report.elapsed:.1f} s",
+        markup=False,
+    )

