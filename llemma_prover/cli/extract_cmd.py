@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import re
@@ -98,10 +99,12 @@ def run(args: argparse.Namespace) -> int:
     _check_resume(out / "extract.json", settings)
 
     t0 = time.monotonic()
+    started_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     sandbox = sandbox_for(ProverConfig(sandbox=args.sandbox))
     options = ReplayOptions(file_timeout=args.file_timeout)
     build = tempfile.mkdtemp(prefix="llemma-extract-build-")
     compile_errors: dict[str, str] = {}
+    done_before: int | None = None
     try:
         jobs = []
         for src in sources:
@@ -144,7 +147,14 @@ def run(args: argparse.Namespace) -> int:
                      on_result=on_result)
     finally:
         shutil.rmtree(build, ignore_errors=True)
+        # every run (an interrupted one too) is in the ledger: the card adds up the time of all runs
+        with open(out / "runs.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"started_at": started_at, "wall_seconds": round(time.monotonic() - t0, 1),
+                                 "workers": workers, "files_done_before": done_before,
+                                 "command": ["llemma-prover", *args._argv]}) + "\n")
     wall = time.monotonic() - t0
+    ledger = [json.loads(line) for line in (out / "runs.jsonl").read_text(encoding="utf-8").splitlines()
+              if line.strip()]
     sha, lines = xdir.assemble(j.key for j in jobs)
     contamination: dict[str, Any] = {"checked": False, "reason": "--skip-contamination"}
     if data_dir is not None:
@@ -154,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
     card = build_card(summaries, sources=settings["sources"], steps_sha256=sha, steps_lines=lines,
                       options={**options.__dict__, "sandbox": sandbox.describe()}, wall_seconds=wall,
                       workers=workers, command=["llemma-prover", *args._argv], compile_errors=compile_errors,
-                      contamination=contamination)
+                      contamination=contamination, runs=ledger)
     (out / "card.json").write_text(json.dumps(card, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     c = card["counts"]
     print(f"{c['proofs']} proofs, {c['steps']} steps from {c['files']} files "

@@ -34,7 +34,8 @@ def coq_version(coqc: str = "coqc") -> str:
 def build_card(summaries: Sequence[dict[str, Any]], *, sources: Sequence[dict[str, Any]],
                steps_sha256: str, steps_lines: int, options: dict[str, Any], wall_seconds: float,
                workers: int, command: Sequence[str], compile_errors: dict[str, str],
-               contamination: dict[str, Any] | None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+               contamination: dict[str, Any] | None, runs: Sequence[dict[str, Any]] = (),
+               extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The card from the per-file summaries (``FileResult.summary()``)."""
     by_split: dict[str, Counter[str]] = {}
     failures = []
@@ -76,6 +77,9 @@ def build_card(summaries: Sequence[dict[str, Any]], *, sources: Sequence[dict[st
         "compile_errors": compile_errors,
         "time": {"wall_seconds": round(wall_seconds, 1), "file_seconds": round(totals["file_seconds"], 1),
                  "workers": workers, "cpus": os.cpu_count(),
+                 "wall_seconds_all_runs": round(sum(r.get("wall_seconds", 0.0) for r in runs), 1) if runs
+                 else round(wall_seconds, 1),
+                 "runs": list(runs),
                  "proofs_per_minute": round(totals["proofs"] / (wall_seconds / 60), 1)
                  if wall_seconds else None},
         "steps_sha256": steps_sha256,
