@@ -9,8 +9,10 @@ proof steps (Isar text) that led to it, and ``apply`` re-checks the theory with 
    checked, and the ``print_state`` output becomes the goal text of an ``Advanced`` state.
 
 Every check is one ``use_theories`` under ``tactic_timeout`` (a timeout is a ``TacticTimeout``). The
-final re-check (``check``) validates the proof text (no ``sorry``/``oops``/axioms/ML, see
-``theory.validate_proof``) and checks the whole file in a fresh directory under ``check_timeout``.
+final re-check (``check``) refuses text ``theory.validate_proof`` flags (first filter only), then checks
+the proof theory together with two audit theories of our own (``audit.py``: Isabelle's own parse of
+the proof, and the oracle status of the stored theorem restated from the data) in one
+``use_theories`` under ``check_timeout``; it counts only if every node is ok.
 
 This backend has been tested against the fake server in ``llemma_prover/testing/fake_isabelle.py``
 only (no Isabelle can be installed where it was written); see the README.
@@ -35,6 +37,9 @@ from ...core.types import (
     Theorem,
 )
 from ..base import ProverBackend, register_backend
+from ..sandbox import Sandbox
+from .audit import audit_plan, audit_verdict
+from .client import server_sandbox
 from .session import IsabelleOptions, IsabelleSession, TheoryCheck, writeln_at
 from .theory import proof_start_line, theory_name, theory_text, validate_proof
 
@@ -55,16 +60,19 @@ class IsabelleBackend(ProverBackend):
         self._states: dict[int, tuple[str, ...]] = {}
         self._restarts_at_start = 0
         self._checks = 0
+        #: what the server runs under (set when the session is created; ``describe()`` for records)
+        self.sandbox: Sandbox | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def session(self) -> IsabelleSession:
         if self._session is None:
-            # The JVM reserves far more address space than it uses: an RLIMIT_AS cap would stop it
-            # from starting, so memory is left to Isabelle's own heap settings (ML_OPTIONS, -Xmx).
+            # sandbox_for(config), adapted to a JVM TCP server (client.server_sandbox says what is relaxed)
+            self.sandbox = server_sandbox(self.config)
             self._session = IsabelleSession(
                 executable=self.config.executable or "isabelle",
                 options=self.options,
                 start_timeout=self.config.start_timeout,
+                sandbox=self.sandbox,
             )
         return self._session
 
@@ -154,24 +162,39 @@ class IsabelleBackend(ProverBackend):
         return theory_text(theorem, "\n".join(s.strip() for s in proof))
 
     def check(self, theorem: Theorem, proof: Sequence[str]) -> CheckResult:
+        """The re-check: ``validate_proof`` as a first filter, then the proof theory and the two audit
+        theories of ``audit.py`` in one ``use_theories``; counts only if every node is ok."""
         t0 = time.monotonic()
         text = "\n".join(s.strip() for s in proof)
+
+        def result(ok: bool, message: str, elapsed: float | None = None) -> CheckResult:
+            return CheckResult(
+                ok=ok,
+                checker=CHECKER,
+                elapsed=time.monotonic() - t0 if elapsed is None else elapsed,
+                message=message,
+                axioms=(),
+                bad_axioms=(),
+            )
+
         reason = validate_proof(text)
         if reason is not None:
-            return CheckResult(ok=False, checker=CHECKER, elapsed=0.0, message=f"refused: {reason}")
+            return result(False, f"refused: {reason}", 0.0)
+        plan = audit_plan(theorem, text)
+        if isinstance(plan, str):
+            return result(False, plan)
+        if self.restarts > self.config.max_restarts:
+            raise RestartLimitExceeded(
+                f"more than {self.config.max_restarts} server restarts", backend="isabelle"
+            )
+        self._checks += 1
         try:
-            res = self.check_text(theorem, text, self.config.check_timeout)
+            res = self.session().check_theories(plan.theories, self.config.check_timeout, plan.files)
         except ProverError as exc:
-            return CheckResult(
-                ok=False, checker=CHECKER, elapsed=time.monotonic() - t0, message=f"prover error: {exc}"
+            return result(False, f"prover error: {exc}")
+        if res.overall.timed_out:
+            return result(
+                False, f"check timed out after {self.config.check_timeout:.0f} s", res.overall.elapsed
             )
-        if res.timed_out:
-            return CheckResult(
-                ok=False,
-                checker=CHECKER,
-                elapsed=res.elapsed,
-                message=f"check timed out after {self.config.check_timeout:.0f} s",
-            )
-        return CheckResult(
-            ok=res.ok, checker=CHECKER, elapsed=res.elapsed, message="" if res.ok else res.first_error()
-        )
+        why = audit_verdict(plan, res)
+        return result(why is None, why or "", res.overall.elapsed)

@@ -27,8 +27,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from ...core.errors import (
     ProverCrashed,
@@ -38,7 +38,11 @@ from ...core.errors import (
     ProverStartError,
     ProverUnavailable,
 )
+from ..sandbox import Sandbox, sandbox_for
 from .protocol import Message, MessageBuffer, ProtocolError, Reply, UseTheoriesResult, encode, encode_line
+
+if TYPE_CHECKING:
+    from ...core.config import ProverConfig
 
 log = logging.getLogger(__name__)
 
@@ -274,6 +278,10 @@ class IsabelleConnection:
             payload = msg.json()
             if msg.name == Reply.OK.value and accept_ok:
                 continue  # the OK of our own ``cancel``
+            if msg.name == Reply.NOTE.value and not isinstance(payload, dict):
+                # progress output is informational; no decision rests on it
+                log.debug("ignoring a NOTE that is not a JSON object: %r", msg.argument[:200])
+                continue
             if not isinstance(payload, dict):
                 raise ProverDesync(
                     f"unexpected {msg.name} reply while waiting for task {task_id}: {msg.argument[:200]!r}",
@@ -283,6 +291,8 @@ class IsabelleConnection:
                 log.debug("dropping %s of another task %r", msg.name, payload.get("task"))
                 continue
             if msg.name == Reply.NOTE.value:
+                # e.g. {"task", "kind", "message"} or, from Isabelle2025-2 on, {"task", "nodes_status"}
+                # during session_start/session_build/use_theories: kept, never interpreted here
                 notes.append(payload)
                 if on_note is not None:
                     on_note(payload)
@@ -360,6 +370,37 @@ class IsabelleConnection:
 # ---------------------------------------------------------------------------------------------
 
 
+#: environment variables the Isabelle tool needs beyond what ``Sandbox.env`` keeps
+_ISABELLE_ENV = ("HOME", "USER", "ISABELLE_HOME_USER", "ISABELLE_IDENTIFIER", "JAVA_HOME")
+
+
+def _isabelle_env() -> dict[str, str]:
+    return {k: os.environ[k] for k in _ISABELLE_ENV if k in os.environ}
+
+
+def server_sandbox(config: ProverConfig) -> Sandbox:
+    """``sandbox_for(config)`` adapted to a resident JVM + Poly/ML server that we reach over TCP.
+
+    Kept: the scrubbed environment (plus ``_ISABELLE_ENV``), no core dumps, a file-size cap and an
+    open-files cap. Relaxed, and recorded as such by ``describe()``: no network namespace (the server's
+    127.0.0.1 would then not be ours and the client could not connect), no address-space cap (the JVM
+    reserves far more virtual memory than it uses; memory is left to Isabelle's own heap settings), no
+    CPU-seconds cap (the server is resident; every task has its own timeout and is cancelled), and at
+    least 4 GiB per file (a session heap image is written when it is built).
+    """
+    base = sandbox_for(config)
+    hard_nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    want_nofile = 8192 if hard_nofile == resource.RLIM_INFINITY else min(8192, hard_nofile)
+    limits = replace(
+        base.limits,
+        address_space_mb=0,
+        cpu_seconds=0,
+        file_size_mb=max(base.limits.file_size_mb, 4096),
+        open_files=max(base.limits.open_files, want_nofile),
+    )
+    return replace(base, network="none", limits=limits)
+
+
 def _preexec(memory_limit_mb: int) -> Callable[[], None]:
     def fn() -> None:
         os.setsid()
@@ -380,6 +421,8 @@ class IsabelleServer:
     memory_limit_mb: int = 0
     start_timeout: float = 120.0
     extra_args: Sequence[str] = ()
+    #: the confinement the server runs under (``server_sandbox``); None: only ``memory_limit_mb``
+    sandbox: Sandbox | None = None
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _stderr_tail: deque[str] = field(default_factory=lambda: deque(maxlen=50), init=False, repr=False)
     address: ServerAddress | None = field(default=None, init=False)
@@ -390,13 +433,16 @@ class IsabelleServer:
         name = self.name or f"llemma_prover_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
         argv = [self.executable, "server", "-n", name, *self.extra_args]
         t0 = time.monotonic()
+        sb = self.sandbox
         try:
             self._proc = subprocess.Popen(  # noqa: S603 - argv is ours
-                argv,
+                sb.wrap(argv) if sb is not None else argv,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                preexec_fn=_preexec(self.memory_limit_mb),
+                env=sb.env(extra=_isabelle_env()) if sb is not None else None,
+                preexec_fn=sb.preexec() if sb is not None else _preexec(self.memory_limit_mb),  # noqa: PLW1509
+                start_new_session=sb is not None,
                 close_fds=True,
             )
         except FileNotFoundError as exc:

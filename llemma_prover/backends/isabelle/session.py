@@ -13,11 +13,12 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...core.errors import ProverError
+from ..sandbox import Sandbox
 from .client import ClientPolicy, IsabelleConnection, IsabelleServer, TaskTimeout
 from .protocol import ProverMessage
 
@@ -71,6 +72,17 @@ class TheoryCheck:
         return [e.pos.line for e in self.errors if e.pos.line is not None]
 
 
+@dataclass(frozen=True)
+class TheoriesCheck:
+    """The outcome of checking several theories in one ``use_theories``: the whole task, and each
+    node (theory name -> its own status, errors and messages) as the server reported it."""
+
+    overall: TheoryCheck
+    nodes: dict[str, TheoryCheck]
+    #: the master directory the theories were written to (removed afterwards)
+    directory: str = ""
+
+
 class IsabelleSession:
     """A server + session pair with restart-on-failure. ``close()`` stops and reaps everything."""
 
@@ -80,11 +92,13 @@ class IsabelleSession:
         options: IsabelleOptions | None = None,
         start_timeout: float = 600.0,
         memory_limit_mb: int = 0,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.executable = executable
         self.options = options or IsabelleOptions()
         self.start_timeout = start_timeout
         self.memory_limit_mb = memory_limit_mb
+        self.sandbox = sandbox
         self._server: IsabelleServer | None = None
         self._conn: IsabelleConnection | None = None
         self._session_id: str | None = None
@@ -103,6 +117,7 @@ class IsabelleSession:
             executable=self.executable,
             name=self.options.server_name,
             memory_limit_mb=self.memory_limit_mb,
+            sandbox=self.sandbox,
             start_timeout=self.start_timeout,
         )
         self._server = server
@@ -148,26 +163,40 @@ class IsabelleSession:
     # -- checking --------------------------------------------------------------------------
     def check_theory(self, name: str, text: str, timeout: float) -> TheoryCheck:
         """Check ``NAME.thy`` = ``text``. Raises ``ProverError`` if the server breaks (it is then dead)."""
+        return self.check_theories([(name, text)], timeout).overall
+
+    def check_theories(
+        self, theories: Sequence[tuple[str, str]], timeout: float, files: Mapping[str, str] | None = None
+    ) -> TheoriesCheck:
+        """Check several theories (``NAME.thy`` = text, in this order) in one fresh directory with one
+        ``use_theories``; ``files`` are extra plain files written beside them. Every node's own status
+        is kept (``TheoriesCheck.nodes``), keyed by theory name. Raises ``ProverError`` if the server
+        breaks (it is then dead)."""
         self.start()
         assert self._conn is not None and self._session_id is not None and self._workdir is not None
         self._checks += 1
         master = self._workdir / f"c{self._checks}"
         master.mkdir()
-        (master / f"{name}.thy").write_text(text, encoding="utf-8")
+        names = [n for n, _ in theories]
+        for name, text in theories:
+            (master / f"{name}.thy").write_text(text, encoding="utf-8")
+        for fname, text in (files or {}).items():
+            (master / fname).write_text(text, encoding="utf-8")
         t0 = time.monotonic()
         try:
             try:
                 res = self._conn.use_theories(
                     self._session_id,
-                    [name],
+                    names,
                     str(master),
                     timeout=timeout,
                     watchdog_timeout=self.options.watchdog_timeout or None,
                 )
             except TaskTimeout as exc:
-                self._purge(name, master)
-                return TheoryCheck(ok=False, elapsed=exc.elapsed, timed_out=True)
-            self._purge(name, master)
+                self._purge(names, master)
+                timed_out = TheoryCheck(ok=False, elapsed=exc.elapsed, timed_out=True)
+                return TheoriesCheck(overall=timed_out, nodes={}, directory=str(master))
+            self._purge(names, master)
         except ProverError:
             self._kill()
             raise
@@ -177,13 +206,20 @@ class IsabelleSession:
         messages = res.messages()
         errors = tuple(res.errors) or tuple(m for m in messages if m.kind == "error")
         node_ok = all(n.ok for n in res.nodes) if res.nodes else res.ok
-        return TheoryCheck(
+        nodes: dict[str, TheoryCheck] = {}
+        for n in res.nodes:
+            node_errors = tuple(m for m in n.messages if m.kind == "error")
+            nodes[Path(n.node_name).stem] = TheoryCheck(
+                ok=n.ok and not node_errors, elapsed=elapsed, errors=node_errors, messages=n.messages
+            )
+        overall = TheoryCheck(
             ok=res.ok and node_ok and not errors, elapsed=elapsed, errors=errors, messages=messages
         )
+        return TheoriesCheck(overall=overall, nodes=nodes, directory=str(master))
 
-    def _purge(self, name: str, master: Path) -> None:
+    def _purge(self, names: Sequence[str], master: Path) -> None:
         assert self._conn is not None and self._session_id is not None
-        self._conn.purge_theories(self._session_id, [name], str(master))
+        self._conn.purge_theories(self._session_id, list(names), str(master))
 
     def _kill(self) -> None:
         """After a broken connection: drop everything without the polite protocol."""

@@ -57,7 +57,21 @@ FORBIDDEN_KEYWORDS: tuple[str, ...] = (
     "try",
     "try0",
     "print_state",
+    # proof methods whose argument is ML source
+    "tactic",
+    "raw_tactic",
+    "ml_tactic",
+    "ML_tactic",
 )
+
+#: Isar commands a proof may consist of (Isabelle/Isar proof commands; ``sorry``/``oops`` excluded).
+#: The re-check's parse audit (``audit.py``) applies this list with Isabelle's own parser.
+PROOF_COMMANDS: tuple[str, ...] = (
+    "proof", "qed", "by", "..", ".", "done", "apply", "apply_end", "defer", "prefer", "back", "next",
+    "{", "}", "have", "show", "hence", "thus", "fix", "assume", "presume", "define", "obtain", "then",
+    "from", "with", "using", "unfolding", "note", "let", "case", "also", "finally", "moreover",
+    "ultimately", "consider", "subgoal", "supply", "include", "txt",
+)  # fmt: skip
 
 _WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_']*")
 _INNER_RE = re.compile(r'"(?:[^"\\]|\\.)*"|\\<open>.*?\\<close>|‹.*?›', re.DOTALL)
@@ -82,6 +96,9 @@ def validate_proof(proof: str, extra_forbidden: Sequence[str] = ()) -> str | Non
             return f"forbidden keyword {w!r} in proof"
     if not proof.strip():
         return "empty proof"
+    words = outer_words(proof)
+    if words and words[0] not in PROOF_COMMANDS:
+        return f"a proof starts with a proof command, not {words[0]!r} (it would extend the statement)"
     return None
 
 
