@@ -58,7 +58,8 @@ def test_honest_proof_passes_all_three_nodes_and_audits_carry_no_model_text(back
     assert plan.proof_theory == "aime_1983_p2" and set(res.nodes) == {n for n, _ in plan.theories}
     assert all(res.nodes[n].ok for n in res.nodes) and audit_verdict(plan, res) is None
     texts = dict(plan.theories)
-    assert GOOD in texts[plan.proof_theory] and "declare [[quick_and_dirty = false]]" in texts[plan.proof_theory]
+    proof_thy = texts[plan.proof_theory]
+    assert GOOD in proof_thy and "declare [[quick_and_dirty = false]]" in proof_thy
     for audit in (plan.parse_theory, plan.oracle_theory):
         assert GOOD not in texts[audit]  # the proof reaches the parse audit only as a data file
     assert plan.files == {"aime_1983_p2.proof": GOOD + "\n"}
@@ -67,7 +68,8 @@ def test_honest_proof_passes_all_three_nodes_and_audits_carry_no_model_text(back
     assert "Outer_Syntax.parse_spans" in parse and "Token.explode keywords" in parse
     oracle = texts[plan.oracle_theory]
     assert 'imports "aime_1983_p2"' in oracle and "Thm.peek_status" in oracle
-    assert "theorem llemma_restated:" in oracle and "using assms by (rule aime_1983_p2.aime_1983_p2)" in oracle
+    assert "theorem llemma_restated:" in oracle
+    assert "using assms by (rule aime_1983_p2.aime_1983_p2)" in oracle
 
 
 ATTACKS = [
@@ -81,8 +83,8 @@ ATTACKS = [
     ("ML block", "ML \\<open>Thm.add_axiom_global\\<close>\nby (auto simp: field_simps)", False),
     ("ML_file", 'ML_file "cheat.ML"\nby (auto simp: field_simps)', False),
     ("quick_and_dirty + sorry", "declare [[quick_and_dirty = true]]\nsorry", True),
-    ("tactic method (ML inside a proof)", "apply (tactic \\<open>Skip_Proof.cheat_tac \\<^context> 1\\<close>)\ndone",
-     True),
+    ("tactic method (ML inside a proof)",
+     "apply (tactic \\<open>Skip_Proof.cheat_tac \\<^context> 1\\<close>)\ndone", True),
     ("extra premise via a leading 'and'", 'and hx: "False"\nusing hx by blast', False),
     ("end of theory, then a new one", "by (auto simp: field_simps)\nend\ntheory X imports Main begin", False),
     ("setup", "setup \\<open>I\\<close>\nby (auto simp: field_simps)", False),
