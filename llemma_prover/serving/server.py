@@ -40,14 +40,15 @@ class ModelServer:
         if self._engine is None:
             import torch
 
-            from ..generators.prompts import load_prompt
+            from ..generators.prompts import prompt_for_model
             from .batcher import DynamicBatcher
             from .engines import build_engine
 
             engine = select_engine(
                 self.server.engine, gpu=torch.cuda.is_available(), vllm_available=vllm_installed()
             )
-            self._engine = build_engine(engine, self.gen, load_prompt(self.backend), self.server)
+            prompt = prompt_for_model(self.backend, self.gen.model)
+            self._engine = build_engine(engine, self.gen, prompt, self.server)
             self._batcher = DynamicBatcher(
                 self._engine.run, max_wait=self.server.max_wait, max_rows=self.server.max_batch_rows
             )
