@@ -542,3 +542,24 @@ def test_close_does_not_wait_for_a_header_import(replay: Replay) -> None:
     b.close()
     assert time.monotonic() - t0 < 10
     assert not group_alive(starting[0].pgid)
+
+
+def test_repl_runs_in_the_configured_sandbox(replay: Replay, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every REPL process is started through ``sandbox_for(config)``: wrapped for network isolation
+    when this machine allows it, with a scrubbed environment."""
+    monkeypatch.setenv("LLEMMA_TEST_SECRET_TOKEN", "must-not-leak")
+    with replay.backend() as b:
+        b.start_theorem(DEF_F)
+        pgid = _pgid(b)
+        leader = Path(f"/proc/{pgid}/cmdline").read_bytes().split(b"\0")
+        if b.sandbox.network != "none":
+            assert leader[0].endswith(b.sandbox.network.encode()), leader[:3]
+        envs = [Path(f"/proc/{p}/environ").read_bytes() for p in _group(pgid)]
+        assert envs and not any(b"LLEMMA_TEST_SECRET_TOKEN" in e for e in envs)
+        assert b.sandbox.limits.address_space_mb == b.settings.process.address_space_mb
+
+
+def _group(pgid: int) -> list[int]:
+    from llemma_prover.backends.lean4.repl_process import group_members
+
+    return group_members(pgid)

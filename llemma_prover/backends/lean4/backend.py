@@ -52,7 +52,7 @@ from ...core.types import (
     Theorem,
 )
 from ..base import ProverBackend, register_backend
-from ..sandbox import Limits, Sandbox
+from ..sandbox import Limits, Sandbox, sandbox_for
 from .audit import audit_proof, judge_proof_command, parse_axioms
 from .locate import ReplCommand, resolve_repl
 from .pool import PoolPolicy, ReplPool, ReplSession
@@ -210,6 +210,7 @@ class Lean4Backend(ProverBackend):
         super().__init__(config)
         self.settings = settings or Lean4Settings.from_prover_config(config)
         self._command: ReplCommand | None = None
+        self._sandbox: Sandbox | None = None
         self._pool: ReplPool | None = None
         self._session: ReplSession | None = None
         self._theorem: Theorem | None = None
@@ -246,13 +247,28 @@ class Lean4Backend(ProverBackend):
             self._pool = None
             self._session = None
 
+    @property
+    def sandbox(self) -> Sandbox:
+        """What every REPL process runs under: ``sandbox_for(config)`` (network isolation as probed,
+        scrubbed environment, no core dumps) with Lean-sized limits: ``ProcessPolicy.address_space_mb``
+        (a backstop: Mathlib maps GiBs of .olean files; the working cap is the polled RSS), 1 GiB per
+        file, open files and CPU seconds left to the process policy (a warm REPL is long-lived; each
+        request has its own deadline). Probed on first use."""
+        if self._sandbox is None:
+            self._sandbox = replace(
+                sandbox_for(self.config),
+                limits=Limits(
+                    address_space_mb=self.settings.process.address_space_mb,
+                    cpu_seconds=0,
+                    file_size_mb=1024,
+                    open_files=0,
+                ),
+            )
+        return self._sandbox
+
     def _launch(self, generation: int) -> ReplProcess:
         assert self._command is not None
-        sandbox = Sandbox(
-            limits=Limits(
-                address_space_mb=self.settings.process.address_space_mb, file_size_mb=1024, open_files=0
-            )
-        )
+        sandbox = self.sandbox
         extra = {
             k: os.environ[k]
             for k in ("HOME", "ELAN_HOME", "LEAN_PATH", "LEAN_SYSROOT", "PYTHONPATH")
