@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.sandbox import Sandbox
+from ..core.errors import UserError
 from .coq_replay import FileJob, FileResult, replay_file
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,10 @@ def _atomic_write(path: Path, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+class RayStartError(UserError):
+    """The local Ray cluster did not come up (one line on the command line, exit 2)."""
 
 
 class ExtractDir:
