@@ -109,7 +109,10 @@ def test_cli_extracts_a_library_with_dependencies_and_resumes(tmp_path: Path) ->
     again = extract(str(MINI), "--workers", "0", "--out", str(out))
     assert again.returncode == 0, again.stderr
     assert "2 done already" in again.stderr
-    assert json.loads((out / "card.json").read_text())["steps_sha256"] == card["steps_sha256"]
+    card2 = json.loads((out / "card.json").read_text())
+    assert card2["steps_sha256"] == card["steps_sha256"]
+    assert len(card2["time"]["runs"]) == 2 and card2["time"]["runs"][1]["files_done_before"] == 2
+    assert card2["time"]["wall_seconds_all_runs"] >= card["time"]["wall_seconds"]
     # asking for other files in the same folder is refused
     other = extract("--coq-stdlib", "--limit", "1", "--workers", "0", "--out", str(out))
     assert other.returncode == 2 and "another --out" in other.stderr
