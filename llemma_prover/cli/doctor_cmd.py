@@ -64,8 +64,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_table(report: Any) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:  # a bare machine (bench/gpu_check.sh runs with torch + transformers only)
+        print_plain(report)
+        return
 
     table = Table(show_lines=False)
     for col in ("component", "check", "expected", "seen", "result", "what to do"):
@@ -85,3 +89,33 @@ def print_table(report: Any) -> None:
         f"{n['fail']} fail) in {report.elapsed:.1f} s",
         markup=False,
     )
+
+
+def print_plain(report: Any) -> None:
+    """The table without rich: one check per line."""
+    for c in report.checks:
+        line = f"{c.component:8} {c.name:28} {c.outcome.value.upper():5} {c.seen} [{c.elapsed:.2f}s]"
+        print(line + (f"  -> {c.remedy}" if c.remedy else ""))
+    n = report.counts()
+    verdict = "all checks passed" if report.ok else f"{n['fail']} check(s) FAILED"
+    print(f"doctor: {verdict} in {report.elapsed:.1f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m llemma_prover.cli.doctor_cmd ...``: the subcommand without the rest of the CLI (no rich
+    needed; what bench/gpu_check.sh runs on a machine with only torch + transformers)."""
+    from ..core.errors import UserError
+
+    parser = argparse.ArgumentParser(prog="python -m llemma_prover.cli.doctor_cmd")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_parser(sub)
+    args = parser.parse_args(["doctor", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return run(args)
+    except UserError as exc:
+        print(f"llemma-prover doctor: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
