@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..core.config import GeneratorConfig
-from ..core.errors import GeneratorUnavailable
 from ..generators.base import dedupe
 from ..generators.prompts import FewShotPrompt
 from ..lm.decoder import Decoder
