@@ -66,11 +66,17 @@ def run_doctor(opts: DoctorOptions) -> Report:
         cl = Checklist("coq", deadline)
         run_coq_checks(cl, ProverConfig())
         lists.append(cl)
-    elif opts.backend in ("lean4", "leandojo"):
+    elif opts.backend == "lean4":
         from .lean4 import run_lean4_checks
 
-        cl = Checklist(opts.backend, deadline)
-        run_lean4_checks(cl, opts.lean_repl, backend=opts.backend)
+        cl = Checklist("lean4", deadline)
+        run_lean4_checks(cl, opts.lean_repl)
+        lists.append(cl)
+    elif opts.backend == "leandojo":
+        from .leandojo import run_leandojo_checks
+
+        cl = Checklist("leandojo", deadline)
+        run_leandojo_checks(cl)
         lists.append(cl)
     elif opts.backend == "isabelle":
         from .isabelle import run_isabelle_checks
