@@ -141,3 +141,15 @@ def test_nodes_status_notes_are_tolerated_and_the_server_is_sandboxed(
     backend.close()
     assert not pid_alive(pid)
     assert "LLEMMA_TEST_SECRET_TOKEN" in os.environ  # (only the server's environment was scrubbed)
+
+
+def test_config_json_sandbox_says_what_each_backend_really_runs_under() -> None:
+    from llemma_prover.backends.base import describe_sandbox
+
+    cfg = ProverConfig()
+    isa = describe_sandbox("isabelle", cfg)
+    assert isa["network_isolation"] == "none" and isa["rlimits"]["address_space_mb"] == 0  # type: ignore[index]
+    lean = describe_sandbox("lean4", cfg)
+    assert lean["rlimits"]["address_space_mb"] == 65536  # type: ignore[index]
+    assert describe_sandbox("leandojo", cfg)["network_isolation"] == "none"
+    assert describe_sandbox("coq", cfg)["rlimits"]["address_space_mb"] == cfg.memory_limit_mb  # type: ignore[index]

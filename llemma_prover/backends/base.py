@@ -85,6 +85,14 @@ class ProverBackend(abc.ABC):
         """Counters for the record (restarts, replays, replayed tactics, ...)."""
         return {}
 
+    @classmethod
+    def sandbox_description(cls, config: ProverConfig) -> dict[str, object]:
+        """What this backend's prover processes run under, for ``config.json["sandbox"]`` (probes the
+        OS). Default: ``sandbox_for(config)``; a backend that must relax it says so by overriding."""
+        from .sandbox import sandbox_for
+
+        return sandbox_for(config).describe()
+
 
 _REGISTRY: dict[str, Callable[[ProverConfig], ProverBackend]] = {}
 
@@ -112,6 +120,16 @@ def _import_builtin(name: str) -> None:
     }
     if name in modules:
         importlib.import_module(modules[name])
+
+
+def describe_sandbox(name: str, config: ProverConfig) -> dict[str, object]:
+    """``sandbox_description`` of the backend registered as ``name`` (no backend is constructed)."""
+    if name not in _REGISTRY:
+        _import_builtin(name)
+    cls = _REGISTRY.get(name)
+    if not isinstance(cls, type) or not issubclass(cls, ProverBackend):
+        raise ConfigError(f"unknown backend {name!r}")
+    return cls.sandbox_description(config)
 
 
 def make_backend(name: str, config: ProverConfig) -> ProverBackend:

@@ -145,6 +145,17 @@ class LeanDojoBackend(ProverBackend):
             except Exception as exc:  # noqa: BLE001 - closing must never raise
                 log.warning("closing the LeanDojo environment failed: %s", exc)
 
+    @classmethod
+    def sandbox_description(cls, config: ProverConfig) -> dict[str, object]:
+        # lean_dojo.Dojo starts and owns its Lean processes: none of our confinement applies to them
+        return {
+            "network_isolation": "none",
+            "rlimits": {},
+            "scrubbed_env": False,
+            "private_tmpdir": False,
+            "note": "lean_dojo starts its own Lean processes; llemma-prover does not confine them",
+        }
+
     @property
     def restarts(self) -> int:
         return self._restarts

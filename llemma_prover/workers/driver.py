@@ -267,7 +267,7 @@ def git_commit(repo: Path | None = None) -> str:
 def run_metadata(run_config: RunConfig, resolved: ResolvedGenerator, data_files: Sequence[str],
                  data_hash: str, argv: Sequence[str]) -> dict[str, Any]:
     """The content of config.json (docs/FORMATS.md)."""
-    from ..backends.sandbox import sandbox_for
+    from ..backends.base import describe_sandbox
 
     return {
         **run_config.to_dict(),
@@ -279,7 +279,7 @@ def run_metadata(run_config: RunConfig, resolved: ResolvedGenerator, data_files:
         "generator": {**dataclasses.asdict(resolved.config), "describe": resolved.describe,
                       "note": resolved.note, "model_server": resolved.model_server},
         # which protection the prover processes run under (rlimits, scrubbed env, network isolation)
-        "sandbox": sandbox_for(run_config.prover).describe(),
+        "sandbox": describe_sandbox(run_config.backend, run_config.prover),
         "command": list(argv),
         "started_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(),

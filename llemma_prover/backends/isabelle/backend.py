@@ -84,6 +84,10 @@ class IsabelleBackend(ProverBackend):
         if s is not None:
             s.close()
 
+    @classmethod
+    def sandbox_description(cls, config: ProverConfig) -> dict[str, object]:
+        return server_sandbox(config).describe()
+
     @property
     def restarts(self) -> int:
         return (self._session.restarts if self._session else 0) - self._restarts_at_start

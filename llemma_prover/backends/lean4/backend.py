@@ -202,6 +202,12 @@ def classify_tactic_reply(reply: TacticResponse | ReplError, elapsed: float) -> 
     )
 
 
+def repl_sandbox(config: ProverConfig, process: ProcessPolicy) -> Sandbox:
+    """``sandbox_for(config)`` with the REPL's limits (see ``Lean4Backend.sandbox``)."""
+    limits = Limits(address_space_mb=process.address_space_mb, cpu_seconds=0, file_size_mb=1024, open_files=0)
+    return replace(sandbox_for(config), limits=limits)
+
+
 @register_backend("lean4")
 class Lean4Backend(ProverBackend):
     """Lean 4 through the community REPL (``lean_project/``)."""
@@ -255,16 +261,12 @@ class Lean4Backend(ProverBackend):
         file, open files and CPU seconds left to the process policy (a warm REPL is long-lived; each
         request has its own deadline). Probed on first use."""
         if self._sandbox is None:
-            self._sandbox = replace(
-                sandbox_for(self.config),
-                limits=Limits(
-                    address_space_mb=self.settings.process.address_space_mb,
-                    cpu_seconds=0,
-                    file_size_mb=1024,
-                    open_files=0,
-                ),
-            )
+            self._sandbox = repl_sandbox(self.config, self.settings.process)
         return self._sandbox
+
+    @classmethod
+    def sandbox_description(cls, config: ProverConfig) -> dict[str, object]:
+        return repl_sandbox(config, Lean4Settings.from_prover_config(config).process).describe()
 
     def _launch(self, generation: int) -> ReplProcess:
         assert self._command is not None
