@@ -390,13 +390,15 @@ def server_sandbox(config: ProverConfig) -> Sandbox:
     """
     base = sandbox_for(config)
     hard_nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    want_nofile = 8192 if hard_nofile == resource.RLIM_INFINITY else min(8192, hard_nofile)
+    nofile = max(base.limits.open_files, 8192)
+    if hard_nofile != resource.RLIM_INFINITY:
+        nofile = min(nofile, hard_nofile)  # an unprivileged process cannot raise its hard limit
     limits = replace(
         base.limits,
         address_space_mb=0,
         cpu_seconds=0,
         file_size_mb=max(base.limits.file_size_mb, 4096),
-        open_files=max(base.limits.open_files, want_nofile),
+        open_files=nofile,
     )
     return replace(base, network="none", limits=limits)
 
