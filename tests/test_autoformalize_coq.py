@@ -265,8 +265,8 @@ def test_command_with_replayed_sketches_and_resume(tmp_path, minif2f_dir, capsys
 
     assert left("coqtop", 15) == []
     assert left("coqc", 5) == []
-    assert len(watcher.matching("spawn_main")) >= 2  # two worker processes ran ...
-    assert left("spawn_main", 5) == []  # ... and are gone
+    assert len(watcher.matching("ray::Worker")) >= 2  # two Ray workers ran ...
+    assert left("ray::Worker", 30) == []  # ... and are gone
     res = _results(out)
     assert set(res) == {"mathd_algebra_263", "imo_1959_p1", "mathd_numbertheory_185", "amc12b_2002_p2"}
     a = res["mathd_algebra_263"]
@@ -391,8 +391,8 @@ def test_command_baseline_none_and_tiny_model(tmp_path, minif2f_dir):
 
 @pytest.mark.slow
 def test_worker_killed_mid_theorem_is_retried_and_nothing_is_lost(coq_test):
-    """SIGKILL a worker while it fills a hole: its theorem is retried once by a new worker, the theorem it
-    had not started yet is handed over, every theorem gets exactly one record, and no process is left."""
+    """SIGKILL a Ray worker while it fills a hole: its theorem is retried once by a new worker, the theorem
+    it had not started yet is handed over, every theorem gets exactly one record, and no process is left."""
     import signal
     import threading
     import time as _time
@@ -415,7 +415,7 @@ def test_worker_killed_mid_theorem_is_retried_and_nothing_is_lost(coq_test):
     def killer() -> None:
         deadline = _time.monotonic() + 120
         while _time.monotonic() < deadline and not killed:
-            workers = [p for p, v in watcher.matching("spawn_main").items() if p not in before]
+            workers = [p for p, v in watcher.matching("ray::Worker.run").items() if p not in before]
             coqtops = [p for p, v in watcher.matching("coqtop").items() if p not in before]
             if workers and coqtops:
                 _time.sleep(2.0)  # well inside the first theorem's hole filling
@@ -438,7 +438,7 @@ def test_worker_killed_mid_theorem_is_retried_and_nothing_is_lost(coq_test):
     assert recs[quick.name].attempts == 1 and recs[quick.name].status is Status.PROVED
     left = [x for x in watcher.alive("coqtop", timeout=20) if int(x.split()[0]) not in before]
     assert left == []
-    assert [x for x in watcher.alive("spawn_main", timeout=5) if int(x.split()[0]) not in before] == []
+    assert [x for x in watcher.alive("ray::Worker", timeout=30) if int(x.split()[0]) not in before] == []
 
 
 def test_coqhammer_closes_a_hole_and_axioms_are_judged_by_the_original_header(backend, coq_test):

@@ -69,8 +69,12 @@ class AutoformalizeConfig:
     out_dir: str = ""
     theorems: tuple[str, ...] = ()
     limit: int | None = None
-    #: processes that fill holes in parallel (0: in this process)
+    #: Ray workers that fill holes in parallel (0: in this process)
     workers: int = 0
+    #: join this Ray cluster instead of starting one (needs ``workers >= 1``)
+    ray_address: str | None = None
+    #: how often a theorem whose worker died is tried again before it is recorded as a crash
+    worker_retries: int = 1
     drafter: DrafterConfig = field(default_factory=DrafterConfig)
     holes: HolePolicy = field(default_factory=HolePolicy)
     prover: ProverConfig = field(default_factory=lambda: ProverConfig(tactic_timeout=5.0))

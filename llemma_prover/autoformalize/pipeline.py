@@ -1,4 +1,4 @@
-"""Draft, Sketch, Prove for one theorem, and for a whole split (run directory, resume, workers).
+"""Draft, Sketch, Prove for one theorem, and for a whole split (jobs on the worker pool).
 
 For each problem: the drafter writes up to ``samples`` sketches; each is parsed (untrusted text: a
 refused sketch never reaches the prover), its holes are filled by automation (``fill.py``) and the
@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import multiprocessing as mp
-import os
-import queue
-import signal
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..backends.base import ProverBackend, make_backend
-from ..core.errors import LlemmaProverError, ProverError, ProverUnavailable
+from ..core.config import ProverConfig
+from ..core.errors import ProverError, ProverStartError
 from ..core.records import TheoremRecord
 from ..core.types import CheckResult, Reason, Status, Theorem, TimeSplit
 from .automation import COQ_HAMMER_IMPORT
@@ -357,18 +354,54 @@ def pass_markdown(s: PassSummary) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Running a split: in this process, or in worker processes that each own a backend
+# Running a split: jobs for the worker pool (``workers/pool.py``), in this process or on Ray
 # ---------------------------------------------------------------------------------------------
 
 
-Job = tuple[Theorem, list[Draft], float]
+@dataclass(frozen=True)
+class FillSpec:
+    """Worker recipe for autoformalize: one started prover backend, shared by the worker's jobs."""
 
-#: a run stops when more than this many worker processes per ``--workers`` have died
-MAX_WORKER_DEATHS_PER_WORKER = 3
+    backend: str
+    prover: ProverConfig
+
+    def setup(self) -> ProverBackend:
+        backend = make_backend(self.backend, self.prover)
+        try:
+            backend.start()
+        except BaseException:
+            backend.close()
+            raise
+        return backend
+
+    def teardown(self, backend: ProverBackend) -> None:
+        backend.close()
 
 
-def _fill_job(job: Job, cfg: AutoformalizeConfig, backend: ProverBackend) -> TheoremOutcome:
-    theorem, drafts, model_time = job
+@dataclass(frozen=True)
+class FillJob:
+    """Fill and check the drafted sketches of one theorem (drafting happened in the driver)."""
+
+    theorem: Theorem
+    drafts: tuple[Draft, ...]
+    model_time: float
+    cfg: AutoformalizeConfig
+
+    @property
+    def key(self) -> str:
+        return self.theorem.name
+
+    def run(self, backend: ProverBackend, attempt: int) -> TheoremOutcome:
+        out = _fill_job(self.theorem, list(self.drafts), self.model_time, self.cfg, backend)
+        return TheoremOutcome(dataclasses.replace(out.record, attempts=attempt), out.proof_text)
+
+    def failed(self, attempt: int, error: str) -> TheoremOutcome:
+        rec = _error_record(self.theorem, self.cfg, error, Reason.WORKER_CRASH, attempt)
+        return TheoremOutcome(rec, None)
+
+
+def _fill_job(theorem: Theorem, drafts: list[Draft], model_time: float, cfg: AutoformalizeConfig,
+              backend: ProverBackend) -> TheoremOutcome:
     try:
         return autoformalize_theorem(
             theorem,
@@ -387,7 +420,7 @@ def _fill_job(job: Job, cfg: AutoformalizeConfig, backend: ProverBackend) -> The
                 theorem,
                 cfg,
                 f"{type(exc).__name__}: {exc}",
-                Reason.START_FAILED if "start" in type(exc).__name__.lower() else Reason.PROVER_CRASH,
+                Reason.START_FAILED if isinstance(exc, ProverStartError) else Reason.PROVER_CRASH,
             ),
             None,
         )
@@ -411,188 +444,26 @@ def _error_record(
     )
 
 
-def _worker_main(cfg: AutoformalizeConfig, jobs: Any, results: Any) -> None:
-    # SIGTERM from the parent: leave through the context manager so our prover processes are killed
-    def _term(signum: int, frame: object) -> None:
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, _term)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    backend = make_backend(cfg.backend, cfg.prover)
-    try:
-        backend.start()
-    except LlemmaProverError as exc:
-        # e.g. the prover is not installed: every worker would fail the same way, so tell the parent
-        backend.close()
-        results.put(("fatal", os.getpid(), f"{type(exc).__name__}: {exc}", None))
-        return
-    with backend:
-        while True:
-            job = jobs.get()
-            if job is None:
-                break
-            results.put(("start", os.getpid(), job[0].name, None))
-            out = _fill_job(job, cfg, backend)
-            results.put(("done", os.getpid(), out.record.to_json(), out.proof_text))
-
-
-@dataclass
-class _Slot:
-    """One worker process with its own job queue, and the jobs the parent gave it (in order)."""
-
-    proc: Any
-    jobs: Any
-    assigned: list[str]
-    started: str | None = None
-
-
 def run_split(
     cfg: AutoformalizeConfig,
     theorems: Sequence[Theorem],
     draft: Callable[[Theorem], tuple[list[Draft], float]],
     write: Callable[[TheoremOutcome], None],
-    backend_factory: Callable[[], ProverBackend] | None = None,
 ) -> None:
-    """Draft (in this process) and fill (here, or in ``cfg.workers`` processes) every theorem.
+    """Draft (in this process) and fill (here, or on ``cfg.workers`` Ray workers) every theorem.
 
-    ``draft(theorem) -> (drafts, model_seconds)``; ``write(outcome)`` persists each result as it comes.
-    Each worker owns a prover and its own job queue, so the parent always knows which theorems a worker
-    holds: when a worker dies, the theorem it was working on is retried once (then recorded as a
-    ``worker_crash``), the ones it had not started are handed to its replacement.
+    ``draft(theorem) -> (drafts, model_seconds)`` runs as the pool asks for the next job (at most two
+    per worker in hand, so drafting overlaps with filling); ``write(outcome)`` persists each result as
+    it comes. A theorem whose worker died is retried once on a fresh worker, then recorded as a
+    ``worker_crash``.
     """
-    if cfg.workers <= 0:
-        factory = backend_factory or (lambda: make_backend(cfg.backend, cfg.prover))
-        with factory() as backend:
-            for th in theorems:
-                drafts, mt = draft(th)
-                write(_fill_job((th, drafts, mt), cfg, backend))
-        return
-    _Pool(cfg, draft, write).run(theorems)
+    from ..workers.pool import open_pool
 
+    def jobs() -> Iterator[FillJob]:
+        for th in theorems:
+            drafts, model_time = draft(th)
+            yield FillJob(th, tuple(drafts), model_time, cfg)
 
-class _Pool:
-    def __init__(
-        self,
-        cfg: AutoformalizeConfig,
-        draft: Callable[[Theorem], tuple[list[Draft], float]],
-        write: Callable[[TheoremOutcome], None],
-    ) -> None:
-        self.cfg = cfg
-        self.draft = draft
-        self.write = write
-        self.ctx = mp.get_context("spawn")
-        self.results = self.ctx.Queue()
-        self.slots: dict[int, _Slot] = {}
-        self.jobs: dict[str, Job] = {}
-        self.attempts: dict[str, int] = {}
-        self.deaths = 0
-
-    def _spawn(self) -> _Slot:
-        q = self.ctx.Queue()
-        p = self.ctx.Process(target=_worker_main, args=(self.cfg, q, self.results), daemon=False)
-        p.start()
-        assert p.pid is not None  # started
-        slot = _Slot(proc=p, jobs=q, assigned=[])
-        self.slots[p.pid] = slot
-        return slot
-
-    def _assign(self, name: str) -> None:
-        slot = min(self.slots.values(), key=lambda s: len(s.assigned))
-        slot.assigned.append(name)
-        slot.jobs.put(self.jobs[name])
-
-    def run(self, theorems: Sequence[Theorem]) -> None:
-        failed = False
-        try:
-            for _ in range(self.cfg.workers):
-                self._spawn()
-            it = iter(theorems)
-            exhausted = False
-            while True:
-                # at most 2 jobs per worker in hand, so drafting overlaps with filling
-                while not exhausted and len(self.jobs) < 2 * self.cfg.workers:
-                    th = next(it, None)
-                    if th is None:
-                        exhausted = True
-                        break
-                    drafts, mt = self.draft(th)
-                    self.jobs[th.name] = (th, drafts, mt)
-                    self.attempts[th.name] = 1
-                    self._assign(th.name)
-                if exhausted and not self.jobs:
-                    break
-                try:
-                    kind, pid, payload, proof_text = self.results.get(timeout=1.0)
-                except queue.Empty:
-                    self._check_workers()
-                    continue
-                self._handle(kind, pid, payload, proof_text)
-        except BaseException:
-            failed = True
-            raise
-        finally:
-            self._shutdown(failed)
-
-    def _handle(self, kind: str, pid: int, payload: str, proof_text: str | None) -> None:
-        slot = self.slots.get(pid)
-        if kind == "fatal":
-            raise ProverUnavailable(
-                f"a worker could not start the prover: {payload}", backend=self.cfg.backend
-            )
-        if slot is None:
-            return  # a message from a worker already written off
-        if kind == "start":
-            slot.started = payload
-            return
-        rec = TheoremRecord.from_json(payload)
-        name = rec.theorem
-        if name in slot.assigned:
-            slot.assigned.remove(name)
-        slot.started = None
-        if self.jobs.pop(name, None) is None:
-            return
-        self.write(TheoremOutcome(dataclasses.replace(rec, attempts=self.attempts.get(name, 1)), proof_text))
-
-    def _check_workers(self) -> None:
-        for pid, slot in list(self.slots.items()):
-            if slot.proc.is_alive():
-                continue
-            self.deaths += 1
-            del self.slots[pid]
-            log.warning("autoformalize worker pid %s died (exit code %s)", pid, slot.proc.exitcode)
-            if self.deaths > MAX_WORKER_DEATHS_PER_WORKER * self.cfg.workers:
-                raise ProverError(f"{self.deaths} worker processes died; giving up", backend=self.cfg.backend)
-            self._spawn()
-            for name in slot.assigned:
-                if name not in self.jobs:
-                    continue
-                if name == slot.started:
-                    if self.attempts[name] >= 2:
-                        th = self.jobs.pop(name)[0]
-                        rec = _error_record(
-                            th,
-                            self.cfg,
-                            "worker process died twice",
-                            Reason.WORKER_CRASH,
-                            attempts=self.attempts[name],
-                        )
-                        self.write(TheoremOutcome(rec, None))
-                        continue
-                    self.attempts[name] += 1
-                self._assign(name)
-
-    def _shutdown(self, failed: bool) -> None:
-        slots = list(self.slots.values())
-        if failed:  # interrupted or broken: stop the workers now (SIGTERM: they close their provers)
-            for s in slots:
-                if s.proc.is_alive():
-                    s.proc.terminate()
-        for s in slots:
-            s.jobs.put(None)
-        for s in slots:
-            s.proc.join(timeout=30)
-            if s.proc.is_alive():
-                s.proc.terminate()
-                s.proc.join(timeout=10)
-            s.jobs.close()
-        self.results.close()
+    with open_pool(lambda: FillSpec(cfg.backend, cfg.prover), cfg.workers, cfg.ray_address,
+                   retries=cfg.worker_retries) as pool:
+        pool.run(jobs(), lambda _job, outcome: write(outcome))

@@ -81,8 +81,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=0,
-        help="processes filling holes in parallel, each with its own prover (default 0: this process)",
+        help="Ray worker actors filling holes in parallel, each with its own prover "
+        "(default 0: in this process, no Ray)",
     )
+    p.add_argument("--ray-address", default=None, help="join an existing Ray cluster at this address")
     p.add_argument(
         "--tactic-timeout", type=float, default=5.0, help="seconds per automation attempt (default 5)"
     )
@@ -142,6 +144,7 @@ def build_config(args: argparse.Namespace, drafter_name: str) -> AutoformalizeCo
         theorems=names,
         limit=args.limit,
         workers=args.workers,
+        ray_address=args.ray_address,
         drafter=DrafterConfig(
             name=drafter_name,
             samples=args.samples,
@@ -158,6 +161,8 @@ def build_config(args: argparse.Namespace, drafter_name: str) -> AutoformalizeCo
         ),
         prover=dataclasses.replace(ProverConfig(), tactic_timeout=args.tactic_timeout),
     )
+    if args.ray_address and args.workers == 0:
+        raise ConfigError("--ray-address needs --workers >= 1")
     cfg.validate()
     return cfg
 

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from typing import Any
@@ -23,6 +24,10 @@ RAY_ADDRESS_PROBE_S = 5.0
 #: object store of a Ray we start ourselves (jobs pass small records, not tensors)
 LOCAL_OBJECT_STORE_BYTES = 200 * 1024 * 1024
 AUTH_MODE_ENV = "RAY_AUTH_MODE"
+#: Ray gives its node 30 s to come up (hard-coded); on a loaded machine the start is tried once more
+LOCAL_START_ATTEMPTS = 2
+
+log = logging.getLogger(__name__)
 
 
 def ray_env() -> None:
@@ -88,8 +93,16 @@ def ray_init(address: str | None, num_cpus: int) -> bool:
         ray_constants.ENABLE_RAY_CLUSTER = False
     # address="local": always a new cluster of our own, never one found through $RAY_ADDRESS or
     # /tmp/ray/ray_current_cluster (someone else's `ray start` on this machine)
-    ray.init(address="local", num_cpus=num_cpus, _node_ip_address="127.0.0.1",
-             object_store_memory=LOCAL_OBJECT_STORE_BYTES, **kwargs)
+    for attempt in range(1, LOCAL_START_ATTEMPTS + 1):
+        try:
+            ray.init(address="local", num_cpus=num_cpus, _node_ip_address="127.0.0.1",
+                     object_store_memory=LOCAL_OBJECT_STORE_BYTES, **kwargs)
+            return True
+        except Exception as exc:  # Ray raises a bare Exception when its node does not come up in time
+            if "timed out during startup" not in str(exc) or attempt == LOCAL_START_ATTEMPTS:
+                raise
+            log.warning("Ray did not start in time (a loaded machine?); trying once more")
+            ray.shutdown()
     return True
 
 
