@@ -81,7 +81,7 @@ elif ! "$PY" -c 'import ray' >/dev/null 2>&1; then
   INPROC=(--in-process)
   echo "gpu_check: Ray is not installed: the model-server benchmark runs the same server in-process" >&2
 fi
-part bench "$T_BENCH" "$PY" "$REPO/bench/generation.py" "${BENCH[@]}" "${INPROC[@]}" --tokenizer synthetic \
+part bench "$T_BENCH" "$PY" "$REPO/bench/generation.py" "${BENCH[@]}" ${INPROC[@]+"${INPROC[@]}"} --tokenizer synthetic \
   --threads "$([ "$MODE" = cpu ] && echo 1 || echo 4)" --out "$OUT/bench.json"
 part doctor "$T_DOC" "$PY" -m llemma_prover.cli.doctor_cmd --backend none --engine hf "${DOCTOR[@]}" \
   --json "$OUT/doctor.json"

@@ -169,3 +169,11 @@ def test_slow_matmul_fails_with_a_remedy(monkeypatch: pytest.MonkeyPatch, torch_
     assert c["torch sees a GPU"].outcome is Outcome.PASS and "Stand-in GPU" in c["torch sees a GPU"].seen
     rate = c["bf16 matmul rate"]
     assert rate.outcome is Outcome.FAIL and "TFLOP/s" in rate.seen and "nvidia-smi" in rate.remedy
+
+
+def test_no_engine_comparison_on_a_large_random_model(fake_engines: dict[str, Any]) -> None:
+    fake_engines["hf"] = GOOD
+    cl = Checklist("model", float("inf"))
+    dmodel.run_model_checks(cl, DoctorOptions(backend="none", engine="hf", model="random:llemma-7b", k=4))
+    agree = by_name(cl)["vllm and hf agree"]
+    assert agree.outcome is Outcome.SKIP and "saved to disk" in agree.seen

@@ -69,6 +69,22 @@ def _executable(cl: Checklist, name: str, path: str) -> None:
     cl.run(name, f"{path} {EXPECTED_COQ}.x on PATH", SETUP, fn)
 
 
+def _coqidetop(cl: Checklist) -> None:
+    def fn() -> Verdict:
+        found = shutil.which("coqidetop.opt") or shutil.which("coqidetop")
+        if found is None:
+            return Verdict(False, "coqidetop(.opt): not found on PATH", otherwise=Outcome.WARN)
+        v = _version(found)
+        return Verdict(v.startswith(EXPECTED_COQ + "."), f"version {v} at {found}", found)
+
+    cl.run(
+        "coqidetop",
+        f"coqidetop.opt {EXPECTED_COQ}.x (Coq's XML protocol server, backends/coq/ide.py)",
+        "it ships with Debian's coq package; " + SETUP,
+        fn,
+    )
+
+
 def _sandbox(cl: Checklist, config: ProverConfig) -> None:
     from ..backends.sandbox import sandbox_for
 
@@ -272,6 +288,7 @@ def run_coq_checks(cl: Checklist, config: ProverConfig | None = None) -> None:
     _executable(cl, "coqtop", exe)
     coqc = exe[: -len("coqtop")] + "coqc" if exe.endswith("coqtop") else "coqc"
     _executable(cl, "coqc", coqc)
+    _coqidetop(cl)
     _sandbox(cl, config)
     _exchanges(cl, config)
     _library(

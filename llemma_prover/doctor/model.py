@@ -229,6 +229,15 @@ def _agreement(
             VLLM_HOW,
         )
         return
+    if (opts.model or "").startswith("random:") and opts.model != "random:tiny":
+        cl.add(
+            name,
+            expected,
+            f"not run: vLLM would need {opts.model}'s random weights saved to disk",
+            Outcome.SKIP,
+            "compare the engines with --model random:tiny or real weights",
+        )
+        return
     if not cl.passed("beam search"):
         cl.add(name, expected, "not run: beam search did not pass", Outcome.SKIP, "fix the beam check first")
         return
