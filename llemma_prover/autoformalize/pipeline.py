@@ -31,8 +31,6 @@ from .sketch import Sketch, SketchError, parse_sketch
 
 log = logging.getLogger(__name__)
 
-PROOF_EXT = {"coq": "v", "lean4": "lean", "leandojo": "lean", "isabelle": "thy"}
-
 
 def make_filler(backend_name: str, backend: ProverBackend, policy: HolePolicy) -> HoleFiller:
     if backend_name == "isabelle":

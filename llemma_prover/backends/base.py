@@ -31,6 +31,9 @@ class ProverBackend(abc.ABC):
 
     #: registry name, set by ``register_backend``
     name: str = ""
+    #: file extension of this prover's source files (proof files in a run directory), set by
+    #: ``register_backend``
+    proof_ext: str = "txt"
 
     def __init__(self, config: ProverConfig) -> None:
         self.config = config
@@ -86,6 +89,12 @@ class ProverBackend(abc.ABC):
         return {}
 
     @classmethod
+    def preflight(cls, config: ProverConfig) -> None:
+        """Cheap checks that the prover can be found, before any worker, model or Ray starts; raises
+        ``ProverUnavailable`` saying how to install it. Default: nothing to check up front."""
+        return None
+
+    @classmethod
     def sandbox_description(cls, config: ProverConfig) -> dict[str, object]:
         """What this backend's prover processes run under, for ``config.json["sandbox"]`` (probes the
         OS). Default: ``sandbox_for(config)``; a backend that must relax it says so by overriding."""
@@ -97,11 +106,13 @@ class ProverBackend(abc.ABC):
 _REGISTRY: dict[str, Callable[[ProverConfig], ProverBackend]] = {}
 
 
-def register_backend(name: str) -> Callable[[type[ProverBackend]], type[ProverBackend]]:
-    """Class decorator: make a backend constructible by name."""
+def register_backend(name: str, proof_ext: str = "txt"
+                     ) -> Callable[[type[ProverBackend]], type[ProverBackend]]:
+    """Class decorator: make a backend constructible by name; ``proof_ext``: its files' extension."""
 
     def deco(cls: type[ProverBackend]) -> type[ProverBackend]:
         cls.name = name
+        cls.proof_ext = proof_ext
         _REGISTRY[name] = cls
         return cls
 
@@ -122,14 +133,20 @@ def _import_builtin(name: str) -> None:
         importlib.import_module(modules[name])
 
 
-def describe_sandbox(name: str, config: ProverConfig) -> dict[str, object]:
-    """``sandbox_description`` of the backend registered as ``name`` (no backend is constructed)."""
+def backend_class(name: str) -> type[ProverBackend]:
+    """The class registered as ``name``: what callers ask of a backend without constructing one
+    (``proof_ext``, ``preflight``, ``sandbox_description``)."""
     if name not in _REGISTRY:
         _import_builtin(name)
     cls = _REGISTRY.get(name)
     if not isinstance(cls, type) or not issubclass(cls, ProverBackend):
         raise ConfigError(f"unknown backend {name!r}")
-    return cls.sandbox_description(config)
+    return cls
+
+
+def describe_sandbox(name: str, config: ProverConfig) -> dict[str, object]:
+    """``sandbox_description`` of the backend registered as ``name`` (no backend is constructed)."""
+    return backend_class(name).sandbox_description(config)
 
 
 def make_backend(name: str, config: ProverConfig) -> ProverBackend:

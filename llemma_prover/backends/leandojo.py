@@ -98,7 +98,7 @@ class _Node:
     state: Any = None  # lean_dojo.TacticState in ``generation``
 
 
-@register_backend("leandojo")
+@register_backend("leandojo", proof_ext="lean")
 class LeanDojoBackend(ProverBackend):
     def __init__(
         self,

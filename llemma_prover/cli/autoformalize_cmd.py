@@ -231,7 +231,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..autoformalize.drafter import make_drafter
-    from ..autoformalize.pipeline import PROOF_EXT, TheoremOutcome, pass_markdown, pass_summary, run_split
+    from ..autoformalize.pipeline import TheoremOutcome, pass_markdown, pass_summary, run_split
+    from ..backends.base import backend_class
     from ..core.types import Theorem
     from ..data.minif2f import DATA_ENV, load_split, resolve_data_dir, select
     from ..results.rundir import RunDir
@@ -291,7 +292,7 @@ def run(args: argparse.Namespace) -> int:
             def write(outcome: TheoremOutcome) -> None:
                 rec = outcome.record
                 if outcome.proof_text is not None:
-                    run_dir.write_proof(rec.theorem, outcome.proof_text, PROOF_EXT.get(cfg.backend, "txt"))
+                    run_dir.write_proof(rec.theorem, outcome.proof_text, backend_class(cfg.backend).proof_ext)
                 run_dir.append(rec)
                 if rec.proved:
                     solved[0] += 1

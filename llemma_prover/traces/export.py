@@ -23,7 +23,6 @@ from .run import RunView
 
 log = logging.getLogger(__name__)
 
-EXT = {"coq": "v", "lean4": "lean", "leandojo": "lean", "isabelle": "thy"}
 LEAN_HEADER = "import Mathlib\nset_option maxHeartbeats 0\nopen BigOperators Real Nat Topology Rat\n"
 
 
@@ -97,6 +96,17 @@ def build_text(
     raise RunDirError(f"no proof-file format for backend {backend!r}")
 
 
+def _proof_ext(backend: str) -> str:
+    """The backend's file extension; "txt" for a backend this installation does not know."""
+    from ..backends.base import backend_class
+    from ..core.errors import ConfigError
+
+    try:
+        return backend_class(backend).proof_ext
+    except (ConfigError, ImportError):
+        return "txt"
+
+
 def _indent(text: str, n: int) -> str:
     return "\n".join(" " * n + line for line in text.splitlines())
 
@@ -107,7 +117,7 @@ def export_path(
     """The file for ``theorem``'s proof (default) or for the path to trace node ``node``."""
     rec = run.record(theorem)
     backend = rec.backend or run.backend
-    ext = EXT.get(backend, "txt")
+    ext = _proof_ext(backend)
     if node is None and rec.proved and rec.proof is not None:
         pf = run.proof_file(rec)
         if pf is not None:

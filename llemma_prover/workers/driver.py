@@ -108,11 +108,10 @@ class ResolvedGenerator:
 
 def preflight(run_config: RunConfig) -> None:
     """Cheap checks that the prover can be found, before any worker, model or Ray starts (raises
-    ``ProverUnavailable`` saying how to install it). Lean 4: the REPL command is resolved."""
-    if run_config.backend == "lean4":
-        from ..backends.lean4.locate import resolve_repl
+    ``ProverUnavailable`` saying how to install it): the backend's own ``preflight``."""
+    from ..backends.base import backend_class
 
-        resolve_repl(run_config.prover.executable)
+    backend_class(run_config.backend).preflight(run_config.prover)
 
 
 def _gpu_count(gen: GeneratorConfig) -> int:

@@ -22,9 +22,6 @@ from ..generators.base import TacticGenerator
 
 log = logging.getLogger(__name__)
 
-#: file extension of a proof file per backend
-PROOF_EXT: dict[str, str] = {"coq": "v", "lean4": "lean", "leandojo": "lean", "isabelle": "thy"}
-
 #: times a theorem whose prover failed while loading it is started again on a fresh process
 START_RETRIES = 1
 
@@ -205,7 +202,7 @@ class ProveJob:
 def run_job(theorem: Theorem, backend: ProverBackend, generator: TacticGenerator, run_config: RunConfig,
             attempt: int = 1) -> JobResult:
     """``prove_theorem`` plus the proof file; an unexpected exception becomes an ERROR record."""
-    ext = PROOF_EXT.get(run_config.backend, "txt")
+    ext = backend.proof_ext
     try:
         record, trace = prove_theorem(theorem, backend, generator, run_config)
     except Exception as exc:  # a bug in a layer below must not end the run: record it loudly

@@ -157,7 +157,7 @@ class _Coqtop:
         self.rss_checked_at = 0
 
 
-@register_backend("coq")
+@register_backend("coq", proof_ext="v")
 class CoqBackend(ProverBackend):
     """Coq 8.16 through ``coqtop -emacs``; see the module docstring for the protocol and policies."""
 

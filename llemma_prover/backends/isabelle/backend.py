@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 CHECKER = "isabelle use_theories"
 
 
-@register_backend("isabelle")
+@register_backend("isabelle", proof_ext="thy")
 class IsabelleBackend(ProverBackend):
     """Proof checking through one resident Isabelle server (started lazily)."""
 

@@ -208,7 +208,7 @@ def repl_sandbox(config: ProverConfig, process: ProcessPolicy) -> Sandbox:
     return replace(sandbox_for(config), limits=limits)
 
 
-@register_backend("lean4")
+@register_backend("lean4", proof_ext="lean")
 class Lean4Backend(ProverBackend):
     """Lean 4 through the community REPL (``lean_project/``)."""
 
@@ -263,6 +263,10 @@ class Lean4Backend(ProverBackend):
         if self._sandbox is None:
             self._sandbox = repl_sandbox(self.config, self.settings.process)
         return self._sandbox
+
+    @classmethod
+    def preflight(cls, config: ProverConfig) -> None:
+        resolve_repl(config.executable)  # raises ProverUnavailable saying how to build the REPL
 
     @classmethod
     def sandbox_description(cls, config: ProverConfig) -> dict[str, object]:
