@@ -23,6 +23,7 @@ from ..core.config import ProverConfig
 from ..core.errors import ProverError, ProverStartError
 from ..core.records import TheoremRecord
 from ..core.types import CheckResult, Reason, Status, Theorem, TimeSplit
+from ..results.summary import pass_at_k
 from .automation import COQ_HAMMER_IMPORT
 from .config import AutoformalizeConfig, HolePolicy
 from .drafter import Draft
@@ -303,19 +304,6 @@ def autoformalize_theorem(
 # ---------------------------------------------------------------------------------------------
 # pass@k
 # ---------------------------------------------------------------------------------------------
-
-
-def pass_at_k(n: int, c: int, k: int) -> float:
-    """Unbiased pass@k estimate from n samples with c correct (Chen et al. 2021)."""
-    if n <= 0:
-        return 0.0
-    k = min(k, n)
-    if n - c < k:
-        return 1.0
-    prob_all_wrong = 1.0
-    for i in range(n - c + 1, n + 1):
-        prob_all_wrong *= 1.0 - k / i
-    return 1.0 - prob_all_wrong
 
 
 @dataclass(frozen=True)

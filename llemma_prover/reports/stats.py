@@ -7,14 +7,15 @@ the Lean 4 sources spell one name differently from the Coq/Isabelle ones
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..core.records import TheoremRecord
-from ..core.types import FAMILIES
+from ..results.summary import pass_at_k, summarize
 from ..traces.run import RunView
+
+__all__ = ["Comparison", "PassAtK", "RateRow", "compare", "key", "pass_at_k", "pass_at_k_table", "rate_rows"]
 
 
 def key(name: str) -> str:
@@ -35,28 +36,17 @@ class RateRow:
 
 
 def rate_rows(run: RunView) -> list[RateRow]:
-    """Solved/total per split and family of one run; the family ``all`` row closes each split."""
+    """Solved/total per split and family of one run (``results.summary.summarize``, families with
+    records only); the family ``all`` row closes each split."""
     by_split: dict[str, list[TheoremRecord]] = defaultdict(list)
     for r in run.records:
         by_split[r.split or run.split].append(r)
     rows = []
     for split in sorted(by_split):
-        recs = by_split[split]
-        total: Counter[str] = Counter(r.family for r in recs)
-        solved: Counter[str] = Counter(r.family for r in recs if r.proved)
-        fams = [f for f in FAMILIES if total[f]] + sorted(f for f in total if f not in FAMILIES)
-        rows += [RateRow(run.name, split, f, solved[f], total[f]) for f in fams]
-        rows.append(RateRow(run.name, split, "all", sum(solved.values()), len(recs)))
+        summary = summarize(by_split[split])
+        rows += [RateRow(run.name, split, f.family, f.solved, f.total) for f in summary.families if f.total]
+        rows.append(RateRow(run.name, split, "all", summary.overall.solved, summary.overall.total))
     return rows
-
-
-def pass_at_k(n: int, c: int, k: int) -> float:
-    """Unbiased pass@k for one problem with ``c`` successes in ``n`` runs (Chen et al., 2021)."""
-    if k > n:
-        raise ValueError(f"k={k} > n={n}")
-    if n - c < k:
-        return 1.0
-    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,11 @@
-"""Summary of a run: solved/total = rate, overall and per miniF2F problem family."""
+"""Summary of a run: solved/total = rate, overall and per miniF2F problem family; pass@k.
+
+The one place these are computed: ``prove``/``autoformalize`` summaries and ``report`` tables use it.
+"""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -65,3 +69,13 @@ def summary_markdown(summary: Summary, title: str = "Summary") -> str:
     lines += ["", "Status: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.statuses.items())),
               "Reasons: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.reasons.items())), ""]
     return "\n".join(lines)
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k for one problem with ``c`` successes in ``n`` attempts (Chen et al., 2021):
+    1 - C(n-c, k) / C(n, k). ``k`` must be between 1 and ``n``."""
+    if not 1 <= k <= n:
+        raise ValueError(f"pass@k needs 1 <= k <= n, got k={k}, n={n}")
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
