@@ -157,6 +157,33 @@ class Reason(str, enum.Enum):
     START_FAILED = "start_failed"
 
 
+class EdgeOutcome(str, enum.Enum):
+    """What one tactic attempt did: the ``outcome`` of a search-tree edge (trace files, docs/FORMATS.md).
+    Shared by the search (``search/tree.py``) and the trace readers (``traces/model.py``)."""
+
+    #: a new (or better-reached) state
+    ADVANCED = "advanced"
+    #: the proof is finished
+    PROVED = "proved"
+    #: a state the search already has (a transposition)
+    DUPLICATE = "duplicate"
+    #: the prover rejected the tactic
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    #: refused before it reached the prover (not a single tactic, forbidden command, ...)
+    REJECTED = "rejected"
+    #: the prover process broke while running it
+    PROVER_ERROR = "prover_error"
+
+
+#: edge outcomes that create a state (tree edges)
+TREE_OUTCOMES: frozenset[EdgeOutcome] = frozenset({EdgeOutcome.ADVANCED, EdgeOutcome.PROVED})
+#: edge outcomes of a failed attempt (edge to an error leaf)
+ERROR_OUTCOMES: frozenset[EdgeOutcome] = frozenset(
+    {EdgeOutcome.ERROR, EdgeOutcome.TIMEOUT, EdgeOutcome.REJECTED, EdgeOutcome.PROVER_ERROR}
+)
+
+
 @dataclass(frozen=True)
 class TimeSplit:
     """Seconds spent, by who spent them."""

@@ -28,6 +28,7 @@ from ..core.config import SearchConfig
 from ..core.errors import ProverError, RestartLimitExceeded
 from ..core.types import (
     Advanced,
+    EdgeOutcome,
     ProofFinished,
     Reason,
     SearchOutcome,
@@ -185,7 +186,8 @@ def best_first_search(
                 except RestartLimitExceeded as exc:
                     clocks.prover += clock() - tp
                     log.error("%s: prover restart limit reached: %s", theorem.name, exc)
-                    tree.add_error(node, cand.tactic, cand.score, "prover_error", str(exc), clock() - tp)
+                    tree.add_error(node, cand.tactic, cand.score, EdgeOutcome.PROVER_ERROR, str(exc),
+                                   clock() - tp)
                     error = str(exc)
                     return finish(Reason.PROVER_CRASH)
                 except ProverError as exc:
@@ -200,7 +202,7 @@ def best_first_search(
                         "; trying the tactic once more" if again else "",
                         exc,
                     )
-                    tree.add_error(node, cand.tactic, cand.score, "prover_error", str(exc), dt)
+                    tree.add_error(node, cand.tactic, cand.score, EdgeOutcome.PROVER_ERROR, str(exc), dt)
                     continue
                 clocks.prover += clock() - tp
                 break
@@ -220,10 +222,11 @@ def best_first_search(
                     push(child)  # new, or re-prioritised by a better path
             elif isinstance(step, TacticTimeout):
                 tree.add_error(
-                    node, cand.tactic, cand.score, "timeout", f"timeout after {step.timeout:g}s", step.elapsed
+                    node, cand.tactic, cand.score, EdgeOutcome.TIMEOUT, f"timeout after {step.timeout:g}s",
+                    step.elapsed,
                 )
             elif isinstance(step, TacticError):
-                outcome = "rejected" if step.rejected else "error"
+                outcome = EdgeOutcome.REJECTED if step.rejected else EdgeOutcome.ERROR
                 tree.add_error(node, cand.tactic, cand.score, outcome, step.message, step.elapsed)
             else:  # pragma: no cover - the backend broke its contract
                 raise TypeError(f"backend returned {type(step).__name__}, not a StepResult")

@@ -26,13 +26,11 @@ from typing import Any
 
 import networkx as nx
 
+from ..core.types import ERROR_OUTCOMES, TREE_OUTCOMES, EdgeOutcome
+
 #: node attributes written to the trace, in the order of docs/FORMATS.md
 NODE_ATTRS = ("goals", "status", "depth", "priority", "expanded_at", "terminal")
-#: edge outcomes that create a state (tree edges)
-TREE_OUTCOMES = frozenset({"advanced", "proved"})
-#: edge outcomes of a failed attempt (edge to an error leaf)
-ERROR_OUTCOMES = frozenset({"error", "timeout", "rejected", "prover_error"})
-EDGE_OUTCOMES = TREE_OUTCOMES | ERROR_OUTCOMES | {"duplicate"}
+EDGE_OUTCOMES = frozenset(EdgeOutcome)
 
 
 class NodeStatus(str, enum.Enum):
@@ -138,7 +136,7 @@ class SearchTree:
             )
             self.state_ids[node] = state_id
             self._by_key[normalize_goal(goals)] = node
-            self._add_edge(parent, node, tactic, score, "advanced", elapsed)
+            self._add_edge(parent, node, tactic, score, EdgeOutcome.ADVANCED, elapsed)
             return node, True
         if self.graph.has_edge(parent, existing):
             return existing, False
@@ -146,13 +144,13 @@ class SearchTree:
         if nd["status"] == NodeStatus.OPEN.value and existing != self.ROOT and priority > nd["priority"]:
             old_parent = self.tree_parent(existing)
             assert old_parent is not None
-            self.graph.edges[old_parent, existing]["outcome"] = "duplicate"
-            self._add_edge(parent, existing, tactic, score, "advanced", elapsed)
+            self.graph.edges[old_parent, existing]["outcome"] = EdgeOutcome.DUPLICATE.value
+            self._add_edge(parent, existing, tactic, score, EdgeOutcome.ADVANCED, elapsed)
             nd["priority"] = priority
             nd["depth"] = depth
             self.state_ids[existing] = state_id
         else:
-            self._add_edge(parent, existing, tactic, score, "duplicate", elapsed)
+            self._add_edge(parent, existing, tactic, score, EdgeOutcome.DUPLICATE, elapsed)
         return existing, False
 
     def add_proved(self, parent: int, tactic: str, score: float, elapsed: float) -> int:
@@ -168,7 +166,7 @@ class SearchTree:
             expanded_at=None,
             terminal=True,
         )
-        self._add_edge(parent, node, tactic, score, "proved", elapsed)
+        self._add_edge(parent, node, tactic, score, EdgeOutcome.PROVED, elapsed)
         cur: int | None = parent
         while cur is not None:
             self.graph.nodes[cur]["status"] = NodeStatus.PROVED.value
@@ -176,7 +174,7 @@ class SearchTree:
         return node
 
     def add_error(
-        self, parent: int, tactic: str, score: float, outcome: str, error: str, elapsed: float
+        self, parent: int, tactic: str, score: float, outcome: EdgeOutcome | str, error: str, elapsed: float
     ) -> int:
         """Record a failed attempt as an edge to a fresh error leaf."""
         if outcome not in ERROR_OUTCOMES:
@@ -201,14 +199,14 @@ class SearchTree:
         v: int,
         tactic: str,
         score: float,
-        outcome: str,
+        outcome: EdgeOutcome | str,
         elapsed: float,
         error: str | None = None,
     ) -> None:
         attrs: dict[str, Any] = {
             "tactic": tactic,
             "score": float(score),
-            "outcome": outcome,
+            "outcome": EdgeOutcome(outcome).value,  # plain text in the trace file
             "elapsed": float(elapsed),
             "order": self._next_order(),
         }
@@ -355,7 +353,7 @@ class SearchTree:
             for a in ("tactic", "score", "elapsed", "order"):
                 if a not in e:
                     fail(f"edge {u}->{v} lacks attribute {a!r}")
-            if e["outcome"] == "proved" and not g.nodes[v]["terminal"]:
+            if e["outcome"] == EdgeOutcome.PROVED and not g.nodes[v]["terminal"]:
                 fail(f"edge {u}->{v} is 'proved' but {v} is not terminal")
         if terminals > 1:
             fail(f"{terminals} terminal nodes; the search stops at the first proof")

@@ -22,9 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import RunDirError
-
-TREE_OUTCOMES = frozenset({"advanced", "proved"})
-ERROR_OUTCOMES = frozenset({"error", "timeout", "rejected", "prover_error"})
+from ..core.types import ERROR_OUTCOMES, TREE_OUTCOMES
 
 
 @dataclass(frozen=True)
