@@ -27,6 +27,7 @@ SUBCOMMANDS: list[tuple[str, str]] = [
     ("contamination", "llemma_prover.cli.contamination_cmd"),
     ("extract", "llemma_prover.cli.extract_cmd"),
     ("doctor", "llemma_prover.cli.doctor_cmd"),
+    ("train", "llemma_prover.cli.train_cmd"),
 ]
 
 EXIT_USER_ERROR = 2
