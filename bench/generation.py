@@ -75,20 +75,12 @@ def goals_for(n: int, data_dir: Path) -> list[str]:
 
 
 def ray_init() -> Any:
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    import ray
-    from ray._private import ray_constants
+    """A private loopback-only Ray (``workers.cluster.ray_init``: retried once on a loaded machine)."""
+    from llemma_prover.workers.cluster import ray_init as start_ray
 
-    ray_constants.ENABLE_RAY_CLUSTER = False
-    ray.init(
-        address="local",  # a new loopback cluster, never someone else's
-        num_cpus=max(2, os.cpu_count() or 2),
-        _node_ip_address="127.0.0.1",
-        include_dashboard=False,
-        log_to_driver=False,
-        configure_logging=False,
-    )
+    start_ray(None, max(2, os.cpu_count() or 2))
+    import ray
+
     return ray
 
 
@@ -425,14 +417,25 @@ def main(argv: list[str] | None = None) -> int:
     gc.collect()  # the in-process models are gone; give their GPU memory back before the server loads
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+    plan = (gen, server, workers_list, args.goals_per_worker, args.k, args.data_dir)
     if args.in_process:
-        rows = run_server_in_process(gen, server, workers_list, args.goals_per_worker, args.k, args.data_dir)
+        rows = run_server_in_process(*plan)
     else:
-        ray = ray_init()
         try:
-            rows = run_server(ray, gen, server, workers_list, args.goals_per_worker, args.k, args.data_dir)
-        finally:
-            ray.shutdown()
+            ray = ray_init()
+        except Exception as exc:  # noqa: BLE001 - Ray's node did not come up: the same server without it
+            why = " ".join(str(exc).split())[:200]
+            print(f"Ray did not start ({why}); running the model server in-process", file=sys.stderr)
+            import ray
+
+            ray.shutdown()  # whatever part of the node did come up
+            args.in_process = True
+            rows = run_server_in_process(*plan)
+        else:
+            try:
+                rows = run_server(ray, *plan)
+            finally:
+                ray.shutdown()
 
     print(
         f"\n{'mode':34} {'workers':>7} {'goals':>5} {'tactics/s':>10} {'tokens/s':>10} "
