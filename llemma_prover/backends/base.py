@@ -31,6 +31,8 @@ class ProverBackend(abc.ABC):
 
     #: registry name, set by ``register_backend``
     name: str = ""
+    #: ``--tactic-timeout`` when not given (seconds); a backend whose timeouts cost more says so
+    default_tactic_timeout: float = ProverConfig().tactic_timeout
     #: file extension of this prover's source files (proof files in a run directory), set by
     #: ``register_backend``
     proof_ext: str = "txt"

@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.config import ProverConfig
+from ..core.config import LEAN_TACTIC_TIMEOUT, ProverConfig
 from ..core.errors import (
     ProverCrashed,
     ProverError,
@@ -67,7 +67,7 @@ class LeanDojoSettings:
     repo_url: str | None = None
     #: override the commit from ``Theorem.source``
     commit: str | None = None
-    tactic_timeout: float = 60.0
+    tactic_timeout: float = LEAN_TACTIC_TIMEOUT
     max_restarts: int = 25
 
 
@@ -100,6 +100,8 @@ class _Node:
 
 @register_backend("leandojo", proof_ext="lean")
 class LeanDojoBackend(ProverBackend):
+    default_tactic_timeout = LEAN_TACTIC_TIMEOUT
+
     def __init__(
         self,
         config: ProverConfig,

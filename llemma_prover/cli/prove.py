@@ -9,17 +9,21 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..core.config import BACKENDS, GENERATORS, SPLITS, GeneratorConfig, ProverConfig, RunConfig
+from ..core.config import (
+    BACKENDS,
+    GENERATORS,
+    LEAN_TACTIC_TIMEOUT,
+    SPLITS,
+    GeneratorConfig,
+    ProverConfig,
+    RunConfig,
+)
 from ..core.errors import ConfigError, UserError
 from ..lm.loading import absolute_model, parse_load_kwargs
 from ..serving.config import ENGINES, ServerConfig
 
 log = logging.getLogger("llemma_prover.cli.prove")
 
-_DEFAULT_TACTIC_TIMEOUT = ProverConfig().tactic_timeout
-#: Lean backends: a timed-out tactic kills the REPL, and its replacement re-imports Mathlib
-_LEAN_TACTIC_TIMEOUT = 30.0
-_LEAN_BACKENDS = ("lean4", "leandojo")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -56,8 +60,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--max-expansions", type=int, default=None, help="expansions per theorem")
     p.add_argument("--time-budget", type=float, default=None, help="wall-clock seconds per theorem")
     p.add_argument("--tactic-timeout", type=float, default=None,
-                   help=f"seconds per tactic (default {_DEFAULT_TACTIC_TIMEOUT:g}; "
-                   f"{_LEAN_TACTIC_TIMEOUT:g} for lean4/leandojo, where a timeout costs a Mathlib re-import)")
+                   help=f"seconds per tactic (default {ProverConfig().tactic_timeout:g}; "
+                   f"{LEAN_TACTIC_TIMEOUT:g} for lean4/leandojo, where a timeout costs a Mathlib re-import)")
     p.add_argument("--model-server", default="auto", choices=("auto", "on", "off"),
                    help="serve llemma from batched model servers (one per GPU) shared by all workers; "
                    "auto = on when a GPU is present and the generator is llemma")
@@ -141,7 +145,9 @@ def build_config(args: argparse.Namespace) -> RunConfig:
     workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
     tactic_timeout = args.tactic_timeout
     if tactic_timeout is None:
-        tactic_timeout = _LEAN_TACTIC_TIMEOUT if args.backend in _LEAN_BACKENDS else _DEFAULT_TACTIC_TIMEOUT
+        from ..backends.base import backend_class
+
+        tactic_timeout = backend_class(args.backend).default_tactic_timeout
     if args.lean_repl and args.backend != "lean4":
         raise ConfigError("--lean-repl is for --backend lean4")
     if args.model_server == "off" and args.engine != "auto":

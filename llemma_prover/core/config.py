@@ -72,6 +72,11 @@ LLEMMA_SEARCH = SearchConfig()
 BANK_SEARCH = SearchConfig(candidates=64, max_expansions=8, time_budget=25.0)
 
 
+#: default seconds per tactic of the Lean backends (lean4, leandojo; their ``default_tactic_timeout``): a
+#: timed-out tactic kills the REPL, and its replacement re-imports Mathlib
+LEAN_TACTIC_TIMEOUT = 30.0
+
+
 @dataclass(frozen=True)
 class ProverConfig:
     """Process policy of a prover backend: timeouts, memory, restarts, recycling."""

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ...core.config import ProverConfig
+from ...core.config import LEAN_TACTIC_TIMEOUT, ProverConfig
 from ...core.errors import (
     ProverCrashed,
     ProverDesync,
@@ -98,7 +98,7 @@ class Lean4Settings:
     #: an explicit command line, bypassing discovery (tests: the replay REPL)
     command: tuple[str, ...] = ()
     command_cwd: str | None = None
-    tactic_timeout: float = 60.0
+    tactic_timeout: float = LEAN_TACTIC_TIMEOUT
     #: starting a theorem (the ``by sorry`` command); importing the header is ``pool.start_timeout``
     start_timeout: float = 120.0
     #: each request of the re-check (compile, pickle, unpickle, statement check, axioms)
@@ -211,6 +211,8 @@ def repl_sandbox(config: ProverConfig, process: ProcessPolicy) -> Sandbox:
 @register_backend("lean4", proof_ext="lean")
 class Lean4Backend(ProverBackend):
     """Lean 4 through the community REPL (``lean_project/``)."""
+
+    default_tactic_timeout = LEAN_TACTIC_TIMEOUT
 
     def __init__(self, config: ProverConfig, settings: Lean4Settings | None = None) -> None:
         super().__init__(config)
