@@ -257,13 +257,13 @@ def test_command_with_replayed_sketches_and_resume(tmp_path, minif2f_dir, capsys
         assert cli_main(argv) == 0
     finally:
         watcher.stop()
-    started = {p: v for p, v in watcher.matching("coqtop").items() if p not in before}
-    assert started, "the worker processes ran coqtop"
+    started = {p: v for p, v in watcher.matching("coqidetop").items() if p not in before}
+    assert started, "the worker processes ran coqidetop"
 
     def left(needle: str, timeout: float) -> list[str]:
         return [x for x in watcher.alive(needle, timeout=timeout) if int(x.split()[0]) not in before]
 
-    assert left("coqtop", 15) == []
+    assert left("coqidetop", 15) == []
     assert left("coqc", 5) == []
     assert len(watcher.matching("ray::Worker")) >= 2  # two Ray workers ran ...
     assert left("ray::Worker", 30) == []  # ... and are gone
@@ -416,7 +416,7 @@ def test_worker_killed_mid_theorem_is_retried_and_nothing_is_lost(coq_test):
         deadline = _time.monotonic() + 120
         while _time.monotonic() < deadline and not killed:
             workers = [p for p, v in watcher.matching("ray::Worker.run").items() if p not in before]
-            coqtops = [p for p, v in watcher.matching("coqtop").items() if p not in before]
+            coqtops = [p for p, v in watcher.matching("coqidetop").items() if p not in before]
             if workers and coqtops:
                 _time.sleep(2.0)  # well inside the first theorem's hole filling
                 os.kill(workers[0], signal.SIGKILL)
@@ -436,7 +436,7 @@ def test_worker_killed_mid_theorem_is_retried_and_nothing_is_lost(coq_test):
     assert sorted(recs) == sorted([slow.name, quick.name]) and len(written) == 2
     assert recs[slow.name].attempts == 2  # retried once after the kill
     assert recs[quick.name].attempts == 1 and recs[quick.name].status is Status.PROVED
-    left = [x for x in watcher.alive("coqtop", timeout=20) if int(x.split()[0]) not in before]
+    left = [x for x in watcher.alive("coqidetop", timeout=20) if int(x.split()[0]) not in before]
     assert left == []
     assert [x for x in watcher.alive("ray::Worker", timeout=30) if int(x.split()[0]) not in before] == []
 

@@ -1,4 +1,4 @@
-"""End to end with the real coqtop/coqc: ``prove --workers 0`` (no Ray), interruption and resume."""
+"""End to end with the real coqidetop/coqc: ``prove --workers 0`` (no Ray), interruption and resume."""
 
 from __future__ import annotations
 
@@ -53,8 +53,8 @@ def test_prove_in_process_with_replay(tmp_path: Path, minif2f_dir: Path) -> None
     assert proc.returncode == 0, stderr
     assert "generator: replay" in stderr and f"run directory: {out}" in stderr
     assert "mathd_algebra" in stdout and "4/5" in stdout  # the summary table
-    assert watcher.matching("coqtop"), "the run did not use coqtop"
-    assert watcher.alive("coqtop", timeout=10) == [], "coqtop left behind after the CLI exited"
+    assert watcher.matching("coqidetop"), "the run did not use coqidetop"
+    assert watcher.alive("coqidetop", timeout=10) == [], "coqidetop left behind after the CLI exited"
 
     recs = {r["theorem"]: r for r in read_records(out)}
     assert set(recs) == set(names) and len(read_records(out)) == len(names)
@@ -115,7 +115,7 @@ def test_interrupt_then_resume(tmp_path: Path) -> None:
     watcher.stop()
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "interrupted" in stderr
-    assert watcher.alive("coqtop", timeout=10) == []
+    assert watcher.alive("coqidetop", timeout=10) == []
     first = read_records(out)
     assert 1 <= len(first) < len(names)
     kept = results.read_text()

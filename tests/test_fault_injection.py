@@ -70,7 +70,8 @@ def _cpu_ticks(pid: int) -> int:
 
 
 def _coqtops(root: int) -> list[int]:
-    return [p for p in descendants(root) if _comm(p).startswith("coqtop")]
+    # the step prover is coqidetop.opt (under bwrap, a child of the wrapper); coqc re-checks
+    return [p for p in descendants(root) if _comm(p).startswith(("coqtop", "coqidetop"))]
 
 
 def _busy_coqtop(root: int, min_ticks: int) -> int | None:
@@ -121,8 +122,9 @@ def _is_agent(cmd: str) -> bool:
 
 def _assert_nothing_left(watcher: ProcessWatcher, agents_grace: float | None = 30.0) -> None:
     """No coqtop or Ray process of this run is left; ``agents_grace=None`` skips Ray's agents."""
-    assert watcher.matching("coqtop"), "the run never started coqtop"
-    assert watcher.alive("coqtop", timeout=20) == [], "coqtop left behind"
+    assert watcher.matching("coqidetop"), "the run never started coqidetop"
+    assert watcher.alive("coqidetop", timeout=20) == [], "coqidetop left behind"
+    assert watcher.alive("coqtop", timeout=0) == [], "coqtop left behind"
     deadline = time.monotonic() + 30
     while True:
         ray_left = [p for p in watcher.alive("ray", timeout=0)
@@ -213,7 +215,11 @@ def test_kill9_of_a_prover_mid_tactic(tmp_path: Path, baseline: set[str]) -> Non
     _no_traceback(stderr)
     assert killed, "no busy coqtop was seen to kill"
     assert _solved(out) == baseline
-    assert sum(r["restarts"] for r in _records(out)) >= 1, "no prover restart was recorded"
+    # killed inside a tactic: that candidate fails ("prover failed on this tactic"), the process is
+    # replaced and no restart is counted; killed while restoring a state: a counted restart
+    crashed = [e for r in _records(out) for e in _edges(out, r)
+               if "prover failed on this tactic" in (e.get("error") or "")]
+    assert crashed or sum(r["restarts"] for r in _records(out)) >= 1, "no sign of the killed prover"
     _assert_nothing_left(watcher)
 
 

@@ -267,8 +267,9 @@ class ManagedProcess:
         pgid = self.pgid
         page = os.sysconf("SC_PAGE_SIZE")
         total = 0
-        # Fast path: the leader alone (most provers do not fork).
-        pids = [self.pid] if self._sandbox is None else _group_members(pgid)
+        # Fast path: the leader alone (most provers do not fork); under a sandbox wrapper, the
+        # leader's descendants (from /proc/PID/task/TID/children; a scan of /proc only without it)
+        pids = [self.pid] if self._sandbox is None else _descendants(self.pid, pgid)
         for pid in pids:
             try:
                 with open(f"/proc/{pid}/statm", encoding="ascii") as fh:
@@ -396,6 +397,7 @@ class ManagedProcess:
             proc.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=REAP_TIMEOUT_S)
+        _await_group_gone(proc.pid, time.monotonic() + REAP_TIMEOUT_S)
         for stream in (proc.stdin, proc.stdout):
             if stream is not None:
                 with contextlib.suppress(OSError):
@@ -408,6 +410,39 @@ class ManagedProcess:
         if self._tmpdir is not None and self._cwd is None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
+
+
+def _await_group_gone(pgid: int, deadline: float) -> None:
+    """Wait until no process of group ``pgid`` exists any more (members that a wrapper such as
+    ``bwrap`` forked are SIGKILLed with the group but reaped by init, a moment after the leader)."""
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.005)
+
+
+def _descendants(pid: int, pgid: int) -> list[int]:
+    """``pid`` and its descendants, read from ``/proc/*/task/*/children`` (cheap, unlike a scan of
+    ``/proc``); falls back to the members of group ``pgid`` where the kernel lacks that file."""
+    out, todo = [], [pid]
+    while todo:
+        cur = todo.pop()
+        out.append(cur)
+        try:
+            tasks = os.listdir(f"/proc/{cur}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                with open(f"/proc/{cur}/task/{tid}/children", encoding="ascii") as fh:
+                    todo.extend(int(c) for c in fh.read().split())
+            except FileNotFoundError:
+                return _group_members(pgid)
+            except (OSError, ValueError):
+                continue
+    return out
 
 
 def _group_members(pgid: int) -> list[int]:

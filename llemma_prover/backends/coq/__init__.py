@@ -1,4 +1,4 @@
-"""The Coq backend (``coqtop -emacs`` + ``coqc`` re-check), registered as ``"coq"``.
+"""The Coq backend (``coqidetop`` + ``coqc`` re-check), registered as ``"coq"``.
 
 Importing this package registers the backend, so ``make_backend("coq", config)`` works.
 """

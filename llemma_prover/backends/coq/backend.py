@@ -1,35 +1,55 @@
-"""The Coq backend: ``coqtop -emacs`` driven through ``ManagedProcess``, re-checked by ``coqc``.
+"""The Coq backend: ``coqidetop`` (Coq's XML protocol) driven through ``ide.IdeTop``, re-checked by ``coqc``.
 
-Protocol. ``coqtop -emacs`` ends every answer with a prompt ``<prompt>NAME < N |PROOFS| 0 < </prompt>``
-whose ``N`` is the number of Coq's current state. We send one sentence, read up to the next prompt
-(against a deadline) and classify the answer *structurally*: if ``N`` changed, the sentence was
-accepted; if not, it failed and Coq stayed where it was. coqtop prints goals only when they differ
-from the last ones it printed (after a ``BackTo`` that is not our parent's), so an accepted sentence
-that printed nothing is followed by ``Show.``. The header is loaded with ``coqtop -l header.v`` (a
-header that does not compile makes coqtop exit: ``ProverStartError``); processes are keyed by the
-prepared header, so the next theorem with the same header reuses the live process (``BackTo`` the
-state after the header, then the new statement) and the spare is a coqtop with the header loaded.
+Why coqidetop (issue 10, points 1 and 2). ``coqtop -emacs`` prints a tactic's messages unescaped next
+to its prompts and goals, so ``idtac`` could print a fake prompt, fake goals or ``No more goals.``,
+and our own lexer had to decide where a sentence ended. Over coqidetop every decision comes from a
+protocol field that printed text cannot reach (see ``ide.py``): state ids from ``Add``/``Edit_at``,
+goals from the structured ``Goal`` answer, failures from ``<value val="fail">``. SerAPI is not
+packaged in Debian; coqidetop ships with Coq 8.16.1.
+
+A model tactic, step by step (``apply``):
+
+1. ``validate_tactic`` (``sentences.py``), a cheap first filter whose lexer follows Coq's;
+2. **Coq's parser decides** what the text is: ``Timeout T SEL ( tac\\n)`` must parse to the end of the
+   text without finishing a sentence (the probe of ``IdeTop.run_sentence``, as in ``parses_to_end``).
+   So Coq read exactly one sentence from the tactic -- no ``.``/``...`` sentence end, comment or
+   string trick hides inside -- and,
+   being inside parentheses, Coq's grammar read it as an ``ltac_expr``: a tactic, never a
+   vernacular command (``SEL`` is an optional goal selector ``2:``/``all:``/``[H]:``, matched by a
+   strict pattern of digits, names and punctuation, kept outside the parentheses);
+3. ``Timeout T SEL ( tac\\n).`` is added and executed (``Goal``), under Coq's ``Timeout`` and a client
+   deadline of ``T + TIMEOUT_GRACE_S``. Probe, ``Add`` and ``Goal`` go out in one write (pipelined;
+   only the probe's verdict decides, and whatever ran is the text's first sentence, which starts
+   with ``Timeout T SEL (`` and so is a tactic);
+4. the outcome is read from the answer: a failure value is a ``TacticError`` (Coq's ``Timeout!`` a
+   ``TacticTimeout``); otherwise the structured goals: ``Goals.complete`` (no foreground,
+   background, shelved or given-up goal) *and* Coq's kernel accepting ``Qed`` on that state (added,
+   then taken back with ``Edit_at``) is ``ProofFinished``; foreground goals are ``Advanced``;
+   anything else (only shelved/unfocused goals, given-up goals) is a ``TacticError``. Goal text (for
+   de-duplication and prompts) is built from Coq's goal records: for each goal its hypotheses, the
+   ``====`` rule and the conclusion, white space collapsed.
 
 States. Every state the search sees gets a persistent id (``0`` is the root). A state remembers its
-parent and tactic, i.e. its tactic path from the root. Coq's own history is linear, so the process
-sits on one path at a time (``_Coqtop.stack``: state ids with their Coq state numbers). To apply a
-tactic to state ``s`` we ``BackTo`` the deepest state shared by the current path and ``s``'s path and
-replay the rest of ``s``'s path (zero tactics when the search expands the state it just left, the
-common case: a best-first expansion tries all k candidates on one node). ``stats()`` reports how
-much restoring cost (``backtos``, ``replays``, ``replayed_tactics``, ``replay_s``).
+parent and tactic, i.e. its path from the root. Coq's document is linear, so the process sits on one
+path at a time (``_Session.stack``: our ids with Coq's state ids). To apply a tactic to state ``s`` we
+``Edit_at`` the deepest state shared by the current path and ``s``'s path and replay the rest (all
+``Add``s, then one ``Goal``; zero tactics when the search expands the state it just left, the common
+case). ``stats()`` reports what restoring cost (``backtos``, ``replays``, ``replayed_tactics``,
+``replay_s``). Processes are keyed by the prepared header (loaded with ``-l header.v``); the next
+theorem with the same header reuses the live process (``Edit_at`` the state after the header).
 
-Timeouts. Each tactic runs as ``Timeout T tac.`` with ``T = ceil(tactic_timeout)`` and, in addition,
-under a client deadline of ``T + TIMEOUT_GRACE_S`` that catches a prover that hangs or is stopped.
-Either way the process is **never reused**: it is killed (whole group) and replaced -- by the warm
-spare when ``warm_spare`` is set (a coqtop with the same header already loaded; it is started after
-the first replacement under a header and kept while the header stays) -- and the state is restored
-lazily, by replay, on the next ``apply``.
-
-Failures. A coqtop that exits (EOF), stops answering outside a tactic, or answers out of step is
-killed and a ``ProverCrashed``/``ProverHung``/``ProverDesync`` is raised ``from`` the cause; the
-next call starts a fresh process transparently. More than ``max_restarts`` replacements in one
-theorem raise ``RestartLimitExceeded``. A process is also recycled (not counted as a restart) after
-``recycle_after`` requests or when its resident memory exceeds ``recycle_rss_mb``.
+Failures, and what they cost (issue 10, point 5). *One bad candidate costs one candidate*: a tactic
+during which the process exits, answers outside the protocol (malformed XML, more than
+``MAX_ANSWER_CHARS``) or cannot be taken back is a ``TacticError`` (``"prover failed on this tactic:
+..."``); a tactic that outlives the client deadline is a ``TacticTimeout``. Either way the process is
+**never reused**: it is killed (whole group) and replaced -- by the warm spare when ``warm_spare`` is
+set (started after the first replacement under a header) -- and the state is restored by replay on
+the next ``apply``. None of this counts against ``max_restarts``. What counts is infrastructure: a
+process that cannot be started or that fails while *restoring* a state (opening the statement,
+replaying a path that worked before). Those raise ``ProverCrashed``/``ProverHung``/``ProverDesync``
+(``from`` the cause) and count one restart; more than ``max_restarts`` in one theorem raise
+``RestartLimitExceeded`` (the search records ``prover_crash``). A process is also recycled (not a
+restart) after ``recycle_after`` requests or when its resident memory exceeds ``recycle_rss_mb``.
 
 Re-check. ``check`` writes ``proof_text(...)`` plus ``Print Assumptions <name>.`` to a fresh private
 directory and runs ``coqc`` on it; a proof is accepted only if coqc exits 0 and every axiom it
@@ -67,9 +87,21 @@ from ...core.types import (
     Theorem,
 )
 from ..base import ProverBackend, register_backend
-from ..process import ManagedProcess, ProcessError, ProcessExited, ProcessTimeout
+from ..process import ProcessError, ProcessExited, ProcessTimeout
 from ..sandbox import Sandbox, sandbox_for
 from . import axioms as _axioms
+from .ide import (
+    MAX_ANSWER_CHARS,
+    Added,
+    CoqFailure,
+    Goal,
+    Goals,
+    IdeProtocolError,
+    IdeTop,
+    Sentence,
+    Status,
+    ide_executable_for,
+)
 from .sentences import InvalidTactic, validate_tactic
 
 try:  # written by the header engineer; the signature is the contract
@@ -82,54 +114,38 @@ except ImportError:  # pragma: no cover - only while header.py has not landed
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CoqBackend", "TIMEOUT_GRACE_S", "normalize_goals", "parse_goals"]
+__all__ = ["CoqBackend", "TIMEOUT_GRACE_S", "goal_text", "split_selector"]
 
 #: seconds the client waits beyond Coq's own ``Timeout`` before it declares the prover hung
 TIMEOUT_GRACE_S = 2.0
-#: seconds allowed for a bookkeeping command (``BackTo``) that should be instantaneous
+#: seconds allowed for a bookkeeping call (``Edit_at``, a parse) that should be instantaneous
 COMMAND_TIMEOUT_S = 30.0
-#: how often (in requests) the resident memory of coqtop is sampled for ``recycle_rss_mb``
+#: how often (in requests) the resident memory of coqidetop is sampled for ``recycle_rss_mb``
 RSS_SAMPLE_EVERY = 16
 #: file name (hence module name) of the file that ``check`` compiles
 CHECK_MODULE = "LlemmaCheck"
+#: Coq's message when its own ``Timeout`` fires
+COQ_TIMEOUT_MESSAGE = "Timeout!"
 
-PROMPT_RE = re.compile(r"<prompt>(\S*) < (\d+) \|([^|]*)\| \d+ < </prompt>")
-_GOALS_HEAD_RE = re.compile(r"^(\d+) goals?(?: \(ID \d+\))?\s*$", re.MULTILINE)
-_OTHER_GOAL_RE = re.compile(r"^goal (\d+)(?: \(ID \d+\))? is:\s*$", re.MULTILINE)
-_ID_RE = re.compile(r"\s*\(ID \d+\)")
-_TAG_RE = re.compile(r"<(infomsg|warning)>.*?</\1>", re.DOTALL)
-_NO_MORE_GOALS = "No more goals."
-
-
-def parse_goals(output: str) -> tuple[str, ...] | None:
-    """The normalised goals in a coqtop answer, or ``None`` when it shows no goal list.
-
-    Coq prints the first goal with its hypotheses and the other goals as conclusions only
-    (``goal 2 is: ...``); each becomes one element. ``(ID n)`` annotations are dropped and white
-    space is collapsed, so equal states give equal text.
-    """
-    text = _TAG_RE.sub("", output)
-    head = _GOALS_HEAD_RE.search(text)
-    if head is None:
-        return None
-    body = text[head.end() :]
-    parts = _OTHER_GOAL_RE.split(body)
-    # parts = [goal1, "2", goal2, "3", goal3, ...]
-    goals = [parts[0]] + parts[2::2]
-    return tuple(normalize_goals(g) for g in goals)
+#: a goal selector in front of a tactic (``2:``, ``1-2, 4:``, ``all:``, ``par:``, ``!:``, ``[H]:``)
+_SELECTOR_RE = re.compile(
+    r"\s*(?P<sel>(?:\d+(?:\s*-\s*\d+)?(?:\s*,\s*\d+(?:\s*-\s*\d+)?)*|all|par|!|\[\s*[A-Za-z_][A-Za-z0-9_']*\s*\])"
+    r"\s*:)(?!=)"
+)
 
 
-def normalize_goals(text: str) -> str:
-    """Drop ``(ID n)``, strip each line, collapse runs of white space, drop empty lines."""
-    text = _ID_RE.sub("", text)
-    lines = (" ".join(line.split()) for line in text.splitlines())
-    return "\n".join(line for line in lines if line)
+def split_selector(tactic: str) -> tuple[str, str]:
+    """(goal selector with its colon or ``""``, the tactic after it)."""
+    m = _SELECTOR_RE.match(tactic)
+    if m is None:
+        return "", tactic
+    return " ".join(m.group("sel").split()) + " ", tactic[m.end() :]
 
 
-def _error_message(output: str) -> str:
-    text = _TAG_RE.sub("", output).strip()
-    idx = text.find("Error:")
-    return " ".join((text[idx:] if idx >= 0 else text).split())
+def goal_text(goal: Goal) -> str:
+    """One goal as text: hypotheses one per line, the ``====`` rule, the conclusion; blanks collapsed."""
+    hyps = [" ".join(h.split()) for h in goal.hyps]
+    return "\n".join([*hyps, "============================", " ".join(goal.concl.split())])
 
 
 @dataclass
@@ -139,58 +155,67 @@ class _Node:
     depth: int
 
 
-class _Coqtop:
-    """One coqtop process with a header loaded, and possibly a theorem's proof open."""
+class _Session:
+    """One coqidetop process with a header loaded, and possibly a theorem's proof open."""
 
-    def __init__(self, proc: ManagedProcess, header: str, started: float) -> None:
-        self.proc = proc
+    def __init__(self, ide: IdeTop, header: str, started: float) -> None:
+        self.ide = ide
+        self.proc = ide.proc
         self.header = header  # the prepared header it was started with (``-l header.v``)
         self.started = started
-        #: Coq state number right after the header (None until its prompt has been read)
-        self.header_num: int | None = None
+        #: Coq state id right after the header (None until ``Init`` has been answered)
+        self.header_state: int | None = None
         #: statement whose proof is open (None: none)
         self.statement: str | None = None
-        #: (state id, coq state number) from the root to where coqtop is now
+        #: (state id, Coq state id) from the root to where the document's tip is now
         self.stack: list[tuple[int, int]] = []
         self.root_goals: tuple[str, ...] = ()
         #: request count at the last resident-memory sample
         self.rss_checked_at = 0
 
 
+class _CandidateFailed(Exception):
+    """The process failed while running one candidate (it is replaced; the candidate gets an error)."""
+
+
 @register_backend("coq", proof_ext="v")
 class CoqBackend(ProverBackend):
-    """Coq 8.16 through ``coqtop -emacs``; see the module docstring for the protocol and policies."""
+    """Coq 8.16 through ``coqidetop``; see the module docstring for the protocol and policies."""
+
+    #: characters of XML one answer of a process may take (a tactic that prints more fails)
+    max_answer_chars: int = MAX_ANSWER_CHARS
 
     def __init__(self, config: ProverConfig) -> None:
         super().__init__(config)
         self._executable = config.executable or "coqtop"
+        self._ide_executable = ide_executable_for(self._executable)
         self._theorem: Theorem | None = None
         self._header = ""
         self._nodes: list[_Node] = []
         self._goals: dict[int, tuple[str, ...]] = {}
-        self._top: _Coqtop | None = None
-        self._spare: _Coqtop | None = None
+        self._top: _Session | None = None
+        self._spare: _Session | None = None
         #: header whose process has been replaced at least once: keep a spare for it
         self._spare_header: str | None = None
         self._restarts = 0
         self._stats: dict[str, float] = {}
         self._allowed_axioms: dict[str, frozenset[str]] = {}
-        #: confinement of every coqtop/coqc this backend starts (probed once, on first use)
+        #: confinement of every coqidetop/coqc this backend starts (probed once, on first use)
         self._sandbox: Sandbox | None = None
         self._reset_stats()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
-        if shutil.which(self._executable) is None:
-            raise ProverUnavailable(
-                f"{self._executable!r} not found; install Coq 8.16 (Debian: apt-get install coq)",
-                backend="coq",
-            )
+        for exe in (self._executable, self._ide_executable):
+            if shutil.which(exe) is None:
+                raise ProverUnavailable(
+                    f"{exe!r} not found; install Coq 8.16 (Debian: apt-get install coq)", backend="coq"
+                )
 
     def close(self) -> None:
         for top in (self._top, self._spare):
             if top is not None:
-                top.proc.close()
+                top.ide.close()
         self._top = self._spare = None
 
     @property
@@ -205,7 +230,10 @@ class CoqBackend(ProverBackend):
             "requests": 0.0,
             "tactics": 0.0,
             "rejected": 0.0,
+            "coq_rejected": 0.0,
+            "kernel_rejected": 0.0,
             "timeouts": 0.0,
+            "candidate_crashes": 0.0,
             "backtos": 0.0,
             "replays": 0.0,
             "replayed_tactics": 0.0,
@@ -217,94 +245,96 @@ class CoqBackend(ProverBackend):
         }
 
     # -- processes ---------------------------------------------------------------------------
-    def _spawn(self, header: str) -> _Coqtop:
-        """Start a coqtop that loads ``header`` (``-l``); nothing is read until the process is used,
-        so a spare loads its header while the search goes on."""
-        self.start()  # ProverUnavailable when coqtop is missing (the sandbox wrapper would hide it)
-        proc = ManagedProcess(
-            [self._executable, "-q", "-emacs", "-l", "header.v"],
-            memory_limit_mb=self.config.memory_limit_mb,
-            scrub_env=True,
-            private_tmpdir=True,
+    def _spawn(self, header: str) -> _Session:
+        """Start a coqidetop that loads ``header`` (``-l``); ``Init`` is sent only when the process
+        is first used, so a spare loads its header while the search goes on."""
+        self.start()  # ProverUnavailable when Coq is missing (the sandbox wrapper would hide it)
+        ide = IdeTop.create(
+            self._ide_executable,
+            header=header,
             sandbox=self.sandbox,
+            memory_limit_mb=self.config.memory_limit_mb,
+            max_answer_chars=self.max_answer_chars,
         )
-        workdir = proc.workdir
-        assert workdir is not None
-        with open(f"{workdir}/header.v", "w", encoding="utf-8") as fh:
-            fh.write(header)
         t0 = time.monotonic()
         try:
-            proc.start()
+            ide.spawn()
         except ProcessError as exc:
-            proc.close()
+            ide.close()
             if isinstance(exc.__cause__, FileNotFoundError):
                 raise ProverUnavailable(
-                    f"{self._executable!r} not found; install Coq 8.16 (Debian: apt-get install coq)",
+                    f"{self._ide_executable!r} not found; install Coq 8.16 (Debian: apt-get install coq)",
                     backend="coq",
                 ) from exc
             raise ProverStartError(
-                f"cannot start coqtop: {exc}", backend="coq", output_tail=exc.tail
+                f"cannot start coqidetop: {exc}", backend="coq", output_tail=exc.tail
             ) from exc
         self._stats["process_starts"] += 1
-        return _Coqtop(proc, header, t0)
+        return _Session(ide, header, t0)
 
-    def _await_header(self, top: _Coqtop) -> None:
-        """Read the prompt that follows the header (raises ``ProverStartError``/``ProverHung``)."""
-        if top.header_num is not None:
+    def _await_header(self, top: _Session) -> None:
+        """``Init`` (answered once the header is loaded); raises ``ProverStartError``/``ProverHung``."""
+        if top.header_state is not None:
             return
         try:
-            _, m = top.proc.expect(PROMPT_RE, top.started + self.config.start_timeout)
+            top.header_state = top.ide.init(top.started + self.config.start_timeout)
         except ProcessExited as exc:
-            top.proc.close()
+            top.ide.close()
+            err = " ".join(top.proc.stderr_tail().split())[-500:]
             raise ProverStartError(
-                f"coqtop exited while loading the header (does it compile?): {_error_message(exc.tail)}",
+                f"coqidetop exited while loading the header (does it compile?): {err}",
                 backend="coq",
-                output_tail=exc.tail,
+                output_tail=err,
             ) from exc
         except ProcessTimeout as exc:
-            top.proc.close()
+            top.ide.close()
             raise ProverHung(
                 f"loading the header took more than {self.config.start_timeout:.0f}s",
                 backend="coq",
                 elapsed=time.monotonic() - top.started,
                 output_tail=exc.tail,
             ) from exc
-        if m.group(3):
-            top.proc.close()
-            raise ProverDesync("coqtop is inside a proof after loading the header", backend="coq")
-        top.header_num = int(m.group(2))
+        except IdeProtocolError as exc:
+            top.ide.close()
+            raise ProverStartError(f"coqidetop did not start: {exc}", backend="coq") from exc
+        self._stats["requests"] += 1
         self._stats["start_s"] += time.monotonic() - top.started
 
-    def _open_statement(self, top: _Coqtop, statement: str) -> None:
-        """Go back to the header state (if a proof is open) and open ``statement`` + ``Proof.``."""
+    def _open_statement(self, top: _Session, statement: str) -> None:
+        """Go back to the header state (if a proof is open), add ``statement`` and ``Proof.``."""
         self._await_header(top)
-        assert top.header_num is not None
+        assert top.header_state is not None
         t0 = time.monotonic()
         deadline = t0 + self.config.start_timeout
+        ide = top.ide
         try:
-            if top.statement is not None:
-                out, num, _ = self._ask(top, f"BackTo {top.header_num}.", deadline)
-                if num != top.header_num:
-                    raise ProverDesync(
-                        f"BackTo {top.header_num} failed: {_error_message(out)}", backend="coq"
-                    )
+            if top.statement is not None or ide.tip != top.header_state:
+                self._edit_at(top, top.header_state, deadline)
                 top.statement, top.stack = None, []
-            out, num, names = self._ask(top, statement.strip(), deadline)
-            if names and not _TAG_RE.sub("", out).strip():
-                # coqtop printed nothing (its goals equal the last ones it printed); ``Show`` prints
-                out, num, names = self._ask(top, "Show.", deadline)
-            goals = parse_goals(out)
-            if not names or goals is None:
-                if names:  # opened a proof that shows no goal: undo it
-                    self._ask(top, f"BackTo {top.header_num}.", deadline)
+            sentences = list(ide.split_sentences(statement, top.header_state, deadline))
+            self._stats["requests"] += 2 * len(sentences)
+            failure = next((s for s in sentences if isinstance(s, CoqFailure)), None)
+            status = ide.status(deadline) if failure is None else None
+            opened_proof = isinstance(status, Status) and status.proof_name is not None
+            if failure is not None or len(sentences) != 1 or not opened_proof:
+                why = failure.message if failure is not None else "it is not one sentence that opens a proof"
+                self._edit_at(top, top.header_state, deadline)
+                raise ProverStartError(f"the statement did not load: {why}", backend="coq")
+            opened = sentences[0]
+            assert isinstance(opened, Sentence)
+            proof = ide.add("Proof.", opened.state_id, deadline)
+            goals = ide.goals(deadline) if isinstance(proof, Added) else proof
+            self._stats["requests"] += 2
+            if not isinstance(proof, Added) or not isinstance(goals, Goals) or not goals.foreground:
+                self._edit_at(top, top.header_state, deadline)
                 raise ProverStartError(
-                    f"the statement did not load: {_error_message(out)}", backend="coq", output_tail=out
+                    f"the statement shows no goal after Proof.: {getattr(goals, 'message', goals)}",
+                    backend="coq",
                 )
-            _, num, _ = self._ask(top, "Proof.", deadline)
         except ProcessExited as exc:
             self._discard_top()
             raise ProverCrashed(
-                "coqtop exited while opening the statement", backend="coq", output_tail=exc.tail
+                "coqidetop exited while opening the statement", backend="coq", output_tail=exc.tail
             ) from exc
         except ProcessTimeout as exc:
             self._discard_top()
@@ -313,24 +343,26 @@ class CoqBackend(ProverBackend):
                 backend="coq",
                 output_tail=exc.tail,
             ) from exc
-        except ProverDesync:
+        except (IdeProtocolError, ProverDesync) as exc:
             self._discard_top()
-            raise
+            raise ProverDesync(
+                f"coqidetop out of step while opening the statement: {exc}", backend="coq"
+            ) from exc
         top.statement = statement
-        top.root_goals = goals
-        top.stack = [(0, num)]
+        top.root_goals = tuple(goal_text(g) for g in goals.foreground)
+        top.stack = [(0, proof.state_id)]
         self._stats["start_s"] += time.monotonic() - t0
 
-    def _current(self) -> _Coqtop:
+    def _current(self) -> _Session:
         """The process for the current theorem, reused, promoted from the spare or started."""
         assert self._theorem is not None
         header, statement = self._header, self._theorem.statement
         top = self._top
         if top is not None:
             if top.header != header:
-                top.proc.close()  # another header: not a replacement, no spare wanted for it
+                top.ide.close()  # another header: not a replacement, no spare wanted for it
                 self._top = None
-            elif not top.proc.alive:
+            elif not top.ide.alive:
                 self._discard_top()
             elif self._needs_recycle(top):
                 self._stats["recycles"] += 1
@@ -338,29 +370,29 @@ class CoqBackend(ProverBackend):
         if self._top is None:
             spare = self._spare
             self._spare = None
-            if spare is not None and spare.header == header and spare.proc.alive:
+            if spare is not None and spare.header == header and spare.ide.alive:
                 self._stats["spare_used"] += 1
                 self._top = spare
             else:
                 if spare is not None:
-                    spare.proc.close()
+                    spare.ide.close()
                 self._top = self._spawn(header)
         top = self._top
         if top.statement != statement:
             try:
                 self._open_statement(top, statement)
             except ProverStartError:
-                if top.header_num is None:  # the header itself failed: the process is gone
+                if top.header_state is None:  # the header itself failed: the process is gone
                     self._top = None
                 raise
         if self.config.warm_spare and self._spare is None and self._spare_header == header:
             try:
                 self._spare = self._spawn(header)
             except ProverError as exc:  # a spare is an optimisation; say so and go on
-                log.warning("could not start a spare coqtop: %s", exc)
+                log.warning("could not start a spare coqidetop: %s", exc)
         return top
 
-    def _needs_recycle(self, top: _Coqtop) -> bool:
+    def _needs_recycle(self, top: _Session) -> bool:
         cfg = self.config
         if cfg.recycle_after and top.proc.requests >= cfg.recycle_after:
             return True
@@ -377,11 +409,11 @@ class CoqBackend(ProverBackend):
         header once, and a header that does cost a replacement pays a full load at most once."""
         if self._top is not None:
             self._spare_header = self._top.header
-            self._top.proc.close()
+            self._top.ide.close()
             self._top = None
 
     def _replace_after_failure(self) -> None:
-        """Kill the current process; the next call starts (or promotes) another one."""
+        """Kill the current process after an infrastructure failure; counts one restart."""
         self._discard_top()
         self._restarts += 1
 
@@ -394,8 +426,8 @@ class CoqBackend(ProverBackend):
 
     # -- theorem -----------------------------------------------------------------------------
     def start_theorem(self, theorem: Theorem) -> RootState:
-        """Open ``theorem``. A live coqtop with the same header is reused (``BackTo`` the state after
-        the header, then the new statement); otherwise the spare or a new process loads the header."""
+        """Open ``theorem``. A live coqidetop with the same header is reused (``Edit_at`` the state
+        after the header, then the new statement); otherwise the spare or a new process loads it."""
         t0 = time.monotonic()
         self._theorem = theorem
         self._header = prepare_header(theorem.header)
@@ -406,7 +438,7 @@ class CoqBackend(ProverBackend):
         top = self._current()
         if len(top.stack) > 1:  # the same theorem was open: back to its root
             try:
-                self._backto(top, 1)
+                self._truncate(top, 1)
             except (ProcessError, ProverError):
                 self._discard_top()
                 top = self._current()
@@ -423,60 +455,63 @@ class CoqBackend(ProverBackend):
         return path
 
     # -- the protocol ------------------------------------------------------------------------
-    def _ask(self, top: _Coqtop, sentence: str, deadline: float) -> tuple[str, int, str]:
-        """Send one sentence; return (answer, new Coq state number, proof names in the prompt)."""
-        top.proc.send(sentence + "\n")
+    def _edit_at(self, top: _Session, coq_state: int, deadline: float) -> None:
         self._stats["requests"] += 1
-        out, m = top.proc.expect(PROMPT_RE, deadline)
-        extra = top.proc.pending_output()
-        if "<prompt>" in extra:
-            raise ProverDesync(f"coqtop answered more than one sentence: {extra[:200]!r}", backend="coq")
-        return out, int(m.group(2)), m.group(3)
+        failure = top.ide.edit_at(coq_state, deadline)
+        if failure is not None:
+            raise ProverDesync(f"Edit_at {coq_state} failed: {failure.message}", backend="coq")
 
-    def _backto(self, top: _Coqtop, keep: int) -> None:
-        """Truncate coqtop's path to its first ``keep`` entries (``keep >= 1``)."""
+    def _truncate(self, top: _Session, keep: int) -> None:
+        """Make the ``keep``-th state of the process's path (``keep >= 1``) the document's tip."""
         target = top.stack[keep - 1][1]
-        if keep == len(top.stack):
+        if keep == len(top.stack) and top.ide.tip == target:
             return
-        out, num, _ = self._ask(top, f"BackTo {target}.", time.monotonic() + COMMAND_TIMEOUT_S)
-        if num != target:
-            raise ProverDesync(
-                f"BackTo {target} left coqtop at state {num}: {_error_message(out)}", backend="coq"
-            )
+        self._edit_at(top, target, time.monotonic() + COMMAND_TIMEOUT_S)
         del top.stack[keep:]
         self._stats["backtos"] += 1
 
-    def _restore(self, top: _Coqtop, state_id: int) -> None:
-        """Position coqtop at ``state_id``: BackTo the deepest shared state, replay the rest."""
+    def _restore(self, top: _Session, state_id: int) -> None:
+        """Position the process at ``state_id``: ``Edit_at`` the deepest shared state, replay the rest."""
         path = self._path(state_id)
         shared = 0
         for (sid, _), want in zip(top.stack, path, strict=False):
             if sid != want:
                 break
             shared += 1
-        self._backto(top, shared)
+        self._truncate(top, shared)
         todo = path[shared:]
         if not todo:
             return
         t0 = time.monotonic()
         self._stats["replays"] += 1
+        added: list[tuple[int, int]] = []
+        tip = top.stack[-1][1]
+        deadline = time.monotonic() + len(todo) * self._tactic_seconds() + COMMAND_TIMEOUT_S
         for sid in todo:
             tactic = self._nodes[sid].tactic
             assert tactic is not None
-            out, num, names = self._ask(top, self._wrap(tactic), self._tactic_deadline())
-            if num == top.stack[-1][1] or not names:
-                raise ProverDesync(
-                    f"replaying {tactic!r} (state {sid}) failed: {_error_message(out)}", backend="coq"
-                )
-            top.stack.append((sid, num))
-            self._stats["replayed_tactics"] += 1
+            got = top.ide.add(self._sentence(tactic) + ".", tip, deadline)
+            self._stats["requests"] += 1
+            if not isinstance(got, Added):
+                raise ProverDesync(f"replaying {tactic!r} (state {sid}) failed: {got.message}", backend="coq")
+            tip = got.state_id
+            added.append((sid, tip))
+        goals = top.ide.goals(deadline)
+        self._stats["requests"] += 1
+        if not isinstance(goals, Goals) or not goals.foreground:
+            why = goals.message if isinstance(goals, CoqFailure) else "no focused goal"
+            raise ProverDesync(f"replaying the path to state {state_id} failed: {why}", backend="coq")
+        top.stack.extend(added)
+        self._stats["replayed_tactics"] += len(added)
         self._stats["replay_s"] += time.monotonic() - t0
 
-    def _wrap(self, tactic: str) -> str:
-        return f"Timeout {max(1, math.ceil(self.config.tactic_timeout))} {tactic}."
+    def _tactic_seconds(self) -> int:
+        return max(1, math.ceil(self.config.tactic_timeout))
 
-    def _tactic_deadline(self) -> float:
-        return time.monotonic() + max(1, math.ceil(self.config.tactic_timeout)) + TIMEOUT_GRACE_S
+    def _sentence(self, tactic: str) -> str:
+        """``Timeout T SEL ( tac\\n)`` -- without the final period (see the module docstring)."""
+        sel, body = split_selector(tactic)
+        return f"Timeout {self._tactic_seconds()} {sel}( {body}\n)"
 
     def apply(self, state_id: int, tactic: str) -> StepResult:
         if self._theorem is None:
@@ -495,94 +530,123 @@ class CoqBackend(ProverBackend):
         except ProverError:
             self._restarts += 1  # a replacement that failed to start counts against the budget
             raise
-        stage = "restoring the state"
         try:
             self._restore(top, state_id)
-            stage = "running the tactic"
-            t_tac = time.monotonic()
-            self._stats["tactics"] += 1
-            out, num, names = self._ask(top, self._wrap(sentence), self._tactic_deadline())
         except ProcessTimeout as exc:
-            if stage == "running the tactic":
-                # hung or stopped inside the tactic: a timeout (not a restart), process replaced
-                self._discard_top()
-                self._stats["timeouts"] += 1
-                return TacticTimeout(timeout=self.config.tactic_timeout, elapsed=time.monotonic() - t0)
             self._replace_after_failure()
             raise ProverHung(
-                f"no answer while {stage}", backend="coq", elapsed=time.monotonic() - t0, output_tail=exc.tail
+                "no answer while restoring the state", backend="coq", elapsed=time.monotonic() - t0,
+                output_tail=exc.tail,
             ) from exc
         except ProcessExited as exc:
             self._replace_after_failure()
             raise ProverCrashed(
-                f"coqtop exited while {stage}",
-                backend="coq",
-                elapsed=time.monotonic() - t0,
-                output_tail=exc.tail,
+                "coqidetop exited while restoring the state", backend="coq",
+                elapsed=time.monotonic() - t0, output_tail=exc.tail,
+            ) from exc
+        except IdeProtocolError as exc:
+            self._replace_after_failure()
+            raise ProverDesync(
+                f"coqidetop out of step while restoring the state: {exc}", backend="coq"
             ) from exc
         except ProverError:
             self._replace_after_failure()
             raise
-        elapsed = time.monotonic() - t_tac
-        prev = top.stack[-1][1]
-        if num == prev:
-            message = _error_message(out)
-            if message.endswith("Error: Timeout!") or message == "Error: Timeout!":
-                # Coq's own Timeout fired; a timed-out coqtop is never reused.
+        try:
+            return self._run_candidate(top, state_id, sentence)
+        except _CandidateFailed as exc:
+            # one bad candidate costs one candidate: the process is replaced, no restart is counted
+            self._discard_top()
+            self._stats["candidate_crashes"] += 1
+            return TacticError(message=f"prover failed on this tactic: {exc}", elapsed=time.monotonic() - t0)
+
+    def _run_candidate(self, top: _Session, state_id: int, tactic: str) -> StepResult:
+        """Parse-check, add and execute ``tactic`` on the tip (which is ``state_id``)."""
+        ide = top.ide
+        parent = top.stack[-1][1]
+        text = self._sentence(tactic)
+        t0 = time.monotonic()
+        self._stats["tactics"] += 1
+        try:
+            t_run = time.monotonic()
+            run = ide.run_sentence(
+                text, parent, t0 + COMMAND_TIMEOUT_S, t_run + self._tactic_seconds() + TIMEOUT_GRACE_S
+            )
+            self._stats["requests"] += 3
+        except ProcessTimeout:
+            # hung or stopped inside the tactic: a timeout (not a restart), process replaced
+            self._discard_top()
+            self._stats["timeouts"] += 1
+            return TacticTimeout(timeout=self.config.tactic_timeout, elapsed=time.monotonic() - t0)
+        except (ProcessError, ProverError) as exc:
+            raise _CandidateFailed(str(exc)) from exc
+        if run.parse_failure is not None or run.added is None:
+            self._stats["coq_rejected"] += 1
+            why = run.parse_failure.message if run.parse_failure is not None else "not added"
+            return TacticError(
+                message=f"rejected by Coq's parser: {why}", elapsed=time.monotonic() - t0, rejected=True
+            )
+        added, answer = run.added, run.goals
+        elapsed = time.monotonic() - t_run
+        if isinstance(answer, CoqFailure):
+            if answer.message == COQ_TIMEOUT_MESSAGE:
+                # Coq's own Timeout fired; a timed-out process is never reused.
                 self._discard_top()
                 self._stats["timeouts"] += 1
                 return TacticTimeout(timeout=self.config.tactic_timeout, elapsed=elapsed)
-            return TacticError(message=message or "tactic failed", elapsed=elapsed)
-        if not names:
-            self._replace_after_failure()
-            raise ProverDesync(f"the proof was closed by {sentence!r}", backend="coq", output_tail=out)
-        body = _TAG_RE.sub("", out).strip()
-        if not body:
-            # coqtop prints goals only when they differ from those of its previous command, which
-            # after a BackTo is not our parent (e.g. a second proof-closing tactic prints nothing);
-            # ``Show`` always prints. Its state is equivalent to the tactic's, so we stand on it.
-            try:
-                out, num, names = self._ask(top, "Show.", time.monotonic() + COMMAND_TIMEOUT_S)
-            except ProcessError as exc:
-                self._replace_after_failure()
-                raise ProverCrashed("coqtop failed on Show", backend="coq", output_tail=exc.tail) from exc
-            except ProverError:
-                self._replace_after_failure()
-                raise
-            body = _TAG_RE.sub("", out).strip()
-        goals = parse_goals(out)
-        # A goal list whose first entry is empty has no focused goal: everything left is on the
-        # shelf ("All the remaining goals are on the shelf"). Not a state we use, like the others.
-        shelved_only = goals is not None and (not goals or not goals[0])
-        if shelved_only or (
-            goals is None and body != _NO_MORE_GOALS and not body.endswith("\n" + _NO_MORE_GOALS)
-        ):
-            # e.g. "All the remaining goals are on the shelf", unfocused subproofs: not a state we use
-            self._backto_parent(top, prev)
-            message = " ".join(body.split())[:500] or "unexpected answer"
-            if shelved_only:
-                message = "the tactic left no focused goal (all remaining goals shelved): " + message
-            return TacticError(message=message, elapsed=elapsed)
+            self._undo(top, parent)
+            return TacticError(message=f"Error: {answer.message}" if answer.message else "tactic failed",
+                               elapsed=elapsed)
+        if answer is None:  # no proof open after a tactic: Coq and we disagree on where we are
+            raise _CandidateFailed("no proof is open after the tactic")
+        if answer.given_up or not answer.foreground and not answer.complete:
+            self._undo(top, parent)
+            if answer.given_up:
+                why = "the tactic gave up goals (admit/give_up): the proof could never be closed"
+            else:
+                why = "the tactic left no focused goal (remaining goals are shelved or unfocused)"
+            return TacticError(message=why, elapsed=elapsed)
+        if answer.complete:
+            rejected = self._kernel_rejects(top, added.state_id)
+            if rejected is not None:
+                self._undo(top, parent)
+                return TacticError(message=rejected, elapsed=time.monotonic() - t_run)
         new_id = len(self._nodes)
-        self._nodes.append(_Node(parent=state_id, tactic=sentence, depth=self._nodes[state_id].depth + 1))
-        top.stack.append((new_id, num))
-        if goals is None:
+        self._nodes.append(_Node(parent=state_id, tactic=tactic, depth=self._nodes[state_id].depth + 1))
+        top.stack.append((new_id, added.state_id))
+        if answer.complete:
             self._goals[new_id] = ()
             return ProofFinished(state_id=new_id, elapsed=elapsed)
+        goals = tuple(goal_text(g) for g in answer.foreground)
         self._goals[new_id] = goals
         return Advanced(state_id=new_id, goals=goals, elapsed=elapsed)
 
-    def _backto_parent(self, top: _Coqtop, num: int) -> None:
+    def _kernel_rejects(self, top: _Session, finished: int) -> str | None:
+        """``Qed`` on the finished state, then back: ``None`` if Coq's kernel accepts the proof term,
+        else why not. No goals left is the tactic engine's view; ``exact_no_check``, an unguarded
+        ``fix`` or a universe inconsistency pass it and fail here (the same proof in the compiled file
+        would fail too)."""
+        ide = top.ide
+        deadline = time.monotonic() + self.config.check_timeout
         try:
-            out, got, _ = self._ask(top, f"BackTo {num}.", time.monotonic() + COMMAND_TIMEOUT_S)
-            if got != num:
-                raise ProverDesync(f"BackTo {num} failed: {_error_message(out)}", backend="coq")
-        except ProcessError as exc:
-            self._replace_after_failure()
-            raise ProverCrashed("coqtop failed while undoing a tactic", backend="coq") from exc
-        except ProverError:
-            self._replace_after_failure()
-            raise
+            qed = ide.add("Qed.", finished, deadline)
+            self._stats["requests"] += 1
+            verdict = ide.status(deadline) if isinstance(qed, Added) else qed
+            self._stats["requests"] += 1
+            self._edit_at(top, finished, deadline)
+        except (ProcessError, ProverError) as exc:
+            raise _CandidateFailed(f"while Coq checked the finished proof (Qed): {exc}") from exc
+        if isinstance(verdict, CoqFailure):
+            self._stats["kernel_rejected"] += 1
+            return f"no goals left, but Coq's kernel rejected the proof at Qed: {verdict.message}"
+        return None
+
+    def _undo(self, top: _Session, parent: int) -> None:
+        """Take a failed or unusable tactic back (``Edit_at`` its parent)."""
+        try:
+            self._edit_at(top, parent, time.monotonic() + COMMAND_TIMEOUT_S)
+        except (ProcessError, ProverError) as exc:
+            raise _CandidateFailed(f"cannot take the tactic back: {exc}") from exc
 
     def tactics_to(self, state_id: int) -> list[str]:
         """The tactic path (validated sentences) from the root to ``state_id``."""

@@ -49,7 +49,7 @@ import os
 import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
@@ -67,6 +67,7 @@ __all__ = [
     "IdeTop",
     "Message",
     "Sentence",
+    "SentenceRun",
     "Status",
     "MAX_ANSWER_CHARS",
     "ide_executable_for",
@@ -164,10 +165,14 @@ class Sentence:
     state_id: int
 
 
-@dataclass
-class _Answer:
-    value: ET.Element
-    messages: list[Message] = field(default_factory=list)
+@dataclass(frozen=True)
+class SentenceRun:
+    """What ``IdeTop.run_sentence`` found: a parse failure, or the added state and its goals."""
+
+    parse_failure: CoqFailure | None
+    added: Added | None = None
+    #: the ``Goal`` answer: goals, an execution failure, or ``None`` (no proof open)
+    goals: Goals | CoqFailure | None = None
 
 
 # -- XML framing --------------------------------------------------------------------------------
@@ -382,7 +387,15 @@ class IdeTop:
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self, deadline: float) -> int:
         """Spawn the process and ``Init``; returns the root state id (after command-line loads)."""
+        self.spawn()
+        return self.init(deadline)
+
+    def spawn(self) -> None:
+        """Start the process without waiting for it (it loads its ``-l`` files meanwhile)."""
         self.proc.start()
+
+    def init(self, deadline: float) -> int:
+        """``Init``: answered once the command-line files are loaded; returns the root state id."""
         value = self._ask(_call("Init", '<option val="none"/>'), deadline)
         if not isinstance(value, ET.Element):
             raise IdeProtocolError(f"Init failed: {value.message}", tail=self.proc.tail)
@@ -403,11 +416,10 @@ class IdeTop:
         Coq reads one sentence and ignores the rest of ``text``; use ``parses_to_end`` or
         ``split_sentences`` to know how much it read. Nothing runs until ``goals``/``status``/``observe``.
         """
-        arg = _pair(
-            _pair(_pair(_pair(_string(text), _int(0)), _pair(_sid(on), _bool(verbose))), _int(0)),
-            _pair(_int(1), _int(0)),
-        )
-        value = self._ask(_call("Add", arg), deadline, text=text)
+        value = self._ask(_add_call(text, on, verbose), deadline, text=text)
+        return self._added(value)
+
+    def _added(self, value: ET.Element | CoqFailure) -> Added | CoqFailure:
         if isinstance(value, CoqFailure):
             return value
         # <value good><pair><state_id/><union in_l unit | in_r state_id></pair>
@@ -425,6 +437,11 @@ class IdeTop:
         value = self._ask(_call("Edit_at", _sid(state_id)), deadline)
         if isinstance(value, CoqFailure):
             return value
+        union = value.find("union")
+        if union is None or union.get("val") != "in_l":
+            # in_r: Coq kept the sentences after a closed proof (a "focused zone"); we never want that
+            answer = ET.tostring(value)[:200]
+            raise IdeProtocolError(f"Edit_at {state_id} did not make it the tip: {answer!r}")
         self.tip = state_id
         return None
 
@@ -435,7 +452,10 @@ class IdeTop:
 
     def goals(self, deadline: float) -> Goals | CoqFailure | None:
         """``Goal``: execute up to the tip and return its structured goals (``None``: no open proof)."""
-        value = self._ask(_call("Goal", "<unit/>"), deadline)
+        return self._goals_of(self._ask(_call("Goal", "<unit/>"), deadline))
+
+    @staticmethod
+    def _goals_of(value: ET.Element | CoqFailure) -> Goals | CoqFailure | None:
         if isinstance(value, CoqFailure):
             return value
         kids = list(value)
@@ -485,15 +505,34 @@ class IdeTop:
         ended inside ``text`` (``Add`` accepted it; it is dropped again with ``Edit_at``) -- comes back
         as a ``CoqFailure`` saying where Coq stopped. Nothing is executed."""
         got = self.add(text, on, deadline)
+        verdict = _probe_verdict(got, text, on)
         if isinstance(got, Added):
             failure = self.edit_at(on, deadline)
             if failure is not None:
                 raise IdeProtocolError(f"cannot drop a probe sentence: {failure.message}")
-            return CoqFailure("Coq read a complete sentence before the end of the text", None, on)
-        end = len(text)
-        if got.loc is not None and got.loc[0] == end:
-            return None
-        return got
+        return verdict
+
+    def run_sentence(self, text: str, on: int, deadline: float, run_deadline: float) -> SentenceRun:
+        """``parses_to_end(text)``, ``Add(text + ".")`` and ``Goal``, pipelined (one write, three answers).
+
+        The probe's verdict decides; the other two answers are only used when it says ``text`` parses
+        to its end. Coq's ``Add`` only ever parses the *first* sentence of its text, so whatever the
+        verdict, what may have run is ``text``'s first sentence (a caller that wraps untrusted text
+        in ``Timeout T ( ... )`` knows it is a tactic). When the verdict is a failure the document is
+        taken back to ``on`` before returning. ``run_deadline`` bounds the execution (``Goal``)."""
+        self.proc.send(_add_call(text, on) + _add_call(text + ".", on) + _call("Goal", "<unit/>"))
+        probe = self._added(self._read(deadline, text=text))
+        verdict = _probe_verdict(probe, text, on)
+        added = self._added(self._read(deadline, text=text + "."))
+        goals = self._goals_of(self._read(max(deadline, run_deadline)))
+        if verdict is not None:
+            failure = self.edit_at(on, deadline)
+            if failure is not None:
+                raise IdeProtocolError(f"cannot drop a probe sentence: {failure.message}")
+            return SentenceRun(parse_failure=verdict)
+        if not isinstance(added, Added):  # cannot happen once the probe read to the end; refuse it
+            return SentenceRun(parse_failure=added)
+        return SentenceRun(parse_failure=None, added=added, goals=goals)
 
     def split_sentences(self, source: str, on: int, deadline: float) -> Iterator[Sentence | CoqFailure]:
         """Run ``source`` sentence by sentence on top of ``on``; yield each ``Sentence`` as Coq read it.
@@ -536,9 +575,13 @@ class IdeTop:
     # -- the wire ----------------------------------------------------------------------------------
     def _ask(self, request: str, deadline: float, *, text: str = "") -> ET.Element | CoqFailure:
         """Send one call; read feedback until its ``<value>``; ``text`` maps failure locations."""
+        self.proc.send(request)
+        return self._read(deadline, text=text)
+
+    def _read(self, deadline: float, *, text: str = "") -> ET.Element | CoqFailure:
+        """Read feedback until the next ``<value>`` (the answer to the oldest call not yet read)."""
         self.messages = []
         self.dropped_messages = 0
-        self.proc.send(request)
         budget = self.max_answer_chars
         while True:
             elem = self._stream.pop()
@@ -588,6 +631,23 @@ class IdeTop:
                 state_id=int(sid.get("val", "0")) if sid is not None else 0,
             )
         )
+
+
+def _add_call(text: str, on: int, verbose: bool = False) -> str:
+    arg = _pair(
+        _pair(_pair(_pair(_string(text), _int(0)), _pair(_sid(on), _bool(verbose))), _int(0)),
+        _pair(_int(1), _int(0)),
+    )
+    return _call("Add", arg)
+
+
+def _probe_verdict(got: Added | CoqFailure, text: str, on: int) -> CoqFailure | None:
+    """``None`` when ``Add(text)`` failed exactly at the end of ``text`` (Coq read all of it)."""
+    if isinstance(got, Added):
+        return CoqFailure("Coq read a complete sentence before the end of the text", None, on)
+    if got.loc is not None and got.loc[0] == len(text):
+        return None
+    return got
 
 
 def _state_id(value: ET.Element) -> int:

@@ -2,7 +2,9 @@
 
 ``validate_tactic(text)`` returns the tactic normalised to one sentence *without* its final period,
 or raises ``InvalidTactic`` with a one-line reason. It is pure and cheap, and it runs before a
-tactic can reach ``coqtop`` (and again before ``coqc`` re-checks a proof).
+tactic can reach the prover (and again before ``coqc`` re-checks a proof). It is a *first filter*:
+the backend then lets Coq's own parser decide that the text is exactly one tactic sentence
+(``backend.py``, ``ide.IdeTop.parses_to_end``), so a gap in these rules is not a hole.
 
 What is refused, and why:
 
@@ -15,9 +17,11 @@ What is refused, and why:
   guard condition coqtop only checks at ``Qed`` (so a bogus recursive proof shows "No more goals");
 * **bullets and braces** (``-``, ``+``, ``*``, ``{``, ``}``, ``2: {``): the backend keeps no focus
   structure; one tactic works on the first goal (or on the goals its selector names);
-* **several sentences** in one string: a period followed by white space or the end, outside comments
-  and strings, that is not part of ``..`` (numbers such as ``1.5`` and qualified names such as
-  ``Nat.add_comm`` are not sentence ends);
+* **several sentences** in one string: a period followed by a Coq blank (space, tab, newline,
+  carriage return) or the end, outside comments and strings -- ``...`` ends a sentence too
+  (numbers such as ``1.5`` and qualified names such as ``Nat.add_comm`` are not sentence ends);
+  comments and strings are read as Coq reads them (``coq_regions``: a string inside a comment is
+  a string, so ``(* "*)" *)`` is one comment);
 * unbalanced parentheses, brackets, comments or strings; control characters; non-ASCII characters
   that look like a period; empty input; more than ``MAX_TACTIC_CHARS`` characters.
 
@@ -28,7 +32,14 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["InvalidTactic", "MAX_TACTIC_CHARS", "validate_tactic", "split_sentence_ends"]
+__all__ = [
+    "COQ_BLANKS",
+    "InvalidTactic",
+    "MAX_TACTIC_CHARS",
+    "coq_regions",
+    "split_sentence_ends",
+    "validate_tactic",
+]
 
 #: longest tactic accepted (model output beyond this is garbage, and it bounds coqtop's input)
 MAX_TACTIC_CHARS = 4000
@@ -242,79 +253,87 @@ _NEVER_INSIDE = frozenset(
 )
 
 
-def split_sentence_ends(text: str) -> list[int]:
-    """Indices of periods that end a sentence (outside comments and strings).
+#: the characters after which a ``.`` ends a sentence for Coq (cLexer.ml, ``blank_or_eof``)
+COQ_BLANKS = " \t\n\r"
 
-    A sentence-ending period is one followed by white space or the end of the text and not part of
-    a run of periods (``..``). Raises ``InvalidTactic`` for an unterminated comment or string.
+
+def coq_regions(text: str) -> list[tuple[str, int, int]]:
+    """Split ``text`` as Coq's lexer does into ``("code" | "comment" | "string", start, end)`` regions.
+
+    Coq's rules (cLexer.ml): a string is ``"..."`` with ``""`` for a quote; comments ``(* ... *)``
+    nest, and *inside a comment a ``"`` starts a string* that runs to its closing quote, so
+    ``(* "*)" *)`` is one comment and ``(* "(*" *)`` is a closed one. Raises ``InvalidTactic`` for an
+    unterminated comment or string, and for a ``*)`` outside any comment.
+    """
+    regions: list[tuple[str, int, int]] = []
+    i, n, code_start = 0, len(text), 0
+
+    def string_end(j: int) -> int:  # j: index after the opening quote -> index after the closing one
+        while True:
+            k = text.find('"', j)
+            if k < 0:
+                raise InvalidTactic("unterminated string")
+            if text.startswith('""', k):
+                j = k + 2
+                continue
+            return k + 1
+
+    while i < n:
+        if text[i] == '"':
+            if code_start < i:
+                regions.append(("code", code_start, i))
+            end = string_end(i + 1)
+            regions.append(("string", i, end))
+            i = code_start = end
+        elif text.startswith("(*", i):
+            if code_start < i:
+                regions.append(("code", code_start, i))
+            j, depth = i + 2, 1
+            while depth:
+                if j >= n:
+                    raise InvalidTactic("unterminated comment")
+                if text.startswith("(*", j):
+                    depth, j = depth + 1, j + 2
+                elif text.startswith("*)", j):
+                    depth, j = depth - 1, j + 2
+                elif text[j] == '"':
+                    j = string_end(j + 1)
+                else:
+                    j += 1
+            regions.append(("comment", i, j))
+            i = code_start = j
+        elif text.startswith("*)", i):
+            raise InvalidTactic("comment end '*)' without a start")
+        else:
+            i += 1
+    if code_start < n:
+        regions.append(("code", code_start, n))
+    return regions
+
+
+def split_sentence_ends(text: str) -> list[int]:
+    """Indices of periods that end a sentence (outside comments and strings), by Coq's rule.
+
+    Coq ends a sentence at a ``.`` (also the last one of ``...``) followed by a Coq blank (space, tab,
+    newline, carriage return) or the end of the text. Raises ``InvalidTactic`` for an unterminated
+    comment or string. (This is a fast first filter; the backend lets Coq's own parser decide.)
     """
     ends: list[int] = []
-    i, n = 0, len(text)
-    depth = 0  # comment nesting
-    while i < n:
-        ch = text[i]
-        if depth == 0 and ch == '"':
-            j = i + 1
-            while True:
-                if j >= n:
-                    raise InvalidTactic("unterminated string")
-                if text[j] == '"':
-                    if j + 1 < n and text[j + 1] == '"':
-                        j += 2
-                        continue
-                    break
-                j += 1
-            i = j + 1
+    n = len(text)
+    for kind, start, end in coq_regions(text):
+        if kind != "code":
             continue
-        if text.startswith("(*", i):
-            depth += 1
-            i += 2
-            continue
-        if depth and text.startswith("*)", i):
-            depth -= 1
-            i += 2
-            continue
-        if depth == 0 and ch == "*" and text.startswith("*)", i):
-            raise InvalidTactic("comment end '*)' without a start")
-        if depth == 0 and ch == ".":
-            prev_dot = i > 0 and text[i - 1] == "."
-            next_char = text[i + 1] if i + 1 < n else ""
-            if not prev_dot and (next_char == "" or next_char.isspace()):
+        for i in range(start, end):
+            if text[i] == "." and (i + 1 == n or text[i + 1] in COQ_BLANKS):
                 ends.append(i)
-        i += 1
-    if depth:
-        raise InvalidTactic("unterminated comment")
     return ends
 
 
 def _strip_comments_and_strings(text: str) -> str:
+    """The code of ``text`` with every string replaced by ``""`` and every comment by a space."""
     out: list[str] = []
-    i, n, depth = 0, len(text), 0
-    while i < n:
-        if depth == 0 and text[i] == '"':
-            j = i + 1
-            while j < n:
-                if text[j] == '"':
-                    if j + 1 < n and text[j + 1] == '"':
-                        j += 2
-                        continue
-                    break
-                j += 1
-            out.append('""')
-            i = j + 1
-            continue
-        if text.startswith("(*", i):
-            depth += 1
-            i += 2
-            continue
-        if depth and text.startswith("*)", i):
-            depth -= 1
-            i += 2
-            out.append(" ")
-            continue
-        if depth == 0:
-            out.append(text[i])
-        i += 1
+    for kind, start, end in coq_regions(text):
+        out.append(text[start:end] if kind == "code" else '""' if kind == "string" else " ")
     return "".join(out)
 
 
