@@ -36,44 +36,23 @@ import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
+from llemma_prover.core import procfs  # noqa: E402
+
 
 def proc_stat(pid: int) -> tuple[int, str, str] | None:
     """(ppid, start time, comm) of a live, non-zombie process, or None."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            raw = fh.read()
-    except OSError:
+    st = procfs.stat(pid)
+    if st is None or st.state == "Z":
         return None
-    comm = raw[raw.index("(") + 1 : raw.rindex(")")]
-    fields = raw.rsplit(")", 1)[1].split()
-    if fields[0] == "Z":
-        return None
-    return int(fields[1]), fields[19], comm
+    return st.ppid, st.start, st.comm
 
 
 def cmdline(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
-    except OSError:
-        return ""
+    return procfs.cmdline(pid)
 
 
 def descendants(root: int) -> set[int]:
-    kids: dict[int, list[int]] = {}
-    for e in os.listdir("/proc"):
-        if e.isdigit():
-            st = proc_stat(int(e))
-            if st is not None:
-                kids.setdefault(st[0], []).append(int(e))
-    out, todo = set(), [root]
-    while todo:
-        p = todo.pop()
-        if p not in out:
-            out.add(p)
-            todo += kids.get(p, [])
-    out.discard(root)
-    return out
+    return procfs.descendants(root)
 
 
 class ProcessWatcher:

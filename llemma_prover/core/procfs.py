@@ -26,6 +26,8 @@ class ProcStat:
     pgrp: int
     #: start time in clock ticks since boot: with the pid, it names one process (pids are reused)
     start: str
+    #: resident set size in pages
+    rss_pages: int = 0
 
     @property
     def alive(self) -> bool:
@@ -47,7 +49,7 @@ def stat(pid: int) -> ProcStat | None:
         return None
     comm = head[head.find("(") + 1:]
     return ProcStat(pid=pid, comm=comm, state=fields[0], ppid=int(fields[1]), pgrp=int(fields[2]),
-                    start=fields[19])
+                    start=fields[19], rss_pages=int(fields[21]) if len(fields) > 21 else 0)
 
 
 def pids() -> list[int]:
@@ -88,6 +90,11 @@ def descendants(root: int, live_only: bool = True) -> set[int]:
 def group_members(pgid: int, live_only: bool = True) -> list[int]:
     """Processes whose process group is ``pgid`` (zombies left out unless ``live_only`` is False)."""
     return [s.pid for s in all_stats() if s.pgrp == pgid and (s.alive or not live_only)]
+
+
+def group_rss_bytes(pgid: int) -> int:
+    """Resident memory of every live process of group ``pgid`` together."""
+    return sum(s.rss_pages for s in all_stats() if s.pgrp == pgid and s.alive) * PAGE_SIZE
 
 
 def is_alive(pid: int) -> bool:

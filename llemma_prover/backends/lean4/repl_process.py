@@ -36,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
+from ...core import procfs
 from ...core.errors import ProverCrashed, ProverDesync, ProverError, ProverStartError
 from ..sandbox import Limits, Sandbox
 from .protocol import ProtocolError, decode_block, encode_request
@@ -301,27 +302,7 @@ class ReplProcess:
 
 def group_rss_mb(pgid: int) -> float:
     """Sum of resident memory of every process in group ``pgid`` (Linux ``/proc``; 0 elsewhere)."""
-    total_pages = 0
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return 0.0
-    for name in entries:
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read().decode("ascii", errors="replace")
-        except OSError:
-            continue
-        # fields after the parenthesised command name: state ppid pgrp ... rss is field 24 overall
-        rest = stat[stat.rfind(")") + 2 :].split()
-        try:
-            if int(rest[2]) == pgid:
-                total_pages += int(rest[21])
-        except (IndexError, ValueError):
-            continue
-    return total_pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
+    return procfs.group_rss_bytes(pgid) / (1024 * 1024)
 
 
 def group_members(pgid: int) -> list[int]:
@@ -330,26 +311,7 @@ def group_members(pgid: int) -> list[int]:
     A killed grandchild stays a zombie until whoever inherits it reaps it (in a container PID 1 may
     never do so); a zombie holds no memory and runs nothing, so it does not count.
     """
-    out: list[int] = []
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return out
-    for name in entries:
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read().decode("ascii", errors="replace")
-        except OSError:
-            continue
-        rest = stat[stat.rfind(")") + 2 :].split()
-        try:
-            if int(rest[2]) == pgid and rest[0] not in ("Z", "X"):
-                out.append(int(name))
-        except (IndexError, ValueError):
-            continue
-    return out
+    return procfs.group_members(pgid)
 
 
 def group_alive(pgid: int) -> bool:
