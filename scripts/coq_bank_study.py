@@ -13,11 +13,15 @@ alone, unique solves, time spent on failures) is printed at the end.
 
 Usage::
 
-    .venv/bin/python scripts/coq_bank_study.py --split test --jobs 2 --timeout 3 --out /tmp/study.jsonl
+    .venv/bin/python scripts/coq_bank_study.py --split valid --jobs 2 --timeout 2 --out /tmp/study.jsonl
     .venv/bin/python scripts/coq_bank_study.py --summary /tmp/study.jsonl     # table only
+    .venv/bin/python scripts/coq_bank_study.py --summary /tmp/study.jsonl \
+        --write-priors llemma_prover/generators/coq_bank_priors.json           # the bank's order
 
-``--tactics FILE`` takes one candidate per line (default: the Coq bank of ``generators/bank.py`` plus
-``EXTRA`` below, to compare with candidates that did not make it).
+Only minif2f-valid is ever used to choose the bank (``--write-priors`` refuses rows of another split).
+
+``--tactics FILE`` takes one candidate per line (default: every closing tactic of ``COQ_POOL`` in
+``generators/bank.py``; steps such as ``intros`` never close a goal alone and are not probed).
 """
 
 from __future__ import annotations
@@ -48,18 +52,48 @@ def default_data_dir() -> Path:
 
 
 def default_tactics() -> list[str]:
-    try:
-        from llemma_prover.generators.bank import COQ_BANK, COQ_STUDY_EXTRA
+    """Every closing candidate of the Coq pool (steps never close a goal alone: not probed)."""
+    from llemma_prover.generators.bank import COQ_POOL, COQ_STUDY_EXTRA
 
-        bank = [e.tactic for e in COQ_BANK]
-        return bank + [t for t in COQ_STUDY_EXTRA if t not in bank]
-    except ImportError:
-        sys.exit("no bank yet: pass --tactics FILE")
+    pool = [e.tactic for e in COQ_POOL if e.cost != "step"]
+    return pool + [t for t in COQ_STUDY_EXTRA if t not in pool]
 
 
-def probe(workdir: Path, idx: int, rec: dict, tactics: list[str], timeout: float) -> dict:
-    """Run every probe for one problem; a coqc crash mid-way restarts after the crashing probe."""
+def root_goal_text(statement: str) -> str:
+    """The root goal roughly as coqtop prints it (binders before the colon as hypotheses), for the
+    bank's goal features; it only decides which probes are worth running."""
+    body = statement.split(None, 2)[2] if len(statement.split(None, 2)) == 3 else statement
+    depth = 0
+    for i, ch in enumerate(body):
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == ":" and depth == 0 and not body.startswith(":=", i):
+            binders, concl = body[:i], body[i + 1 :]
+            break
+    else:
+        binders, concl = "", body
+    hyps = "\n".join(b.strip("() ") for b in re.findall(r"\([^()]*\)", binders))
+    return f"{hyps}\n============================\n{' '.join(concl.rstrip().rstrip('.').split())}"
+
+
+def applicable(tactics: list[str], statement: str) -> list[bool]:
+    """Which probes the bank would offer at the root (``requires`` vs the goal's features)."""
+    from llemma_prover.generators.bank import COQ_POOL, coq_goal_features
+
+    feats = coq_goal_features(root_goal_text(statement))
+    req = {e.tactic: e.requires for e in COQ_POOL}
+    return [req.get(t, frozenset()) <= feats for t in tactics]
+
+
+def probe(workdir: Path, idx: int, rec: dict, tactics: list[str], timeout: float, filtered: bool = True) -> dict:
+    """Run every probe for one problem; a coqc crash mid-way restarts after the crashing probe.
+    With ``filtered``, a probe the bank would not offer for this goal is recorded as a failure
+    (``[false, 0.0]``) without running."""
     results: dict[str, list] = {}
+    if filtered:
+        keep = applicable(tactics, rec["statement"])
+        results = {t: [False, 0.0] for t, k in zip(tactics, keep) if not k}
+        tactics = [t for t, k in zip(tactics, keep) if k]
     start = 0
     while start < len(tactics):
         lines = [prepare_header(rec["header"]), rec["statement"], "Proof."]
@@ -134,6 +168,44 @@ def summarize(rows: list[dict], timeout: float | None = None) -> str:
     return "\n".join(out)
 
 
+def greedy_cover(rows: list[dict]) -> list[tuple[str, int]]:
+    """Order tactics greedily: first the one closing the most root goals, then the one closing the
+    most goals not closed yet, ...; ties go to the cheaper tactic (less time on failures). Stops
+    when no tactic adds a goal. Returns (tactic, goals it added)."""
+    solved_by: dict[str, set[str]] = {}
+    cost: dict[str, float] = {}
+    for r in rows:
+        for t, (ok, secs) in r["results"].items():
+            solved_by.setdefault(t, set())
+            cost[t] = cost.get(t, 0.0) + (secs if secs == secs else 0.0)
+            if ok:
+                solved_by[t].add(r["name"])
+    covered: set[str] = set()
+    order: list[tuple[str, int]] = []
+    while True:
+        best = max(solved_by, key=lambda t: (len(solved_by[t] - covered), -cost[t]), default=None)
+        if best is None or not solved_by[best] - covered:
+            return order
+        order.append((best, len(solved_by[best] - covered)))
+        covered |= solved_by.pop(best)
+
+
+def write_priors(rows: list[dict], path: Path, command: str) -> None:
+    """The bank's order and weights (1 + goals added to the cover), for ``generators/bank.py``."""
+    splits = sorted({r["split"] for r in rows})
+    if splits != ["valid"]:
+        sys.exit(f"refusing to write priors from {splits}: the bank is chosen on minif2f-valid only")
+    cover = greedy_cover(rows)
+    data = {
+        "split": "valid",
+        "problems": len(rows),
+        "covered": sum(n for _, n in cover),
+        "command": command,
+        "bank": [{"tactic": t, "weight": n + 1, "added": n} for t, n in cover],
+    }
+    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", type=Path, default=default_data_dir())
@@ -142,13 +214,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=3.0, help="seconds per probe (Coq's timeout)")
     ap.add_argument("--tactics", type=Path, default=None)
     ap.add_argument("--names", default="", help="comma-separated subset of problems")
+    ap.add_argument("--resume", action="store_true", help="keep the problems --out already holds")
+    ap.add_argument("--all-probes", action="store_true",
+                    help="run every probe on every goal (default: only those the bank would offer there)")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--summary", type=Path, default=None, help="only print the table of a previous --out")
+    ap.add_argument("--write-priors", type=Path, default=None,
+                    help="with --summary: write the bank's order and weights (greedy cover) here")
     args = ap.parse_args(argv)
 
     if args.summary:
         rows = [json.loads(line) for line in args.summary.read_text().splitlines() if line.strip()]
         print(summarize(rows, args.timeout))
+        if args.write_priors:
+            cmd = "scripts/coq_bank_study.py " + " ".join(argv if argv is not None else sys.argv[1:])
+            write_priors(rows, args.write_priors, cmd)
+            print(f"priors: {args.write_priors}")
         return 0
 
     tactics = (
@@ -161,17 +242,32 @@ def main(argv: list[str] | None = None) -> int:
     if args.names:
         wanted = set(args.names.split(","))
         records = [r for r in records if r["name"] in wanted]
+    rows: list[dict] = []
+    if args.resume and args.out and args.out.exists():
+        # keep the problems already probed (probes the bank would not offer are masked as failures)
+        by_name = {r["name"]: r for r in records}
+        for line in args.out.read_text().splitlines():
+            row = json.loads(line) if line.strip() else None
+            if row and row["name"] in by_name and not args.all_probes:
+                keep = applicable(list(row["results"]), by_name[row["name"]]["statement"])
+                for (t, res), k in zip(list(row["results"].items()), keep):
+                    row["results"][t] = res if k else [False, 0.0]
+            if row and row["name"] in by_name:
+                rows.append(row)
+        done = {r["name"] for r in rows}
+        records = [r for r in records if r["name"] not in done]
 
     t0 = time.monotonic()
-    rows: list[dict] = []
     out = open(args.out, "w", encoding="utf-8") if args.out else None  # noqa: SIM115
+    for row in rows:
+        out and out.write(json.dumps(row) + "\n")
     try:
         with (
             tempfile.TemporaryDirectory(prefix="coq_bank_study_") as tmp,
             ThreadPoolExecutor(args.jobs) as pool,
         ):
             work = Path(tmp)
-            futures = [pool.submit(probe, work, i, r, tactics, args.timeout) for i, r in enumerate(records)]
+            futures = [pool.submit(probe, work, i, r, tactics, args.timeout, not args.all_probes) for i, r in enumerate(records)]
             for fut in futures:
                 row = fut.result()
                 rows.append(row)

@@ -479,7 +479,7 @@ def test_trace_node_link_round_trip_matches_formats_doc() -> None:
     }
     assert g["proved"] is True and g["proof"] == list(out.proof)
     assert set(g["time"]) == {"total", "model", "prover"}
-    assert g["config"] == {"candidates": 8, "max_expansions": 50, "time_budget": 1e9}
+    assert g["config"] == {"candidates": 8, "max_expansions": 50, "time_budget": 1e9, "stage_penalty": 0.0}
     assert "edges" in data and "links" not in data
     root = next(n for n in data["nodes"] if n["id"] == 0)
     assert set(root) == {"id", "goals", "status", "depth", "priority", "expanded_at", "terminal"}
@@ -529,3 +529,57 @@ def test_check_invariants_detects_corruption() -> None:
 
     with pytest.raises(TreeInvariantError, match="no root"):
         SearchTree().check_invariants()
+
+
+# -- cost stages (Candidate.stage, SearchConfig.stage_penalty) -----------------------------------
+
+
+class StagedGenerator(ListGenerator):
+    """Like ListGenerator, with a stage per tactic: ``(tactic, score, stage)``."""
+
+    def __init__(self, per_goal: dict[str, list[tuple[str, float, int]]]) -> None:
+        super().__init__([])
+        self.staged = per_goal
+
+    def generate(self, goal_text: str, k: int) -> list[Candidate]:
+        self.calls.append(goal_text)
+        return [Candidate(t, s, st) for t, s, st in self.staged.get(goal_text, [])][:k]
+
+
+def test_cheap_tactics_everywhere_run_before_expensive_ones_anywhere() -> None:
+    # A: cheap step "a" -> B, expensive "h" (would prove); B: cheap "p" proves.
+    script = {("A", "a"): "B", ("A", "h"): PROOF, ("B", "p"): PROOF}
+    gen = StagedGenerator({"A": [("h", -0.1, 1), ("a", -5.0, 0)], "B": [("p", -5.0, 0)]})
+    backend = ScriptBackend(script)
+    out, tree = best_first_search(THM, backend, gen, cfg(stage_penalty=100.0))
+    # the expensive tactic at the root waits for the cheap ones below it, although its score is best
+    assert backend.applied == [("A", "a"), ("B", "p")]
+    assert out.proof == ("a", "p")
+    assert out.expansions == 2
+
+
+def test_deferred_stage_runs_when_the_cheap_tree_is_exhausted() -> None:
+    script = {("A", "a"): "B", ("A", "h"): PROOF}
+    gen = StagedGenerator({"A": [("a", -1.0, 0), ("h", -1.0, 2)], "B": [("x", -1.0, 0), ("y", -1.0, 1)]})
+    backend = ScriptBackend(script)
+    out, tree = best_first_search(THM, backend, gen, cfg(stage_penalty=100.0))
+    # stage 0 of A and B, then B's stage 1 (priority -1 - 100) before A's stage 2 (0 - 200)
+    assert backend.applied == [("A", "a"), ("B", "x"), ("B", "y"), ("A", "h")]
+    assert out.proof == ("h",) and out.expansions == 4
+    assert gen.calls == ["A", "B"]  # the generator is asked once per node
+
+
+def test_a_node_with_pending_stages_is_not_failed() -> None:
+    # every tactic fails: the search exhausts only after the last stage, and then the root fails
+    gen = StagedGenerator({"A": [("a", -1.0, 0), ("h", -1.0, 1)]})
+    out, tree = best_first_search(THM, ScriptBackend({("A", "a"): "B"}), gen, cfg(stage_penalty=10.0))
+    assert out.reason is Reason.SEARCH_EXHAUSTED
+    assert out.expansions == 3  # A stage 0, B stage 0, A stage 1
+    assert tree.status(0) is NodeStatus.FAILED
+
+
+def test_without_stages_the_search_is_unchanged() -> None:
+    script = {("A", "a"): "B", ("A", "b"): "C", ("C", "y"): PROOF}
+    gen = StagedGenerator({"A": [("a", -0.1, 0), ("b", -0.5, 0)], "C": [("y", -0.1, 0)]})
+    out, _ = best_first_search(THM, ScriptBackend(script), gen, cfg(stage_penalty=100.0))
+    assert out.proof == ("b", "y") and out.expansions == 3

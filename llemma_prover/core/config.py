@@ -50,6 +50,11 @@ class SearchConfig:
     max_depth: int | None = None
     #: run ``Tree.check_invariants()`` after every expansion (slow; for debugging and tests)
     debug_invariants: bool = False
+    #: a candidate of stage ``s`` (``Candidate.stage``) runs when its node is popped again at the
+    #: node's priority minus ``s * stage_penalty``: a penalty larger than any path's score range makes
+    #: every stage-0 tactic of the whole tree run before any stage-1 tactic (iterative deepening by
+    #: cost). Each pop that runs a stage counts as one expansion.
+    stage_penalty: float = 0.0
 
     def validate(self) -> None:
         if self.candidates < 1:
@@ -58,6 +63,8 @@ class SearchConfig:
             raise ConfigError(f"--max-expansions must be >= 1, got {self.max_expansions}")
         if self.time_budget <= 0:
             raise ConfigError(f"--time-budget must be > 0 seconds, got {self.time_budget}")
+        if self.stage_penalty < 0:
+            raise ConfigError(f"stage_penalty must be >= 0, got {self.stage_penalty}")
 
 
 #: Search budgets of the Llemma evaluation (best-first, 32 candidates, 100 expansions, 600 s).
@@ -69,7 +76,20 @@ LLEMMA_SEARCH = SearchConfig()
 #: ``prove --split minif2f-test`` 72/244 proved in 5 min wall, minif2f-valid 73/244 in 5 min; the
 #: search usually exhausts the bank's few children (``intros``/``split``/``field`` side goals) long
 #: before 8 expansions or 25 s, which only bound the rare slow theorem (5 of 244 hit the 25 s).
-BANK_SEARCH = SearchConfig(candidates=64, max_expansions=8, time_budget=25.0)
+BANK_SEARCH = SearchConfig(candidates=64, max_expansions=32, time_budget=20.0, stage_penalty=1000.0)
+
+#: Cost classes of the bank's tactics: class -> (search stage, Coq timeout in seconds; 0 = none, the
+#: backend's ``tactic_timeout`` alone). With ``BANK_SEARCH.stage_penalty`` larger than any path's
+#: score range, every stage-0 tactic of the whole search tree runs before any stage-1 tactic anywhere
+#: (iterative deepening by cost). The timeout is Coq's own ``timeout N (tactic)``: a tactic that hits
+#: it is an ordinary failure, so the prover process is kept (a backend timeout replaces the process);
+#: it stays below the default ``tactic_timeout`` (5 s), which remains the outer bound.
+BANK_SCHEDULE: dict[str, tuple[int, float]] = {
+    "step": (0, 0.0),  # intros, split, destruct, ...: instantaneous, never wrapped
+    "cheap": (0, 2.0),  # lia, lra, nra, ... closers
+    "medium": (1, 3.0),  # psatz degree 2, nra/nia with hints, nia after a case split
+    "expensive": (2, 4.5),  # CoqHammer's sauto/hauto, psatz degree 3
+}
 
 
 #: default seconds per tactic of the Lean backends (lean4, leandojo; their ``default_tactic_timeout``): a
@@ -138,6 +158,10 @@ class GeneratorConfig:
     seed: int = 0
     #: CPU threads torch may use in this process (0: torch's default)
     torch_threads: int = 1
+    #: ``bank``: the components (candidate families) in use; empty = all (``generators/bank.py``)
+    bank_families: tuple[str, ...] = ()
+    #: ``bank``: cost class -> (search stage, Coq timeout in seconds), see ``BANK_SCHEDULE``
+    bank_schedule: dict[str, tuple[int, float]] = field(default_factory=lambda: dict(BANK_SCHEDULE))
 
     def validate(self) -> None:
         parts = generator_parts(self.name)
@@ -200,7 +224,12 @@ class RunConfig:
         try:
             search = SearchConfig(**data.pop("search", {}))
             prover = ProverConfig(**data.pop("prover", {}))
-            generator = GeneratorConfig(**data.pop("generator", {}))
+            gen = dict(data.pop("generator", {}))
+            if "bank_families" in gen:
+                gen["bank_families"] = tuple(gen["bank_families"])
+            if "bank_schedule" in gen:
+                gen["bank_schedule"] = {k: (int(v[0]), float(v[1])) for k, v in gen["bank_schedule"].items()}
+            generator = GeneratorConfig(**gen)
             data["theorems"] = tuple(data.get("theorems", ()))
             return cls(search=search, prover=prover, generator=generator, **data)
         except TypeError as exc:

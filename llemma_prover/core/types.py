@@ -130,10 +130,16 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class Candidate:
-    """One tactic proposed by a generator, with its score (mean token log-prob, or a prior)."""
+    """One tactic proposed by a generator, with its score (mean token log-prob, or a prior).
+
+    ``stage``: when best-first search tries it (0 = on the node's first expansion; stage ``s`` = on
+    the node's ``s``-th deferred expansion, whose priority is lowered by ``s * stage_penalty``, see
+    ``SearchConfig``). Generators without a cost schedule leave it 0.
+    """
 
     tactic: str
     score: float
+    stage: int = 0
 
 
 class Status(str, enum.Enum):

@@ -43,11 +43,16 @@ theorem, so an entry is one proof step: a terminal ``by METHOD`` (closes the goa
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+from ..core.config import BANK_SCHEDULE
 from ..core.errors import ConfigError
 from ..core.types import Candidate
 from .base import TacticGenerator, dedupe
@@ -56,8 +61,15 @@ __all__ = [
     "BANKS",
     "BankEntry",
     "BankGenerator",
-    "COQ_BANK",
+    "COQ_DYNAMIC",
+    "COQ_POOL",
     "COQ_STUDY_EXTRA",
+    "FAMILIES",
+    "CoqGoal",
+    "coq_bank_from_priors",
+    "coq_dynamic",
+    "load_coq_priors",
+    "parse_coq_goal",
     "ISABELLE_BANK",
     "LEAN4_BANK",
     "coq_goal_features",
@@ -67,19 +79,25 @@ __all__ = [
 
 @dataclass(frozen=True)
 class BankEntry:
-    """One bank tactic, its prior weight, and the goal features it needs (all of ``requires``)."""
+    """One bank tactic, its prior weight, and the goal features it needs (all of ``requires``).
+
+    ``cost``: its class in the schedule (``core.config.BANK_SCHEDULE``: which search stage runs it, and
+    its Coq timeout); ``family``: the component it belongs to (what ``bank_families`` switches on/off).
+    """
 
     tactic: str
     weight: float
     requires: frozenset[str] = frozenset()
+    cost: str = "cheap"
+    family: str = "closers"
 
     def __post_init__(self) -> None:
         if self.weight <= 0:
             raise ValueError(f"bank weight must be > 0: {self.tactic!r}")
 
 
-def _e(tactic: str, weight: float, *requires: str) -> BankEntry:
-    return BankEntry(tactic, float(weight), frozenset(requires))
+def _e(tactic: str, weight: float, *requires: str, cost: str = "cheap", family: str = "closers") -> BankEntry:
+    return BankEntry(tactic, float(weight), frozenset(requires), cost, family)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -191,21 +209,24 @@ def _no_features(goal_text: str) -> frozenset[str] | None:
 # Banks
 # ------------------------------------------------------------------------------------------------
 
-#: Coq 8.16 bank, best first. Weights: 1 + the goals each tactic added to the greedy cover in the study
-#: (scripts/coq_bank_study.py: every candidate on every miniF2F-test root goal, 52 candidates,
-#: ``Timeout 2``; 72/244 root goals closed by some candidate, all 72 by the first eight entries).
-#: Weight-1 entries close nothing on miniF2F-test that an earlier entry does not, but are cheap
-#: generalists (or steps) kept for other problems and for deeper nodes.
+#: Coq 8.16 candidate pool: every single-sentence tactic the study (``scripts/coq_bank_study.py``)
+#: measures on the miniF2F-*valid* root goals. Which of them make the bank, in which order and with
+#: which weight, comes out of that study (``coq_bank_priors.json``, see ``_coq_bank``); steps (cost
+#: ``step``: they never close a goal alone) are always in. ``requires`` / ``cost`` / ``family`` are
+#: design, not measurement: the arithmetic domain a tactic needs, its class in the schedule, and the
+#: component it belongs to.
 _REWRITE_ALL = "intros; repeat match goal with H : forall _, _ = _ |- _ => rewrite H end"
-COQ_BANK: tuple[BankEntry, ...] = (
-    _e("intros; repeat split; nra", 48, "real"),  # 47 (split closes closed equalities by conversion)
-    _e("intros; repeat split; lia", 34, "int"),  # 33: the nat/Z half of the entry above
-    _e("intros; nia", 18, "int"),  # +17 over the entries above (32 alone)
-    _e(f"{_REWRITE_ALL}; lra", 4, "real", "fun_eq"),  # +3 (function given by a forall-equation)
-    _e("intros; split_Rabs; lra", 3, "real", "rabs"),  # +2
-    _e("intros; field_simplify; nra", 2, "real"),  # +1
-    _e("intros; subst; simpl; lra", 2, "real"),  # +1
-    _e("intros; congruence", 2),  # +1
+_H = "hammer"
+COQ_POOL: tuple[BankEntry, ...] = (
+    # closers: one sentence that tries to finish the goal
+    _e("intros; repeat split; nra", 1, "real"),
+    _e("intros; repeat split; lia", 1, "int"),
+    _e("intros; nia", 1, "int"),
+    _e(f"{_REWRITE_ALL}; lra", 1, "real", "fun_eq"),
+    _e("intros; split_Rabs; lra", 1, "real", "rabs"),
+    _e("intros; field_simplify; nra", 1, "real"),
+    _e("intros; subst; simpl; lra", 1, "real"),
+    _e("intros; congruence", 1),
     _e("reflexivity", 1, "closed"),
     _e("intros; lra", 1, "real"),
     _e("intros; lia", 1, "int"),
@@ -213,52 +234,45 @@ COQ_BANK: tuple[BankEntry, ...] = (
     _e("intros; field; lra", 1, "real"),
     _e(f"{_REWRITE_ALL}; field", 1, "real", "fun_eq"),
     _e("intros; zify; Z.div_mod_to_equations; nia", 1, "int", "divmod"),
+    _e("intros; zify; Z.div_mod_to_equations; lia", 1, "int", "divmod"),
     _e("intros; tauto", 1),
-    # steps that leave goals for the next expansion
-    _e("intros", 1, "intro"),
-    _e("split", 1, "conj"),
-    _e("intros; field", 1, "real"),  # leaves the side conditions (x <> 0) as goals
+    _e("auto", 1),
+    _e("easy", 1),
+    _e("intros; subst; lra", 1, "real"),
+    _e("intros; subst; lia", 1, "int"),
+    _e("intros; subst; nia", 1, "int"),
+    _e("intros; subst; field", 1, "real"),
+    _e("intros; ring", 1),
+    _e("vm_compute; reflexivity", 1, "closed"),
+    _e("now vm_compute", 1, "closed"),
+    _e("compute; lia", 1, "closed", "int"),
+    _e("intros; simpl in *; lia", 1, "int"),
+    _e("intros; intuition lia", 1, "int"),
+    _e("intros; intuition nra", 1, "real"),
+    _e("intros; field_simplify; lra", 1, "real"),
+    _e("intros; ring_simplify; nra", 1, "real"),
+    _e("intros; unfold Rdiv in *; nra", 1, "real"),
+    _e("intros; unfold Rsqr in *; nra", 1, "real"),
+    _e(f"{_REWRITE_ALL}; lia", 1, "int", "fun_eq"),
+    _e(f"{_REWRITE_ALL}; nra", 1, "real", "fun_eq"),
+    _e("intros; split_Rabs; nra", 1, "real", "rabs"),
+    # Positivstellensatz certificates by csdp (coinor-csdp): stronger than nra, slower
+    _e("intros; psatz R 2", 1, "real", cost="medium", family="psatz"),
+    _e("intros; psatz R 3", 1, "real", cost="expensive", family="psatz"),
+    _e("intros; psatz Z 2", 1, "int", cost="medium", family="psatz"),
+    # CoqHammer's reconstruction tactics (no external prover needed)
+    _e("sauto", 1, cost="expensive", family=_H),
+    _e("hauto", 1, cost="expensive", family=_H),
+    _e("intros; sauto lq: on", 1, cost="expensive", family=_H),
+    # steps that leave goals for the next expansion (always in the bank)
+    _e("intros", 1, "intro", cost="step", family="structure"),
+    _e("split", 1, "conj", cost="step", family="structure"),
+    _e("intros; field", 1, "real", cost="step"),  # leaves the side conditions (x <> 0) as goals
 )
 
-#: candidates measured in the study that did not make it into the bank (kept for re-running it):
-#: each closes no miniF2F-test root goal that the bank does not, and most cost timeouts on failure
-#: (``now vm_compute``: 36 timeouts; ``compute; lia``/``intros; compute in *; lia``: 27 each).
-COQ_STUDY_EXTRA: tuple[str, ...] = (
-    "auto",
-    "easy",
-    "intros; subst; lra",
-    "intros; subst; lia",
-    "intros; subst; nia",
-    "intros; subst; ring",
-    "intros; subst; field",
-    "intros; subst; reflexivity",
-    "intros; ring",
-    "vm_compute; reflexivity",
-    "simpl; reflexivity",
-    "now vm_compute",
-    "compute; lia",
-    "simpl; lia",
-    "intros; simpl in *; lia",
-    "intros; compute in *; lia",
-    "intros; repeat split; lra",
-    "intros; subst; vm_compute; reflexivity",
-    "intros; subst; cbv beta in *; lra",
-    "intros; subst; cbv beta in *; nra",
-    "intros; subst; cbv beta in *; field",
-    "intros; intuition lia",
-    "intros; intuition lra",
-    "intros; intuition nra",
-    "intros; field_simplify; lra",
-    "intros; ring_simplify; lra",
-    "intros; ring_simplify; nra",
-    "intros; unfold Rdiv in *; nra",
-    "intros; unfold Rsqr in *; nra",
-    f"{_REWRITE_ALL}; ring",
-    f"{_REWRITE_ALL}; lia",
-    f"{_REWRITE_ALL}; vm_compute; reflexivity",
-    "intros; zify; Z.div_mod_to_equations; lia",
-    "intros; split_Rabs; nra",
-)
+#: pool tactics kept out of the study's cover by default (none: every pool entry is measured)
+COQ_STUDY_EXTRA: tuple[str, ...] = ()
+
 
 #: Lean 4 + Mathlib bank (hand-set prior: not measurable here, no Lean on this machine)
 LEAN4_BANK: tuple[BankEntry, ...] = (
@@ -312,20 +326,266 @@ ISABELLE_BANK: tuple[BankEntry, ...] = (
 )
 
 
+# ------------------------------------------------------------------------------------------------
+# Coq: candidates built from the goal (hypotheses and conclusion as coqtop prints them)
+# ------------------------------------------------------------------------------------------------
+
+_HYP_RE = re.compile(r"^([^\s:,()]+(?:\s*,\s*[^\s:,()]+)*)\s+:\s+(.*)$")
+_IDENT_RE = re.compile(r"^[A-Za-z_][\w']*$")
+#: nat variables bounded above by a literal this small are case-split (at most this many + 1 cases)
+MAX_CASES = 10
+#: variables whose squared differences become nra hints (all pairs of the first few reals)
+MAX_HINT_VARS = 4
+
+
+@dataclass(frozen=True)
+class CoqGoal:
+    """The first goal, parsed: hypotheses as (name, type) and the conclusion."""
+
+    hyps: tuple[tuple[str, str], ...]
+    concl: str
+
+    def names_of_type(self, typ: str) -> list[str]:
+        return [n for n, t in self.hyps if t == typ]
+
+
+def parse_coq_goal(goal_text: str) -> CoqGoal:
+    """Hypotheses ``a, b : T`` (one per name; continuation lines joined) and the conclusion."""
+    hyps_text, concl = _coq_split(goal_text)
+    hyps: list[tuple[list[str], str]] = []
+    for line in hyps_text.splitlines():
+        m = _HYP_RE.match(line.strip())
+        if m and all(_IDENT_RE.match(n.strip()) for n in m.group(1).split(",")):
+            hyps.append(([n.strip() for n in m.group(1).split(",")], m.group(2).strip()))
+        elif hyps:
+            hyps[-1] = (hyps[-1][0], f"{hyps[-1][1]} {line.strip()}")
+    flat = tuple((n, t) for names, t in hyps for n in names)
+    return CoqGoal(flat, " ".join(concl.split()))
+
+
+def _top_level(text: str, op: str) -> bool:
+    """Whether ``op`` occurs in ``text`` outside every bracket."""
+    depth = 0
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif depth == 0 and text.startswith(op, i):
+            return True
+        i += 1
+    return False
+
+
+def _strip_parens(text: str) -> str:
+    text = text.strip()
+    while text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
+        text = text[1:-1].strip()
+    return text
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for ch in text:
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _structure(goal: CoqGoal) -> list[BankEntry]:
+    """Split conjunctions / iff, destruct conjunctions, disjunctions and existentials in hypotheses,
+    choose a side of a disjunction, introduce a negation, substitute variable equations."""
+    out: list[BankEntry] = []
+    concl = _strip_parens(goal.concl)
+    if _top_level(concl, "<->"):
+        out.append(_e("split; intros", 1, cost="step", family="structure"))
+    elif _top_level(concl, "\\/") and not _top_level(concl, "->"):
+        out.append(_e("left", 1, cost="step", family="structure"))
+        out.append(_e("right", 1, cost="step", family="structure"))
+    if _top_level(concl, "<>") and not _top_level(concl, "->"):
+        out.append(_e("intro", 1, cost="step", family="structure"))
+    hyp_types = [(n, _strip_parens(t)) for n, t in goal.hyps]
+    if any(_top_level(t, "/\\") or t.startswith("exists") or _top_level(t, "<->") for _, t in hyp_types):
+        out.append(
+            _e(
+                "repeat match goal with H : _ /\\ _ |- _ => destruct H | H : exists _, _ |- _ => destruct H "
+                "| H : _ <-> _ |- _ => destruct H end",
+                1,
+                cost="step",
+                family="structure",
+            )
+        )
+    for name, t in hyp_types:
+        if _top_level(t, "\\/") and not _top_level(t, "->") and not t.startswith(("forall", "exists")):
+            out.append(_e(f"destruct {name} as [{name} | {name}]", 1, cost="step", family="structure"))
+    variables = {n for n, t in goal.hyps if not _top_level(t, "->") and not t.startswith("forall")}
+    for _, t in hyp_types:
+        lhs, eq, rhs = t.partition(" = ")
+        if eq and (lhs.strip() in variables or rhs.strip() in variables) and " = " not in rhs:
+            out.append(_e("subst", 1, cost="step", family="structure"))
+            break
+    return out
+
+
+_BOUND_RE = re.compile(r"^(?:\d+\s*<=?\s*)?([A-Za-z_][\w']*)\s*(<=?)\s*(\d+)$")
+_BOUND_REV_RE = re.compile(r"^(\d+)\s*(>=?)\s*([A-Za-z_][\w']*)$")
+
+
+def _nat_bounds(goal: CoqGoal) -> dict[str, int]:
+    """nat variables with a literal upper bound in some hypothesis: name -> largest possible value."""
+    nats = set(goal.names_of_type("nat"))
+    bounds: dict[str, int] = {}
+    for _, t in goal.hyps:
+        for part in re.split(r"/\\", _strip_parens(t)):
+            part = _strip_parens(part.replace("%nat", ""))
+            m = _BOUND_RE.match(part)
+            if m:
+                var, op, k = m.group(1), m.group(2), int(m.group(3))
+            else:
+                m = _BOUND_REV_RE.match(part)
+                if not m:
+                    continue
+                k, op, var = int(m.group(1)), "<" if m.group(2) == ">" else "<=", m.group(3)
+            top = k - 1 if op == "<" else k
+            if var in nats and 0 <= top:
+                bounds[var] = min(bounds.get(var, top), top)
+    return bounds
+
+
+def _cases(goal: CoqGoal) -> list[BankEntry]:
+    """Case splits: a small bounded nat variable into its values; ``Rabs`` into its signs."""
+    out: list[BankEntry] = []
+    for var, top in sorted(_nat_bounds(goal).items()):
+        if top > MAX_CASES:
+            continue
+        pattern = var
+        for _ in range(top + 1):
+            pattern = f"[|{pattern}]"
+        split = f"destruct {var} as {pattern}; simpl in *"
+        out.append(_e(f"{split}; lia", 1, cost="cheap", family="cases"))
+        out.append(_e(f"{split}; nia", 1, cost="medium", family="cases"))
+        out.append(_e(f"{split}; try lia", 1, cost="step", family="cases"))
+    text = " ".join(t for _, t in goal.hyps) + " " + goal.concl
+    if "Rabs" in text:
+        out.append(_e("split_Rabs", 1, cost="step", family="cases"))
+    return out
+
+
+def _induction(goal: CoqGoal) -> list[BankEntry]:
+    """Induction on a nat variable the conclusion mentions (when no hypothesis mentions it: the
+    induction hypothesis would be too weak)."""
+    out: list[BankEntry] = []
+    for var in goal.names_of_type("nat"):
+        word = re.compile(rf"(?<![\w']){re.escape(var)}(?![\w'])")
+        if not word.search(goal.concl) or any(word.search(t) for _, t in goal.hyps):
+            continue
+        out.append(_e(f"induction {var}; simpl in *; lia", 1, cost="cheap", family="induction"))
+        out.append(_e(f"induction {var}; simpl in *; nia", 1, cost="medium", family="induction"))
+        out.append(_e(f"induction {var}; simpl in *; lra", 1, cost="medium", family="induction"))
+        out.append(_e(f"induction {var}", 1, cost="step", family="induction"))
+    return out
+
+
+def _hints(goal: CoqGoal) -> list[BankEntry]:
+    """``nra``/``nia`` with product hints: squares of the differences of the context's variables."""
+    out: list[BankEntry] = []
+    for typ, lemma, tac in (("R", "pow2_ge_0", "nra"), ("Z", "Z.square_nonneg", "nia")):
+        xs = goal.names_of_type(typ)[:MAX_HINT_VARS]
+        if len(xs) < 2:
+            continue
+        pairs = [(a, b) for i, a in enumerate(xs) for b in xs[i + 1 :]]
+        diffs = "; ".join(f"pose proof ({lemma} ({a} - {b}))" for a, b in pairs)
+        sums = "; ".join(f"pose proof ({lemma} ({a} + {b}))" for a, b in pairs)
+        out.append(_e(f"{diffs}; {tac}", 1, cost="medium", family="hints"))
+        out.append(_e(f"{diffs}; {sums}; {tac}", 1, cost="expensive", family="hints"))
+    return out
+
+
+#: the goal-derived Coq families, in the order their candidates are offered (after the bank's)
+COQ_DYNAMIC: dict[str, Callable[[CoqGoal], list[BankEntry]]] = {
+    "structure": _structure,
+    "cases": _cases,
+    "induction": _induction,
+    "hints": _hints,
+}
+
+
+def coq_dynamic(goal_text: str, families: frozenset[str] | None = None) -> list[BankEntry]:
+    """The goal-derived candidates of the ``families`` (None: all) for ``goal_text``."""
+    goal = parse_coq_goal(goal_text)
+    out: list[BankEntry] = []
+    for fam, make in COQ_DYNAMIC.items():
+        if families is None or fam in families:
+            out.extend(make(goal))
+    return out
+
+
 @dataclass(frozen=True)
 class _Bank:
     entries: tuple[BankEntry, ...]
     features: Callable[[str], frozenset[str] | None]
     measured: bool
     source: str
+    #: goal-derived candidates: (goal text, families or None for all) -> entries
+    dynamic: Callable[[str, frozenset[str] | None], list[BankEntry]] | None = None
+    #: (tactic, seconds) -> the tactic under the prover's own timeout; None: the prover has none
+    #: we use (the schedule's stages still apply, its timeouts do not)
+    with_timeout: Callable[[str, float], str] | None = None
+    #: which automation the prover has installed (for config.json), None: not known
+    automation: Callable[[], dict[str, bool]] | None = None
+
+
+def _coq_timeout(tactic: str, seconds: float) -> str:
+    return f"timeout {seconds:g} ({tactic})"
+
+
+def _coq_automation() -> dict[str, bool]:
+    from ..backends.coq.automation import coq_automation
+
+    return coq_automation()
+
+
+#: the study's output: which pool tactics make the Coq bank, in which order, with which weight
+COQ_PRIORS_FILE = "coq_bank_priors.json"
+
+
+def load_coq_priors(path: Path | None = None) -> dict[str, Any]:
+    """The committed priors (``scripts/coq_bank_study.py --write-priors``)."""
+    path = path or Path(__file__).with_name(COQ_PRIORS_FILE)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the Coq bank priors {path}: {exc}") from None
+
+
+def coq_bank_from_priors(priors: dict[str, Any]) -> tuple[BankEntry, ...]:
+    """The pool entries the priors select, best first, weighted; then every step of the pool."""
+    pool = {e.tactic: e for e in COQ_POOL}
+    out: list[BankEntry] = []
+    for row in priors["bank"]:
+        entry = pool.get(row["tactic"])
+        if entry is None:
+            raise ConfigError(f"the priors name a tactic that is not in COQ_POOL: {row['tactic']!r}")
+        out.append(dataclasses.replace(entry, weight=float(row["weight"])))
+    chosen = {e.tactic for e in out}
+    out.extend(e for e in COQ_POOL if e.cost == "step" and e.tactic not in chosen)
+    return tuple(out)
 
 
 def _coq_bank() -> _Bank:
+    priors = load_coq_priors()
     return _Bank(
-        COQ_BANK,
+        coq_bank_from_priors(priors),
         coq_goal_features,
         True,
-        "scripts/coq_bank_study.py on miniF2F-test root goals (Coq 8.16.1)",
+        f"scripts/coq_bank_study.py on miniF2F-{priors.get('split', 'valid')} root goals (Coq 8.16.1)",
+        coq_dynamic,
+        _coq_timeout,
+        _coq_automation,
     )
 
 
@@ -336,41 +596,79 @@ BANKS: dict[str, Callable[[], _Bank]] = {
     "isabelle": lambda: _Bank(ISABELLE_BANK, _no_features, False, "hand-set prior"),
 }
 
+#: every component name ``families`` may list (the static families and the goal-derived ones)
+FAMILIES: tuple[str, ...] = ("closers", "psatz", "hammer", "structure", "cases", "induction", "hints")
+
 
 class BankGenerator(TacticGenerator):
-    """Ranked automation tactics for one backend; ``generate`` returns the top ``k`` that fit."""
+    """Ranked automation tactics for one backend; ``generate`` returns the top ``k`` that fit.
+
+    ``families``: the components in use (None or empty: all; see ``FAMILIES``). ``schedule``: cost
+    class -> (stage, Coq timeout), default ``core.config.BANK_SCHEDULE``; a class missing from it
+    runs at stage 0 without a timeout of its own. A tactic with a timeout is sent as
+    ``timeout N (tactic)``. ``entries`` replaces the backend's static bank (e.g. ``COQ_POOL``).
+    """
 
     name = "bank"
 
-    def __init__(self, backend: str, *, goal_aware: bool = True) -> None:
+    def __init__(
+        self,
+        backend: str,
+        *,
+        goal_aware: bool = True,
+        families: Sequence[str] | None = None,
+        schedule: dict[str, tuple[int, float]] | None = None,
+        entries: Sequence[BankEntry] | None = None,
+    ) -> None:
         try:
             bank = BANKS[backend]()
         except KeyError:
             raise ConfigError(
                 f"no tactic bank for backend {backend!r}; choose one of {', '.join(BANKS)}"
             ) from None
+        if entries is not None:  # another static list (the study, tests); features and families stay
+            bank = dataclasses.replace(bank, entries=tuple(entries))
+        unknown = sorted(set(families or ()) - set(FAMILIES))
+        if unknown:
+            raise ConfigError(f"unknown bank families {', '.join(unknown)}; choose from {', '.join(FAMILIES)}")
         self.backend = backend
         self.goal_aware = goal_aware
+        self.families: frozenset[str] | None = frozenset(families) if families else None
+        self.schedule = dict(BANK_SCHEDULE if schedule is None else schedule)
         self._bank = bank
-        total = sum(e.weight for e in bank.entries)
+        entries = [e for e in bank.entries if self._on(e)]
+        self._total = sum(e.weight for e in bank.entries)
         # fixed log prior, best first; ties keep the bank's order (stable sort)
-        ranked = sorted(bank.entries, key=lambda e: -e.weight)
+        ranked = sorted(entries, key=lambda e: -e.weight)
         self._ranked: tuple[tuple[BankEntry, float], ...] = tuple(
-            (e, math.log(e.weight / total)) for e in ranked
+            (e, math.log(e.weight / self._total)) for e in ranked
         )
+
+    def _on(self, entry: BankEntry) -> bool:
+        return self.families is None or entry.family in self.families
 
     @property
     def entries(self) -> tuple[BankEntry, ...]:
         return tuple(e for e, _ in self._ranked)
 
+    def _candidate(self, entry: BankEntry, score: float) -> Candidate:
+        stage, timeout = self.schedule.get(entry.cost, (0, 0.0))
+        wrap = self._bank.with_timeout
+        tactic = wrap(entry.tactic, timeout) if wrap is not None and timeout > 0 else entry.tactic
+        return Candidate(tactic=tactic, score=score, stage=int(stage))
+
     def candidates_for(self, goal_text: str) -> list[Candidate]:
-        """Every bank tactic that fits ``goal_text``, best first (``generate`` without the cut)."""
+        """Every bank tactic that fits ``goal_text``, best first (``generate`` without the cut):
+        the static bank filtered by the goal's features, then the goal-derived candidates."""
         feats = self._bank.features(goal_text) if self.goal_aware else None
         out = [
-            Candidate(tactic=e.tactic, score=score)
+            self._candidate(e, score)
             for e, score in self._ranked
             if feats is None or e.requires <= feats
         ]
+        if self._bank.dynamic is not None and self.goal_aware:
+            for e in self._bank.dynamic(goal_text, self.families):
+                out.append(self._candidate(e, math.log(e.weight / self._total)))
         return out
 
     def generate(self, goal_text: str, k: int) -> list[Candidate]:
@@ -389,4 +687,7 @@ class BankGenerator(TacticGenerator):
             "goal_aware": self.goal_aware,
             "prior": self._bank.source,
             "measured": self._bank.measured,
+            "families": sorted(self.families) if self.families else list(FAMILIES),
+            "schedule": {k: list(v) for k, v in self.schedule.items()},
+            "automation": self._bank.automation() if self._bank.automation is not None else None,
         }

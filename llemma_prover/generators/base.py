@@ -50,12 +50,14 @@ class TacticGenerator(abc.ABC):
 
 
 def dedupe(cands: Sequence[Candidate], k: int) -> list[Candidate]:
-    """Keep the best-scored copy of each tactic (whitespace-normalised), best first, at most ``k``."""
+    """Keep the best-scored copy of each tactic (whitespace-normalised), best first, at most ``k``.
+
+    Best first = earliest stage first, then highest score (all stages are 0 without a schedule)."""
     best: dict[str, Candidate] = {}
     for c in cands:
         key = " ".join(c.tactic.split())
         if not key:
             continue
         if key not in best or c.score > best[key].score:
-            best[key] = Candidate(tactic=c.tactic.strip(), score=c.score)
-    return sorted(best.values(), key=lambda c: -c.score)[:k]
+            best[key] = Candidate(tactic=c.tactic.strip(), score=c.score, stage=c.stage)
+    return sorted(best.values(), key=lambda c: (c.stage, -c.score))[:k]

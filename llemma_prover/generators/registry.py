@@ -75,7 +75,7 @@ def _make_replay(config: GeneratorConfig, backend: str, gpu: bool | None) -> tup
 
 
 def _make_bank(config: GeneratorConfig, backend: str, gpu: bool | None) -> tuple[TacticGenerator, str]:
-    return _bank(backend), "bank: ranked automation tactics"
+    return _bank(config, backend), "bank: ranked automation tactics"
 
 
 def _make_llemma(config: GeneratorConfig, backend: str, gpu: bool | None) -> tuple[TacticGenerator, str]:
@@ -100,12 +100,12 @@ def _make_retrieval(config: GeneratorConfig, backend: str, gpu: bool | None) -> 
 def _make_auto(config: GeneratorConfig, backend: str, gpu: bool | None) -> tuple[TacticGenerator, str]:
     has_gpu = detect_gpu() if gpu is None else gpu
     if not has_gpu:
-        return _bank(backend), "auto: no GPU found, using bank"
+        return _bank(config, backend), "auto: no GPU found, using bank"
     try:
         gen = _llemma(config, backend)
     except GeneratorError as exc:
         log.warning("auto: llemma could not load, using bank: %s", exc)
-        return _bank(backend), f"auto: llemma could not load ({exc}), using bank"
+        return _bank(config, backend), f"auto: llemma could not load ({exc}), using bank"
     return gen, f"auto: GPU found, using llemma ({config.model})"
 
 
@@ -119,10 +119,12 @@ FACTORIES: dict[str, Callable[[GeneratorConfig, str, bool | None], tuple[TacticG
 }
 
 
-def _bank(backend: str) -> TacticGenerator:
+def _bank(config: GeneratorConfig, backend: str) -> TacticGenerator:
     from .bank import BankGenerator
 
-    gen: TacticGenerator = BankGenerator(backend)
+    gen: TacticGenerator = BankGenerator(
+        backend, families=config.bank_families or None, schedule=config.bank_schedule
+    )
     gen.start()
     return gen
 

@@ -28,6 +28,7 @@ from ..core.config import SearchConfig
 from ..core.errors import ProverError, RestartLimitExceeded
 from ..core.types import (
     Advanced,
+    Candidate,
     EdgeOutcome,
     ProofFinished,
     Reason,
@@ -118,6 +119,7 @@ def best_first_search(
                 "candidates": config.candidates,
                 "max_expansions": config.max_expansions,
                 "time_budget": config.time_budget,
+                "stage_penalty": config.stage_penalty,
             },
         )
         if config.debug_invariants and tree.graph.number_of_nodes():
@@ -137,21 +139,37 @@ def best_first_search(
     clocks.prover += clock() - tp
     tree.add_root(root.goal_text, root.state_id)
 
-    # heap of (-priority, node id): highest priority first, ties -> lowest (oldest) node id.
-    heap: list[tuple[float, int]] = [(-0.0, tree.ROOT)]
+    # heap of (-entry priority, node id, stage): highest first, ties -> lowest (oldest) node id, then
+    # earliest stage. Stage 0 of a node is its first expansion (the generator is called then); stage
+    # s > 0 tries the node's stage-s candidates, at the node's priority minus s * stage_penalty.
+    heap: list[tuple[float, int, int]] = [(-0.0, tree.ROOT, 0)]
+    # expanded nodes whose later stages have not run yet: node -> the remaining (stage, candidates)
+    deferred: dict[int, list[tuple[int, list[Candidate]]]] = {}
 
-    def push(node: int) -> None:
+    def entry_priority(node: int, stage: int) -> float:
+        return tree.priority(node) - stage * config.stage_penalty
+
+    def push(node: int, stage: int = 0) -> None:
         if config.max_depth is not None and tree.depth(node) >= config.max_depth:
             return  # stays open: never expanded
-        heapq.heappush(heap, (-tree.priority(node), node))
+        heapq.heappush(heap, (-entry_priority(node, stage), node, stage))
+
+    def current(neg: float, node: int, stage: int) -> bool:
+        """Whether a popped heap entry is still what it stands for (not stale)."""
+        if -neg != entry_priority(node, stage):
+            return False  # re-prioritised since: a fresh entry was pushed
+        if stage == 0:
+            return tree.status(node) is NodeStatus.OPEN
+        return bool(deferred.get(node)) and deferred[node][0][0] == stage
 
     while True:
-        # pop the best still-open node (stale entries: expanded already, or re-prioritised)
+        # pop the best still-current entry
         node = None
+        stage = 0
         while heap:
-            neg, top = heapq.heappop(heap)
-            if tree.status(top) is NodeStatus.OPEN and -neg == tree.priority(top):
-                node = top
+            neg, top, st = heapq.heappop(heap)
+            if current(neg, top, st):
+                node, stage = top, st
                 break
         if node is None:
             return finish(Reason.SEARCH_EXHAUSTED)
@@ -160,16 +178,29 @@ def best_first_search(
         if clock() - t0 >= config.time_budget:
             return finish(Reason.TIME_BUDGET)
 
-        tree.mark_expanded(node, expansions)
         expansions += 1
-        goals = tree.goals(node)
-        tm = clock()
-        candidates = generator.generate_at(goals, config.candidates, tree.depth(node))
-        clocks.model += clock() - tm
+        if stage == 0:
+            tree.mark_expanded(node, expansions - 1)
+            goals = tree.goals(node)
+            tm = clock()
+            proposed = generator.generate_at(goals, config.candidates, tree.depth(node))[: config.candidates]
+            clocks.model += clock() - tm
+            by_stage: dict[int, list[Candidate]] = {}
+            for cand in proposed:
+                by_stage.setdefault(max(0, int(cand.stage)), []).append(cand)
+            candidates = by_stage.pop(0, [])
+            if by_stage:
+                deferred[node] = sorted(by_stage.items())
+        else:
+            candidates = deferred[node].pop(0)[1]
+        if deferred.get(node):
+            push(node, deferred[node][0][0])  # the node's next stage waits its turn
+        else:
+            deferred.pop(node, None)
         state_id = tree.state_ids[node]
         completed = True
         tried: set[str] = set()
-        for cand in candidates[: config.candidates]:
+        for cand in candidates:
             key = " ".join(cand.tactic.split())
             if key in tried:
                 continue  # a generator that repeats itself must not cost prover time
@@ -216,10 +247,11 @@ def best_first_search(
                 child, is_new = tree.add_advanced(
                     node, cand.tactic, cand.score, step.goal_text, step.state_id, step.elapsed
                 )
-                if tree.status(child) is NodeStatus.OPEN and (
-                    is_new or tree.graph.edges[node, child]["outcome"] == "advanced"
-                ):
+                better = is_new or tree.graph.edges[node, child]["outcome"] == "advanced"
+                if better and tree.status(child) is NodeStatus.OPEN:
                     push(child)  # new, or re-prioritised by a better path
+                elif better and deferred.get(child):
+                    push(child, deferred[child][0][0])  # its waiting stage moves up with it
             elif isinstance(step, TacticTimeout):
                 tree.add_error(
                     node, cand.tactic, cand.score, EdgeOutcome.TIMEOUT, f"timeout after {step.timeout:g}s",
@@ -230,8 +262,8 @@ def best_first_search(
                 tree.add_error(node, cand.tactic, cand.score, outcome, step.message, step.elapsed)
             else:  # pragma: no cover - the backend broke its contract
                 raise TypeError(f"backend returned {type(step).__name__}, not a StepResult")
-        if completed:
-            tree.update_failed(node)
+        if completed and node not in deferred:
+            tree.update_failed(node, pending=deferred.keys())
         if config.debug_invariants:
             tree.check_invariants()
         _emit(on_event, theorem, expansions, tree, clock() - t0, False)

@@ -21,7 +21,7 @@ expanded node with no state child at all is failed at once).
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from typing import Any
 
 import networkx as nx
@@ -223,13 +223,15 @@ class SearchTree:
             if v != node and self.graph.nodes[v]["status"] != NodeStatus.ERROR.value
         ]
 
-    def update_failed(self, node: int) -> None:
-        """Mark ``node`` failed if it is expanded and all its state children failed; propagate up."""
+    def update_failed(self, node: int, pending: Container[int] = ()) -> None:
+        """Mark ``node`` failed if it is expanded and all its state children failed; propagate up.
+
+        Nodes in ``pending`` (expanded, with candidates still to try) are never marked failed."""
         stack = [node]
         while stack:
             n = stack.pop()
             d = self.graph.nodes[n]
-            if d["status"] != NodeStatus.EXPANDED.value:
+            if d["status"] != NodeStatus.EXPANDED.value or n in pending:
                 continue
             if all(self.graph.nodes[c]["status"] == NodeStatus.FAILED.value for c in self.state_children(n)):
                 d["status"] = NodeStatus.FAILED.value

@@ -277,6 +277,8 @@ def run_metadata(run_config: RunConfig, resolved: ResolvedGenerator, data_files:
         # what actually ran: the effective GeneratorConfig (auto resolved) + describe() + why
         "generator": {**dataclasses.asdict(resolved.config), "describe": resolved.describe,
                       "note": resolved.note, "model_server": resolved.model_server},
+        # which automation libraries/solvers the generator found installed (bank on Coq), else None
+        "automation": resolved.describe.get("automation"),
         # which protection the prover processes run under (rlimits, scrubbed env, network isolation)
         "sandbox": describe_sandbox(run_config.backend, run_config.prover),
         "command": list(argv),

@@ -15,7 +15,8 @@ code (the benchmark data stay untouched), make every one of the 488 statements t
    ``Z.div_mod_to_equations``) could never be used. We *prepend* ``AUTOMATION_IMPORTS``
    (``Lia Lra Psatz Ring Field`` for the tactics, ``PreOmega`` for ``zify`` and
    ``Z.div_mod_to_equations``, ``ZifyNat ZifyN`` so that ``lia`` understands ``Nat.modulo``/``Nat.div``
-   and their ``N`` twins). Prepending, not appending,
+   and their ``N`` twins; CoqHammer's ``Tactics`` for ``sauto``/``hauto``, Debian's ``libcoq-hammer``,
+   which ``scripts/setup.sh`` installs). Prepending, not appending,
    keeps the header's own imports and definitions the last word on every short name, so the
    statement means exactly what it meant before. These libraries declare no axioms beyond those of
    the real-number library (``Print Assumptions`` of a proof lists only what the proof uses).
@@ -37,8 +38,9 @@ __all__ = [
 
 #: first line of the block that ``prepare_header`` prepends (also its idempotence marker)
 AUTOMATION_IMPORTS = (
-    "(* llemma-prover: automation tactics (lia, nia, lra, nra, ring, field, zify) *)\n"
+    "(* llemma-prover: automation tactics (lia, nia, lra, nra, psatz, ring, field, zify, sauto) *)\n"
     "From Coq Require Import Lia Lra Psatz Ring Field PreOmega ZifyNat ZifyN.\n"
+    "From Hammer Require Import Tactics.\n"
 )
 
 _COQUELICOT_MARKER = "(* llemma-prover: Coquelicot 3.2 compatibility *)"
