@@ -85,15 +85,17 @@ def applicable(tactics: list[str], statement: str) -> list[bool]:
     return [req.get(t, frozenset()) <= feats for t in tactics]
 
 
-def probe(workdir: Path, idx: int, rec: dict, tactics: list[str], timeout: float, filtered: bool = True) -> dict:
+def probe(
+    workdir: Path, idx: int, rec: dict, tactics: list[str], timeout: float, filtered: bool = True
+) -> dict:
     """Run every probe for one problem; a coqc crash mid-way restarts after the crashing probe.
     With ``filtered``, a probe the bank would not offer for this goal is recorded as a failure
     (``[false, 0.0]``) without running."""
     results: dict[str, list] = {}
     if filtered:
         keep = applicable(tactics, rec["statement"])
-        results = {t: [False, 0.0] for t, k in zip(tactics, keep) if not k}
-        tactics = [t for t, k in zip(tactics, keep) if k]
+        results = {t: [False, 0.0] for t, k in zip(tactics, keep, strict=True) if not k}
+        tactics = [t for t, k in zip(tactics, keep, strict=True) if k]
     start = 0
     while start < len(tactics):
         lines = [prepare_header(rec["header"]), rec["statement"], "Proof."]
@@ -206,6 +208,102 @@ def write_priors(rows: list[dict], path: Path, command: str) -> None:
     path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
 
 
+# -- the ablation: which family's tactics the proofs of a full run use, and what each costs ---------
+
+
+def read_runs(dirs: list[Path]) -> dict[str, dict]:
+    """theorem -> record, over the (sharded) run directories."""
+    out: dict[str, dict] = {}
+    for d in dirs:
+        for line in (d / "results.jsonl").read_text().splitlines():
+            if line.strip():
+                rec = json.loads(line)
+                out[rec["theorem"]] = {**rec, "_dir": str(d)}
+    return out
+
+
+def edge_families(rec: dict, gen: object) -> list[tuple[str | None, float, bool]]:
+    """(family, seconds, on the proof path) for every tactic the search ran for this theorem."""
+    trace = json.loads((Path(rec["_dir"]) / rec["trace"]).read_text())
+    goals = {n["id"]: n["goals"] for n in trace["nodes"]}
+    on_path = set(trace["graph"].get("proof_nodes") or [])
+    out = []
+    for e in trace["edges"]:
+        fam = gen.family_of(goals[e["source"]], e["tactic"])  # type: ignore[attr-defined]
+        out.append((fam, float(e["elapsed"]), e["source"] in on_path and e["target"] in on_path))
+    return out
+
+
+def shard_prove(names: list[str], out: Path, families: list[str], shards: int, split: str) -> float:
+    """``prove --workers 0`` in ``shards`` parallel processes (no Ray: robust on a loaded machine);
+    returns the wall-clock seconds."""
+    t0 = time.monotonic()
+    procs = []
+    for i in range(shards):
+        part = names[i::shards]
+        if not part:
+            continue
+        cmd = [sys.executable, "-m", "llemma_prover.cli.main", "prove", "--split", f"minif2f-{split}",
+               "--workers", "0", "--theorems", ",".join(part), "--out", str(out / f"s{i}")]
+        if families:
+            cmd += ["--bank-families", ",".join(families)]
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    for p in procs:
+        p.wait()
+    return time.monotonic() - t0
+
+
+def ablate(full: list[Path], out: Path, table: Path, shards: int) -> None:
+    """Leave-one-family-out on minif2f-valid, from one full run (``full``: its shard directories).
+
+    A family's tactics are removed from the bank and only the problems whose proof in the full run
+    used that family are proved again: a problem whose proof did not use it finds the same proof
+    (best-first over the same remaining nodes, with budget to spare), so the count is the full-valid
+    count without the family. Seconds: what the family's tactics cost in the full run (all problems).
+    """
+    from llemma_prover.generators.bank import FAMILIES, BankGenerator
+
+    recs = read_runs(full)
+    if any(r["split"] != "minif2f-valid" for r in recs.values()):
+        sys.exit("the ablation runs on minif2f-valid only")
+    gen = BankGenerator("coq")
+    fam_time: dict[str | None, float] = {}
+    fam_proofs: dict[str, set[str]] = {f: set() for f in FAMILIES}
+    for name, rec in recs.items():
+        for fam, secs, on_path in edge_families(rec, gen):
+            fam_time[fam] = fam_time.get(fam, 0.0) + secs
+            if on_path and rec["status"] == "proved" and fam is not None:
+                fam_proofs[fam].add(name)
+    solved = {n for n, r in recs.items() if r["status"] == "proved"}
+    total_prover = sum(fam_time.values())
+    rows = []
+    for fam in FAMILIES:
+        names = sorted(fam_proofs[fam])
+        without = [f for f in FAMILIES if f != fam]
+        kept = 0
+        wall = 0.0
+        if names and fam != "closers":
+            d = out / f"without-{fam}"
+            wall = shard_prove(names, d, without, shards, "valid")
+            kept = sum(1 for r in read_runs(sorted(d.glob("s*"))).values() if r["status"] == "proved")
+        lost = len(names) - kept if fam != "closers" else len(names)
+        rows.append((fam, len(names), lost, fam_time.get(fam, 0.0), wall))
+        print(f"{fam}: used by {len(names)} proofs, lost without it {lost}", flush=True)
+    lines = [
+        f"Full run: **{len(solved)}/{len(recs)}** minif2f-valid; tactic time {total_prover:.0f} s in all.",
+        "",
+        "| component | proofs using it | solved without it | lost | its tactics' time (s, all problems) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for fam, used, lost, secs, _ in rows:
+        without = "-" if fam == "closers" else f"{len(solved) - lost}"
+        lines.append(f"| {fam} | {used} | {without} | {lost} | {secs:.0f} |")
+    lines.append(f"| (not a bank tactic) | | | | {fam_time.get(None, 0.0):.0f} |")
+    table.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", type=Path, default=default_data_dir())
@@ -221,8 +319,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--summary", type=Path, default=None, help="only print the table of a previous --out")
     ap.add_argument("--write-priors", type=Path, default=None,
                     help="with --summary: write the bank's order and weights (greedy cover) here")
+    ap.add_argument("--ablate", type=Path, nargs="+", default=None, metavar="RUN_DIR",
+                    help="leave-one-family-out on a full minif2f-valid run (its shard directories)")
+    ap.add_argument("--ablate-out", type=Path, default=Path("/tmp/coq_bank_ablation"))
+    ap.add_argument("--table", type=Path, default=REPO / "docs" / "bank_ablation.md")
     args = ap.parse_args(argv)
 
+    if args.ablate:
+        ablate(args.ablate, args.ablate_out, args.table, args.jobs)
+        return 0
     if args.summary:
         rows = [json.loads(line) for line in args.summary.read_text().splitlines() if line.strip()]
         print(summarize(rows, args.timeout))
@@ -242,34 +347,44 @@ def main(argv: list[str] | None = None) -> int:
     if args.names:
         wanted = set(args.names.split(","))
         records = [r for r in records if r["name"] in wanted]
-    rows: list[dict] = []
+    # --resume: keep what --out already holds and probe only what it lacks (new problems, or new
+    # tactics for old ones); probes the bank would not offer there are masked as failures
+    old: dict[str, dict] = {}
     if args.resume and args.out and args.out.exists():
-        # keep the problems already probed (probes the bank would not offer are masked as failures)
         by_name = {r["name"]: r for r in records}
         for line in args.out.read_text().splitlines():
             row = json.loads(line) if line.strip() else None
-            if row and row["name"] in by_name and not args.all_probes:
+            if not row or row["name"] not in by_name:
+                continue
+            if not args.all_probes:
                 keep = applicable(list(row["results"]), by_name[row["name"]]["statement"])
-                for (t, res), k in zip(list(row["results"].items()), keep):
+                for (t, res), k in zip(list(row["results"].items()), keep, strict=True):
                     row["results"][t] = res if k else [False, 0.0]
-            if row and row["name"] in by_name:
-                rows.append(row)
-        done = {r["name"] for r in rows}
-        records = [r for r in records if r["name"] not in done]
+            old[row["name"]] = row
 
     t0 = time.monotonic()
-    out = open(args.out, "w", encoding="utf-8") if args.out else None  # noqa: SIM115
-    for row in rows:
-        out and out.write(json.dumps(row) + "\n")
+    rows: list[dict] = []
+    tmp_out = args.out.with_suffix(".tmp") if args.out else None
+    out = open(tmp_out, "w", encoding="utf-8") if tmp_out else None  # noqa: SIM115
     try:
         with (
             tempfile.TemporaryDirectory(prefix="coq_bank_study_") as tmp,
             ThreadPoolExecutor(args.jobs) as pool,
         ):
             work = Path(tmp)
-            futures = [pool.submit(probe, work, i, r, tactics, args.timeout, not args.all_probes) for i, r in enumerate(records)]
-            for fut in futures:
-                row = fut.result()
+            futures = []
+            for i, r in enumerate(records):
+                have = old.get(r["name"], {"results": {}})["results"]
+                missing = [t for t in tactics if t not in have]
+                futures.append(
+                    (have, pool.submit(probe, work, i, r, missing, args.timeout, not args.all_probes))
+                    if missing
+                    else (have, None)
+                )
+            for rec, (have, fut) in zip(records, futures, strict=True):
+                row = {"name": rec["name"], "split": rec["split"], "results": dict(have)}
+                if fut is not None:
+                    row["results"].update(fut.result()["results"])
                 rows.append(row)
                 if out:
                     out.write(json.dumps(row) + "\n")
@@ -277,6 +392,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if out:
             out.close()
+    if tmp_out and args.out:
+        tmp_out.replace(args.out)
     print(summarize(rows, args.timeout))
     print(f"({time.monotonic() - t0:.0f} s wall, {args.jobs} coqc processes, {len(tactics)} probes/problem)")
     return 0

@@ -28,11 +28,20 @@ apt_missing=()
 command -v coqtop >/dev/null && command -v coqc >/dev/null || apt_missing+=(coq)
 if command -v coqc >/dev/null; then
   [ -d "$(coqc -where)/user-contrib/Coquelicot" ] || apt_missing+=(libcoq-coquelicot)
-  # CoqHammer's sauto/hauto close holes in autoformalize (+4 problems on minif2f-test, see README)
-  [ -d "$(coqc -where)/user-contrib/Hammer" ] || apt_missing+=(libcoq-hammer)
+  # CoqHammer's sauto/hauto: the bank's hammer family and autoformalize's holes (see README);
+  # Interval (bounds on real expressions) and Coqprime (primality certificates): measured, see README
+  coq_lib() { [ -d "$(coqc -where)/user-contrib/$1" ] || apt_missing+=("$2"); }
+  coq_lib Hammer libcoq-hammer
+  coq_lib Interval libcoq-interval
+  coq_lib Coqprime libcoq-coqprime
 else
-  apt_missing+=(libcoq-coquelicot libcoq-hammer)
+  apt_missing+=(libcoq-coquelicot libcoq-hammer libcoq-interval libcoq-coqprime)
 fi
+# external solvers: csdp for psatz; eprover, z3, cvc4 for CoqHammer's `hammer` (config.json "automation")
+command -v csdp >/dev/null || apt_missing+=(coinor-csdp)
+command -v eprover >/dev/null || apt_missing+=(eprover)
+command -v z3 >/dev/null || apt_missing+=(z3)
+command -v cvc4 >/dev/null || apt_missing+=(cvc4)
 "$PYTHON" -c "import ensurepip, venv" 2>/dev/null || apt_missing+=(python3-venv)
 command -v ss >/dev/null || apt_missing+=(iproute2)
 # the HTML trace viewer's tests drive a real headless chromium

@@ -46,6 +46,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--replay-file", default=None, help="tactics for --generator replay (text or JSONL)")
     p.add_argument("--retrieval-data", default=None, metavar="DIR",
                    help="proof-step data for --generator retrieval: an `llemma-prover extract` output folder")
+    p.add_argument("--bank-families", default="", metavar="A,B",
+                   help="bank: the candidate families to use (default: all; for ablations, see README)")
     p.add_argument("--data-dir", default=None,
                    help="miniF2F folder holding coq/, lean4/, isabelle/ (default: $LLEMMA_PROVER_DATA, "
                    "else ../shared/benchmarks/minif2f beside the checkout)")
@@ -167,6 +169,7 @@ def build_config(args: argparse.Namespace) -> RunConfig:
                                   max_new_tokens=args.max_new_tokens,
                                   replay_file=_abspath(args.replay_file),
                                   retrieval_data=_abspath(args.retrieval_data),
+                                  bank_families=tuple(f for f in args.bank_families.split(",") if f),
                                   temperature=args.temperature, seed=args.seed),
     )
     if args.ray_address and workers == 0:

@@ -76,19 +76,20 @@ LLEMMA_SEARCH = SearchConfig()
 #: ``prove --split minif2f-test`` 72/244 proved in 5 min wall, minif2f-valid 73/244 in 5 min; the
 #: search usually exhausts the bank's few children (``intros``/``split``/``field`` side goals) long
 #: before 8 expansions or 25 s, which only bound the rare slow theorem (5 of 244 hit the 25 s).
-BANK_SEARCH = SearchConfig(candidates=64, max_expansions=32, time_budget=20.0, stage_penalty=1000.0)
+BANK_SEARCH = SearchConfig(candidates=64, max_expansions=24, time_budget=12.0, stage_penalty=1000.0)
 
-#: Cost classes of the bank's tactics: class -> (search stage, Coq timeout in seconds; 0 = none, the
+#: Cost classes of the bank's tactics: class -> (search stage, Coq timeout in whole seconds (Coq's
+#: ``timeout`` takes an integer); 0 = none, the
 #: backend's ``tactic_timeout`` alone). With ``BANK_SEARCH.stage_penalty`` larger than any path's
 #: score range, every stage-0 tactic of the whole search tree runs before any stage-1 tactic anywhere
 #: (iterative deepening by cost). The timeout is Coq's own ``timeout N (tactic)``: a tactic that hits
 #: it is an ordinary failure, so the prover process is kept (a backend timeout replaces the process);
 #: it stays below the default ``tactic_timeout`` (5 s), which remains the outer bound.
-BANK_SCHEDULE: dict[str, tuple[int, float]] = {
-    "step": (0, 0.0),  # intros, split, destruct, ...: instantaneous, never wrapped
-    "cheap": (0, 2.0),  # lia, lra, nra, ... closers
-    "medium": (1, 3.0),  # psatz degree 2, nra/nia with hints, nia after a case split
-    "expensive": (2, 4.5),  # CoqHammer's sauto/hauto, psatz degree 3
+BANK_SCHEDULE: dict[str, tuple[int, int]] = {
+    "step": (0, 0),  # intros, split, destruct, ...: instantaneous, never wrapped
+    "cheap": (0, 2),  # lia, lra, nra, ... closers
+    "medium": (1, 3),  # psatz degree 2, nra/nia with hints, nia after a case split
+    "expensive": (2, 4),  # CoqHammer's sauto/hauto, psatz degree 3
 }
 
 
@@ -161,7 +162,7 @@ class GeneratorConfig:
     #: ``bank``: the components (candidate families) in use; empty = all (``generators/bank.py``)
     bank_families: tuple[str, ...] = ()
     #: ``bank``: cost class -> (search stage, Coq timeout in seconds), see ``BANK_SCHEDULE``
-    bank_schedule: dict[str, tuple[int, float]] = field(default_factory=lambda: dict(BANK_SCHEDULE))
+    bank_schedule: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(BANK_SCHEDULE))
 
     def validate(self) -> None:
         parts = generator_parts(self.name)
@@ -181,6 +182,9 @@ class GeneratorConfig:
             raise ConfigError("--generator retrieval needs --retrieval-data DIR (an `extract` output folder)")
         if self.temperature < 0:
             raise ConfigError("--temperature must be >= 0")
+        for cls, (stage, timeout) in self.bank_schedule.items():
+            if int(stage) != stage or stage < 0 or int(timeout) != timeout or timeout < 0:
+                raise ConfigError(f"bank schedule {cls!r}: stage and timeout must be whole numbers >= 0")
 
 
 @dataclass(frozen=True)
@@ -228,7 +232,7 @@ class RunConfig:
             if "bank_families" in gen:
                 gen["bank_families"] = tuple(gen["bank_families"])
             if "bank_schedule" in gen:
-                gen["bank_schedule"] = {k: (int(v[0]), float(v[1])) for k, v in gen["bank_schedule"].items()}
+                gen["bank_schedule"] = {k: (int(v[0]), int(v[1])) for k, v in gen["bank_schedule"].items()}
             generator = GeneratorConfig(**gen)
             data["theorems"] = tuple(data.get("theorems", ()))
             return cls(search=search, prover=prover, generator=generator, **data)

@@ -106,6 +106,7 @@ def _e(tactic: str, weight: float, *requires: str, cost: str = "cheap", family: 
 #   closed  no hypotheses, no binders        intro   the conclusion starts with a product / negation
 #   conj    the conclusion has /\ or <->     rabs    Rabs occurs
 #   divmod  mod or / occurs                  fun_eq  a (future) hypothesis is a forall-equation
+#   complex Coquelicot's C occurs
 # ------------------------------------------------------------------------------------------------
 
 _COQ_SEP_RE = re.compile(r"^=+\s*$", re.MULTILINE)
@@ -121,6 +122,7 @@ _COQ_INT_RE = re.compile(
 )
 _COQ_BINDER_RE = re.compile(r"(?:^|\(|\s)(?:forall|exists|fun)\b|->|~|\bnot\b")
 _COQ_FUN_EQ_RE = re.compile(r"\bforall\b[^,]*,[^=]*=")
+_COQ_COMPLEX_RE = re.compile(r":\s*C\b|\bCi\b|\bRtoC\b|%C\b|\bC\s*->")
 
 
 def _coq_split(goal_text: str) -> tuple[str, str]:
@@ -157,6 +159,8 @@ def coq_goal_features(goal_text: str) -> frozenset[str]:
         feats.add("divmod")
     if _COQ_FUN_EQ_RE.search(hyps) or _COQ_FUN_EQ_RE.search(concl):
         feats.add("fun_eq")
+    if _COQ_COMPLEX_RE.search(text):
+        feats.add("complex")
     return frozenset(feats)
 
 
@@ -216,6 +220,14 @@ def _no_features(goal_text: str) -> frozenset[str] | None:
 #: design, not measurement: the arithmetic domain a tactic needs, its class in the schedule, and the
 #: component it belongs to.
 _REWRITE_ALL = "intros; repeat match goal with H : forall _, _ = _ |- _ => rewrite H end"
+#: the same everywhere: in the goal and in every hypothesis (``f 7 = 4`` becomes ``a * 7 + b = 4``);
+#: the parentheses and the space keep Ltac from reading ``* end`` as part of the clause
+_REWRITE_IN = "intros; repeat match goal with H : forall _, _ = _ |- _ => (rewrite H in * ) end"
+#: complex numbers (Coquelicot's C = R * R): equal iff both components are, after unfolding
+_C_UNFOLD = "unfold Cminus, Cplus, Cmult, Copp, Ci, RtoC in *"
+_C_DESTRUCT = "repeat match goal with z : C |- _ => destruct z end"
+_C_EQ = f"apply injective_projections; {_C_UNFOLD}"
+_C_INJECT = "repeat match goal with H : (_, _) = (_, _) |- _ => injection H; clear H; intros end"
 _H = "hammer"
 COQ_POOL: tuple[BankEntry, ...] = (
     # closers: one sentence that tries to finish the goal
@@ -256,6 +268,13 @@ COQ_POOL: tuple[BankEntry, ...] = (
     _e(f"{_REWRITE_ALL}; lia", 1, "int", "fun_eq"),
     _e(f"{_REWRITE_ALL}; nra", 1, "real", "fun_eq"),
     _e("intros; split_Rabs; nra", 1, "real", "rabs"),
+    _e(f"{_REWRITE_IN}; lra", 1, "real", "fun_eq", family="rewrite"),
+    _e(f"{_REWRITE_IN}; nra", 1, "real", "fun_eq", family="rewrite"),
+    _e(f"{_REWRITE_IN}; lia", 1, "int", "fun_eq", family="rewrite"),
+    _e(f"intros; subst; {_C_EQ}; simpl; lra", 1, "complex", family="complex"),
+    _e(f"intros; subst; {_C_EQ}; simpl; ring", 1, "complex", family="complex"),
+    _e(f"intros; {_C_DESTRUCT}; {_C_UNFOLD}; simpl in *; {_C_INJECT}; {_C_EQ}; simpl; nra", 1, "complex",
+       family="complex"),
     # Positivstellensatz certificates by csdp (coinor-csdp): stronger than nra, slower
     _e("intros; psatz R 2", 1, "real", cost="medium", family="psatz"),
     _e("intros; psatz R 3", 1, "real", cost="expensive", family="psatz"),
@@ -422,6 +441,11 @@ def _structure(goal: CoqGoal) -> list[BankEntry]:
     for name, t in hyp_types:
         if _top_level(t, "\\/") and not _top_level(t, "->") and not t.startswith(("forall", "exists")):
             out.append(_e(f"destruct {name} as [{name} | {name}]", 1, cost="step", family="structure"))
+    reals = bool(goal.names_of_type("R"))
+    for name, t in hyp_types:
+        # clear the denominators of an equation (side conditions x <> 0 become goals of their own)
+        if reals and "/" in t and " = " in t and not t.startswith(("forall", "exists")):
+            out.append(_e(f"field_simplify in {name}", 1, cost="step", family="structure"))
     variables = {n for n, t in goal.hyps if not _top_level(t, "->") and not t.startswith("forall")}
     for _, t in hyp_types:
         lhs, eq, rhs = t.partition(" = ")
@@ -451,7 +475,7 @@ def _nat_bounds(goal: CoqGoal) -> dict[str, int]:
                     continue
                 k, op, var = int(m.group(1)), "<" if m.group(2) == ">" else "<=", m.group(3)
             top = k - 1 if op == "<" else k
-            if var in nats and 0 <= top:
+            if var in nats and top >= 0:
                 bounds[var] = min(bounds.get(var, top), top)
     return bounds
 
@@ -537,10 +561,13 @@ class _Bank:
     with_timeout: Callable[[str, float], str] | None = None
     #: which automation the prover has installed (for config.json), None: not known
     automation: Callable[[], dict[str, bool]] | None = None
+    #: a goal that starts with a binder gets only the step ``intros`` (the bank's closers all begin
+    #: with ``intros;``, so trying them there and again below the step would run each twice)
+    intro_first: bool = False
 
 
 def _coq_timeout(tactic: str, seconds: float) -> str:
-    return f"timeout {seconds:g} ({tactic})"
+    return f"timeout {math.ceil(seconds)} ({tactic})"  # Coq's timeout takes whole seconds
 
 
 def _coq_automation() -> dict[str, bool]:
@@ -586,6 +613,7 @@ def _coq_bank() -> _Bank:
         coq_dynamic,
         _coq_timeout,
         _coq_automation,
+        intro_first=True,
     )
 
 
@@ -597,7 +625,9 @@ BANKS: dict[str, Callable[[], _Bank]] = {
 }
 
 #: every component name ``families`` may list (the static families and the goal-derived ones)
-FAMILIES: tuple[str, ...] = ("closers", "psatz", "hammer", "structure", "cases", "induction", "hints")
+FAMILIES: tuple[str, ...] = (
+    "closers", "rewrite", "complex", "psatz", "hammer", "structure", "cases", "induction", "hints",
+)
 
 
 class BankGenerator(TacticGenerator):
@@ -606,7 +636,8 @@ class BankGenerator(TacticGenerator):
     ``families``: the components in use (None or empty: all; see ``FAMILIES``). ``schedule``: cost
     class -> (stage, Coq timeout), default ``core.config.BANK_SCHEDULE``; a class missing from it
     runs at stage 0 without a timeout of its own. A tactic with a timeout is sent as
-    ``timeout N (tactic)``. ``entries`` replaces the backend's static bank (e.g. ``COQ_POOL``).
+    ``timeout N (tactic)``. ``entries`` replaces the backend's static bank (e.g. ``COQ_POOL``);
+    ``intro_first`` overrides the bank's rule for goals that start with a binder (see ``_Bank``).
     """
 
     name = "bank"
@@ -617,8 +648,9 @@ class BankGenerator(TacticGenerator):
         *,
         goal_aware: bool = True,
         families: Sequence[str] | None = None,
-        schedule: dict[str, tuple[int, float]] | None = None,
+        schedule: dict[str, tuple[int, int]] | None = None,
         entries: Sequence[BankEntry] | None = None,
+        intro_first: bool | None = None,
     ) -> None:
         try:
             bank = BANKS[backend]()
@@ -628,9 +660,13 @@ class BankGenerator(TacticGenerator):
             ) from None
         if entries is not None:  # another static list (the study, tests); features and families stay
             bank = dataclasses.replace(bank, entries=tuple(entries))
+        if intro_first is not None:
+            bank = dataclasses.replace(bank, intro_first=intro_first)
         unknown = sorted(set(families or ()) - set(FAMILIES))
         if unknown:
-            raise ConfigError(f"unknown bank families {', '.join(unknown)}; choose from {', '.join(FAMILIES)}")
+            raise ConfigError(
+                f"unknown bank families {', '.join(unknown)}; choose from {', '.join(FAMILIES)}"
+            )
         self.backend = backend
         self.goal_aware = goal_aware
         self.families: frozenset[str] | None = frozenset(families) if families else None
@@ -661,6 +697,11 @@ class BankGenerator(TacticGenerator):
         """Every bank tactic that fits ``goal_text``, best first (``generate`` without the cut):
         the static bank filtered by the goal's features, then the goal-derived candidates."""
         feats = self._bank.features(goal_text) if self.goal_aware else None
+        if self._bank.intro_first and feats is not None and "intro" in feats:
+            # every closer starts with ``intros``: run them once, after the step, not before and after
+            step = [(e, sc) for e, sc in self._ranked if e.tactic == "intros" and e.requires <= feats]
+            if step:
+                return [self._candidate(e, sc) for e, sc in step]
         out = [
             self._candidate(e, score)
             for e, score in self._ranked
@@ -675,6 +716,17 @@ class BankGenerator(TacticGenerator):
         if k <= 0:
             return []
         return dedupe(self.candidates_for(goal_text), k)
+
+    def family_of(self, goal_text: str, tactic: str) -> str | None:
+        """The family of the candidate ``tactic`` proposed for ``goal_text`` (None: not proposed)."""
+        key = " ".join(tactic.split())
+        entries = [e for e, _ in self._ranked]
+        if self._bank.dynamic is not None and self.goal_aware:
+            entries += self._bank.dynamic(goal_text, self.families)
+        for e in entries:
+            if " ".join(self._candidate(e, 0.0).tactic.split()) == key:
+                return e.family
+        return None
 
     def generate_batch(self, goal_texts: Sequence[str], k: int) -> list[list[Candidate]]:
         return [self.generate(g, k) for g in goal_texts]

@@ -294,7 +294,10 @@ def execute(run_config: RunConfig, resolved: ResolvedGenerator, theorems: Sequen
     Each result is written (trace, proof file, then the fsynced record) as soon as it arrives;
     ``on_result`` is called after that. Returns the new records.
     """
-    todo = [t for t in theorems if not run_dir.done(t.name)]
+    # theorems with the same header run back to back (stable: file order within a header), so that a
+    # prover that keeps its process per header loads each header about once per worker (miniF2F-valid
+    # on Coq: 102 distinct headers, 191 header changes in file order)
+    todo = sorted((t for t in theorems if not run_dir.done(t.name)), key=lambda t: t.header)
     new: list[TheoremRecord] = []
     theorem_by_name = {t.name: t for t in todo}
 
