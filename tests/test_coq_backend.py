@@ -388,3 +388,19 @@ def test_missing_executable_is_prover_unavailable():
     with pytest.raises(ProverUnavailable):
         b.start_theorem(SIMPLE)
     b.close()
+
+
+def test_reused_process_opens_a_statement_that_only_warns():
+    """A statement with large nat literals makes coqtop print a warning; opened in a process that
+    already served a theorem with the same header, the warning was all it printed (``Show`` fixes it)."""
+    header = "Require Import Arith.\n"
+    first = Theorem("reuse_a", "valid", "coq", header, "Theorem reuse_a : (17 * 18) mod 4 = 2.")
+    statement = "Theorem reuse_b (n : nat) :\n  123 * n + 17 = 39500 -> n = 321."
+    second = Theorem("reuse_b", "valid", "coq", header, statement)
+    b = _backend()
+    try:
+        assert "mod 4 = 2" in b.start_theorem(first).goals[0]
+        root = b.start_theorem(second)
+        assert "n : nat" in root.goals[0] and root.goals[0].endswith("n = 321")
+    finally:
+        b.close()

@@ -123,3 +123,16 @@ def test_rejects_everything_but_one_tactic(text, why):
 def test_non_string_is_rejected():
     with pytest.raises(InvalidTactic):
         validate_tactic(None)  # type: ignore[arg-type]
+
+
+def test_recheck_drops_exactly_an_outer_timeout() -> None:
+    from llemma_prover.backends.coq.backend import without_timeout
+
+    assert without_timeout("timeout 2 (intros; nra)") == "intros; nra"
+    assert without_timeout("timeout 3 (destruct n as [|[|n]]; simpl in *; lia)") == (
+        "destruct n as [|[|n]]; simpl in *; lia"
+    )
+    # not one wrapper around the whole tactic: unchanged
+    for t in ("timeout 2 (a); (b)", "timeout 2 (a) ; lia", "intros", "idtac; timeout 2 (lia)",
+              'timeout 2 (idtac "(")', "timeout 2 (a (* ) *))"):
+        assert without_timeout(t) == t

@@ -135,10 +135,11 @@ def test_prove_with_bank_generator_and_its_budgets(tmp_path: Path) -> None:
     """The default generator on a CPU machine: ``auto`` resolves to ``bank`` with BANK_SEARCH budgets."""
     from llemma_prover.core.config import BANK_SEARCH
 
-    names = ["mathd_algebra_160", "mathd_algebra_176"]
+    # minif2f-valid problems: the bank is chosen on valid, and no test-split outcome may steer it
+    names = ["mathd_numbertheory_101", "mathd_algebra_123"]
     out = tmp_path / "run"
-    res = run_cli("--theorems", ",".join(names), "--workers", "0", "--out", str(out),
-                  env=cli_env(CUDA_VISIBLE_DEVICES=""))
+    res = run_cli("--split", "minif2f-valid", "--theorems", ",".join(names), "--workers", "0",
+                  "--out", str(out), env=cli_env(CUDA_VISIBLE_DEVICES=""))
     assert res.returncode == 0, res.stderr
     assert "generator: bank (auto: no GPU found, using bank)" in res.stderr
     recs = {r["theorem"]: r for r in read_records(out)}
@@ -152,8 +153,8 @@ def test_prove_with_bank_generator_and_its_budgets(tmp_path: Path) -> None:
     assert cfg["search"]["time_budget"] == BANK_SEARCH.time_budget
     # explicit flags win over the bank's defaults
     out2 = tmp_path / "run2"
-    res = run_cli("--theorems", names[0], "--workers", "0", "--out", str(out2), "--generator", "bank",
-                  "--max-expansions", "3")
+    res = run_cli("--split", "minif2f-valid", "--theorems", names[0], "--workers", "0", "--out", str(out2),
+                  "--generator", "bank", "--max-expansions", "3")
     assert res.returncode == 0, res.stderr
     cfg2 = json.loads((out2 / "config.json").read_text())
     assert cfg2["search"]["max_expansions"] == 3 and cfg2["search"]["candidates"] == BANK_SEARCH.candidates

@@ -1,19 +1,31 @@
 """``bank``: a ranked list of automation tactics per backend, scored by a log prior.
 
-The default generator wherever no language model runs. At every node it proposes the same few dozen
-automation tactics -- single steps (``intros``, ``split``) and one-sentence combinations that try to
-finish the goal (``intros; nra``) -- and best-first search composes them (priority = sum of scores).
+The default generator wherever no language model runs. At every node it proposes automation tactics
+-- single steps (``intros``, ``split``, case splits) and one-sentence combinations that try to finish
+the goal (``intros; nra``) -- and best-first search composes them (priority = sum of scores).
 
 **Scores.** Each entry carries a weight; the score of a tactic is ``log(weight / total weight of the
 bank)``: a fixed log prior, comparable across nodes (it is *not* renormalised after goal-aware
 filtering, so a node's priority does not improve because fewer tactics apply to it). For Coq the
-weights are measured (``scripts/coq_bank_study.py`` on the miniF2F-test root goals, Coq 8.16.1;
-the valid split was not used to choose them and serves as the held-out check): the bank is
-ordered greedily -- first the tactic that closes the most root goals, then the one that closes the
-most of the goals not closed yet, and so on -- and an entry's weight is the number of goals it added
-to that cover (plus one, so that no weight is zero). Steps that never close a goal alone (``intros``,
-``split``) get weight 1. The order is what matters most: the search tries an expansion's candidates
-in this order and stops at the first proof, so the cheap, often-successful tactics run first.
+weights are measured on **minif2f-valid only** (``scripts/coq_bank_study.py``: every closing
+candidate of ``COQ_POOL`` on every valid root goal, Coq 8.16.1, ``timeout 2``); the bank is the
+greedy cover -- first the tactic that closes the most root goals, then the one that closes the most
+of the goals not closed yet, and so on -- and an entry's weight is 1 + the goals it added to that
+cover. The result is committed as ``coq_bank_priors.json`` (with the command that wrote it); the
+test split is never read by the study. Steps that never close a goal alone (``intros``, ``split``)
+are always in the bank, with weight 1.
+
+**Structure** (Coq, ``COQ_DYNAMIC``): candidates built from the goal's hypotheses and conclusion --
+split an iff, pick a side of a disjunction, destruct conjunctions/existentials/disjunctions in
+hypotheses, ``subst``, ``field_simplify in H``, case-split a nat variable bounded by a literal
+(``destruct n as [|[|n]]``), ``split_Rabs``, induction on a nat variable no hypothesis mentions,
+``nra``/``nia`` with square hints of the variables' differences. Each family can be switched off
+(``families``, ``--bank-families``) for the ablation in the README.
+
+**Cost schedule.** Each entry has a cost class (``step``, ``cheap``, ``medium``, ``expensive``);
+``core.config.BANK_SCHEDULE`` maps a class to a search stage and a Coq timeout, sent as
+``timeout N (tactic)``. With the search's stage penalty, every cheap tactic of the whole tree runs
+before any expensive one (psatz, CoqHammer's ``sauto``/``hauto``) anywhere.
 
 **Goal-aware filtering** (Coq and Lean 4; documented in ``coq_goal_features``). A tactic is dropped
 only when the goal text shows it cannot apply; when in doubt it is kept:
@@ -28,6 +40,8 @@ only when the goal text shows it cannot apply; when in doubt it is kept:
   cannot close anything and ``vm_compute`` may unfold huge terms until the timeout);
 * the step ``intros`` only when the conclusion starts with ``forall``/``->``/``~`` (otherwise it
   is a no-op that would create a duplicate node); ``split`` entries only for ``/\\``/``<->`` goals;
+  on Coq such a goal gets *only* ``intros`` (``intro_first``): the closers all begin with
+  ``intros;``, so offering them there would run each twice, above and below the step;
 * ``rewrite`` with universally quantified hypotheses only when such a hypothesis exists (or will,
   after ``intros``); ``split_Rabs`` only when ``Rabs`` occurs; ``zify; Z.div_mod_to_equations``
   only when ``mod``/``/`` occurs.
@@ -284,7 +298,7 @@ COQ_POOL: tuple[BankEntry, ...] = (
     _e("hauto", 1, cost="expensive", family=_H),
     _e("intros; sauto lq: on", 1, cost="expensive", family=_H),
     # steps that leave goals for the next expansion (always in the bank)
-    _e("intros", 1, "intro", cost="step", family="structure"),
+    _e("intros", 1, "intro", cost="step"),  # the base: with the closers, never ablated
     _e("split", 1, "conj", cost="step", family="structure"),
     _e("intros; field", 1, "real", cost="step"),  # leaves the side conditions (x <> 0) as goals
 )

@@ -142,6 +142,25 @@ def split_selector(tactic: str) -> tuple[str, str]:
     return " ".join(m.group("sel").split()) + " ", tactic[m.end() :]
 
 
+_TIMEOUT_PREFIX_RE = re.compile(r"^timeout\s+\d+\s*\(")
+
+
+def without_timeout(tactic: str) -> str:
+    """``T`` for a tactic that is exactly ``timeout N (T)`` (the parenthesis opened after ``N`` closes
+    at the very end), else the tactic unchanged (also whenever it holds a comment or a string)."""
+    m = _TIMEOUT_PREFIX_RE.match(tactic)
+    if m is None or not tactic.endswith(")") or '"' in tactic or "(*" in tactic:
+        return tactic
+    body = tactic[m.end() - 1 :]
+    depth = 0
+    for i, ch in enumerate(body):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0:
+            return body[1:-1].strip() if i == len(body) - 1 else tactic
+    return tactic
+
+
 def goal_text(goal: Goal) -> str:
     """One goal as text: hypotheses one per line, the ``====`` rule, the conclusion; blanks collapsed."""
     hyps = [" ".join(h.split()) for h in goal.hyps]
@@ -656,9 +675,12 @@ class CoqBackend(ProverBackend):
     def proof_text(self, theorem: Theorem, proof: Sequence[str]) -> str:
         """Header (prepared), statement, ``Proof.``, one tactic per line, ``Qed.`` (no Print Assumptions).
 
-        Raises ``InvalidTactic`` if a tactic is not one admissible sentence.
+        A tactic that is exactly ``timeout N (T)`` is written as ``T`` (``without_timeout``): the
+        timeout bounded what the search spent on it; the re-check must not fail because a loaded
+        machine runs ``T`` slower than the search did. ``T`` itself is checked as usual. Raises
+        ``InvalidTactic`` if a tactic is not one admissible sentence.
         """
-        tactics = [validate_tactic(t) + "." for t in proof]
+        tactics = [validate_tactic(without_timeout(validate_tactic(t))) + "." for t in proof]
         return (
             prepare_header(theorem.header).rstrip("\n")
             + "\n"
