@@ -170,8 +170,9 @@ def test_lora_merges_into_a_plain_model(tmp_path: Path, tiny_model_dir: Path) ->
     data = write_extract(tmp_path / "data", n=12)
     out = tmp_path / "lora"
     card = train(TrainConfig(model=str(tiny_model_dir), data=str(data), out=str(out), method="lora", lora_r=4,
-                             steps=2, batch_size=2, lr=1e-3, torch_threads=1, device="cpu"))
+                             steps=3, batch_size=2, lr=1e-3, torch_threads=1, device="cpu", time_limit=1e-6))
     assert card["method"] == "lora" and 0 < card["trainable_params"] < card["params"] / 5
+    assert (card["steps"], card["stopped_by"]) == (1, "time_limit")  # stopped by the clock, then saved
     model = transformers.AutoModelForCausalLM.from_pretrained(out)
     assert not any("lora" in k for k in model.state_dict())
     assert json.loads((out / MODEL_PROMPT_FILE).read_text())["prefix"] == zero_shot_prompt("coq").prefix

@@ -46,6 +46,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="auto = bf16 autocast on GPU, fp32 on CPU")
     p.add_argument("--torch-threads", type=int, default=_D.torch_threads,
                    help="CPU threads (0: torch default)")
+    p.add_argument("--time-limit", type=float, default=_D.time_limit,
+                   help="stop after this many seconds of training and save (0: no limit)")
     p.add_argument("--eval-every", type=int, default=_D.eval_every, help="steps between valid losses")
     p.add_argument("--eval-examples", type=int, default=_D.eval_examples, help="valid examples evaluated")
     p.add_argument("--save-every", type=int, default=_D.save_every, help="steps between checkpoints")
@@ -66,6 +68,7 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr, warmup_steps=args.warmup_steps,
         weight_decay=args.weight_decay, max_len=args.max_len, seed=args.seed, device=args.device,
         precision=args.precision, torch_threads=args.torch_threads, eval_every=args.eval_every,
+        time_limit=args.time_limit,
         eval_examples=args.eval_examples, save_every=args.save_every, log_every=args.log_every,
         allow_unchecked=args.allow_unchecked, allow_contaminated=args.allow_contaminated,
     )

@@ -49,6 +49,8 @@ class TrainConfig:
     torch_threads: int = 0
     #: "pretrained" (the base model's weights) or "random" (its architecture, freshly initialised)
     init: str = "pretrained"
+    #: stop after this many seconds of training (0: no limit); the model is saved as at the last step
+    time_limit: float = 0.0
     eval_every: int = 100
     #: valid examples the valid loss is measured on (the first ones of a fixed shuffle)
     eval_examples: int = 256

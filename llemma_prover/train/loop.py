@@ -337,7 +337,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_progress: Progress | Non
 
     report("start", examples=len(train_rows.rows))
     window: list[float] = []
+    stopped = "steps"
     while step < cfg.steps:
+        if cfg.time_limit and train_seconds >= cfg.time_limit:
+            stopped = "time_limit"
+            break
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss_sum = 0.0
@@ -355,7 +359,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_progress: Progress | Non
         step += 1
         train_seconds += time.perf_counter() - t0
         window.append(loss_sum / cfg.grad_accum)
-        if step % cfg.log_every == 0 or step == cfg.steps:
+        out_of_time = bool(cfg.time_limit) and train_seconds >= cfg.time_limit
+        if step % cfg.log_every == 0 or step == cfg.steps or out_of_time:
             row = {"step": step, "loss": sum(window) / len(window), "lr": sched.get_last_lr()[0],
                    "tokens": tokens, "train_seconds": round(train_seconds, 3)}
             history.append(row)
@@ -398,6 +403,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_progress: Progress | Non
                      "valid_evaluated": len(valid_rows.rows), "valid_total": len(ds.examples["valid"]),
                      "test_unused": len(ds.examples["test"])},
         "steps": step,
+        "stopped_by": stopped,
         "examples_seen": step * per_step,
         "epochs": round(step * per_step / len(train_rows.rows), 3),
         "tokens": tokens,
