@@ -15,7 +15,7 @@ import pytest
 from llemma_prover.backends.base import make_backend
 from llemma_prover.backends.coq import CoqBackend
 from llemma_prover.backends.coq.axioms import check_source, header_declared_names, parse_assumptions
-from llemma_prover.backends.coq.backend import goal_text, split_selector
+from llemma_prover.backends.coq.backend import goal_text, goal_texts, split_selector
 from llemma_prover.backends.coq.header import prepare_header
 from llemma_prover.backends.coq.ide import Goal
 from llemma_prover.core.config import ProverConfig
@@ -137,9 +137,9 @@ def test_multiple_goals_and_branching():
         assert isinstance(s1, Advanced)
         s2 = b.apply(s1.state_id, "split")
         assert isinstance(s2, Advanced) and len(s2.goals) == 2
-        # every goal as Coq reports it: its hypotheses, the rule, its conclusion
+        # Coq's goal records in coqtop's layout: the first goal with its hypotheses, then conclusions
         assert s2.goals[0] == "n, m : nat\n============================\nn + 0 = n"
-        assert s2.goals[1] == "n, m : nat\n============================\nm = m"
+        assert s2.goals[1] == "m = m"
         s3 = b.apply(s2.state_id, "reflexivity")  # n + 0 = n is not syntactic
         assert isinstance(s3, TacticError)
         s3 = b.apply(s2.state_id, "auto with arith")
@@ -330,6 +330,8 @@ def test_goal_text_and_selectors():
     expected = "x : R\n============================\nx = x"
     assert goal_text(Goal(hyps=("x :  R",), concl="x\n  =  x")) == expected
     assert goal_text(Goal(hyps=(), concl="True")) == "============================\nTrue"
+    two = (Goal(hyps=("x : R",), concl="x = x"), Goal(hyps=("x : R",), concl="True"))
+    assert goal_texts(two) == ("x : R\n============================\nx = x", "True")
     assert split_selector("2: lia") == ("2: ", " lia")
     assert split_selector("all:auto") == ("all: ", "auto")
     assert split_selector("1 - 2 , 4 : lia") == ("1 - 2 , 4 : ", " lia")

@@ -26,8 +26,9 @@ A model tactic, step by step (``apply``):
    background, shelved or given-up goal) *and* Coq's kernel accepting ``Qed`` on that state (added,
    then taken back with ``Edit_at``) is ``ProofFinished``; foreground goals are ``Advanced``;
    anything else (only shelved/unfocused goals, given-up goals) is a ``TacticError``. Goal text (for
-   de-duplication and prompts) is built from Coq's goal records: for each goal its hypotheses, the
-   ``====`` rule and the conclusion, white space collapsed.
+   de-duplication and prompts) is built from Coq's goal records only, in coqtop's layout (the one
+   ``docs/FORMATS.md`` gives for training data): the first goal's hypotheses, the ``====`` rule and
+   its conclusion, then the other goals' conclusions; white space collapsed.
 
 States. Every state the search sees gets a persistent id (``0`` is the root). A state remembers its
 parent and tactic, i.e. its path from the root. Coq's document is linear, so the process sits on one
@@ -114,7 +115,7 @@ except ImportError:  # pragma: no cover - only while header.py has not landed
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CoqBackend", "TIMEOUT_GRACE_S", "goal_text", "split_selector"]
+__all__ = ["CoqBackend", "TIMEOUT_GRACE_S", "goal_text", "goal_texts", "split_selector"]
 
 #: seconds the client waits beyond Coq's own ``Timeout`` before it declares the prover hung
 TIMEOUT_GRACE_S = 2.0
@@ -165,6 +166,12 @@ def goal_text(goal: Goal) -> str:
     """One goal as text: hypotheses one per line, the ``====`` rule, the conclusion; blanks collapsed."""
     hyps = [" ".join(h.split()) for h in goal.hyps]
     return "\n".join([*hyps, "============================", " ".join(goal.concl.split())])
+
+
+def goal_texts(goals: Sequence[Goal]) -> tuple[str, ...]:
+    """The goal texts of a state, in coqtop's layout (``docs/FORMATS.md``, ``data.steps.coq_goal_text``):
+    the first goal with its hypotheses, the other goals as their conclusions."""
+    return tuple(goal_text(g) if i == 0 else " ".join(g.concl.split()) for i, g in enumerate(goals))
 
 
 @dataclass
@@ -368,7 +375,7 @@ class CoqBackend(ProverBackend):
                 f"coqidetop out of step while opening the statement: {exc}", backend="coq"
             ) from exc
         top.statement = statement
-        top.root_goals = tuple(goal_text(g) for g in goals.foreground)
+        top.root_goals = goal_texts(goals.foreground)
         top.stack = [(0, proof.state_id)]
         self._stats["start_s"] += time.monotonic() - t0
 
@@ -636,7 +643,7 @@ class CoqBackend(ProverBackend):
         if answer.complete:
             self._goals[new_id] = ()
             return ProofFinished(state_id=new_id, elapsed=elapsed)
-        goals = tuple(goal_text(g) for g in answer.foreground)
+        goals = goal_texts(answer.foreground)
         self._goals[new_id] = goals
         return Advanced(state_id=new_id, goals=goals, elapsed=elapsed)
 
