@@ -100,8 +100,9 @@ def _alive_nodes(cluster_env: dict[str, str], address: str) -> int:
     return int(r.stdout.split()[-1]) if r.returncode == 0 and r.stdout.split() else 0
 
 
-#: Ray gives a node 30 s to register (hard-coded in ``ray/_private/node.py``); on a loaded machine that
-#: can pass, so a node that timed out during start-up is started once more
+#: Ray gives a node 30 s to register (hard-coded in ``ray/_private/node.py``), and its raylet 15-30 s
+#: for its agents to start; on a loaded machine that can pass, so a node that timed out during
+#: start-up is started once more
 START_ATTEMPTS = 2
 
 
