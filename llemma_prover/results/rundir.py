@@ -12,7 +12,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,26 +19,18 @@ from typing import Any
 
 from ..core.errors import RunDirError
 from ..core.records import TheoremRecord
+from .layout import CONFIG, PROOFS, RESULTS, RUN_LOG, SUMMARY, TRACES, proof_relpath, safe_name, trace_relpath
 from .summary import summarize, summary_markdown
+
+__all__ = ["CONFIG", "RESULTS", "RunDir", "safe_name"]
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-CONFIG = "config.json"
-RESULTS = "results.jsonl"
 
 #: config keys that must match for records of an existing run to be reused (dotted paths)
 COMPAT_KEYS: tuple[str, ...] = ("split", "backend", "generator.name", "generator.replay_file",
                                  "generator.retrieval_data", "data_hash")
-
-_SAFE = re.compile(r"[^A-Za-z0-9_.'-]")
-
-
-def safe_name(theorem: str) -> str:
-    """A theorem name usable as a file name (miniF2F names already are; ``'`` is kept)."""
-    name = _SAFE.sub("_", theorem)
-    return name if name not in ("", ".", "..") else "_" + name
-
 
 def _get(d: dict[str, Any], dotted: str) -> Any:
     cur: Any = d
@@ -112,8 +103,8 @@ class RunDir:
             raise RunDirError(f"{p} has {RESULTS} but no {CONFIG}; use another --out")
         records, repaired = read_results(p / RESULTS, repair=True)
         try:  # only now, so that a refused folder is left as it was
-            (p / "traces").mkdir(exist_ok=True)
-            (p / "proofs").mkdir(exist_ok=True)
+            (p / TRACES).mkdir(exist_ok=True)
+            (p / PROOFS).mkdir(exist_ok=True)
         except OSError as exc:
             raise RunDirError(f"cannot create run directory {p}: {exc.strerror or exc}") from None
         try:
@@ -128,10 +119,10 @@ class RunDir:
         or one with records is kept. Returns True when it removed something."""
         if self.resumed or self.records or (self.path / RESULTS).exists():
             return False
-        for name in (CONFIG, "summary.md", "run.log"):
+        for name in (CONFIG, SUMMARY, RUN_LOG):
             with contextlib.suppress(FileNotFoundError):
                 (self.path / name).unlink()
-        for sub in ("traces", "proofs", ""):
+        for sub in (TRACES, PROOFS, ""):
             if sub == "" and not self.created:
                 break
             with contextlib.suppress(OSError):  # only empty folders go
@@ -143,7 +134,7 @@ class RunDir:
         return theorem in self.records
 
     def trace_relpath(self, theorem: str) -> str:
-        return f"traces/{safe_name(theorem)}.json"
+        return trace_relpath(theorem)
 
     def write_trace(self, theorem: str, trace: dict[str, Any] | None) -> str:
         """Write ``traces/<theorem>.json``; returns its relative path ("" when there is no trace)."""
@@ -154,7 +145,7 @@ class RunDir:
         return rel
 
     def write_proof(self, theorem: str, text: str, ext: str) -> str:
-        rel = f"proofs/{safe_name(theorem)}.{ext.lstrip('.')}"
+        rel = proof_relpath(theorem, ext)
         _atomic_write(self.path / rel, text)
         return rel
 
@@ -176,7 +167,7 @@ class RunDir:
             wanted = set(theorems)
             recs = [r for r in recs if r.theorem in wanted]
         text = summary_markdown(summarize(recs), title=f"Run {self.path.name}")
-        _atomic_write(self.path / "summary.md", text)
+        _atomic_write(self.path / SUMMARY, text)
         return text
 
 

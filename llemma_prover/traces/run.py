@@ -19,12 +19,11 @@ from typing import Any
 
 from ..core.errors import RunDirError
 from ..core.records import TheoremRecord
+from ..results.layout import CONFIG, PROOFS, RESULTS, safe_name
 from .model import Trace, load_trace
 
 log = logging.getLogger(__name__)
 
-CONFIG = "config.json"
-RESULTS = "results.jsonl"
 
 
 @dataclass(frozen=True)
@@ -100,21 +99,13 @@ class RunView:
 
     def proof_file(self, record: TheoremRecord) -> Path | None:
         """The checked proof file ``proofs/<theorem>.<ext>`` written by ``prove``, if any."""
-        d = self.path / "proofs"
+        d = self.path / PROOFS
         if not d.is_dir():
             return None
         for p in sorted(d.glob(f"{glob_escape(safe_name(record.theorem))}.*")):
             if p.is_file() and not p.name.startswith("."):
                 return p
         return None
-
-
-def safe_name(theorem: str) -> str:
-    """The file-name form of a theorem name, as the run writer makes it."""
-    import re
-
-    name = re.sub(r"[^A-Za-z0-9_.'-]", "_", theorem)
-    return name if name not in ("", ".", "..") else "_" + name
 
 
 def glob_escape(s: str) -> str:
