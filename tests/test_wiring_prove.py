@@ -271,6 +271,21 @@ def test_sandbox_recorded_in_config_json(tmp_path: Path) -> None:
     assert meta["sandbox"]["network_isolation"] == "none"  # rlimits: no network isolation asked for
     assert meta["sandbox"]["rlimits"]["address_space_mb"] == cfg.prover.memory_limit_mb
     assert meta["generator"]["model_server"] is None
+    assert meta["prover_settings"] == meta["prover"]  # coq runs exactly the recorded ProverConfig
+
+
+def test_lean4_settings_recorded_as_they_run() -> None:
+    """Lean 4 derives its own limits from the ProverConfig (a Mathlib REPL needs more memory and a longer
+    start than coqtop): config.json records those, not only the ProverConfig they came from."""
+    from llemma_prover.backends.lean4.backend import Lean4Settings
+    from llemma_prover.core.config import ProverConfig
+    from llemma_prover.workers.driver import ResolvedGenerator, run_metadata
+
+    cfg = RunConfig(backend="lean4", workers=0, prover=ProverConfig(tactic_timeout=30.0, start_timeout=10.0))
+    meta = run_metadata(cfg, ResolvedGenerator(GeneratorConfig(name="bank"), "bank", "bank"), [], "h", ["x"])
+    ran = Lean4Settings.from_prover_config(cfg.prover)
+    assert meta["prover_settings"]["pool"]["start_timeout"] == ran.pool.start_timeout > 10.0
+    assert meta["prover_settings"]["tactic_timeout"] == 30.0
 
 
 @pytest.mark.coq

@@ -97,6 +97,15 @@ class ProverBackend(abc.ABC):
         return None
 
     @classmethod
+    def effective_settings(cls, config: ProverConfig) -> dict[str, object]:
+        """The process policy this backend actually runs with for ``config``, as plain data (for
+        ``config.json["prover_settings"]``). Default: ``config`` itself; a backend that derives its own
+        settings from it (Lean 4: larger memory and start limits for a Mathlib REPL) reports those."""
+        import dataclasses
+
+        return dataclasses.asdict(config)
+
+    @classmethod
     def sandbox_description(cls, config: ProverConfig) -> dict[str, object]:
         """What this backend's prover processes run under, for ``config.json["sandbox"]`` (probes the
         OS). Default: ``sandbox_for(config)``; a backend that must relax it says so by overriding."""

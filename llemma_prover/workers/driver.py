@@ -266,7 +266,7 @@ def git_commit(repo: Path | None = None) -> str:
 def run_metadata(run_config: RunConfig, resolved: ResolvedGenerator, data_files: Sequence[str],
                  data_hash: str, argv: Sequence[str]) -> dict[str, Any]:
     """The content of config.json (docs/FORMATS.md)."""
-    from ..backends.base import describe_sandbox
+    from ..backends.base import backend_class, describe_sandbox
 
     return {
         **run_config.to_dict(),
@@ -281,6 +281,8 @@ def run_metadata(run_config: RunConfig, resolved: ResolvedGenerator, data_files:
         "automation": resolved.describe.get("automation"),
         # which protection the prover processes run under (rlimits, scrubbed env, network isolation)
         "sandbox": describe_sandbox(run_config.backend, run_config.prover),
+        # the process policy the backend runs with (derived from "prover"; Lean 4 raises some limits)
+        "prover_settings": backend_class(run_config.backend).effective_settings(run_config.prover),
         "command": list(argv),
         "started_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(),

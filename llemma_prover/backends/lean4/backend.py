@@ -271,6 +271,12 @@ class Lean4Backend(ProverBackend):
         resolve_repl(config.executable)  # raises ProverUnavailable saying how to build the REPL
 
     @classmethod
+    def effective_settings(cls, config: ProverConfig) -> dict[str, object]:
+        from dataclasses import asdict
+
+        return asdict(Lean4Settings.from_prover_config(config))
+
+    @classmethod
     def sandbox_description(cls, config: ProverConfig) -> dict[str, object]:
         return repl_sandbox(config, Lean4Settings.from_prover_config(config).process).describe()
 
