@@ -406,3 +406,17 @@ def test_reused_process_opens_a_statement_that_only_warns():
         assert "n : nat" in root.goals[0] and root.goals[0].endswith("n = 321")
     finally:
         b.close()
+
+
+def test_recheck_of_a_coquelicot_proof_ignores_the_header_warnings():
+    """Coquelicot's import warns on stderr (coercion paths); the warning must not be read as an entry
+    of ``Print Assumptions`` (it was, once coqc ran on pipes: every such proof was rejected)."""
+    header = "Require Import Reals.\nRequire Import Coquelicot.Coquelicot.\nOpen Scope R_scope.\n"
+    thm = Theorem("coq_warn", "valid", "coq", header, "Theorem coq_warn (x : R) : x + 0 = x.")
+    b = _backend()
+    try:
+        ok = b.check(thm, ["lra"])
+        assert ok.ok, ok
+        assert not b.check(thm, ["admit"]).ok
+    finally:
+        b.close()

@@ -83,9 +83,16 @@ def _run_coqc(
     deadline: float,
     memory_limit_mb: int,
     sandbox: Sandbox | None = None,
-) -> tuple[int, str]:
+) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr). Kept apart: Coq prints warnings (e.g. Coquelicot's coercion
+    paths) on stderr, and through pipes they may land anywhere in stdout, inside the answer of
+    ``Print Assumptions`` too, where a warning line read as an entry would reject a sound proof."""
     proc = ManagedProcess(
-        [coqc, "-q", f"{module}.v"], memory_limit_mb=memory_limit_mb, private_tmpdir=True, sandbox=sandbox
+        [coqc, "-q", f"{module}.v"],
+        memory_limit_mb=memory_limit_mb,
+        private_tmpdir=True,
+        sandbox=sandbox,
+        stderr_file=True,
     )
     try:
         workdir = proc.workdir
@@ -93,7 +100,8 @@ def _run_coqc(
         with open(f"{workdir}/{module}.v", "w", encoding="utf-8") as fh:
             fh.write(source)
         proc.start()
-        return proc.wait(deadline)
+        status, out = proc.wait(deadline)
+        return status, out, proc.stderr_tail(1 << 16)
     finally:
         proc.close()
 
@@ -116,7 +124,7 @@ def check_source(
     deadline = t0 + timeout
     source = text.rstrip("\n") + f"\nPrint Assumptions {name}.\n"
     try:
-        status, out = _run_coqc(
+        status, out, err = _run_coqc(
             source, module, coqc=coqc, deadline=deadline, memory_limit_mb=memory_limit_mb, sandbox=sandbox
         )
     except ProcessTimeout:
@@ -131,7 +139,7 @@ def check_source(
             ok=False, checker="coqc", elapsed=time.monotonic() - t0, message=f"coqc failed to run: {exc}"
         )
     if status != 0:
-        msg = " ".join(out.split())[-800:]
+        msg = " ".join(f"{out}\n{err}".split())[-800:]
         return CheckResult(
             ok=False, checker="coqc", elapsed=time.monotonic() - t0, message=f"coqc exit {status}: {msg}"
         )
@@ -180,7 +188,7 @@ def _locate_in_header(
         lines.append(f"Locate {_SEPARATOR}{i}.")
         lines.append(f"Locate {n}.")
     try:
-        status, out = _run_coqc(
+        status, out, err = _run_coqc(
             "\n".join(lines) + "\n",
             "LlemmaLocate",
             coqc=coqc,
@@ -191,6 +199,7 @@ def _locate_in_header(
         return None
     if status != 0:
         return None
+    out = f"{out}\n{err}"
     found = set()
     for i, n in enumerate(names):
         marker = f"No object of basename {_SEPARATOR}{i}"
