@@ -6,8 +6,8 @@
 #   bash bench/gpu_check.sh --cpu      # a tiny shape on CPU, server in-process (the CI variant, < 1 min)
 #   bash bench/gpu_check.sh --out DIR  # keep the logs and JSON there (default: a new temp dir)
 #
-# Parts, each under its own timeout (GPU budget: 45 + 330 + 75 s = 7.5 min at most):
-#   1. preflight: torch + transformers import, torch sees the GPU, Ray present or not;
+# Parts, each under its own timeout (GPU budget: 60 + 320 + 75 s = 7.6 min at most):
+#   1. preflight: torch imports, transformers is installed, torch sees the GPU, Ray present or not;
 #   2. bench/generation.py: per-worker HF generate at batch 1 vs the batched model server at 1/4/16
 #      workers, k = 32 beams, 64 new tokens (Ray actors when Ray is installed, else the same server
 #      in-process under asyncio: --in-process), plus the prefix-KV-cache ablation;
@@ -36,15 +36,15 @@ export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false RAY_USAGE_STATS_ENABLED=0
 
 if [ "$MODE" = gpu ]; then
-  T_PRE=45; T_BENCH=330; T_DOC=75
+  T_PRE=60; T_BENCH=320; T_DOC=75
   BENCH=(--shape llemma-7b --k 32 --max-new-tokens 64 --workers 1,4,16 --goals-per-worker 2
          --baseline-goals 4 --ablation-goals 2 --max-batch-rows 128 --device cuda --dtype bfloat16)
   DOCTOR=(--model random:llemma-7b --device cuda --dtype bfloat16 --k 32 --budget 70)
 else
-  T_PRE=45; T_BENCH=150; T_DOC=120
+  T_PRE=120; T_BENCH=240; T_DOC=180  # generous: CI machines are shared
   BENCH=(--shape small --layers 1 --hidden 64 --k 4 --max-new-tokens 4 --workers 1,4,16
          --goals-per-worker 1 --baseline-goals 1 --ablation-goals 1 --device cpu --dtype float32)
-  DOCTOR=(--model random:tiny --device cpu --dtype float32 --k 4 --no-matmul --budget 110)
+  DOCTOR=(--model random:tiny --device cpu --dtype float32 --k 4 --no-matmul --budget 170)
 fi
 
 part() {  # part NAME LIMIT CMD...: run CMD under `timeout LIMIT`, log to OUT/NAME.log, record exit and time
@@ -58,12 +58,13 @@ part() {  # part NAME LIMIT CMD...: run CMD under `timeout LIMIT`, log to OUT/NA
 }
 
 PREFLIGHT=$(cat <<'PYEOF'
-import importlib.util, sys
-import torch, transformers
+import importlib.metadata, importlib.util, sys
+import torch
+transformers = importlib.metadata.version("transformers")  # installed (imported by the parts below)
 gpu = torch.cuda.is_available()
 ray = importlib.util.find_spec("ray") is not None
 name = torch.cuda.get_device_name(0) if gpu else None
-print(f"torch {torch.__version__} (CUDA {torch.version.cuda}), transformers {transformers.__version__}, "
+print(f"torch {torch.__version__} (CUDA {torch.version.cuda}), transformers {transformers}, "
       f"GPU: {name}, ray: {ray}")
 if sys.argv[1] == "gpu" and not gpu:
     sys.exit("no CUDA GPU visible to torch: run on the GPU machine, or use --cpu")
