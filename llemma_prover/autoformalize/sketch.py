@@ -119,32 +119,15 @@ def strip_fences(text: str) -> str:
 
 
 def strip_coq_comments(text: str) -> str | SketchError:
-    """Remove ``(* ... *)`` comments (nested), leaving strings alone."""
-    out: list[str] = []
-    i, n, depth = 0, len(text), 0
-    while i < n:
-        if depth == 0 and text[i] == '"':
-            j = text.find('"', i + 1)
-            if j < 0:
-                return SketchError("unterminated string")
-            out.append(text[i : j + 1])
-            i = j + 1
-            continue
-        if text.startswith("(*", i):
-            depth += 1
-            i += 2
-            continue
-        if depth and text.startswith("*)", i):
-            depth -= 1
-            i += 2
-            out.append(" ")
-            continue
-        if depth == 0:
-            out.append(text[i])
-        i += 1
-    if depth:
-        return SketchError("unterminated comment")
-    return "".join(out)
+    """Replace every ``(* ... *)`` comment by a space, leaving strings alone, with Coq's own lexical rules
+    (``backends.coq.sentences.coq_regions``: comments nest; a string inside a comment is a string)."""
+    from ..backends.coq.sentences import InvalidTactic, coq_regions
+
+    try:
+        regions = coq_regions(text)
+    except InvalidTactic as exc:
+        return SketchError(str(exc))
+    return "".join(" " if kind == "comment" else text[start:end] for kind, start, end in regions)
 
 
 def _word_re(word: str) -> re.Pattern[str]:

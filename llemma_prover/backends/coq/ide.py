@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
 from ..process import ManagedProcess, ProcessError
+from .sentences import COQ_BLANKS, InvalidTactic, comment_end
 
 if TYPE_CHECKING:
     from ..sandbox import Sandbox
@@ -82,8 +83,6 @@ MAX_MESSAGES = 64
 MAX_MESSAGE_CHARS = 2000
 #: file name of the header in the private directory (loaded with ``-l``)
 HEADER_FILE = "header.v"
-#: Coq's ``blank_or_eof`` (cLexer.ml): the characters after which a ``.`` ends a sentence
-COQ_BLANKS = " \t\n\r"
 
 
 class IdeProtocolError(ProcessError):
@@ -658,48 +657,21 @@ def _state_id(value: ET.Element) -> int:
 
 
 def _skip_blanks_and_comments(text: str, pos: int) -> int | None:
-    """Index of the first character at or after ``pos`` that is not blank or in a comment.
-
-    Follows Coq's lexer: comments nest and a string inside a comment is read as a string (so
-    ``(* "*)" *)`` is one comment). ``None`` when a comment is not closed."""
+    """Index of the first character at or after ``pos`` that is not a Coq blank or in a comment
+    (comments by Coq's rules, ``sentences.comment_end``). ``None`` when a comment is not closed."""
     n = len(text)
     i = pos
     while i < n:
-        if text[i].isspace():
+        if text[i] in COQ_BLANKS:
             i += 1
-            continue
-        if text.startswith("(*", i):
-            end = _comment_end(text, i)
-            if end is None:
+        elif text.startswith("(*", i):
+            try:
+                i = comment_end(text, i)
+            except InvalidTactic:
                 return None
-            i = end
-            continue
-        return i
-    return i
-
-
-def _comment_end(text: str, i: int) -> int | None:
-    """End (exclusive) of the comment that starts at ``i`` (Coq: nested, with strings inside)."""
-    n, depth = len(text), 0
-    while i < n:
-        if text.startswith("(*", i):
-            depth += 1
-            i += 2
-        elif text.startswith("*)", i):
-            depth -= 1
-            i += 2
-            if depth == 0:
-                return i
-        elif text[i] == '"':
-            j = text.find('"', i + 1)
-            while j >= 0 and text.startswith('""', j):
-                j = text.find('"', j + 2)
-            if j < 0:
-                return None
-            i = j + 1
         else:
-            i += 1
-    return None
+            return i
+    return i
 
 
 def _candidate_ends(chunk: str) -> Iterator[int]:

@@ -36,6 +36,7 @@ __all__ = [
     "COQ_BLANKS",
     "InvalidTactic",
     "MAX_TACTIC_CHARS",
+    "comment_end",
     "coq_regions",
     "split_sentence_ends",
     "validate_tactic",
@@ -267,41 +268,19 @@ def coq_regions(text: str) -> list[tuple[str, int, int]]:
     """
     regions: list[tuple[str, int, int]] = []
     i, n, code_start = 0, len(text), 0
-
-    def string_end(j: int) -> int:  # j: index after the opening quote -> index after the closing one
-        while True:
-            k = text.find('"', j)
-            if k < 0:
-                raise InvalidTactic("unterminated string")
-            if text.startswith('""', k):
-                j = k + 2
-                continue
-            return k + 1
-
     while i < n:
         if text[i] == '"':
             if code_start < i:
                 regions.append(("code", code_start, i))
-            end = string_end(i + 1)
+            end = _string_end(text, i + 1)
             regions.append(("string", i, end))
             i = code_start = end
         elif text.startswith("(*", i):
             if code_start < i:
                 regions.append(("code", code_start, i))
-            j, depth = i + 2, 1
-            while depth:
-                if j >= n:
-                    raise InvalidTactic("unterminated comment")
-                if text.startswith("(*", j):
-                    depth, j = depth + 1, j + 2
-                elif text.startswith("*)", j):
-                    depth, j = depth - 1, j + 2
-                elif text[j] == '"':
-                    j = string_end(j + 1)
-                else:
-                    j += 1
-            regions.append(("comment", i, j))
-            i = code_start = j
+            end = comment_end(text, i)
+            regions.append(("comment", i, end))
+            i = code_start = end
         elif text.startswith("*)", i):
             raise InvalidTactic("comment end '*)' without a start")
         else:
@@ -309,6 +288,36 @@ def coq_regions(text: str) -> list[tuple[str, int, int]]:
     if code_start < n:
         regions.append(("code", code_start, n))
     return regions
+
+
+def _string_end(text: str, j: int) -> int:
+    """``j``: index after an opening quote -> index after the closing one (``""`` is a quote)."""
+    while True:
+        k = text.find('"', j)
+        if k < 0:
+            raise InvalidTactic("unterminated string")
+        if text.startswith('""', k):
+            j = k + 2
+            continue
+        return k + 1
+
+
+def comment_end(text: str, i: int) -> int:
+    """End (exclusive) of the comment that starts at ``text[i:i+2] == "(*"``, by Coq's rules (nested;
+    a ``"`` inside starts a string). Raises ``InvalidTactic`` when it (or a string in it) is not closed."""
+    j, depth, n = i + 2, 1, len(text)
+    while depth:
+        if j >= n:
+            raise InvalidTactic("unterminated comment")
+        if text.startswith("(*", j):
+            depth, j = depth + 1, j + 2
+        elif text.startswith("*)", j):
+            depth, j = depth - 1, j + 2
+        elif text[j] == '"':
+            j = _string_end(text, j + 1)
+        else:
+            j += 1
+    return j
 
 
 def split_sentence_ends(text: str) -> list[int]:
