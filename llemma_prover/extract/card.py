@@ -54,6 +54,7 @@ def build_card(summaries: Sequence[dict[str, Any]], *, sources: Sequence[dict[st
             failures.append({"file": f"{s['library']}/{s['file']}", "kind": s["failure"], "line": s["line"],
                              "message": s["message"], "proofs_kept": s["proofs"]})
     files_ok = sum(1 for s in summaries if not s["failure"])
+    all_runs = sum(r.get("wall_seconds", 0.0) for r in runs) if runs else wall_seconds
     return {
         "card_version": CARD_VERSION,
         "format": "llemma-prover proof steps (docs/FORMATS.md)",
@@ -77,11 +78,10 @@ def build_card(summaries: Sequence[dict[str, Any]], *, sources: Sequence[dict[st
         "compile_errors": compile_errors,
         "time": {"wall_seconds": round(wall_seconds, 1), "file_seconds": round(totals["file_seconds"], 1),
                  "workers": workers, "cpus": os.cpu_count(),
-                 "wall_seconds_all_runs": round(sum(r.get("wall_seconds", 0.0) for r in runs), 1) if runs
-                 else round(wall_seconds, 1),
+                 "wall_seconds_all_runs": round(all_runs, 1),
                  "runs": list(runs),
-                 "proofs_per_minute": round(totals["proofs"] / (wall_seconds / 60), 1)
-                 if wall_seconds else None},
+                 # all proofs over the time of all runs (a resumed run holds the proofs of earlier ones)
+                 "proofs_per_minute": round(totals["proofs"] / (all_runs / 60), 1) if all_runs else None},
         "steps_sha256": steps_sha256,
         "steps_lines": steps_lines,
         "split_rule": "by file: sha256('library/path') % 1000 < 50 test, < 100 valid, else train",
