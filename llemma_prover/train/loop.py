@@ -9,9 +9,10 @@ the exact sequence it later continues.
 * ``method="full"`` trains every weight; ``"lora"`` trains peft LoRA adapters on every linear layer and
   merges them into the saved model, so the output loads without peft.
 * Precision: fp32 on CPU; bf16 autocast (fp32 master weights) on GPU or with ``precision="bf16"``.
-* Batches: step ``s`` takes the examples at positions ``[s * B * A, (s + 1) * B * A)`` of an endless
-  sequence of seeded shuffles of the train split, so a resumed run sees the same batches as an
-  uninterrupted one. AdamW, linear warm-up then cosine decay to 10 % of ``lr``.
+* Batches: the next ``B`` examples of an endless sequence of seeded shuffles of the train split
+  (examples longer than ``max_len`` skipped; the position is checkpointed), so a resumed run sees the
+  same batches as an uninterrupted one. Examples are tokenized when first drawn. AdamW, linear warm-up
+  then cosine decay to 10 % of ``lr``.
 * Every ``save_every`` steps ``DIR/checkpoint/`` (trainable weights as safetensors, optimizer and
   scheduler state, ``state.json``) is replaced atomically; ``resume=True`` continues from it when the
   settings that matter (``config.RESUME_KEYS``) and the data's sha256 are unchanged.
@@ -64,6 +65,25 @@ def _encode(tokenizer: Any, prefix_ids: list[int], ex: Example, prefix: str) -> 
         ids = prefix_ids + list(tokenizer(query, add_special_tokens=False)["input_ids"])
     comp = list(tokenizer(ex.completion, add_special_tokens=False)["input_ids"])
     return ids + comp, len(ids)
+
+
+class _Lazy:
+    """Token ids of a split's examples, encoded when first drawn (a run sees a fraction of a large split)."""
+
+    def __init__(self, tokenizer: Any, prompt: FewShotPrompt, examples: list[Example], max_len: int) -> None:
+        self.tokenizer, self.prompt, self.examples, self.max_len = tokenizer, prompt, examples, max_len
+        self.prefix_ids = list(tokenizer(prompt.prefix, add_special_tokens=True)["input_ids"])
+        self._cache: dict[int, tuple[list[int], int] | None] = {}
+        self.too_long = 0
+
+    def get(self, i: int) -> tuple[list[int], int] | None:
+        """Example ``i``'s (ids, prompt length), or None when it is longer than ``max_len``."""
+        if i not in self._cache:
+            ids, n_prompt = _encode(self.tokenizer, self.prefix_ids, self.examples[i], self.prompt.prefix)
+            fits = len(ids) <= self.max_len
+            self.too_long += not fits
+            self._cache[i] = (ids, n_prompt) if fits else None
+        return self._cache[i]
 
 
 class _Encoded:
@@ -282,10 +302,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_progress: Progress | Non
     model, tokenizer = _load(cfg, device)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     pad_id = int(pad_id) if pad_id is not None else 0
-    train_rows = _Encoded(tokenizer, prompt, ds.examples["train"], cfg.max_len)
-    if not train_rows.rows:
-        raise ConfigError(f"--data {cfg.data}: no train-split step fits in --max-len {cfg.max_len} tokens "
-                          f"({len(ds.examples['train'])} train steps)")
+    train_rows = _Lazy(tokenizer, prompt, ds.examples["train"], cfg.max_len)
+    if not ds.examples["train"]:
+        raise ConfigError(f"--data {cfg.data}: no train-split step")
     valid_all = list(ds.examples["valid"])
     if valid_all:
         keep = set(_order(len(valid_all), cfg.seed, -1)[: cfg.eval_examples])
@@ -312,30 +331,43 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_progress: Progress | Non
     out.mkdir(parents=True, exist_ok=True)
     history: list[dict[str, Any]] = []
     valid_losses: list[dict[str, Any]] = []
-    step, tokens, train_seconds, resumed_from = 0, 0, 0.0, []
+    step, tokens, train_seconds, resumed_from, position = 0, 0, 0.0, [], 0
     if state is not None:
         state = _load_checkpoint(out, model, opt, sched)
         step, tokens, train_seconds = int(state["step"]), int(state["tokens"]), float(state["train_seconds"])
+        position = int(state["position"])
         valid_losses = list(state.get("valid_losses", []))
         resumed_from = [*state.get("resumed_from", []), step]
         log.info("resuming %s at step %d", out, step)
     log_path = out / LOG_FILE
     if state is None:
         log_path.write_text("", encoding="utf-8")
-    batches = _Batches(len(train_rows.rows), cfg.seed)
+    batches = _Batches(len(ds.examples["train"]), cfg.seed)
     per_step = cfg.batch_size * cfg.grad_accum
 
     def checkpoint_state() -> dict[str, Any]:
         key = {**cfg.resume_key(), "data_sha256": ds.steps_sha256}
-        return {"step": step, "tokens": tokens, "train_seconds": train_seconds, "valid_losses": valid_losses,
-                "resumed_from": resumed_from, "resume_key": key}
+        return {"step": step, "position": position, "tokens": tokens, "train_seconds": train_seconds,
+                "valid_losses": valid_losses, "resumed_from": resumed_from, "resume_key": key}
 
     def report(kind: str, **extra: Any) -> None:
         if on_progress is not None:
             on_progress({"event": kind, "step": step, "steps": cfg.steps, "tokens": tokens,
                          "tokens_per_s": tokens / train_seconds if train_seconds else 0.0, **extra})
 
-    report("start", examples=len(train_rows.rows))
+    def next_rows(count: int) -> list[tuple[list[int], int]]:
+        nonlocal position
+        rows: list[tuple[list[int], int]] = []
+        while len(rows) < count:
+            if position >= 20 * len(ds.examples["train"]) + count and not rows:
+                raise ConfigError(f"--data {cfg.data}: no train-split step fits in --max-len {cfg.max_len}")
+            row = train_rows.get(batches.indices(position, 1)[0])
+            position += 1
+            if row is not None:
+                rows.append(row)
+        return rows
+
+    report("start", examples=len(ds.examples["train"]))
     window: list[float] = []
     stopped = "steps"
     while step < cfg.steps:
@@ -345,9 +377,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_progress: Progress | Non
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss_sum = 0.0
-        for j in range(cfg.grad_accum):
-            idx = batches.indices(step * per_step + j * cfg.batch_size, cfg.batch_size)
-            inp, mask, labels, n_tok = _batch([train_rows.rows[i] for i in idx], pad_id, device)
+        for _ in range(cfg.grad_accum):
+            inp, mask, labels, n_tok = _batch(next_rows(cfg.batch_size), pad_id, device)
             with autocast():
                 loss = model(input_ids=inp, attention_mask=mask, labels=labels).loss
             (loss / cfg.grad_accum).backward()
@@ -399,13 +430,13 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_progress: Progress | Non
         "trainable_params": params_trainable,
         "data": {"folder": ds.folder, "steps_sha256": ds.steps_sha256, "card_counts": ds.card_counts,
                  "contamination": _summary_contamination(ds), "skipped": dict(ds.skipped)},
-        "examples": {"train": len(train_rows.rows), "train_too_long": train_rows.too_long,
+        "examples": {"train": len(ds.examples["train"]), "train_too_long_seen": train_rows.too_long,
                      "valid_evaluated": len(valid_rows.rows), "valid_total": len(ds.examples["valid"]),
                      "test_unused": len(ds.examples["test"])},
         "steps": step,
         "stopped_by": stopped,
         "examples_seen": step * per_step,
-        "epochs": round(step * per_step / len(train_rows.rows), 3),
+        "epochs": round(step * per_step / len(ds.examples["train"]), 3),
         "tokens": tokens,
         "tokens_per_second": round(tokens / train_seconds, 1) if train_seconds else None,
         "train_seconds": round(train_seconds, 1),
