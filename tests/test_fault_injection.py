@@ -259,7 +259,9 @@ def test_ray_worker_actor_killed(tmp_path: Path, baseline: set[str]) -> None:
                 cmd = Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")
             except OSError:
                 continue
-            if cmd.startswith("ray::Worker") and any(_comm(c).startswith("coqtop") for c in descendants(p)):
+            if cmd.startswith("ray::Worker") and any(
+                _comm(c).startswith(("coqtop", "coqidetop")) for c in descendants(p)
+            ):
                 return p
         return None
 

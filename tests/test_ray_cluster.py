@@ -179,7 +179,12 @@ def _workers_in(node: Node) -> list[int]:
 
 def _busy(node: Node) -> list[int]:
     """Workers of ``node`` with a prover running under them."""
-    return [w for w in _workers_in(node) if any("coqtop" in procfs.cmdline(k) for k in descendants(w))]
+    return [w for w in _workers_in(node) if any(_is_prover(procfs.cmdline(k)) for k in descendants(w))]
+
+
+def _is_prover(cmd: str) -> bool:
+    """A Coq step prover (coqidetop since issue 10; coqtop before)."""
+    return cmd.startswith(("coqidetop", "coqtop")) or " coqidetop" in cmd
 
 
 def _solved(out: Path) -> tuple[list[dict], set[str]]:
@@ -235,5 +240,5 @@ def test_raylet_killed_theorems_retried_on_the_survivor(cluster: Cluster, tmp_pa
     assert retried and all(r["status"] != "error" for r in recs), [(r["theorem"], r["attempts"],
                                                                     r["status"]) for r in recs]
     # the lost node's worker and its prover are gone (the driver reaps provers a dead worker left)
-    assert cluster.node.watcher.alive("coqtop", timeout=30) == [], "the dead worker's coqtop was left"
+    assert cluster.node.watcher.alive("coqidetop", timeout=30) == [], "the dead worker's prover was left"
     assert cluster.node.watcher.alive("ray::Worker", timeout=60) == []

@@ -78,7 +78,7 @@ def test_two_workers_loopback_and_coqtop_killed(tmp_path: Path) -> None:
     try:
         # two workers busy at once, each with its own coqtop
         def two_coqtops() -> list[int]:
-            live = [p for p in descendants(proc.pid) if "coqtop" in _comm(p)]
+            live = [p for p in descendants(proc.pid) if _comm(p).startswith(("coqtop", "coqidetop"))]
             return live if len(live) >= 2 else []
 
         coqtops = _wait_for(two_coqtops, proc)
@@ -94,7 +94,8 @@ def test_two_workers_loopback_and_coqtop_killed(tmp_path: Path) -> None:
         watcher.stop()
     assert proc.returncode == 0, stderr
     _check_complete(out)
-    assert watcher.alive("coqtop", timeout=15) == []
+    assert watcher.alive("coqidetop", timeout=15) == []
+    assert watcher.alive("coqtop", timeout=0) == []
     assert watcher.alive("ray::", timeout=30) == [], "Ray worker processes left behind"
     assert watcher.alive("raylet", timeout=30) == []
 
@@ -110,7 +111,9 @@ def test_worker_actor_killed_theorem_retried(tmp_path: Path) -> None:
                 except OSError:
                     continue
                 # a worker proving a theorem, with a prover running (so there is something to clean up)
-                if cmd.startswith("ray::Worker.run") and any("coqtop" in _comm(c) for c in descendants(p)):
+                if cmd.startswith("ray::Worker.run") and any(
+                    _comm(c).startswith(("coqtop", "coqidetop")) for c in descendants(p)
+                ):
                     return p
             return None
 
@@ -127,5 +130,6 @@ def test_worker_actor_killed_theorem_retried(tmp_path: Path) -> None:
     by_name = _check_complete(out)
     retried = [r for r in by_name.values() if r["attempts"] == 2]
     assert len(retried) == 1, [(r["theorem"], r["attempts"]) for r in by_name.values()]
-    assert watcher.alive("coqtop", timeout=15) == [], "the dead worker's coqtop was left running"
+    assert watcher.alive("coqidetop", timeout=15) == []
+    assert watcher.alive("coqtop", timeout=0) == [], "the dead worker's coqtop was left running"
     assert watcher.alive("ray::", timeout=30) == []

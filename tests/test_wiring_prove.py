@@ -99,7 +99,8 @@ def test_two_workers_share_one_model_server_end_to_end(tmp_path: Path, tiny_mode
     assert watcher.alive("ModelServer", timeout=30) == []
     assert watcher.alive("ray::", timeout=30) == []
     assert watcher.alive("raylet", timeout=30) == []
-    assert watcher.alive("coqtop", timeout=15) == []
+    assert watcher.alive("coqidetop", timeout=15) == []
+    assert watcher.alive("coqtop", timeout=0) == []
 
 
 @pytest.mark.coq
@@ -311,7 +312,7 @@ def test_ctrl_c_stops_the_model_server_and_workers(tmp_path: Path, tiny_model_di
         while time.monotonic() < deadline and proc.poll() is None and not searching:
             kids = descendants(proc.pid)
             searching = (any("ModelServer" in cmdline(p) for p in kids)
-                         and any("coqtop" in cmdline(p) for p in kids))
+                         and any("coqidetop" in cmdline(p) or "coqtop" in cmdline(p) for p in kids))
             time.sleep(0.2)
         assert searching and proc.poll() is None, "never saw the server and a prover running"
         time.sleep(1.0)  # mid-search
@@ -327,4 +328,5 @@ def test_ctrl_c_stops_the_model_server_and_workers(tmp_path: Path, tiny_model_di
     assert watcher.alive("ModelServer", timeout=30) == []
     assert watcher.alive("ray::", timeout=30) == []
     assert watcher.alive("raylet", timeout=30) == []
-    assert watcher.alive("coqtop", timeout=15) == []
+    assert watcher.alive("coqidetop", timeout=15) == []
+    assert watcher.alive("coqtop", timeout=0) == []
