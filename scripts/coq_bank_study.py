@@ -305,7 +305,8 @@ def ablate(full: list[Path], out: Path, table: Path, shards: int) -> None:
     ]
     for fam, used, lost, secs, _ in rows:
         without = "-" if fam == "closers" else f"{len(solved) - lost}"
-        lines.append(f"| {fam} | {used} | {without} | {lost} | {secs:.0f} |")
+        lost_s = "- (the base: never removed)" if fam == "closers" else f"{lost}"
+        lines.append(f"| {fam} | {used} | {without} | {lost_s} | {secs:.0f} |")
     lines.append(f"| (not a bank tactic) | | | | {fam_time.get(None, 0.0):.0f} |")
     table.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
