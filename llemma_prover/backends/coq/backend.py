@@ -24,7 +24,8 @@ A model tactic, step by step (``apply``):
 4. the outcome is read from the answer: a failure value is a ``TacticError`` (Coq's ``Timeout!`` a
    ``TacticTimeout``); otherwise the structured goals: ``Goals.complete`` (no foreground,
    background, shelved or given-up goal) *and* Coq's kernel accepting ``Qed`` on that state (added,
-   then taken back with ``Edit_at``) is ``ProofFinished``; foreground goals are ``Advanced``;
+   then taken back with ``Edit_at``; within ``QED_TACTIC_FACTOR`` tactic timeouts, else the candidate
+   fails) is ``ProofFinished``; foreground goals are ``Advanced``;
    anything else (only shelved/unfocused goals, given-up goals) is a ``TacticError``. Goal text (for
    de-duplication and prompts) is built from Coq's goal records only, in coqtop's layout (the one
    ``docs/FORMATS.md`` gives for training data): the first goal's hypotheses, the ``====`` rule and
@@ -125,6 +126,8 @@ COMMAND_TIMEOUT_S = 30.0
 RSS_SAMPLE_EVERY = 16
 #: file name (hence module name) of the file that ``check`` compiles
 CHECK_MODULE = "LlemmaCheck"
+#: the ``Qed`` check of a finished proof may take this many tactic timeouts (plus the grace)
+QED_TACTIC_FACTOR = 4
 #: Coq's message when its own ``Timeout`` fires
 COQ_TIMEOUT_MESSAGE = "Timeout!"
 
@@ -653,7 +656,10 @@ class CoqBackend(ProverBackend):
         ``fix`` or a universe inconsistency pass it and fail here (the same proof in the compiled file
         would fail too)."""
         ide = top.ide
-        deadline = time.monotonic() + self.config.check_timeout
+        # the kernel re-checks what the tactic built, at a cost of the tactic's order: bounded like a
+        # few tactics, so that a proof term made to be slow to check costs one candidate, not minutes
+        seconds = min(self.config.check_timeout, QED_TACTIC_FACTOR * self._tactic_seconds() + TIMEOUT_GRACE_S)
+        deadline = time.monotonic() + seconds
         try:
             qed = ide.add("Qed.", finished, deadline)
             self._stats["requests"] += 1
