@@ -44,6 +44,8 @@ command -v z3 >/dev/null || apt_missing+=(z3)
 command -v cvc4 >/dev/null || apt_missing+=(cvc4)
 "$PYTHON" -c "import ensurepip, venv" 2>/dev/null || apt_missing+=(python3-venv)
 command -v ss >/dev/null || apt_missing+=(iproute2)
+# bubblewrap: the sandbox of every prover process (read-only file system, no network; backends/sandbox.py)
+command -v bwrap >/dev/null || apt_missing+=(bubblewrap)
 # the HTML trace viewer's tests drive a real headless chromium
 command -v chromium >/dev/null || apt_missing+=(chromium)
 command -v chromedriver >/dev/null || apt_missing+=(chromium-driver)

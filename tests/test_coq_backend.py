@@ -14,7 +14,6 @@ import pytest
 
 from llemma_prover.backends.base import make_backend
 from llemma_prover.backends.coq import CoqBackend
-from llemma_prover.backends.coq.axioms import check_source, header_declared_names, parse_assumptions
 from llemma_prover.backends.coq.backend import goal_text, goal_texts, split_selector
 from llemma_prover.backends.coq.header import prepare_header
 from llemma_prover.backends.coq.ide import Goal
@@ -285,7 +284,7 @@ def test_check_rejects_wrong_and_unfinished_proofs(test_split):
     th = test_split["mathd_algebra_107"]
     with _backend() as b:
         wrong = b.check(th, ["intros x y h", "lia"])
-        assert not wrong.ok and "coqc exit" in wrong.message
+        assert not wrong.ok and "coqc (proof file) exit" in wrong.message
         unfinished = b.check(th, ["intros x y h"])
         assert not unfinished.ok
         smuggled = b.check(th, ["intros x y h", "admit"])
@@ -306,21 +305,22 @@ def test_axiom_audit_header_axioms_library_axioms_and_smuggled_ones():
     with _backend() as b:
         # an axiom the header declares
         r = b.check(th, ["destruct cheat"])
-        assert r.ok and r.axioms == ("cheat",)
-        # a library axiom the header brings in (Require Classical), decided by Locate in the header
+        assert r.ok and r.axioms == ("LlemmaCheck.cheat",), r
+        # a library axiom the header brings in (Require Classical): coqchk -o of the header alone
         r = b.check(th, ["exact classic"])
-        assert r.ok and r.axioms == ("classic",)
+        assert r.ok and r.axioms == ("Classical_Prop.classic",), r
         # the same proof text with an axiom that the header does not bring in
         text = b.proof_text(th, ["destruct smuggled"]).replace(
             "Theorem t_ax", "Axiom smuggled : False.\nTheorem t_ax"
         )
-        r = check_source(text, name="t_ax", header=prepare_header(header), timeout=120)
-        assert not r.ok and r.bad_axioms == ("smuggled",)
+        r = b.rechecker.check_file(
+            text, header=prepare_header(header), statement=th.statement, name="t_ax", timeout=120
+        )
+        assert not r.ok and r.bad_axioms == ("LlemmaCheck.smuggled",), r
 
 
 def test_valid_split_header_with_parameter_and_axiom(valid_split):
     th = valid_split["amc12a_2016_p3"]
-    assert {"Rfloor", "Rfloor_spec"} <= header_declared_names(th.header)
     with _backend() as b:
         root = b.start_theorem(th)
         assert root.goals
@@ -338,11 +338,6 @@ def test_goal_text_and_selectors():
     assert split_selector("[H]: exact I") == ("[H]: ", " exact I")
     assert split_selector("lia") == ("", "lia")
     assert split_selector("x := 1") == ("", "x := 1")
-    axioms, unsafe, _ = parse_assumptions(
-        "Axioms:\nClassicalDedekindReals.sig_forall_dec\n  : forall P,\n    P\nclassic : forall P : Prop, P\n"
-    )
-    assert axioms == ("ClassicalDedekindReals.sig_forall_dec", "classic") and unsafe == ()
-    assert parse_assumptions("Closed under the global context\n") == ((), (), True)
 
 
 def test_same_header_reuses_the_process_and_states_do_not_leak(test_split):

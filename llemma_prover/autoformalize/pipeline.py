@@ -3,8 +3,8 @@
 For each problem: the drafter writes up to ``samples`` sketches; each is parsed (untrusted text: a
 refused sketch never reaches the prover), its holes are filled by automation (``fill.py``) and the
 filled proof is re-checked from scratch by the backend's ``check`` -- exactly the re-check ``prove``
-uses (Coq: ``coqc`` + ``Print Assumptions`` with the allowed-axiom audit). A problem counts as proved
-when at least one sample passes the check. The record (``TheoremRecord``) keeps, per sample, the sketch,
+uses (Coq: ``backends/coq/recheck.py``, sandboxed). A problem counts as proved when at least one
+sample passes the check. The record (``TheoremRecord``) keeps, per sample, the sketch,
 what closed each hole (or every attempt and why not), the final proof, the check and timings, under
 ``extra["dsp"]``; the summary adds pass@1 (mean fraction of correct samples) and pass@n.
 """
@@ -113,27 +113,12 @@ def check_filled(
     """
     if backend_name != "coq" or original is None or original.header == theorem.header:
         return backend.check(theorem, proof)
-    from ..backends.coq.axioms import check_source, theorem_name
-    from ..backends.coq.header import prepare_header
-    from ..backends.coq.sentences import InvalidTactic
+    from ..backends.coq.backend import CoqBackend
 
-    t0 = time.monotonic()
-    try:
-        text = backend.proof_text(theorem, proof)
-    except InvalidTactic as exc:
-        return CheckResult(
-            ok=False, checker="coqc", elapsed=time.monotonic() - t0, message=f"rejected: {exc}"
-        )
-    cfg = getattr(backend, "config", None)
-    return check_source(
-        text,
-        name=theorem_name(theorem.statement) or theorem.name,
-        header=prepare_header(original.header),
-        timeout=cfg.check_timeout if cfg is not None else 300.0,
-        memory_limit_mb=cfg.memory_limit_mb if cfg is not None else 0,
-        coqc=(cfg.executable or "coqtop").removesuffix("coqtop") + "coqc" if cfg is not None else "coqc",
-        started=t0,
-    )
+    if not isinstance(backend, CoqBackend):  # pragma: no cover - backend_name says it is
+        raise TypeError(f"backend {backend_name!r} is not a CoqBackend")
+    # the same sandboxed final check as ``prove`` (recheck.py), axioms judged by the original header
+    return backend.check(theorem, proof, audit_header=original.header)
 
 
 def run_sample(

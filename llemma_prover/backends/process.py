@@ -14,6 +14,10 @@ prover executable:
   spoken on stdout cannot be interleaved with free text;
   every read is made **against an absolute deadline** (``time.monotonic()``) and raises
   ``ProcessTimeout`` when it passes or ``ProcessExited`` on EOF -- nobody sleeps to wait for output;
+* **output is capped**: one ``expect`` (one answer) or one ``wait`` (a whole run) reads at most
+  ``max_output_chars`` characters; a process that prints more is killed at once and
+  ``ProcessOutputLimit`` is raised (a proof printing 300 MB fails in well under a second instead of
+  costing its whole deadline, and never fills our memory);
 * a bounded **tail** of everything read is always kept for error messages;
 * ``alive``, ``rss_mb()`` (resident memory of the whole process group, from ``/proc``) and a
   ``requests`` counter (one per ``send``) for recycling policies.
@@ -46,6 +50,7 @@ __all__ = [
     "ManagedProcess",
     "ProcessError",
     "ProcessExited",
+    "ProcessOutputLimit",
     "ProcessTimeout",
     "group_alive",
 ]
@@ -55,6 +60,12 @@ KEEP_ENV: tuple[str, ...] = ("PATH", "LANG", "LC_ALL", "COQLIB", "COQPATH", "OCA
 
 #: file in the private working directory that receives stderr when ``stderr_file=True``
 STDERR_FILE = "stderr.log"
+#: characters one answer (``expect``) or one whole run (``wait``) may print before the process is killed
+MAX_OUTPUT_CHARS = 16 * 1024 * 1024
+#: characters re-searched before newly read output (a match longer than this may be found late)
+SEARCH_OVERLAP_CHARS = 65536
+#: characters read from the pipe at a time
+READ_CHUNK_CHARS = 65536
 
 #: seconds ``kill()`` waits for the kernel to reap a SIGKILLed child before giving up on it
 REAP_TIMEOUT_S = 10.0
@@ -75,6 +86,10 @@ class ProcessTimeout(ProcessError):
 
 class ProcessExited(ProcessError):
     """The process closed its output (exited, crashed or was killed)."""
+
+
+class ProcessOutputLimit(ProcessExited):
+    """The process printed more than ``max_output_chars`` for one answer and was killed."""
 
 
 def group_alive(pgid: int) -> bool:
@@ -121,6 +136,8 @@ class ManagedProcess:
         tail_chars: int = 8192,
         encoding: str = "utf-8",
         stderr_file: bool = False,
+        read_only: Sequence[str] = (),
+        max_output_chars: int = MAX_OUTPUT_CHARS,
     ) -> None:
         self.argv = list(argv)
         self.memory_limit_mb = memory_limit_mb
@@ -132,6 +149,9 @@ class ManagedProcess:
         self._tail_chars = tail_chars
         self._encoding = encoding
         self.stderr_file = stderr_file
+        #: extra paths visible read-only inside a bwrap sandbox (the working directory is writable)
+        self._read_only = tuple(read_only)
+        self.max_output_chars = max_output_chars
         self._proc: subprocess.Popen[bytes] | None = None
         self._spawn: pexpect.fdpexpect.fdspawn | None = None
         self._tail = ""
@@ -147,7 +167,11 @@ class ManagedProcess:
         if self.private_tmpdir and self._tmpdir is None:
             self._tmpdir = tempfile.mkdtemp(prefix="llemma-prover-")
         cwd = self._cwd or self._tmpdir
-        argv = self._sandbox.wrap(self.argv) if self._sandbox is not None else self.argv
+        argv = (
+            self._sandbox.wrap(self.argv, workdir=cwd, read_only=self._read_only)
+            if self._sandbox is not None
+            else self.argv
+        )
         stderr: int | IO[bytes] = subprocess.STDOUT
         if self.stderr_file:
             workdir = self.workdir
@@ -293,33 +317,56 @@ class ManagedProcess:
     def expect(self, pattern: Pattern[str], deadline: float) -> tuple[str, Match[str]]:
         """Read until ``pattern`` matches or ``deadline`` (``time.monotonic()``) passes.
 
-        Returns (text before the match, the match). Raises ``ProcessTimeout`` / ``ProcessExited``.
+        Returns (text before the match, the match). Raises ``ProcessTimeout`` / ``ProcessExited`` /
+        ``ProcessOutputLimit`` (more than ``max_output_chars`` without a match: the process is killed).
         """
         if self._spawn is None:
             raise ProcessError("process not started")
         t0 = time.monotonic()
-        remaining = deadline - t0
-        if remaining <= 0:
+        if deadline - t0 <= 0:
             raise ProcessTimeout("deadline already passed", tail=self._tail)
+        buf = _as_str(self._spawn.buffer)
+        searched = 0
+        while True:
+            m = pattern.search(buf, max(0, searched - SEARCH_OVERLAP_CHARS))
+            if m is not None:
+                self._spawn.buffer = buf[m.end() :]
+                before = buf[: m.start()]
+                self._remember(before + m.group(0))
+                return before, m
+            searched = len(buf)
+            if len(buf) > self.max_output_chars:
+                self._remember(buf[-self._tail_chars :])
+                self.kill()
+                raise ProcessOutputLimit(
+                    f"more than {self.max_output_chars} characters of output without an answer; killed",
+                    tail=self._tail,
+                    elapsed=time.monotonic() - t0,
+                )
+            buf += self._read_some(buf, deadline, t0)
+
+    def _read_some(self, buf: str, deadline: float, t0: float) -> str:
+        """The next chunk of output (waiting until ``deadline``); ``buf`` is kept for the error tail."""
+        assert self._spawn is not None
+        remaining = deadline - time.monotonic()
         try:
-            self._spawn.expect(pattern, timeout=remaining)
+            if remaining <= 0:
+                raise pexpect.TIMEOUT("deadline passed")
+            return _as_str(self._spawn.read_nonblocking(READ_CHUNK_CHARS, timeout=remaining))
         except pexpect.TIMEOUT as exc:
-            self._remember(_as_str(self._spawn.before))
+            self._spawn.buffer = buf
+            self._remember(buf[-self._tail_chars :])
             raise ProcessTimeout(
-                f"no answer within {remaining:.1f}s", tail=self._tail, elapsed=time.monotonic() - t0
+                f"no answer within {deadline - t0:.1f}s", tail=self._tail, elapsed=time.monotonic() - t0
             ) from exc
         except pexpect.EOF as exc:
-            self._remember(_as_str(self._spawn.before))
+            self._spawn.buffer = ""
+            self._remember(buf[-self._tail_chars :])
             raise ProcessExited(
                 f"process exited (status {self._wait_status()})",
                 tail=self._tail,
                 elapsed=time.monotonic() - t0,
             ) from exc
-        before = _as_str(self._spawn.before)
-        match = self._spawn.match
-        assert match is not None and not isinstance(match, type)
-        self._remember(before + match.group(0))
-        return before, match
 
     def read_chunk(self, deadline: float, max_chars: int = 65536) -> str:
         """Return the output available now, waiting until ``deadline`` for at least one character.
@@ -354,18 +401,41 @@ class ManagedProcess:
         return _as_str(self._spawn.buffer)
 
     def wait(self, deadline: float) -> tuple[int, str]:
-        """Read everything until the child exits; returns (exit status, output). Raises on deadline."""
+        """Read everything until the child exits; returns (exit status, output).
+
+        Raises ``ProcessTimeout`` on the deadline and ``ProcessOutputLimit`` (the process is killed at
+        once) when it prints more than ``max_output_chars``.
+        """
         if self._spawn is None or self._proc is None:
             raise ProcessError("process not started")
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        t0 = time.monotonic()
+        if deadline - t0 <= 0:
             raise ProcessTimeout("deadline already passed", tail=self._tail)
-        try:
-            self._spawn.expect(pexpect.EOF, timeout=remaining)
-        except pexpect.TIMEOUT as exc:
-            self._remember(_as_str(self._spawn.before))
-            raise ProcessTimeout(f"did not exit within {remaining:.1f}s", tail=self._tail) from exc
-        out = _as_str(self._spawn.before)
+        parts = [_as_str(self._spawn.buffer)]
+        self._spawn.buffer = ""
+        size = len(parts[0])
+        while True:
+            if size > self.max_output_chars:
+                self._remember("".join(parts)[-self._tail_chars :])
+                self.kill()
+                raise ProcessOutputLimit(
+                    f"more than {self.max_output_chars} characters of output; killed",
+                    tail=self._tail,
+                    elapsed=time.monotonic() - t0,
+                )
+            remaining = deadline - time.monotonic()
+            try:
+                if remaining <= 0:
+                    raise pexpect.TIMEOUT("deadline passed")
+                chunk = _as_str(self._spawn.read_nonblocking(READ_CHUNK_CHARS, timeout=remaining))
+            except pexpect.EOF:
+                break
+            except pexpect.TIMEOUT as exc:
+                self._remember("".join(parts)[-self._tail_chars :])
+                raise ProcessTimeout(f"did not exit within {deadline - t0:.1f}s", tail=self._tail) from exc
+            parts.append(chunk)
+            size += len(chunk)
+        out = "".join(parts)
         self._remember(out)
         try:
             status = self._proc.wait(timeout=max(0.1, deadline - time.monotonic()))

@@ -1,14 +1,24 @@
 """Sandboxing of prover processes that run untrusted (model-written) input.
 
-Every prover process is started through ``Sandbox.wrap(argv)`` and ``Sandbox.preexec``:
+Every prover process is started through ``Sandbox.wrap(argv, workdir=..., read_only=...)`` and
+``Sandbox.preexec``:
 
 * resource limits (``setrlimit``): address space, CPU seconds, file size, open files, no core dumps;
 * a private temporary working directory and a scrubbed environment (``Sandbox.env``);
-* no network, where the OS allows it: ``bwrap --unshare-net`` (bubblewrap, if installed) or
-  ``unshare --net`` (needs root or unprivileged user namespaces); otherwise none, and ``describe()``
-  says so, so that ``config.json`` records which protection was active.
+* with ``bwrap`` (Debian's bubblewrap, the mechanism chosen where it works): new mount, network, PID,
+  IPC, UTS and cgroup namespaces; the whole file system is mounted **read-only**, ``/tmp`` is an
+  empty read-only tmpfs (other runs' files are invisible), ``/dev`` is a minimal read-only one, and
+  the only writable path is the process's private working directory (plus the read-only binds a
+  caller names, e.g. a compiled library to load). A smuggled ``Redirect``, ``Extraction "file"``,
+  ``Cd`` or ``.vo`` write anywhere else fails with "Read-only file system"; no network interface but
+  ``lo``; ``--die-with-parent`` and the PID namespace take every child down with the sandbox;
+* with ``unshare`` (fallback where bubblewrap is missing or refused): a new network namespace only;
+  the file system is **not** confined and ``describe()`` says so;
+* ``none``: rlimits, environment and private working directory only.
 
-Detection runs a real probe (``detect()``) once, explicitly, never at import time.
+Detection runs a real probe (``detect()``: the bwrap probe writes in its working directory and must
+fail to write outside it) once, explicitly, never at import time. ``describe()`` is what
+``config.json["sandbox"]`` records.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ import os
 import resource
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -27,6 +38,9 @@ if TYPE_CHECKING:
 #: environment variables a prover may see (everything else is dropped)
 _KEEP_ENV = ("PATH", "LANG", "LC_ALL", "COQLIB", "COQPATH", "OCAMLPATH", "LEAN_PATH", "ELAN_HOME",
              "ISABELLE_HOME", "USER_HOME")
+
+#: seconds the detection probe may take
+PROBE_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -43,28 +57,38 @@ class Limits:
 class Sandbox:
     """How prover processes are confined. Build with ``Sandbox.detect()``; ``Sandbox()`` = rlimits only."""
 
-    #: "bwrap", "unshare" or "none"
+    #: "bwrap" (namespaces + read-only file system), "unshare" (network namespace only) or "none"
     network: str = "none"
     limits: Limits = field(default_factory=Limits)
     scrub_env: bool = True
 
     @classmethod
     def detect(cls, limits: Limits | None = None, *, want_network_isolation: bool = True) -> Sandbox:
-        """Probe what this machine allows (runs ``true`` under each mechanism once)."""
+        """Probe what this machine allows (runs a small command under each mechanism once)."""
         limits = limits or Limits()
         if want_network_isolation:
-            for mech, argv in (
-                ("bwrap", _bwrap_prefix()),
-                ("unshare", ["unshare", "--net", "--"]),
-            ):
-                if shutil.which(argv[0]) and _probe(argv):
-                    return cls(network=mech, limits=limits)
+            if shutil.which("bwrap") and _probe_bwrap():
+                return cls(network="bwrap", limits=limits)
+            if shutil.which("unshare") and _probe(["unshare", "--net", "--", "true"]):
+                return cls(network="unshare", limits=limits)
         return cls(network="none", limits=limits)
 
-    def wrap(self, argv: Sequence[str]) -> list[str]:
-        """The command line that runs ``argv`` inside the sandbox."""
+    @property
+    def confines_files(self) -> bool:
+        """Whether writes outside the working directory are impossible (bwrap only)."""
+        return self.network == "bwrap"
+
+    def wrap(
+        self, argv: Sequence[str], *, workdir: str | None = None, read_only: Sequence[str] = ()
+    ) -> list[str]:
+        """The command line that runs ``argv`` inside the sandbox.
+
+        ``workdir`` is the only writable path under bwrap (none when ``None``: then nothing is
+        writable); ``read_only`` are extra paths made visible read-only (needed only under a
+        bwrap ``/tmp``, which is otherwise empty). Both are ignored by the other mechanisms.
+        """
         if self.network == "bwrap":
-            return [*_bwrap_prefix(), *argv]
+            return [*_bwrap_prefix(workdir, read_only), *argv]
         if self.network == "unshare":
             return ["unshare", "--net", "--", *argv]
         return list(argv)
@@ -99,9 +123,20 @@ class Sandbox:
         return apply
 
     def describe(self) -> dict[str, object]:
-        """What protection is active, for ``config.json``."""
+        """What protection is active, for ``config.json`` (measured by ``detect()``, not assumed)."""
+        files = {
+            "bwrap": "read-only view of / (bubblewrap); writable: the process's private directory only; "
+            "/tmp an empty read-only tmpfs",
+            "unshare": "not confined (unshare --net gives a network namespace only)",
+            "none": "not confined",
+        }[self.network if self.network in ("bwrap", "unshare") else "none"]
         return {
+            "mechanism": self.network,
             "network_isolation": self.network,
+            "filesystem": files,
+            "filesystem_confined": self.confines_files,
+            "namespaces": ["mount", "net", "pid", "ipc", "uts", "cgroup"] if self.network == "bwrap"
+            else (["net"] if self.network == "unshare" else []),
             "rlimits": {
                 "address_space_mb": self.limits.address_space_mb,
                 "cpu_seconds": self.limits.cpu_seconds,
@@ -114,19 +149,40 @@ class Sandbox:
         }
 
 
-def _bwrap_prefix() -> list[str]:
-    return [
-        "bwrap", "--unshare-net", "--die-with-parent", "--ro-bind", "/", "/",
-        "--dev", "/dev", "--proc", "/proc", "--bind", "/tmp", "/tmp", "--",
+def _bwrap_prefix(workdir: str | None, read_only: Sequence[str]) -> list[str]:
+    argv = [
+        "bwrap", "--unshare-all", "--die-with-parent",
+        "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
     ]
+    for path in read_only:
+        real = os.path.realpath(path)
+        argv += ["--ro-bind", real, real]
+    if workdir is not None:
+        real = os.path.realpath(workdir)
+        argv += ["--bind", real, real, "--chdir", real]
+    return [*argv, "--remount-ro", "/tmp", "--remount-ro", "/dev", "--"]
 
 
-def _probe(prefix: Sequence[str]) -> bool:
+def _probe(argv: Sequence[str], cwd: str | None = None) -> bool:
     try:
-        r = subprocess.run([*prefix, "true"], capture_output=True, timeout=10, check=False)
+        r = subprocess.run(list(argv), capture_output=True, timeout=PROBE_TIMEOUT_S, check=False, cwd=cwd)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return r.returncode == 0
+
+
+def _probe_bwrap() -> bool:
+    """bwrap starts, its working directory is writable, and the directory above it is not."""
+    with tempfile.TemporaryDirectory(prefix="llemma-sandbox-probe-") as outer:
+        inner = os.path.join(outer, "inner")
+        os.mkdir(inner)
+        ok = _probe(
+            [*_bwrap_prefix(inner, ()), "sh", "-c", "echo x > inside && ! (echo x > ../outside) 2>/dev/null"],
+            cwd=inner,
+        )
+        return ok and os.path.exists(os.path.join(inner, "inside")) and not os.path.exists(
+            os.path.join(outer, "outside")
+        )
 
 
 def sandbox_for(config: ProverConfig) -> Sandbox:

@@ -53,9 +53,11 @@ replaying a path that worked before). Those raise ``ProverCrashed``/``ProverHung
 ``RestartLimitExceeded`` (the search records ``prover_crash``). A process is also recycled (not a
 restart) after ``recycle_after`` requests or when its resident memory exceeds ``recycle_rss_mb``.
 
-Re-check. ``check`` writes ``proof_text(...)`` plus ``Print Assumptions <name>.`` to a fresh private
-directory and runs ``coqc`` on it; a proof is accepted only if coqc exits 0 and every axiom it
-depends on is one the header brings in (see ``axioms.py``).
+Re-check. ``check`` delegates to ``recheck.Rechecker``: the proof file is compiled by ``coqc``, the
+compiled library is audited by ``coqchk -o`` (axioms by full kernel name against those of the header
+alone; type-in-type, unsafe fixpoints, assumed positivity) and its theorem is shown, by proof-free
+files, to be exactly the original statement in the original header environment. Nothing the
+model's text prints is read (see ``recheck.py``).
 """
 
 from __future__ import annotations
@@ -91,7 +93,6 @@ from ...core.types import (
 from ..base import ProverBackend, register_backend
 from ..process import ProcessError, ProcessExited, ProcessTimeout
 from ..sandbox import Sandbox, sandbox_for
-from . import axioms as _axioms
 from .ide import (
     MAX_ANSWER_CHARS,
     Added,
@@ -104,6 +105,7 @@ from .ide import (
     Status,
     ide_executable_for,
 )
+from .recheck import Rechecker, proof_file, theorem_name
 from .sentences import InvalidTactic, validate_tactic
 
 try:  # written by the header engineer; the signature is the contract
@@ -228,8 +230,9 @@ class CoqBackend(ProverBackend):
         self._spare_header: str | None = None
         self._restarts = 0
         self._stats: dict[str, float] = {}
-        self._allowed_axioms: dict[str, frozenset[str]] = {}
-        #: confinement of every coqidetop/coqc this backend starts (probed once, on first use)
+        #: the final check (caches what each header brings in); built on first use
+        self._rechecker: Rechecker | None = None
+        #: confinement of every coqidetop/coqc/coqchk this backend starts (probed once, on first use)
         self._sandbox: Sandbox | None = None
         self._reset_stats()
 
@@ -686,44 +689,49 @@ class CoqBackend(ProverBackend):
 
     # -- independent re-check ----------------------------------------------------------------
     def proof_text(self, theorem: Theorem, proof: Sequence[str]) -> str:
-        """Header (prepared), statement, ``Proof.``, one tactic per line, ``Qed.`` (no Print Assumptions).
+        """Header (prepared), statement, ``Proof.``, one tactic per line, ``Qed.`` (``recheck.proof_file``).
 
         A tactic that is exactly ``timeout N (T)`` is written as ``T`` (``without_timeout``): the
         timeout bounded what the search spent on it; the re-check must not fail because a loaded
         machine runs ``T`` slower than the search did. ``T`` itself is checked as usual. Raises
         ``InvalidTactic`` if a tactic is not one admissible sentence.
         """
-        tactics = [validate_tactic(without_timeout(validate_tactic(t))) + "." for t in proof]
-        return (
-            prepare_header(theorem.header).rstrip("\n")
-            + "\n"
-            + theorem.statement.strip()
-            + "\nProof.\n"
-            + "\n".join(tactics)
-            + "\nQed.\n"
-        )
+        return proof_file(prepare_header(theorem.header), theorem.statement, _final_tactics(proof))
 
-    def check(self, theorem: Theorem, proof: Sequence[str]) -> CheckResult:
+    def check(
+        self, theorem: Theorem, proof: Sequence[str], *, audit_header: str | None = None
+    ) -> CheckResult:
+        """The final check (``recheck.Rechecker.check``) of the tactics ``proof_text`` writes.
+        ``audit_header`` (raw, like ``theorem.header``) is the header whose axioms are allowed, when
+        it is not the theorem's own."""
         t0 = time.monotonic()
         try:
-            text = self.proof_text(theorem, proof)
+            tactics = _final_tactics(proof)
         except InvalidTactic as exc:
             return CheckResult(
-                ok=False, checker="coqc", elapsed=time.monotonic() - t0, message=f"rejected: {exc}"
+                ok=False, checker="coqchk", elapsed=time.monotonic() - t0, message=f"rejected: {exc}"
             )
-        name = _axioms.theorem_name(theorem.statement) or theorem.name
-        header = prepare_header(theorem.header)
-        return _axioms.check_source(
-            text,
-            name=name,
-            header=header,
+        return self.rechecker.check(
+            header=prepare_header(theorem.header),
+            statement=theorem.statement,
+            tactics=tactics,
+            name=theorem_name(theorem.statement) or theorem.name,
             timeout=self.config.check_timeout,
-            memory_limit_mb=self.config.memory_limit_mb,
-            coqc=_coqc_for(self._executable),
-            allowed_cache=self._allowed_axioms,
+            audit_header=None if audit_header is None else prepare_header(audit_header),
             started=t0,
-            sandbox=self.sandbox,
         )
+
+    @property
+    def rechecker(self) -> Rechecker:
+        if self._rechecker is None:
+            self._rechecker = Rechecker(
+                sandbox=self.sandbox,
+                coqc=_sibling(self._executable, "coqc"),
+                coqchk=_sibling(self._executable, "coqchk"),
+                coqidetop=ide_executable_for(self._executable),
+                memory_limit_mb=self.config.memory_limit_mb,
+            )
+        return self._rechecker
 
     @property
     def sandbox(self) -> Sandbox:
@@ -733,7 +741,13 @@ class CoqBackend(ProverBackend):
         return self._sandbox
 
 
-def _coqc_for(coqtop: str) -> str:
+def _final_tactics(proof: Sequence[str]) -> list[str]:
+    """The tactics of the proof file: validated, ``timeout N (T)`` written as ``T``."""
+    return [without_timeout(validate_tactic(t)) for t in proof]
+
+
+def _sibling(coqtop: str, tool: str) -> str:
+    """``coqc``/``coqchk`` beside a configured ``coqtop`` (the one on PATH otherwise)."""
     if coqtop.endswith("coqtop"):
-        return coqtop[: -len("coqtop")] + "coqc"
-    return "coqc"
+        return coqtop[: -len("coqtop")] + tool
+    return tool

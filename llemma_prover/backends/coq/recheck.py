@@ -1,0 +1,484 @@
+"""The final check of a Coq proof, decided by processes that run none of the model's text.
+
+A proof found by the search is accepted only by ``Rechecker.check``. The proof file is
+``header + statement + "Proof." + one tactic per line + "Qed."`` (``proof_file``). Every process
+below runs in the backend's sandbox (``backends/sandbox.py``: read-only file system except its own
+directory, no network, rlimits) with a byte cap on what it prints and one deadline for the whole check.
+
+1. **Compile** the proof file with ``coqc`` to ``LlemmaCheck.vo`` (this is the only process that runs
+   the model's text). It must exit 0.
+2. **Kernel audit** by ``coqchk -o -norec LlemmaCheck`` on the compiled library: Coq's independent
+   checker re-typechecks every constant of the library and prints its context summary, which names
+   every axiom of the environment by its *full kernel name* and every constant relying on
+   type-in-type, unsafe (co)fixpoints (``Unset Guard Checking``) or assumed positivity. Accepted only
+   with ``Set is predicative``, the three unsafe lists empty and every axiom in the header's allowed set.
+   coqchk reads the ``.vo`` as data; nothing a tactic printed is read.
+3. **Allowed axioms** are those of a library made of the header alone, compiled under the same name
+   ``LlemmaCheck`` (so an axiom the header declares, ``LlemmaCheck.Rfloor_spec``, has the same kernel
+   name in both) and audited by the same ``coqchk -o``; ``Coq.Logic.Classical_Prop.classic`` is allowed
+   exactly when the header's own imports bring it in. Cached per header (``HeaderFacts``).
+4. **Statement identity**. A reference library ``LlemmaCheck`` is compiled from trusted text only:
+   header + statement + ``Admitted.``. Then one small proof-free file is compiled twice, once against
+   the reference and once against the proof's library::
+
+       Require LlemmaCheck.  Set Printing All.  Print ML Modules.  Print Module LlemmaCheck.
+       Print LlemmaCheck.<every object of the header library>.   Check @LlemmaCheck.<name>.
+
+   and the two outputs must be identical. ``Require`` without ``Import`` leaves every name of the
+   loaded library fully qualified (``LlemmaCheck.M.name`` for a smuggled module), ``Printing All``
+   prints no notation, and Coq prints the shortest name that *resolves to the same object*, so a
+   shadowed, re-declared (``Abort.`` then ``Theorem name : True``) or moved theorem, an extra
+   declaration, a header object redefined after ``Reset Initial``, or an extra plugin all change
+   the output. Its type and every header object must be exactly those of the trusted text.
+
+The structure of the file (header, statement, ``Proof.``, tactic sentences, ``Qed.``) is first checked
+by our validator (``validate_tactic``, in ``proof_file``); the kernel steps above do not depend on it.
+
+Cost (measured, see the README): two ``coqc`` compiles and two ``coqc`` prints per proof, run two
+at a time, plus one ``coqc`` + ``coqchk`` + one print per new header.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ...core.types import CheckResult
+from ..process import ManagedProcess, ProcessError, ProcessOutputLimit, ProcessTimeout
+from ..sandbox import Sandbox
+from .sentences import InvalidTactic, validate_tactic
+
+__all__ = [
+    "CHECK_MODULE",
+    "CheckReport",
+    "HeaderFacts",
+    "Rechecker",
+    "parse_coqchk",
+    "proof_file",
+    "split_assumptions",
+    "theorem_name",
+]
+
+#: the logical name of every library compiled by the check (proof, reference and header alike)
+CHECK_MODULE = "LlemmaCheck"
+#: characters of output accepted from a compile or a coqchk run (an honest one prints next to nothing)
+MAX_COMPILE_OUTPUT = 1024 * 1024
+#: characters of output accepted from a print file (header objects printed in full)
+MAX_PRINT_OUTPUT = 16 * 1024 * 1024
+
+_THEOREM_RE = re.compile(
+    r"^\s*(?:Theorem|Lemma|Fact|Remark|Corollary|Proposition|Example)\s+([A-Za-z_][\w']*)", re.MULTILINE
+)
+_SEARCH_NAME_RE = re.compile(rf"^{CHECK_MODULE}\.(\S+?):", re.MULTILINE)
+#: the sections of ``coqchk -o`` ("* Title:" then indented entries, or "* Title: <none>")
+_SECTION_RE = re.compile(r"^\* ([^:]+):\s*(.*)$")
+_AXIOMS = "Axioms"
+_UNSAFE = (
+    "Constants/Inductives relying on type-in-type",
+    "Constants/Inductives relying on unsafe (co)fixpoints",
+    "Inductives whose positivity is assumed",
+)
+_PREDICATIVE = "Set is predicative"
+
+
+def theorem_name(statement: str) -> str | None:
+    """The name declared by a ``Theorem name ...`` statement."""
+    m = _THEOREM_RE.search(statement)
+    return m.group(1) if m else None
+
+
+def proof_file(header: str, statement: str, tactics: Sequence[str]) -> str:
+    """Header, statement, ``Proof.``, one validated tactic per line, ``Qed.``.
+
+    Raises ``InvalidTactic`` if a tactic is not one admissible sentence.
+    """
+    body = [validate_tactic(t) + "." for t in tactics]
+    return header.rstrip("\n") + "\n" + statement.strip() + "\nProof.\n" + "\n".join(body) + "\nQed.\n"
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """What ``coqchk -o`` says about a compiled library's environment."""
+
+    theory: str
+    axioms: tuple[str, ...]
+    #: "<section>: <name>" for every entry of the type-in-type / unsafe fixpoint / positivity lists
+    unsafe: tuple[str, ...]
+
+
+def parse_coqchk(output: str) -> CheckReport | None:
+    """The context summary of ``coqchk -o``; ``None`` when the output is not one (fail closed).
+
+    The text is coqchk's own: it prints kernel names, one per indented line; an identifier cannot
+    contain blanks, ``*`` or ``:``, so a name cannot pose as a section. A section this parser does not
+    know makes the whole report ``None``.
+    """
+    lines = output.splitlines()
+    try:
+        start = lines.index("CONTEXT SUMMARY")
+    except ValueError:
+        return None
+    known = {_AXIOMS, "Theory", *_UNSAFE}
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    theory = ""
+    for line in lines[start + 1 :]:
+        if not line.strip() or set(line.strip()) == {"="}:
+            continue
+        sec = _SECTION_RE.match(line)
+        if sec:
+            title, rest = sec.group(1), sec.group(2).strip()
+            if title not in known or title in sections:
+                return None
+            current = sections[title] = []
+            if title == "Theory":
+                theory = rest
+            elif rest not in ("", "<none>"):
+                return None
+            continue
+        if current is None or not line.startswith("    ") or len(line.split()) != 1:
+            return None
+        current.append(line.strip())
+    if set(sections) != known:
+        return None
+    unsafe = tuple(f"{title}: {name}" for title in _UNSAFE for name in sections[title])
+    return CheckReport(theory=theory, axioms=tuple(sections[_AXIOMS]), unsafe=unsafe)
+
+
+@dataclass(frozen=True)
+class HeaderFacts:
+    """What a header brings in, from the header-only library (trusted text, audited by coqchk)."""
+
+    allowed_axioms: frozenset[str]
+    #: the library's objects (``Search _ inside``), printed in full by the identity check
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Job:
+    argv: tuple[str, ...]
+    workdir: str
+    files: tuple[tuple[str, str], ...] = ()
+    read_only: tuple[str, ...] = ()
+    max_output: int = MAX_COMPILE_OUTPUT
+
+
+class _Failed(Exception):
+    """A step of the check failed; the message says which and why."""
+
+
+class Rechecker:
+    """Runs the final check (module docstring); one per backend, it caches ``HeaderFacts`` per header."""
+
+    def __init__(
+        self,
+        *,
+        sandbox: Sandbox,
+        coqc: str = "coqc",
+        coqchk: str = "coqchk",
+        memory_limit_mb: int = 0,
+    ) -> None:
+        self.sandbox = sandbox
+        self.coqc = coqc
+        self.coqchk = coqchk
+        self.memory_limit_mb = memory_limit_mb
+        self._headers: dict[str, HeaderFacts] = {}
+        #: seconds spent per step, summed over checks (for ``stats``)
+        self.times: dict[str, float] = {"compile": 0.0, "kernel": 0.0, "header": 0.0, "checks": 0.0}
+
+    # -- the check ---------------------------------------------------------------------------
+    def check(
+        self,
+        *,
+        header: str,
+        statement: str,
+        tactics: Sequence[str],
+        name: str,
+        timeout: float,
+        audit_header: str | None = None,
+        started: float | None = None,
+    ) -> CheckResult:
+        """Accept ``tactics`` as a proof of ``statement`` under ``header`` only if every step holds.
+
+        ``audit_header`` (default ``header``) is the header whose axioms are allowed: autoformalize
+        compiles with an extra automation import but judges axioms by the problem's own header.
+        """
+        t0 = time.monotonic() if started is None else started
+        try:
+            text = proof_file(header, statement, tactics)
+        except InvalidTactic as exc:
+            return self._result(False, t0, f"rejected: {exc}")
+        return self.check_file(
+            text,
+            header=header,
+            statement=statement,
+            name=name,
+            timeout=timeout,
+            audit_header=audit_header,
+            started=t0,
+        )
+
+    def check_file(
+        self,
+        text: str,
+        *,
+        header: str,
+        statement: str,
+        name: str,
+        timeout: float,
+        audit_header: str | None = None,
+        started: float | None = None,
+    ) -> CheckResult:
+        """Steps 1-4 on a whole proof file ``text`` that claims to prove ``statement`` under ``header``.
+
+        Nothing here trusts ``text`` to have the shape ``proof_file`` gives it: tests feed it hostile
+        files directly, as if every filter before it had been fooled.
+        """
+        t0 = time.monotonic() if started is None else started
+        deadline = t0 + timeout
+        self.times["checks"] += 1
+        audit = header if audit_header is None else audit_header
+        root = tempfile.mkdtemp(prefix="llemma-check-")
+        try:
+            return self._check(root, header, statement, text, name, audit, deadline, t0)
+        except _Failed as exc:
+            return self._result(False, t0, str(exc))
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+    def _check(
+        self,
+        root: str,
+        header: str,
+        statement: str,
+        text: str,
+        name: str,
+        audit_header: str,
+        deadline: float,
+        t0: float,
+    ) -> CheckResult:
+        proof_dir, ref_dir = _mkdir(root, "proof"), _mkdir(root, "ref")
+        reference = header.rstrip("\n") + "\n" + statement.strip() + "\nAdmitted.\n"
+        t = time.monotonic()
+        jobs = [self._compile(proof_dir, text), self._compile(ref_dir, reference)]
+        proof_run, ref_run = self._run(jobs, deadline)
+        self.times["compile"] += time.monotonic() - t
+        _require_ok("coqc (proof file)", proof_run)
+        _require_ok("coqc (reference: header + statement, no proof)", ref_run)
+        facts = self.header_facts(header, deadline)
+        audit = facts if audit_header == header else self.header_facts(audit_header, deadline)
+        t = time.monotonic()
+        common = _print_file(name, facts.names)
+        chk, proof_print, ref_print = self._run(
+            [
+                self._coqchk(_mkdir(root, "chk"), proof_dir),
+                self._print(_mkdir(root, "print-proof"), proof_dir, common + _assumptions(name)),
+                self._print(_mkdir(root, "print-ref"), ref_dir, common),
+            ],
+            deadline,
+        )
+        self.times["kernel"] += time.monotonic() - t
+        report = _require_report("coqchk (proof library)", chk)
+        ref_text = _normal(_require_ok("print (reference)", ref_print))
+        proof_text, used = split_assumptions(_require_ok("print (proof library)", proof_print))
+        bad = [*report.unsafe, *(a for a in report.axioms if a not in facts.allowed_axioms)]
+        if report.theory != _PREDICATIVE:
+            bad.append(f"Theory: {report.theory}")
+        if bad:
+            return self._result(
+                False, t0, "depends on what the header does not bring in (coqchk -o)", report.axioms, bad
+            )
+        if used is None or _normal(proof_text) != ref_text:
+            return self._result(
+                False,
+                t0,
+                f"the compiled {CHECK_MODULE}.{name} is not the original statement in the original header "
+                f"environment: {_first_difference(ref_text, proof_text)}",
+                report.axioms,
+            )
+        forbidden = facts.allowed_axioms - audit.allowed_axioms
+        bad = [u for u in used if any(f == u or f.endswith("." + u) for f in forbidden)]
+        if bad:
+            return self._result(
+                False, t0, "uses axioms the problem's own header does not bring in", used, bad
+            )
+        return self._result(True, t0, "", used)
+
+    def header_facts(self, header: str, deadline: float) -> HeaderFacts:
+        """Allowed axioms and object names of the header-only library (cached per header)."""
+        cached = self._headers.get(header)
+        if cached is not None:
+            return cached
+        t = time.monotonic()
+        root = tempfile.mkdtemp(prefix="llemma-check-header-")
+        try:
+            lib = _mkdir(root, "header")
+            (compiled,) = self._run([self._compile(lib, header.rstrip("\n") + "\n")], deadline)
+            _require_ok("coqc (header alone)", compiled)
+            search = (
+                f"Require {CHECK_MODULE}.\nSet Printing Width 1000000.\nSearch _ inside {CHECK_MODULE}.\n"
+            )
+            chk, names = self._run(
+                [self._coqchk(_mkdir(root, "chk"), lib), self._print(_mkdir(root, "search"), lib, search)],
+                deadline,
+            )
+            report = _require_report("coqchk (header alone)", chk)
+            if report.unsafe or report.theory != _PREDICATIVE:
+                raise _Failed(f"the header itself is unsafe: {report.theory} {report.unsafe}")
+            found = sorted(set(_SEARCH_NAME_RE.findall(_require_ok("Search (header alone)", names))))
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+            self.times["header"] += time.monotonic() - t
+        facts = HeaderFacts(allowed_axioms=frozenset(report.axioms), names=tuple(found))
+        self._headers[header] = facts
+        return facts
+
+    # -- processes ---------------------------------------------------------------------------
+    def _compile(self, workdir: str, source: str) -> _Job:
+        return _Job(
+            (self.coqc, "-q", f"{CHECK_MODULE}.v"), workdir, files=((f"{CHECK_MODULE}.v", source),)
+        )
+
+    def _coqchk(self, workdir: str, lib: str) -> _Job:
+        return _Job(
+            (self.coqchk, "-silent", "-o", "-norec", CHECK_MODULE, "-Q", lib, ""), workdir, read_only=(lib,)
+        )
+
+    def _print(self, workdir: str, lib: str, source: str) -> _Job:
+        return _Job(
+            (self.coqc, "-q", "-Q", lib, "", "LlemmaPrint.v"),
+            workdir,
+            files=(("LlemmaPrint.v", source),),
+            read_only=(lib,),
+            max_output=MAX_PRINT_OUTPUT,
+        )
+
+    def _run(self, jobs: Sequence[_Job], deadline: float) -> list[tuple[int, str] | str]:
+        """Run ``jobs`` at the same time; each result is (status, output) or a failure message."""
+        procs: list[ManagedProcess] = []
+        results: list[tuple[int, str] | str] = []
+        try:
+            for job in jobs:
+                for fname, content in job.files:
+                    with open(os.path.join(job.workdir, fname), "w", encoding="utf-8") as fh:
+                        fh.write(content)
+                proc = ManagedProcess(
+                    job.argv,
+                    memory_limit_mb=self.memory_limit_mb,
+                    private_tmpdir=False,
+                    cwd=job.workdir,
+                    env_extra={"HOME": job.workdir, "TMPDIR": job.workdir},
+                    sandbox=self.sandbox,
+                    read_only=job.read_only,
+                    max_output_chars=job.max_output,
+                )
+                procs.append(proc)
+                proc.start()
+            for job, proc in zip(jobs, procs, strict=True):
+                try:
+                    results.append(proc.wait(deadline))
+                except ProcessOutputLimit:
+                    results.append(f"{job.argv[0]} printed more than {job.max_output} characters; killed")
+                except ProcessTimeout:
+                    results.append(f"{job.argv[0]} timed out")
+                except ProcessError as exc:
+                    results.append(f"{job.argv[0]} failed to run: {exc}")
+        except ProcessError as exc:
+            raise _Failed(f"could not start {exc}") from exc
+        finally:
+            for proc in procs:
+                proc.close()
+        return results
+
+    def _result(
+        self,
+        ok: bool,
+        t0: float,
+        message: str,
+        axioms: Sequence[str] = (),
+        bad: Sequence[str] = (),
+    ) -> CheckResult:
+        return CheckResult(
+            ok=ok,
+            checker="coqchk",
+            elapsed=time.monotonic() - t0,
+            message=message,
+            axioms=tuple(axioms),
+            bad_axioms=tuple(bad),
+        )
+
+
+def _print_file(name: str, header_names: Sequence[str]) -> str:
+    lines = [
+        f"Require {CHECK_MODULE}.",
+        "Set Printing All.",
+        "Set Printing Width 1000000.",
+        "Print ML Modules.",
+        f"Print Module {CHECK_MODULE}.",
+        *(f"Print {CHECK_MODULE}.{n}." for n in header_names),
+        f"Check @{CHECK_MODULE}.{name}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _assumptions(name: str) -> str:
+    return f"Print Assumptions {CHECK_MODULE}.{name}.\n"
+
+
+def split_assumptions(output: str) -> tuple[str, tuple[str, ...] | None]:
+    """Split a print file's output into (what came before, the axioms ``Print Assumptions`` listed).
+
+    The answer to ``Print Assumptions`` (the file's last command) starts at the last line that is
+    exactly ``Closed under the global context`` or ``Axioms:``; each following line is one
+    ``name : type`` entry (``Printing Width`` is too large for a type to wrap). ``None`` for the axioms
+    when the output does not end with such an answer. Only ever read from a proof-free file's output.
+    """
+    lines = output.rstrip("\n").split("\n")
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i] == "Closed under the global context":
+            return "\n".join(lines[:i]), (() if i == len(lines) - 1 else None)
+        if lines[i] == "Axioms:":
+            entries = lines[i + 1 :]
+            names = [e.split(" : ", 1)[0] for e in entries]
+            well_formed = all(" : " in e and n and " " not in n for e, n in zip(entries, names, strict=True))
+            if not entries or not well_formed:
+                return output, None
+            return "\n".join(lines[:i]), tuple(names)
+    return output, None
+
+
+def _mkdir(root: str, name: str) -> str:
+    path = os.path.join(root, name)
+    os.mkdir(path)
+    return path
+
+
+def _require_ok(step: str, result: tuple[int, str] | str) -> str:
+    if isinstance(result, str):
+        raise _Failed(f"{step}: {result}")
+    status, out = result
+    if status != 0:
+        raise _Failed(f"{step} exit {status}: {' '.join(out.split())[-800:]}")
+    return out
+
+
+def _require_report(step: str, result: tuple[int, str] | str) -> CheckReport:
+    report = parse_coqchk(_require_ok(step, result))
+    if report is None:
+        raise _Failed(f"{step}: not a context summary")
+    return report
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _first_difference(expected: str, got: str) -> str:
+    a, b = _normal(expected), _normal(got)
+    i = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    return f"expected {a[max(0, i - 60) : i + 100]!r}, got {b[max(0, i - 60) : i + 100]!r}"

@@ -1,0 +1,267 @@
+"""The final check on its own (``backends/coq/recheck.py``), fed hand-written hostile proof files.
+
+Each file is given to ``Rechecker.check_file`` directly, as if the step layer and our validator had
+both been fooled into letting it through: the verdict must come from coqc + coqchk + the proof-free
+identity files alone. Every hostile file below compiles with ``coqc`` (checked), so each is refused
+by the kernel-level steps, not by a compile error. Honest proofs are accepted (the check can say yes).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from llemma_prover.backends.coq.header import prepare_header
+from llemma_prover.backends.coq.recheck import (
+    CHECK_MODULE,
+    Rechecker,
+    parse_coqchk,
+    proof_file,
+    split_assumptions,
+)
+from llemma_prover.backends.sandbox import Sandbox
+
+pytestmark = pytest.mark.coq
+
+#: a light header (no real numbers: each check compiles in well under a second) with a parameter, an
+#: axiom and a definition of its own
+HEADER = (
+    "Parameter floor : nat -> nat.\n"
+    "Axiom floor_spec : forall n : nat, floor n <= n.\n"
+    "Definition g (n : nat) := S n.\n"
+)
+FALSE = "Theorem thm (n : nat) : g n = n."  # false: g n = S n
+TRUE = "Theorem thm (n : nat) (h : n = 1) : g n = 2."
+TRUE_PROOF = "unfold g; subst; reflexivity."
+NAT_HEADER = ""
+NAT_FALSE = "Theorem thm : 1 = 2."
+#: the real thing: a prepared miniF2F-style header on the real numbers
+REAL_HEADER = prepare_header(
+    "Require Import Coq.Reals.Reals.\nOpen Scope R_scope.\nDefinition gr (x : R) := x + 1.\n"
+)
+
+#: (label, header, statement, everything after ``Proof.``): every one must be refused
+HOSTILE: list[tuple[str, str, str, str]] = [
+    ("Admitted", NAT_HEADER, NAT_FALSE, "Admitted."),
+    (
+        "Abort, then the name re-declared with another statement",
+        NAT_HEADER,
+        NAT_FALSE,
+        "Abort.\nTheorem thm : 1 = 1.\nProof. reflexivity. Qed.",
+    ),
+    (
+        "Admitted, shadowed by a module theorem of the same name",
+        NAT_HEADER,
+        NAT_FALSE,
+        "Admitted.\nModule M. Theorem thm : 1 = 1. Proof. reflexivity. Qed. End M.\nImport M.",
+    ),
+    (
+        "Abort, a smuggled axiom with a stdlib theorem's short name",
+        NAT_HEADER,
+        NAT_FALSE,
+        "Abort.\nAxiom plus_n_O : 1 = 2.\nTheorem thm : 1 = 2.\nProof. exact plus_n_O. Qed.",
+    ),
+    (
+        "Abort, an axiom in a module, the statement re-proved from it",
+        NAT_HEADER,
+        NAT_FALSE,
+        "Abort.\nModule X. Axiom cheat : 1 = 2. End X.\nTheorem thm : 1 = 2.\nProof. exact X.cheat. Qed.",
+    ),
+    (
+        "Unset Guard Checking + unguarded fix",
+        NAT_HEADER,
+        NAT_FALSE,
+        "Unset Guard Checking.\nexact ((fix f (n : nat) : 1 = 2 := f n) 0).\nQed.",
+    ),
+    (
+        "Unset Positivity Checking + a negative inductive",
+        NAT_HEADER,
+        NAT_FALSE,
+        "Abort.\nUnset Positivity Checking.\nInductive bad := C : (bad -> False) -> bad.\n"
+        "Set Positivity Checking.\nDefinition h (b : bad) : False := match b with C f => f b end.\n"
+        "Theorem thm : 1 = 2.\nProof. exact (False_ind _ (h (C h))). Qed.",
+    ),
+    (
+        "type-in-type anywhere in the library",
+        HEADER,
+        TRUE,
+        TRUE_PROOF + "\nQed.\nUnset Universe Checking.\nDefinition T := Type : Type.",
+    ),
+    (
+        "fake 'Closed under the global context' printed, then Admitted",
+        NAT_HEADER,
+        NAT_FALSE,
+        'idtac "Closed under the global context".\nAdmitted.',
+    ),
+    (
+        "fake coqchk summary printed, then Admitted",
+        NAT_HEADER,
+        NAT_FALSE,
+        'idtac "CONTEXT SUMMARY".\nidtac "* Axioms: <none>".\nAdmitted.',
+    ),
+    (
+        "Reset Initial, header definition redefined, statement re-proved",
+        HEADER,
+        FALSE,
+        "Reset Initial.\n"
+        + HEADER.replace("Definition g (n : nat) := S n.", "Definition g (n : nat) := n.")
+        + FALSE
+        + "\nProof. reflexivity. Qed.",
+    ),
+    (
+        "Abort, a different (true) statement under the same name",
+        HEADER,
+        FALSE,
+        "Abort.\nTheorem thm (n : nat) : g n = S n.\nProof. reflexivity. Qed.",
+    ),
+    (
+        "Abort, fake module named like a library, statement re-proved with it",
+        HEADER,
+        FALSE,
+        "Abort.\nModule Datatypes. Definition g (n : nat) := n. End Datatypes.\n"
+        "Theorem thm (n : nat) : Datatypes.g n = n.\nProof. reflexivity. Qed.",
+    ),
+    (
+        "the header axiom abused: a new constant proved from a new axiom",
+        HEADER,
+        FALSE,
+        "Abort.\nAxiom floor_spec' : forall n : nat, g n = n.\nTheorem thm (n : nat) : g n = n.\n"
+        "Proof. apply floor_spec'. Qed.",
+    ),
+    (
+        "an extra library (plugin) loaded after the proof",
+        HEADER,
+        TRUE,
+        TRUE_PROOF + "\nQed.\nFrom Coq Require Import extraction.Extraction.",
+    ),
+    ("an extra declaration after the proof", HEADER, TRUE, TRUE_PROOF + "\nQed.\nDefinition extra := 0."),
+]
+
+
+@pytest.fixture(scope="module")
+def rechecker() -> Rechecker:
+    return Rechecker(sandbox=Sandbox.detect())
+
+
+def _file(header: str, statement: str, rest: str) -> str:
+    return header.rstrip("\n") + "\n" + statement + "\nProof.\n" + rest + "\n"
+
+
+def _compiles(text: str, tmp: Path) -> bool:
+    (tmp / f"{CHECK_MODULE}.v").write_text(text, encoding="utf-8")
+    r = subprocess.run(["coqc", "-q", f"{CHECK_MODULE}.v"], cwd=tmp, capture_output=True, timeout=300)
+    return r.returncode == 0
+
+
+def test_honest_proofs_are_accepted(rechecker: Rechecker) -> None:
+    ok = rechecker.check(
+        header=REAL_HEADER,
+        statement="Theorem thm (x : R) (h : x = 1) : gr x = 2.",
+        tactics=["unfold gr; subst; lra"],
+        name="thm",
+        timeout=300,
+    )
+    assert ok.ok, ok.message
+    assert ok.checker == "coqchk" and ok.bad_axioms == ()
+    # the proof uses the real numbers' axioms, named by Coq (Print Assumptions in a proof-free file)
+    assert "ClassicalDedekindReals.sig_forall_dec" in ok.axioms, ok.axioms
+    assert rechecker.check(
+        header=HEADER, statement=TRUE, tactics=[TRUE_PROOF.rstrip(".")], name="thm", timeout=300
+    ).ok
+    # a header axiom used honestly is allowed (its kernel name is the header library's)
+    with_axiom = rechecker.check(
+        header=HEADER,
+        statement="Theorem thm : floor 0 <= 0.",
+        tactics=["exact (floor_spec 0)"],
+        name="thm",
+        timeout=300,
+    )
+    assert with_axiom.ok, with_axiom.message
+    assert f"{CHECK_MODULE}.floor_spec" in with_axiom.axioms, with_axiom.axioms
+
+
+@pytest.mark.parametrize("case", HOSTILE, ids=[c[0] for c in HOSTILE])
+def test_hostile_proof_files_are_refused(
+    rechecker: Rechecker, case: tuple[str, str, str, str], tmp_path: Path
+) -> None:
+    label, header, statement, rest = case
+    text = _file(header, statement, rest)
+    # the attack is real: coqc alone accepts the file (so only the kernel-level steps can refuse it)
+    assert _compiles(text, tmp_path), label
+    res = rechecker.check_file(text, header=header, statement=statement, name="thm", timeout=300)
+    assert not res.ok, f"{label}: accepted"
+    assert res.checker == "coqchk"
+
+
+def test_audit_header_judges_axioms_by_the_problems_own_header(rechecker: Rechecker) -> None:
+    own = NAT_HEADER
+    compiled = "Require Import Coq.Logic.Classical.\n"
+    statement = "Theorem thm (P : Prop) : P \\/ ~ P."
+    uses_classic = rechecker.check(
+        header=compiled,
+        statement=statement,
+        tactics=["apply classic"],
+        name="thm",
+        timeout=300,
+        audit_header=own,
+    )
+    assert not uses_classic.ok and any("classic" in a for a in uses_classic.bad_axioms), uses_classic
+    # without the audit header the same proof is fine: the compile header brings classic in
+    assert rechecker.check(
+        header=compiled, statement=statement, tactics=["apply classic"], name="thm", timeout=300
+    ).ok
+    honest = rechecker.check(
+        header=compiled,
+        statement="Theorem thm : 1 + 1 = 2.",
+        tactics=["reflexivity"],
+        name="thm",
+        timeout=300,
+        audit_header=own,
+    )
+    assert honest.ok, honest.message
+
+
+def test_huge_output_fails_fast(rechecker: Rechecker) -> None:
+    """A proof that prints without end is killed at the output cap, long before the deadline."""
+    text = _file(NAT_HEADER, "Theorem thm : True.", 'do 100000000 idtac "' + "x" * 200 + '".\nexact I.\nQed.')
+    t0 = time.monotonic()
+    res = rechecker.check_file(
+        text, header=NAT_HEADER, statement="Theorem thm : True.", name="thm", timeout=250
+    )
+    assert not res.ok and "printed more than" in res.message, res.message
+    assert time.monotonic() - t0 < 120
+
+
+def test_invalid_tactic_is_refused_before_any_process(rechecker: Rechecker) -> None:
+    res = rechecker.check(
+        header=NAT_HEADER, statement=NAT_FALSE, tactics=["admit. Qed"], name="thm", timeout=10
+    )
+    assert not res.ok and res.message.startswith("rejected")
+    assert proof_file("", "Theorem t : True.", ["exact I"]) == "\nTheorem t : True.\nProof.\nexact I.\nQed.\n"
+
+
+def test_parse_coqchk_fails_closed() -> None:
+    good = (
+        "\nCONTEXT SUMMARY\n===============\n\n* Theory: Set is predicative\n  \n* Axioms:\n    A.b\n  \n"
+        "* Constants/Inductives relying on type-in-type: <none>\n  \n"
+        "* Constants/Inductives relying on unsafe (co)fixpoints: <none>\n  \n"
+        "* Inductives whose positivity is assumed: <none>\n  \n"
+    )
+    report = parse_coqchk(good)
+    assert report is not None and report.axioms == ("A.b",) and report.unsafe == ()
+    assert parse_coqchk("Closed under the global context") is None
+    assert parse_coqchk(good.replace("* Axioms:", "* Axioms: <none>\n* Axioms:")) is None  # twice
+    assert parse_coqchk(good.replace("* Theory", "* Something new: x\n* Theory")) is None
+    assert parse_coqchk(good.replace("    A.b", "    A.b extra")) is None
+    assert parse_coqchk(good.replace("* Inductives whose positivity is assumed: <none>\n", "")) is None
+
+
+def test_split_assumptions() -> None:
+    assert split_assumptions("a\nb\nClosed under the global context\n") == ("a\nb", ())
+    assert split_assumptions("a\nAxioms:\nX.y : nat\nZ : Prop\n") == ("a", ("X.y", "Z"))
+    assert split_assumptions("a\nAxioms:\n")[1] is None
+    assert split_assumptions("Closed under the global context\nmore")[1] is None
+    assert split_assumptions("nothing")[1] is None
