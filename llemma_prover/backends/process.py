@@ -67,6 +67,8 @@ SEARCH_OVERLAP_CHARS = 65536
 #: characters read from the pipe at a time
 READ_CHUNK_CHARS = 65536
 
+#: seconds ``kill()`` lets a sandbox wrapper reap its killed child and exit before killing it too
+WRAPPER_EXIT_S = 2.0
 #: seconds ``kill()`` waits for the kernel to reap a SIGKILLed child before giving up on it
 REAP_TIMEOUT_S = 10.0
 
@@ -461,6 +463,16 @@ class ManagedProcess:
         proc = self._proc
         if proc is None:
             return
+        if self._sandbox is not None and proc.poll() is None:
+            # Under a sandbox the leader is a wrapper (bwrap) whose child runs the prover. Kill the
+            # members below the leader first and let the wrapper reap them and exit: killing the
+            # wrapper first would orphan its child, which becomes a zombie of PID 1 (never ours to reap).
+            for pid in _group_members(proc.pid):
+                if pid != proc.pid:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=WRAPPER_EXIT_S)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -83,9 +83,11 @@ class Sandbox:
     ) -> list[str]:
         """The command line that runs ``argv`` inside the sandbox.
 
-        ``workdir`` is the only writable path under bwrap (none when ``None``: then nothing is
-        writable); ``read_only`` are extra paths made visible read-only (needed only under a
-        bwrap ``/tmp``, which is otherwise empty). Both are ignored by the other mechanisms.
+        ``workdir`` is the only writable path under bwrap; ``read_only`` are extra paths made
+        visible read-only (needed only under a bwrap ``/tmp``, which is otherwise empty). A caller
+        that names no ``workdir`` (the Lean REPL, which runs in its project) gets the host's ``/tmp``
+        writable instead of a private directory, everything else read-only. Both arguments are
+        ignored by the other mechanisms.
         """
         if self.network == "bwrap":
             return [*_bwrap_prefix(workdir, read_only), *argv]
@@ -125,8 +127,9 @@ class Sandbox:
     def describe(self) -> dict[str, object]:
         """What protection is active, for ``config.json`` (measured by ``detect()``, not assumed)."""
         files = {
-            "bwrap": "read-only view of / (bubblewrap); writable: the process's private directory only; "
-            "/tmp an empty read-only tmpfs",
+            "bwrap": "read-only view of / (bubblewrap); writable: the process's private directory only, "
+            "/tmp an empty read-only tmpfs (Coq: coqtop, coqc, coqchk); /tmp writable for a process "
+            "started without a private directory (the Lean REPL in its project)",
             "unshare": "not confined (unshare --net gives a network namespace only)",
             "none": "not confined",
         }[self.network if self.network in ("bwrap", "unshare") else "none"]
@@ -150,16 +153,18 @@ class Sandbox:
 
 
 def _bwrap_prefix(workdir: str | None, read_only: Sequence[str]) -> list[str]:
-    argv = [
+    base = [
         "bwrap", "--unshare-all", "--die-with-parent",
-        "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+        "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
     ]
+    if workdir is None:
+        return [*base, "--bind", "/tmp", "/tmp", "--remount-ro", "/dev", "--"]
+    argv = [*base, "--tmpfs", "/tmp"]
     for path in read_only:
         real = os.path.realpath(path)
         argv += ["--ro-bind", real, real]
-    if workdir is not None:
-        real = os.path.realpath(workdir)
-        argv += ["--bind", real, real, "--chdir", real]
+    real = os.path.realpath(workdir)
+    argv += ["--bind", real, real, "--chdir", real]
     return [*argv, "--remount-ro", "/tmp", "--remount-ro", "/dev", "--"]
 
 
