@@ -191,9 +191,35 @@ def test_hostile_proof_files_are_refused(
     text = _file(header, statement, rest)
     # the attack is real: coqc alone accepts the file (so only the kernel-level steps can refuse it)
     assert _compiles(text, tmp_path), label
-    res = rechecker.check_file(text, header=header, statement=statement, name="thm", timeout=300)
+    # the kernel-level steps alone (as if Coq's structure parse had been fooled too)
+    res = rechecker.check_file(
+        text, header=header, statement=statement, name="thm", timeout=300, parse_structure=False
+    )
     assert not res.ok, f"{label}: accepted"
-    assert res.checker == "coqchk"
+    assert res.checker == "coqchk" and not res.message.startswith("not header"), res.message
+
+
+STRUCTURE_CASES = [
+    c for c in HOSTILE if c[0].startswith(("Admitted, shadowed", "Reset Initial", "Unset Guard"))
+]
+
+
+@pytest.mark.parametrize("case", STRUCTURE_CASES, ids=[c[0] for c in STRUCTURE_CASES])
+def test_structure_by_coqs_parser_refuses_vernacular_lines(
+    rechecker: Rechecker, case: tuple[str, str, str, str]
+) -> None:
+    """Step 0 (coqidetop, nothing executed) refuses a file whose lines are not tactic sentences."""
+    label, header, statement, rest = case
+    text = _file(header, statement, rest)
+    res = rechecker.check_file(text, header=header, statement=statement, name="thm", timeout=300)
+    assert not res.ok and res.message.startswith("not header + statement + Proof."), (label, res.message)
+
+
+def test_structure_accepts_selectors_and_multiline_tactics(rechecker: Rechecker) -> None:
+    statement = "Theorem thm : True /\\ 1 = 1."
+    tactics = ["split", "2: reflexivity", "all:\n  exact I"]
+    res = rechecker.check(header=NAT_HEADER, statement=statement, tactics=tactics, name="thm", timeout=300)
+    assert res.ok, res.message
 
 
 def test_audit_header_judges_axioms_by_the_problems_own_header(rechecker: Rechecker) -> None:
@@ -240,7 +266,9 @@ def test_invalid_tactic_is_refused_before_any_process(rechecker: Rechecker) -> N
         header=NAT_HEADER, statement=NAT_FALSE, tactics=["admit. Qed"], name="thm", timeout=10
     )
     assert not res.ok and res.message.startswith("rejected")
-    assert proof_file("", "Theorem t : True.", ["exact I"]) == "\nTheorem t : True.\nProof.\nexact I.\nQed.\n"
+    assert proof_file("", "Theorem t : True.", ["exact I", "2: idtac."]) == (
+        "\nTheorem t : True.\nProof.\n( exact I\n).\n2: ( idtac\n).\nQed.\n"
+    )
 
 
 def test_parse_coqchk_fails_closed() -> None:

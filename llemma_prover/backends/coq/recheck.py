@@ -31,8 +31,14 @@ directory, no network, rlimits) with a byte cap on what it prints and one deadli
    declaration, a header object redefined after ``Reset Initial``, or an extra plugin all change
    the output. Its type and every header object must be exactly those of the trusted text.
 
-The structure of the file (header, statement, ``Proof.``, tactic sentences, ``Qed.``) is first checked
-by our validator (``validate_tactic``, in ``proof_file``); the kernel steps above do not depend on it.
+0. **Structure, by Coq's parser** (``_structure``): the file must be the header, then exactly the
+   lines ``statement``, ``Proof.``, one tactic sentence per line, ``Qed.``; a ``coqidetop`` with the
+   header loaded ``Add``s them one by one *without executing any* (``IdeTop.parses_to_end``: each line
+   is exactly one sentence, ending where the line ends), and each tactic, selector aside, must parse
+   inside parentheses as an ``ltac_expr`` (so a vernacular command cannot hide in a tactic line). This
+   runs at the same time as the compiles. Our validator (``validate_tactic``, in ``proof_file``) comes
+   before it. The kernel steps below do not depend on either: a file that fools both is still judged
+   by coqchk and the identity files (tests/test_recheck_coq.py feeds them such files directly).
 
 Cost (measured, see the README): two ``coqc`` compiles and two ``coqc`` prints per proof, run two
 at a time, plus one ``coqc`` + ``coqchk`` + one print per new header.
@@ -51,6 +57,7 @@ from dataclasses import dataclass
 from ...core.types import CheckResult
 from ..process import ManagedProcess, ProcessError, ProcessOutputLimit, ProcessTimeout
 from ..sandbox import Sandbox
+from .ide import Added, IdeTop
 from .sentences import InvalidTactic, validate_tactic
 
 __all__ = [
@@ -60,6 +67,7 @@ __all__ = [
     "Rechecker",
     "parse_coqchk",
     "proof_file",
+    "tactic_sentence",
     "split_assumptions",
     "theorem_name",
 ]
@@ -84,6 +92,11 @@ _UNSAFE = (
     "Inductives whose positivity is assumed",
 )
 _PREDICATIVE = "Set is predicative"
+#: a goal selector kept outside the parentheses of the ltac_expr probe (``2:``, ``1,3:``, ``all:``, ``[H]:``)
+_SELECTOR_RE = re.compile(
+    r"^\s*((?:\d+(?:\s*-\s*\d+)?(?:\s*,\s*\d+(?:\s*-\s*\d+)?)*)|all|!|par|\[\s*[A-Za-z_][\w']*\s*\])\s*:(?=\s)(.*)$",
+    re.DOTALL,
+)
 
 
 def theorem_name(statement: str) -> str | None:
@@ -92,12 +105,26 @@ def theorem_name(statement: str) -> str | None:
     return m.group(1) if m else None
 
 
+def tactic_sentence(tactic: str) -> str:
+    """``tactic`` as the sentence the proof file holds: ``SEL: ( body\n).`` or ``( body\n).``.
+
+    The body (validated by ``validate_tactic``; ``InvalidTactic`` otherwise) sits inside parentheses,
+    as the step layer runs it, so Coq can only read the sentence as a tactic (no vernacular command
+    starts with a parenthesis); a goal selector (``2:``, ``all:``, ``[H]:``) stays outside.
+    """
+    body = validate_tactic(tactic)
+    sel = _SELECTOR_RE.match(body)
+    if sel:
+        return f"{sel.group(1).strip()}: ( {sel.group(2).strip()}\n)."
+    return f"( {body}\n)."
+
+
 def proof_file(header: str, statement: str, tactics: Sequence[str]) -> str:
-    """Header, statement, ``Proof.``, one validated tactic per line, ``Qed.``.
+    """Header, statement, ``Proof.``, one ``tactic_sentence`` per tactic, ``Qed.``, one per line.
 
     Raises ``InvalidTactic`` if a tactic is not one admissible sentence.
     """
-    body = [validate_tactic(t) + "." for t in tactics]
+    body = [tactic_sentence(t) for t in tactics]
     return header.rstrip("\n") + "\n" + statement.strip() + "\nProof.\n" + "\n".join(body) + "\nQed.\n"
 
 
@@ -181,15 +208,19 @@ class Rechecker:
         sandbox: Sandbox,
         coqc: str = "coqc",
         coqchk: str = "coqchk",
+        coqidetop: str = "coqidetop.opt",
         memory_limit_mb: int = 0,
     ) -> None:
         self.sandbox = sandbox
         self.coqc = coqc
         self.coqchk = coqchk
+        self.coqidetop = coqidetop
         self.memory_limit_mb = memory_limit_mb
         self._headers: dict[str, HeaderFacts] = {}
         #: seconds spent per step, summed over checks (for ``stats``)
-        self.times: dict[str, float] = {"compile": 0.0, "kernel": 0.0, "header": 0.0, "checks": 0.0}
+        self.times: dict[str, float] = {
+            "structure": 0.0, "compile": 0.0, "kernel": 0.0, "header": 0.0, "checks": 0.0,
+        }
 
     # -- the check ---------------------------------------------------------------------------
     def check(
@@ -221,6 +252,7 @@ class Rechecker:
             timeout=timeout,
             audit_header=audit_header,
             started=t0,
+            tactics=tactics,
         )
 
     def check_file(
@@ -233,11 +265,15 @@ class Rechecker:
         timeout: float,
         audit_header: str | None = None,
         started: float | None = None,
+        parse_structure: bool = True,
+        tactics: Sequence[str] | None = None,
     ) -> CheckResult:
-        """Steps 1-4 on a whole proof file ``text`` that claims to prove ``statement`` under ``header``.
+        """Steps 0-4 on a whole proof file ``text`` that claims to prove ``statement`` under ``header``.
 
         Nothing here trusts ``text`` to have the shape ``proof_file`` gives it: tests feed it hostile
-        files directly, as if every filter before it had been fooled.
+        files directly, as if every filter before it had been fooled (``parse_structure=False`` skips
+        step 0, to show that the kernel steps alone refuse them). ``tactics``: the list ``text`` was
+        written from, when known (sentences may span lines).
         """
         t0 = time.monotonic() if started is None else started
         deadline = t0 + timeout
@@ -245,7 +281,9 @@ class Rechecker:
         audit = header if audit_header is None else audit_header
         root = tempfile.mkdtemp(prefix="llemma-check-")
         try:
-            return self._check(root, header, statement, text, name, audit, deadline, t0)
+            return self._check(
+                root, header, statement, text, name, audit, deadline, t0, parse_structure, tactics
+            )
         except _Failed as exc:
             return self._result(False, t0, str(exc))
         finally:
@@ -261,12 +299,26 @@ class Rechecker:
         audit_header: str,
         deadline: float,
         t0: float,
+        parse_structure: bool = True,
+        tactics: Sequence[str] | None = None,
     ) -> CheckResult:
         proof_dir, ref_dir = _mkdir(root, "proof"), _mkdir(root, "ref")
         reference = header.rstrip("\n") + "\n" + statement.strip() + "\nAdmitted.\n"
         t = time.monotonic()
         jobs = [self._compile(proof_dir, text), self._compile(ref_dir, reference)]
-        proof_run, ref_run = self._run(jobs, deadline)
+        procs = self._start(jobs)
+        try:
+            if parse_structure:
+                ts = time.monotonic()
+                problem = self._structure(header, statement, text, deadline, tactics)
+                self.times["structure"] += time.monotonic() - ts
+                if problem is not None:
+                    message = f"not header + statement + Proof. + tactics + Qed.: {problem}"
+                    return self._result(False, t0, message)
+            proof_run, ref_run = self._collect(jobs, procs, deadline)
+        finally:
+            for proc in procs:
+                proc.close()
         self.times["compile"] += time.monotonic() - t
         _require_ok("coqc (proof file)", proof_run)
         _require_ok("coqc (reference: header + statement, no proof)", ref_run)
@@ -360,8 +412,15 @@ class Rechecker:
 
     def _run(self, jobs: Sequence[_Job], deadline: float) -> list[tuple[int, str] | str]:
         """Run ``jobs`` at the same time; each result is (status, output) or a failure message."""
+        procs = self._start(jobs)
+        try:
+            return self._collect(jobs, procs, deadline)
+        finally:
+            for proc in procs:
+                proc.close()
+
+    def _start(self, jobs: Sequence[_Job]) -> list[ManagedProcess]:
         procs: list[ManagedProcess] = []
-        results: list[tuple[int, str] | str] = []
         try:
             for job in jobs:
                 for fname, content in job.files:
@@ -379,21 +438,75 @@ class Rechecker:
                 )
                 procs.append(proc)
                 proc.start()
-            for job, proc in zip(jobs, procs, strict=True):
-                try:
-                    results.append(proc.wait(deadline))
-                except ProcessOutputLimit:
-                    results.append(f"{job.argv[0]} printed more than {job.max_output} characters; killed")
-                except ProcessTimeout:
-                    results.append(f"{job.argv[0]} timed out")
-                except ProcessError as exc:
-                    results.append(f"{job.argv[0]} failed to run: {exc}")
         except ProcessError as exc:
-            raise _Failed(f"could not start {exc}") from exc
-        finally:
             for proc in procs:
                 proc.close()
+            raise _Failed(f"could not start {exc}") from exc
+        return procs
+
+    def _collect(
+        self, jobs: Sequence[_Job], procs: Sequence[ManagedProcess], deadline: float
+    ) -> list[tuple[int, str] | str]:
+        results: list[tuple[int, str] | str] = []
+        for job, proc in zip(jobs, procs, strict=True):
+            try:
+                results.append(proc.wait(deadline))
+            except ProcessOutputLimit:
+                results.append(f"{job.argv[0]} printed more than {job.max_output} characters; killed")
+            except ProcessTimeout:
+                results.append(f"{job.argv[0]} timed out")
+            except ProcessError as exc:
+                results.append(f"{job.argv[0]} failed to run: {exc}")
         return results
+
+    def _structure(
+        self, header: str, statement: str, text: str, deadline: float, tactics: Sequence[str] | None
+    ) -> str | None:
+        """Step 0: ``None`` when Coq's parser reads ``text`` as header + statement + Proof. + tactic
+        sentences + Qed. (nothing is executed); otherwise what is wrong. The sentences are those
+        ``proof_file`` wrote for ``tactics``; without ``tactics`` (a file from elsewhere), the text is cut
+        after each ``\\n).\\n`` that ends a ``tactic_sentence``."""
+        prefix = header.rstrip("\n") + "\n"
+        if tactics is not None:
+            lines = [statement.strip(), "Proof.", *(tactic_sentence(t) for t in tactics), "Qed."]
+            if text != prefix + "\n".join(lines) + "\n":
+                return "the file is not the one proof_file writes for these tactics"
+        else:
+            head = prefix + statement.strip() + "\nProof.\n"
+            if not text.startswith(head) or not text.endswith("\nQed.\n"):
+                return "the file is not header, statement, Proof., ..., Qed."
+            middle = text[len(head) : -len("Qed.\n")]
+            pieces = middle.split("\n).\n")
+            if pieces[-1] != "":
+                return "a tactic sentence does not end with a closing parenthesis and a period"
+            lines = [statement.strip(), "Proof.", *[p + "\n)." for p in pieces[:-1]], "Qed."]
+        if len(lines) < 4:
+            return "no tactic"
+        for i, line in enumerate(lines[2:-1], start=3):
+            sel = _SELECTOR_RE.match(line)
+            if not (sel.group(2) if sel else line).lstrip().startswith("("):
+                return f"sentence {i} is not a parenthesised tactic: {line[:200]!r}"
+        ide = IdeTop.create(
+            self.coqidetop, header=prefix, sandbox=self.sandbox, memory_limit_mb=self.memory_limit_mb
+        )
+        try:
+            tip = ide.start(deadline)
+            for i, line in enumerate(lines):
+                if not line.endswith("."):
+                    return f"sentence {i + 1} does not end with a period: {line[:200]!r}"
+                body = line[:-1]
+                problem = ide.parses_to_end(body, tip, deadline)
+                if problem is not None:
+                    return f"Coq's parser does not read sentence {i + 1} as one sentence: {problem.message}"
+                added = ide.add(line, tip, deadline)
+                if not isinstance(added, Added):
+                    return f"Coq's parser refuses sentence {i + 1}: {added.message}"
+                tip = added.state_id
+        except ProcessError as exc:
+            return f"coqidetop failed: {exc}"
+        finally:
+            ide.close()
+        return None
 
     def _result(
         self,
