@@ -313,8 +313,9 @@ def test_axiom_audit_header_axioms_library_axioms_and_smuggled_ones():
         text = b.proof_text(th, ["destruct smuggled"]).replace(
             "Theorem t_ax", "Axiom smuggled : False.\nTheorem t_ax"
         )
-        r = b.rechecker.check_file(
-            text, header=prepare_header(header), statement=th.statement, name="t_ax", timeout=120
+        r = b.rechecker.check_file(  # the kernel steps alone (Coq's structure parse refuses it anyway)
+            text, header=prepare_header(header), statement=th.statement, name="t_ax", timeout=120,
+            parse_structure=False,
         )
         assert not r.ok and r.bad_axioms == ("LlemmaCheck.smuggled",), r
 

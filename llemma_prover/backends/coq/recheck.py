@@ -497,7 +497,10 @@ class Rechecker:
                 body = line[:-1]
                 problem = ide.parses_to_end(body, tip, deadline)
                 if problem is not None:
-                    return f"Coq's parser does not read sentence {i + 1} as one sentence: {problem.message}"
+                    return (
+                        f"Coq's parser does not read sentence {i + 1} as one sentence ({problem.message}): "
+                        f"{line[:300]!r}"
+                    )
                 added = ide.add(line, tip, deadline)
                 if not isinstance(added, Added):
                     return f"Coq's parser refuses sentence {i + 1}: {added.message}"
