@@ -70,7 +70,7 @@ def test_prompt_examples_compile_with_our_coq(backend):
         out = autoformalize_theorem(thm, [Draft(ex.sketch)], "coq", backend, POLICY, "prompt", 1)
         rec = out.record
         assert rec.status is Status.PROVED, (name, _samples(rec))
-        assert rec.check is not None and rec.check.ok and rec.check.checker == "coqc"
+        assert rec.check is not None and rec.check.ok and rec.check.checker == "coqchk"
         assert all(h["status"] == "closed" for h in _samples(rec)[0]["holes"])
         # the proof file compiles on its own with a plain coqc run, independent of the pipeline
         _coqc_ok(out.proof_text, name)
@@ -143,7 +143,7 @@ def test_wrong_sketch_is_rejected_by_the_final_check(backend, coq_test):
     assert [h["status"] for h in s["holes"]] == ["closed", "closed"]  # the (lying) filler "closed" both...
     assert s["status"] == "check_failed"  # ...but the independent coqc check says no
     assert rec.status is Status.FAILED and rec.reason is Reason.CHECK_FAILED
-    assert rec.check is not None and not rec.check.ok and rec.check.checker == "coqc"
+    assert rec.check is not None and not rec.check.ok and rec.check.checker == "coqchk"
     assert "coqc exit" in rec.check.message
     assert rec.proof is None and out.proof_text is None
 
