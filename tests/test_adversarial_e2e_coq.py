@@ -117,7 +117,7 @@ def test_attack_corpus_end_to_end_proves_nothing_and_writes_nothing(tmp_path: Pa
     finally:
         watcher.stop()
     assert proc.returncode == 0, stderr[-3000:]
-    assert watcher.matching("coqtop") and watcher.matching("bwrap"), "the run did not use sandboxed coqtop"
+    assert watcher.matching("coq") and watcher.matching("bwrap"), "the run did not use sandboxed Coq"
     assert watcher.alive("coq", timeout=10) == [], "a Coq process was left behind"
     assert watcher.alive("bwrap", timeout=10) == [], "a sandbox was left behind"
 

@@ -144,7 +144,7 @@ def test_wrong_sketch_is_rejected_by_the_final_check(backend, coq_test):
     assert s["status"] == "check_failed"  # ...but the independent coqc check says no
     assert rec.status is Status.FAILED and rec.reason is Reason.CHECK_FAILED
     assert rec.check is not None and not rec.check.ok and rec.check.checker == "coqchk"
-    assert "coqc exit" in rec.check.message
+    assert "coqc (proof file) exit" in rec.check.message
     assert rec.proof is None and out.proof_text is None
 
 
