@@ -1,7 +1,6 @@
 """Configuration is built once and never changed: every configuration object is a frozen dataclass all
-the way down, so nothing can be mutated after ``main()`` built it (issue 11). The one mutable leaf,
-``GeneratorConfig.load_kwargs`` (keyword arguments for ``from_pretrained``), is a fresh dict per
-config and is only read."""
+the way down, so nothing can be mutated after ``main()`` built it (issue 11). The mutable leaves
+(``MUTABLE_LEAVES``: dict-valued settings) are a fresh dict per config and are only read."""
 
 from __future__ import annotations
 
@@ -15,7 +14,9 @@ from llemma_prover.core.config import RunConfig
 from llemma_prover.serving.config import ServerConfig
 from llemma_prover.workers.job import ProveJob, ProveSpec
 
-MUTABLE_LEAVES = {("GeneratorConfig", "load_kwargs")}
+#: dict-valued settings (read only; each config gets its own): from_pretrained keyword arguments, the
+#: bank's cost schedule
+MUTABLE_LEAVES = {("GeneratorConfig", "load_kwargs"), ("GeneratorConfig", "bank_schedule")}
 
 
 def _walk(obj: object, path: str = "") -> typing.Iterator[tuple[str, object]]:
