@@ -207,3 +207,28 @@ def test_a_model_trained_here_proves_a_theorem_through_prove(tmp_path: Path, tin
     assert rec["proof"] == ["intros; lra."] and rec["check"]["ok"]
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["generator"]["describe"]["prompt"].endswith(MODEL_PROMPT_FILE)
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_a_model_read_from_gguf_can_be_saved(tmp_path: Path) -> None:
+    """transformers marks a model read from a .gguf as quantized and refuses ``save_pretrained``; the
+    weights are dequantized torch tensors, so ``train`` drops the marker and saves them unchanged."""
+    import torch
+
+    from llemma_prover.core.config import GeneratorConfig
+    from llemma_prover.lm.loading import load_model
+    from llemma_prover.lm.synthetic import smollm2_gguf
+    from llemma_prover.train.loop import _drop_gguf_marker
+
+    torch.set_num_threads(1)
+    loaded = load_model(GeneratorConfig(model=str(smollm2_gguf()), device="cpu", dtype="float32"))
+    with pytest.raises(ValueError, match="gguf"):
+        loaded.model.save_pretrained(tmp_path / "refused")
+    _drop_gguf_marker(loaded.model)
+    loaded.model.save_pretrained(tmp_path / "m")
+    loaded.tokenizer.save_pretrained(tmp_path / "m")
+    again = load_model(GeneratorConfig(model=str(tmp_path / "m"), device="cpu", dtype="float32"))
+    before, after = dict(loaded.model.named_parameters()), dict(again.model.named_parameters())
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)

@@ -173,6 +173,20 @@ def _load(cfg: TrainConfig, device: str) -> tuple[Any, Any]:
     return model.to(device), tokenizer
 
 
+def _drop_gguf_marker(model: Any) -> None:
+    """A model read from a ``.gguf`` holds dequantized torch weights but is still marked as quantized
+    with gguf, and ``save_pretrained`` refuses such a model; the marker is dropped before saving."""
+    quantizer = getattr(model, "hf_quantizer", None)
+    method = getattr(getattr(quantizer, "quantization_config", None), "quant_method", "")
+    if quantizer is None or "gguf" not in str(getattr(method, "value", method)).lower():
+        return
+    model.hf_quantizer = None
+    if getattr(model, "is_quantized", False):
+        model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+
+
 def _versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in ("torch", "transformers", "peft"):
@@ -415,6 +429,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, on_progress: Progress | Non
         model = model.merge_and_unload()
     model.config.use_cache = True
     model.eval()
+    _drop_gguf_marker(model)
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     (out / MODEL_PROMPT_FILE).write_text(
