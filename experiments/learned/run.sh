@@ -22,3 +22,4 @@ BUDGET=(--candidates 4 --max-expansions 16 --time-budget 60 --max-new-tokens 24 
 .venv/bin/prove --split minif2f-test --generator bank+llemma --model "$OUT/smollm2-lora" --theorems "$TH" \
   "${BUDGET[@]}" --out "$OUT/bank+llemma"
 .venv/bin/llemma-prover report "$OUT/bank" "$OUT/llemma" "$OUT/bank+llemma"
+$PY experiments/learned/summarize.py "$OUT/bank" "$OUT/llemma" "$OUT/bank+llemma"
