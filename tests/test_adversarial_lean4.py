@@ -96,9 +96,11 @@ class Scripted:
         rows = [json.loads(x) for x in self.log.read_text().splitlines()]
         return [r["request"] for r in rows if role is None or r["role"] == role]
 
-    def pids(self, role: str) -> set[int]:
+    def pids(self, role: str) -> set[str]:
+        """The processes that served ``role`` (a pid alone is not unique: each sandboxed process has
+        its own PID namespace)."""
         rows = [json.loads(x) for x in self.log.read_text().splitlines()]
-        return {r["pid"] for r in rows if r["role"] == role}
+        return {r["proc"] for r in rows if r["role"] == role}
 
 
 @pytest.fixture
