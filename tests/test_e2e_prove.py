@@ -66,7 +66,9 @@ def test_prove_in_process_with_replay(tmp_path: Path, minif2f_dir: Path) -> None
         assert r["time"]["total"] >= r["time"]["prover"] > 0 and r["time"]["check"] > 0
         proof_file = (out / "proofs" / f"{name}.v").read_text()
         assert f"Theorem {name}" in proof_file and "Qed." in proof_file
-        assert r["proof"][-1] in proof_file
+        # each tactic is written as ``( body\n).`` (recheck.py: a line that opens with a parenthesis
+        # can only parse as a tactic)
+        assert f"( {r['proof'][-1].rstrip('.')}\n)." in proof_file
     fail = recs["aime_1983_p1"]
     assert fail["status"] == "failed" and fail["proof"] is None and fail["check"] is None
     assert not (out / "proofs" / "aime_1983_p1.v").exists()
