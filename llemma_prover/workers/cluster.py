@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import socket
@@ -51,6 +52,16 @@ def probe_address(address: str) -> None:
                           "start it with `ray start --head` or leave out --ray-address") from None
 
 
+def _is_loopback(address: str) -> bool:
+    host = address.rpartition(":")[0].strip("[]") if ":" in address else address
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def use_token_if_available() -> bool:
     """Token mode for joining a cluster when ``RAY_AUTH_MODE`` is unset and a token exists (see the
     module docstring). Returns whether token mode is on. Must run before ``ray.init``."""
@@ -81,6 +92,11 @@ def ray_init(address: str | None, num_cpus: int) -> bool:
     if address:
         probe_address(address)
         use_token_if_available()
+        if _is_loopback(address):
+            # Ray rewrites a loopback bootstrap address to the machine's routable one unless cluster mode
+            # is off (the constant is read when ray is first imported, possibly before ray_env() ran):
+            # a cluster on 127.0.0.1 is joined on 127.0.0.1, never through another interface
+            ray_constants.ENABLE_RAY_CLUSTER = False
         try:
             ray.init(address=address, **kwargs)
         except (ConnectionError, ValueError, RuntimeError) as exc:
