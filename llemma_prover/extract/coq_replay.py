@@ -145,8 +145,11 @@ def replay_file(job: FileJob, *, coqidetop: str = "coqidetop.opt", sandbox: Sand
         res.failure, res.message = "start", f"cannot read {job.path}: {exc}"
         return res
     argv = IdeTop.argv(coqidetop, *job.args, "-topfile", job.path)
+    # the library roots (-R/-Q DIR LIB) may be a build folder under /tmp, which a bwrap sandbox hides:
+    # make them (and the file's own folder) visible read-only
+    roots = [job.args[i + 1] for i, a in enumerate(job.args[:-1]) if a in ("-R", "-Q")]
     proc = ManagedProcess(argv, memory_limit_mb=memory_limit_mb, scrub_env=True, private_tmpdir=True,
-                          sandbox=sandbox)
+                          sandbox=sandbox, read_only=(*roots, str(Path(job.path).parent)))
     ide = IdeTop(proc)
     file_deadline = t0 + file_timeout
     stage = "start"
