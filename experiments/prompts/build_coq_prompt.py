@@ -2,9 +2,10 @@
 
 Every example is a small theorem written for this project (none is a miniF2F problem). For each one
 we compile, with ``coqc``, a file that states the theorem, runs the tactics before the example, prints
-the open goals (``Show.``, read with the Coq backend's own ``parse_goals``), runs the example's tactic,
-finishes the proof and ends with ``Qed.``. The printed goals become the example's "Tactic state" and the
-file must compile, so every tactic in the prompt is one that works on that very state.
+the open goals, runs the example's tactic, finishes the proof and ends with ``Qed.``; the file must
+compile, so every tactic in the prompt is one that works on that very state. The example's "Tactic
+state" is what the Coq backend itself shows a generator there (its goal text, built from Coq's own goal
+records), obtained by running the same tactics through the backend.
 
     python experiments/prompts/build_coq_prompt.py          # rewrite the packaged coq.txt
     python experiments/prompts/build_coq_prompt.py --check  # exit 1 if it differs from a fresh build
@@ -22,7 +23,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from llemma_prover.backends.coq.backend import parse_goals  # noqa: E402
+from llemma_prover.backends.base import make_backend  # noqa: E402
+from llemma_prover.core.config import ProverConfig  # noqa: E402
+from llemma_prover.core.types import Advanced, Theorem  # noqa: E402
 from llemma_prover.generators.prompts import format_example  # noqa: E402
 
 TARGET = REPO / "llemma_prover" / "generators" / "prompts" / "coq.txt"
@@ -94,13 +97,18 @@ def state_of(ex: Example, workdir: Path) -> str:
     proc = subprocess.run(["coqc", "-q", path.name], cwd=workdir, capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
         raise RuntimeError(f"{ex.name}: coqc failed:\n{proc.stdout}\n{proc.stderr}")
-    out = proc.stdout
-    body = out[out.index(BEGIN) + len(BEGIN): out.index(END)]
-    # exactly the text the Coq backend hands to generators (first goal in full, the others' conclusions)
-    goals = parse_goals(body)
-    if goals is None or len(goals) != ex.goals:
-        raise RuntimeError(f"{ex.name}: expected {ex.goals} goals, coqc printed:\n{body}")
-    return "\n\n".join(goals)  # ``Advanced.goal_text``
+    thm = Theorem(name=ex.name, split="valid", system="coq", header=HEADER + f"Open Scope {ex.scope}.\n",
+                  statement=f"Theorem {ex.name} : {ex.statement}")
+    with make_backend("coq", ProverConfig()) as backend:
+        state = backend.start_theorem(thm)
+        for tac in ex.before:
+            step = backend.apply(state.state_id, tac)
+            if not isinstance(step, Advanced):
+                raise RuntimeError(f"{ex.name}: {tac!r} did not advance: {step}")
+            state = step  # type: ignore[assignment]
+    if len(state.goals) != ex.goals:
+        raise RuntimeError(f"{ex.name}: expected {ex.goals} goals, the backend shows:\n{state.goal_text}")
+    return state.goal_text
 
 
 def build() -> str:
