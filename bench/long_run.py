@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-PAGE = os.sysconf("SC_PAGE_SIZE")
+sys.path.insert(0, str(REPO))
+
+from llemma_prover.core import procfs  # noqa: E402
 
 PROVER_NAMES = ("coqtop", "coqidetop", "coqc")
 RAY_NAMES = ("raylet", "gcs_server", "ray::", "dashboard", "log_monitor", "monitor.py",
@@ -38,47 +40,20 @@ RAY_NAMES = ("raylet", "gcs_server", "ray::", "dashboard", "log_monitor", "monit
 
 def _stat(pid: int) -> tuple[int, str, str] | None:
     """(ppid, start time, comm) of a live, non-zombie process."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    comm = raw[raw.index("(") + 1 : raw.rindex(")")]
-    fields = raw.rsplit(")", 1)[1].split()
-    if fields[0] == "Z":
-        return None
-    return int(fields[1]), fields[19], comm
+    st = procfs.stat(pid)
+    return (st.ppid, st.start, st.comm) if st is not None and st.alive else None
 
 
 def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
+    return procfs.cmdline(pid)
 
 
 def _rss_mb(pid: int) -> float:
-    try:
-        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE / 2**20
-    except (OSError, IndexError, ValueError):
-        return 0.0
+    return procfs.rss_bytes(pid) / 2**20
 
 
 def _descendants(root: int) -> set[int]:
-    kids: dict[int, list[int]] = {}
-    for e in os.listdir("/proc"):
-        if e.isdigit():
-            st = _stat(int(e))
-            if st is not None:
-                kids.setdefault(st[0], []).append(int(e))
-    out: set[int] = set()
-    todo = [root]
-    while todo:
-        p = todo.pop()
-        if p not in out:
-            out.add(p)
-            todo += kids.get(p, [])
-    out.discard(root)
-    return out
+    return procfs.descendants(root)
 
 
 def _kind(comm: str, cmd: str) -> str | None:
