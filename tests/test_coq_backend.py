@@ -14,9 +14,10 @@ import pytest
 
 from llemma_prover.backends.base import make_backend
 from llemma_prover.backends.coq import CoqBackend
-from llemma_prover.backends.coq.backend import goal_text, goal_texts, split_selector
 from llemma_prover.backends.coq.header import prepare_header
 from llemma_prover.backends.coq.ide import Goal
+from llemma_prover.backends.coq.states import goal_text, goal_texts
+from llemma_prover.backends.coq.step import split_selector
 from llemma_prover.core.config import ProverConfig
 from llemma_prover.core.errors import ProverStartError, RestartLimitExceeded
 from llemma_prover.core.types import Advanced, ProofFinished, TacticError, TacticTimeout, Theorem
@@ -60,7 +61,7 @@ def _alive(pid: int) -> bool:
 
 
 def _pids(backend: CoqBackend) -> list[int]:
-    return [t.proc.pid for t in (backend._top, backend._spare) if t is not None]
+    return [t.proc.pid for t in (backend._pool.top, backend._pool.spare) if t is not None]
 
 
 def _backend(**kw) -> CoqBackend:
@@ -108,7 +109,7 @@ def test_steps_errors_and_finished(test_split):
 def test_rejected_tactics_never_reach_coqtop(test_split):
     with _backend() as b:
         b.start_theorem(test_split["mathd_algebra_107"])
-        top = b._top
+        top = b._pool.top
         assert top is not None
         before = top.proc.requests
         for t in [
@@ -126,7 +127,7 @@ def test_rejected_tactics_never_reach_coqtop(test_split):
             r = b.apply(0, t)
             assert isinstance(r, TacticError) and r.rejected, t
         assert top.proc.requests == before
-        assert b._top is top and b.stats()["rejected"] == 10
+        assert b._pool.top is top and b.stats()["rejected"] == 10
 
 
 def test_multiple_goals_and_branching():
@@ -164,30 +165,30 @@ def test_timeout_replaces_process_and_states_survive():
         s1 = b.apply(0, "intros n m")
         s2 = b.apply(s1.state_id, "split")
         assert isinstance(s2, Advanced)
-        pid = b._top.proc.pid
+        pid = b._pool.top.proc.pid
         t0 = time.monotonic()
         r = b.apply(s2.state_id, LONG)
         assert isinstance(r, TacticTimeout) and r.timeout == 1.0
         assert time.monotonic() - t0 < 1.0 + 2.0 + 1.0
-        assert b._top is None and not _alive(pid)
+        assert b._pool.top is None and not _alive(pid)
         assert b.restarts == 0 and b.stats()["timeouts"] == 1
         done = b.apply(s2.state_id, "all: auto with arith")
         assert isinstance(done, ProofFinished)
-        assert b._top.proc.pid != pid
+        assert b._pool.top.proc.pid != pid
         assert b.stats()["spare_used"] == 0 and b.stats()["replayed_tactics"] >= 2
         # after a first replacement a spare (header loaded) is kept: the second timeout promotes it
-        assert b._spare is not None
-        spare_pid = b._spare.proc.pid
+        assert b._pool.spare is not None
+        spare_pid = b._pool.spare.proc.pid
         assert isinstance(b.apply(s2.state_id, LONG), TacticTimeout)
         assert isinstance(b.apply(s2.state_id, "all: auto with arith"), ProofFinished)
-        assert b._top.proc.pid == spare_pid and b.stats()["spare_used"] == 1
+        assert b._pool.top.proc.pid == spare_pid and b.stats()["spare_used"] == 1
 
 
 def test_sigstop_is_caught_by_the_client_deadline():
     with _backend(tactic_timeout=1.0) as b:
         b.start_theorem(SIMPLE)
         s1 = b.apply(0, "intros n m")
-        pid = b._top.proc.pid
+        pid = b._pool.top.proc.pid
         os.killpg(pid, signal.SIGSTOP)  # the whole group: under bwrap the prover is a child of pid
         r = b.apply(s1.state_id, "split")
         assert isinstance(r, TacticTimeout)
@@ -202,7 +203,7 @@ def test_kill_9_mid_tactic_costs_that_candidate_then_recovers():
     with _backend(tactic_timeout=30.0) as b:
         b.start_theorem(SIMPLE)
         s1 = b.apply(0, "intros n m")
-        pid = b._top.proc.pid
+        pid = b._pool.top.proc.pid
         killer = threading.Timer(0.5, os.kill, args=(pid, signal.SIGKILL))
         killer.start()
         try:
@@ -221,9 +222,9 @@ def test_restart_limit():
     with _backend(max_restarts=0, warm_spare=False) as b:
         b.start_theorem(SIMPLE)
         b._ide_executable = shutil.which("false") or "/bin/false"
-        os.killpg(b._top.proc.pid, signal.SIGKILL)
+        os.killpg(b._pool.top.proc.pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
-        while b._top.ide.alive and time.monotonic() < deadline:
+        while b._pool.top.ide.alive and time.monotonic() < deadline:
             time.sleep(0.01)
         with pytest.raises(ProverStartError):
             b.apply(0, "intros n m")
@@ -236,11 +237,11 @@ def test_recycling_keeps_states_valid():
     with _backend(recycle_after=4, warm_spare=False) as b:
         b.start_theorem(SIMPLE)
         s = b.apply(0, "intros n m")
-        pids = {b._top.proc.pid}
+        pids = {b._pool.top.proc.pid}
         for _ in range(6):
             r = b.apply(s.state_id, "split")
             assert isinstance(r, Advanced) and len(r.goals) == 2
-            pids.add(b._top.proc.pid)
+            pids.add(b._pool.top.proc.pid)
         assert len(pids) >= 2 and b.stats()["recycles"] >= 1 and b.restarts == 0
 
 
@@ -348,9 +349,9 @@ def test_same_header_reuses_the_process_and_states_do_not_leak(test_split):
         b.start_theorem(a)
         s = b.apply(0, "intros x y h")
         assert isinstance(s, Advanced)
-        pid = b._top.proc.pid
+        pid = b._pool.top.proc.pid
         root = b.start_theorem(b_)
-        assert b._top.proc.pid == pid and b.stats()["process_starts"] == 0
+        assert b._pool.top.proc.pid == pid and b.stats()["process_starts"] == 0
         assert "x / 50 = 40" in root.goal_text and "y" not in root.goal_text
         with pytest.raises(KeyError):
             b.apply(s.state_id, "nra")  # a state of the previous theorem
@@ -358,11 +359,11 @@ def test_same_header_reuses_the_process_and_states_do_not_leak(test_split):
         assert isinstance(done, ProofFinished)
         # the first theorem again, on the same process, from its root
         root = b.start_theorem(a)
-        assert b._top.proc.pid == pid and "forall x y : R" in root.goal_text
+        assert b._pool.top.proc.pid == pid and "forall x y : R" in root.goal_text
         assert isinstance(b.apply(0, "intros; nra"), ProofFinished)
         # another header: a new process
         b.start_theorem(SIMPLE)
-        assert b._top.proc.pid != pid and not _alive(pid)
+        assert b._pool.top.proc.pid != pid and not _alive(pid)
 
 
 def test_rss_cap_recycles_the_process():
@@ -370,11 +371,11 @@ def test_rss_cap_recycles_the_process():
     with _backend(recycle_rss_mb=1, warm_spare=False) as b:
         b.start_theorem(SIMPLE)
         s = b.apply(0, "intros n m")
-        first = b._top.proc.pid
+        first = b._pool.top.proc.pid
         for _ in range(12):
             r = b.apply(s.state_id, "split")
             assert isinstance(r, Advanced) and len(r.goals) == 2
-        assert b.stats()["recycles"] >= 1 and b._top.proc.pid != first and b.restarts == 0
+        assert b.stats()["recycles"] >= 1 and b._pool.top.proc.pid != first and b.restarts == 0
 
 
 def test_missing_executable_is_prover_unavailable():

@@ -134,7 +134,7 @@ def test_non_string_is_rejected():
 
 
 def test_recheck_drops_exactly_an_outer_timeout() -> None:
-    from llemma_prover.backends.coq.backend import without_timeout
+    from llemma_prover.backends.coq.recheck import without_timeout
 
     assert without_timeout("timeout 2 (intros; nra)") == "intros; nra"
     assert without_timeout("timeout 3 (destruct n as [|[|n]]; simpl in *; lia)") == (

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from conftest import ProcessWatcher, cli_command, cli_env, cmdline, descendants, proc_stat
 
-from llemma_prover.backends.coq.backend import TIMEOUT_GRACE_S
+from llemma_prover.backends.coq.settings import TIMEOUT_GRACE_S
 
 pytestmark = [pytest.mark.ray, pytest.mark.coq, pytest.mark.slow]
 

@@ -65,11 +65,13 @@ __all__ = [
     "CheckReport",
     "HeaderFacts",
     "Rechecker",
+    "final_tactics",
     "parse_coqchk",
     "proof_file",
     "tactic_sentence",
     "split_assumptions",
     "theorem_name",
+    "without_timeout",
 ]
 
 #: the logical name of every library compiled by the check (proof, reference and header alike)
@@ -117,6 +119,34 @@ def tactic_sentence(tactic: str) -> str:
     if sel:
         return f"{sel.group(1).strip()}: ( {sel.group(2).strip()}\n)."
     return f"( {body}\n)."
+
+
+_TIMEOUT_PREFIX_RE = re.compile(r"^timeout\s+\d+\s*\(")
+
+
+def without_timeout(tactic: str) -> str:
+    """``T`` for a tactic that is exactly ``timeout N (T)`` (the parenthesis opened after ``N`` closes
+    at the very end), else the tactic unchanged (also whenever it holds a comment or a string)."""
+    m = _TIMEOUT_PREFIX_RE.match(tactic)
+    if m is None or not tactic.endswith(")") or '"' in tactic or "(*" in tactic:
+        return tactic
+    body = tactic[m.end() - 1 :]
+    depth = 0
+    for i, ch in enumerate(body):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0:
+            return body[1:-1].strip() if i == len(body) - 1 else tactic
+    return tactic
+
+
+def final_tactics(proof: Sequence[str]) -> list[str]:
+    """The tactics of the proof file: validated, ``timeout N (T)`` written as ``T``.
+
+    The timeout bounded what the search spent on ``T``; the re-check must not fail because a loaded
+    machine runs ``T`` slower than the search did. ``T`` itself is checked as usual. Raises
+    ``InvalidTactic`` if a tactic is not one admissible sentence."""
+    return [without_timeout(validate_tactic(t)) for t in proof]
 
 
 def proof_file(header: str, statement: str, tactics: Sequence[str]) -> str:
