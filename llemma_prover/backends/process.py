@@ -43,6 +43,8 @@ from typing import IO, TYPE_CHECKING
 import pexpect
 import pexpect.fdpexpect
 
+from ..core import procfs
+
 if TYPE_CHECKING:
     from .sandbox import Sandbox
 
@@ -103,19 +105,7 @@ def group_alive(pgid: int) -> bool:
     except PermissionError:
         return True
     # killpg(0) also succeeds for zombies; look for a live member in /proc.
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[-1].split()
-        # fields[0] = state, fields[2] = pgrp
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            return True
-    return False
+    return bool(procfs.group_members(pgid))
 
 
 class ManagedProcess:
@@ -290,19 +280,10 @@ class ManagedProcess:
         """Resident memory of the whole process group in MiB (0.0 when gone)."""
         if self._proc is None:
             return 0.0
-        pgid = self.pgid
-        page = os.sysconf("SC_PAGE_SIZE")
-        total = 0
         # Fast path: the leader alone (most provers do not fork); under a sandbox wrapper, the
         # leader's descendants (from /proc/PID/task/TID/children; a scan of /proc only without it)
-        pids = [self.pid] if self._sandbox is None else _descendants(self.pid, pgid)
-        for pid in pids:
-            try:
-                with open(f"/proc/{pid}/statm", encoding="ascii") as fh:
-                    total += int(fh.read().split()[1]) * page
-            except (OSError, ValueError, IndexError):
-                continue
-        return total / (1024 * 1024)
+        pids = [self.pid] if self._sandbox is None else _descendants(self.pid, self.pgid)
+        return sum(procfs.rss_bytes(pid) for pid in pids) / (1024 * 1024)
 
     # -- talking -----------------------------------------------------------------------------
     def send(self, text: str) -> None:
@@ -467,7 +448,7 @@ class ManagedProcess:
             # Under a sandbox the leader is a wrapper (bwrap) whose child runs the prover. Kill the
             # members below the leader first and let the wrapper reap them and exit: killing the
             # wrapper first would orphan its child, which becomes a zombie of PID 1 (never ours to reap).
-            for pid in _group_members(proc.pid):
+            for pid in procfs.group_members(proc.pid, live_only=False):
                 if pid != proc.pid:
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.kill(pid, signal.SIGKILL)
@@ -512,33 +493,10 @@ def _descendants(pid: int, pgid: int) -> list[int]:
     while todo:
         cur = todo.pop()
         out.append(cur)
-        try:
-            tasks = os.listdir(f"/proc/{cur}/task")
-        except OSError:
-            continue
-        for tid in tasks:
-            try:
-                with open(f"/proc/{cur}/task/{tid}/children", encoding="ascii") as fh:
-                    todo.extend(int(c) for c in fh.read().split())
-            except FileNotFoundError:
-                return _group_members(pgid)
-            except (OSError, ValueError):
-                continue
-    return out
-
-
-def _group_members(pgid: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
-                fields = fh.read().rsplit(")", 1)[-1].split()
-        except OSError:
-            continue
-        if len(fields) > 2 and int(fields[2]) == pgid:
-            out.append(int(entry))
+        kids = procfs.task_children(cur)
+        if kids is None:
+            return procfs.group_members(pgid, live_only=False)
+        todo.extend(kids)
     return out
 
 

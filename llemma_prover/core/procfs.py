@@ -70,6 +70,25 @@ def children(parent: int) -> dict[int, str]:
     return {s.pid: s.start for s in all_stats() if s.ppid == parent}
 
 
+def task_children(pid: int) -> list[int] | None:
+    """Direct children of ``pid`` from ``/proc/PID/task/TID/children`` (cheap: no scan of ``/proc``);
+    ``[]`` when the process is gone, None where the kernel lacks that file (then use ``children``)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    out: list[int] = []
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", encoding="ascii") as fh:
+                out.extend(int(c) for c in fh.read().split())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            continue
+    return out
+
+
 def descendants(root: int, live_only: bool = True) -> set[int]:
     """Every process below ``root`` (children, their children, ...), without ``root``."""
     kids: dict[int, list[int]] = {}
@@ -110,6 +129,18 @@ def rss_bytes(pid: int) -> int:
             return int(fh.read().split()[1]) * PAGE_SIZE
     except (OSError, IndexError, ValueError):
         return 0
+
+
+def peak_rss_bytes(pid: int) -> int:
+    """Peak resident memory of one process (``VmHWM`` of ``/proc/PID/status``), 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        pass
+    return 0
 
 
 def cmdline(pid: int) -> str:

@@ -27,6 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..core import procfs
 from ..core.config import ProverConfig
 from ..core.types import Advanced, ProofFinished, TacticTimeout, Theorem
 from .checks import Checklist, Verdict
@@ -116,19 +117,8 @@ class _Raw:
 
     def peak_rss_mb(self) -> float:
         """Largest peak resident size (VmHWM) among the processes of its group."""
-        peak = 0.0
-        for d in Path("/proc").iterdir():
-            if not d.name.isdigit():
-                continue
-            try:
-                if os.getpgid(int(d.name)) != self.proc.pid:
-                    continue
-                for line in (d / "status").read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        peak = max(peak, int(line.split()[1]) / 1024)
-            except (OSError, ValueError):
-                continue
-        return peak
+        members = procfs.group_members(self.proc.pid, live_only=False)
+        return max((procfs.peak_rss_bytes(pid) / (1024 * 1024) for pid in members), default=0.0)
 
     def close(self) -> None:
         with contextlib.suppress(ProcessLookupError):
