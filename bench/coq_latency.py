@@ -276,7 +276,7 @@ def startup_costs(theorems: dict[str, Theorem], names: list[str]) -> None:
                     # a first replacement makes the backend keep a spare; wait until it has loaded
                     b.apply(root.state_id, "do 1000000000 idtac")
                     b.apply(root.state_id, "intros")
-                    b._await_header(b._spare)  # type: ignore[attr-defined]
+                    b._pool.await_header(b._pool.spare)  # type: ignore[attr-defined]
                 step = b.apply(root.state_id, "do 1000000000 idtac")  # times out: process replaced
                 t0 = time.perf_counter()
                 b.apply(root.state_id, "intros")
