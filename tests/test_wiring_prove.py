@@ -15,7 +15,7 @@ import pytest
 from conftest import ProcessWatcher, cli_command, cli_env, cmdline, descendants, run_cli
 
 from llemma_prover.core.config import GeneratorConfig, RunConfig
-from llemma_prover.core.errors import ConfigError, ProverUnavailable, UserError
+from llemma_prover.core.errors import ConfigError, GeneratorUnavailable, ProverUnavailable, UserError
 
 #: two easy miniF2F-test problems
 NAMES = ["mathd_algebra_176", "mathd_algebra_142"]
@@ -145,23 +145,24 @@ def test_worker_uses_a_ready_made_generator(tmp_path: Path, minif2f_dir: Path) -
 
 @pytest.mark.ray
 @pytest.mark.model
-def test_auto_with_a_gpu_falls_back_to_bank_when_the_server_cannot_start(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_auto_with_a_gpu_falls_back_to_bank_when_the_server_cannot_start(tmp_path: Path) -> None:
     """--generator auto, --model-server auto, a GPU (simulated: there is none here): the server start
     fails for real (no such model) and the run goes on with bank, saying why; Ray is shut down."""
     import ray
 
-    from llemma_prover.workers import driver
+    from llemma_prover.cli import prove
+    from llemma_prover.workers.driver import Machine
 
-    monkeypatch.setattr(driver, "_gpu_count", lambda gen: 1)
-    gen = GeneratorConfig(name="auto", model=str(tmp_path / "missing-model"), device="cpu")
-    cfg = RunConfig(workers=1, generator=gen)
-    resolved = driver.resolve_generator(cfg, model_server="auto")
+    args = _args("--generator", "auto", "--model", str(tmp_path / "missing-model"), "--workers", "1")
+    machine = Machine(gpus=1, cpus=2)
+    planned = prove.build_config(args, machine=machine)
+    assert planned.generator.name == "llemma" and planned.serving is not None
+    cfg, resolved, note = prove.start_planned(args, planned, machine)
     try:
-        assert resolved.name == "bank" and resolved.servers is None
-        assert "model server could not start" in resolved.note and "using bank" in resolved.note
-        assert "no such file or directory" in resolved.note and "ray::" not in resolved.note, resolved.note
+        assert cfg.generator.name == "bank" and cfg.serving is None and resolved.servers is None
+        assert cfg.search == prove.build_config(_args("--generator", "bank", "--workers", "1")).search
+        assert "model server could not start" in note and "using bank" in note
+        assert "no such file or directory" in note and "ray::" not in note, note
         assert not ray.is_initialized()
     finally:
         resolved.close()
@@ -185,17 +186,42 @@ def test_server_start_errors_are_one_line(tmp_path: Path) -> None:
 
 
 def test_model_server_flag_errors() -> None:
-    from llemma_prover.workers.driver import resolve_generator
+    from llemma_prover.core.config import ServerConfig
+    from llemma_prover.workers.driver import Machine, plan_generator
 
     with pytest.raises(ConfigError, match="needs --generator llemma"):
-        resolve_generator(RunConfig(workers=1, generator=GeneratorConfig(name="bank")), model_server="on")
+        plan_generator("bank", "on", ServerConfig(), 1, Machine())
     with pytest.raises(ConfigError, match="needs --workers >= 1"):
-        resolve_generator(RunConfig(workers=0, generator=GeneratorConfig(name="llemma", model="/x")),
-                          model_server="on")
+        plan_generator("llemma", "on", ServerConfig(), 0, Machine())
     proc = run_cli("--engine", "vllm", "--model-server", "off", "--limit", "1", timeout=60)
     assert "--engine" in _one_line_error(proc)
     proc = run_cli("--lean-repl", "/tmp", "--backend", "coq", "--limit", "1", timeout=60)
     assert "--lean-repl is for --backend lean4" in _one_line_error(proc)
+
+
+def test_the_plan_is_decided_from_flags_and_machine_alone() -> None:
+    """``plan_generator`` is pure: auto, model servers, engine, GPUs per worker and the worker count
+    follow from the flags and what the machine has, before anything starts."""
+    from llemma_prover.core.config import ServerConfig
+    from llemma_prover.workers.driver import Machine, plan_generator
+
+    cpu = Machine(gpus=0, vllm=False, cpus=6)
+    gpu2 = Machine(gpus=2, vllm=False, cpus=6)
+    plan = plan_generator("auto", "auto", ServerConfig(), None, cpu)
+    assert (plan.name, plan.serving, plan.gpus_per_worker, plan.workers) == ("bank", None, 0.0, 6)
+    assert plan.why == "auto: no GPU found"
+    plan = plan_generator("auto", "off", ServerConfig(), None, gpu2)
+    assert (plan.name, plan.serving, plan.gpus_per_worker, plan.workers) == ("llemma", None, 1.0, 2)
+    plan = plan_generator("auto", "auto", ServerConfig(), None, gpu2)
+    assert plan.name == "llemma" and plan.serving == ServerConfig(engine="hf") and plan.workers == 6
+    assert plan_generator("auto", "auto", ServerConfig(), 0, gpu2).serving is None  # in-process: no servers
+    # an engine that cannot run: an error when llemma was asked for, bank under auto
+    with pytest.raises(GeneratorUnavailable, match="--engine vllm needs"):
+        plan_generator("llemma", "on", ServerConfig(engine="vllm"), 1, gpu2)
+    plan = plan_generator("auto", "auto", ServerConfig(engine="vllm"), 1, gpu2)
+    assert plan.name == "bank" and plan.why is not None and "--engine vllm needs" in plan.why
+    failed = Machine(gpus=2, cpus=6, llemma_failed="llemma could not load (x)")
+    assert plan_generator("auto", "off", ServerConfig(), None, failed).name == "bank"
 
 
 def test_default_model_offline_fails_fast_in_one_line(tmp_path: Path) -> None:
@@ -267,7 +293,7 @@ def test_sandbox_recorded_in_config_json(tmp_path: Path) -> None:
     from llemma_prover.workers.driver import ResolvedGenerator, run_metadata
 
     cfg = RunConfig(workers=0, prover=ProverConfig(sandbox="rlimits"))
-    meta = run_metadata(cfg, ResolvedGenerator(GeneratorConfig(name="bank"), "bank", "bank"), [], "h", ["x"])
+    meta = run_metadata(cfg, ResolvedGenerator("bank", "bank"), [], "h", ["x"])
     assert meta["sandbox"] == sandbox_for(cfg.prover).describe()
     assert meta["sandbox"]["network_isolation"] == "none"  # rlimits: no network isolation asked for
     assert meta["sandbox"]["rlimits"]["address_space_mb"] == cfg.prover.memory_limit_mb
@@ -283,7 +309,7 @@ def test_lean4_settings_recorded_as_they_run() -> None:
     from llemma_prover.workers.driver import ResolvedGenerator, run_metadata
 
     cfg = RunConfig(backend="lean4", workers=0, prover=ProverConfig(tactic_timeout=30.0, start_timeout=10.0))
-    meta = run_metadata(cfg, ResolvedGenerator(GeneratorConfig(name="bank"), "bank", "bank"), [], "h", ["x"])
+    meta = run_metadata(cfg, ResolvedGenerator("bank", "bank"), [], "h", ["x"])
     ran = Lean4Settings.from_prover_config(cfg.prover)
     assert meta["prover_settings"]["pool"]["start_timeout"] == ran.pool.start_timeout > 10.0
     assert meta["prover_settings"]["tactic_timeout"] == 30.0

@@ -77,7 +77,7 @@ class AutoformalizeConfig:
     worker_retries: int = 1
     drafter: DrafterConfig = field(default_factory=DrafterConfig)
     holes: HolePolicy = field(default_factory=HolePolicy)
-    prover: ProverConfig = field(default_factory=lambda: ProverConfig(tactic_timeout=5.0))
+    prover: ProverConfig = field(default_factory=ProverConfig)
 
     @property
     def split_name(self) -> str:

@@ -36,6 +36,9 @@ class ProverBackend(abc.ABC):
     #: file extension of this prover's source files (proof files in a run directory), set by
     #: ``register_backend``
     proof_ext: str = "txt"
+    #: the command-line flag that sets ``ProverConfig.executable`` for this backend (``--lean-repl``),
+    #: None: the backend takes none
+    executable_flag: str | None = None
 
     def __init__(self, config: ProverConfig) -> None:
         self.config = config
@@ -94,6 +97,12 @@ class ProverBackend(abc.ABC):
     def preflight(cls, config: ProverConfig) -> None:
         """Cheap checks that the prover can be found, before any worker, model or Ray starts; raises
         ``ProverUnavailable`` saying how to install it. Default: nothing to check up front."""
+        return None
+
+    @classmethod
+    def hammer_installed(cls) -> bool | None:
+        """Whether this prover's hammer (tactics that hole filling may add: ``autoformalize --hammer``)
+        is installed here; None: the prover has no such hammer. Default None."""
         return None
 
     @classmethod

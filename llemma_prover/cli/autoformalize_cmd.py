@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as _dt
 import logging
 import os
@@ -57,7 +56,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (one sketch); > 0 = sampling")
     p.add_argument("--samples", type=int, default=1, help="sketches per problem (pass@n)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (combined with the problem name)")
-    p.add_argument("--max-new-tokens", type=int, default=512, help="longest sketch, in tokens")
+    p.add_argument("--max-new-tokens", type=int, default=DrafterConfig().model.max_new_tokens,
+                   help="longest sketch, in tokens")
     p.add_argument(
         "--prompt-file", default=None, help="few-shot file (default experiments/prompts/dsp_<backend>.txt)"
     )
@@ -86,7 +86,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--ray-address", default=None, help="join an existing Ray cluster at this address")
     p.add_argument(
-        "--tactic-timeout", type=float, default=5.0, help="seconds per automation attempt (default 5)"
+        "--tactic-timeout", type=float, default=ProverConfig().tactic_timeout,
+        help=f"seconds per automation attempt (default {ProverConfig().tactic_timeout:g})"
     )
     p.add_argument(
         "--hole-time-limit",
@@ -122,7 +123,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def build_config(args: argparse.Namespace, drafter_name: str) -> AutoformalizeConfig:
+def build_config(args: argparse.Namespace, drafter_name: str, data_dir: str = "") -> AutoformalizeConfig:
+    """The one, final config of an ``autoformalize`` run (nothing changes it afterwards)."""
     names = tuple(n.strip() for n in args.theorems.split(",") if n.strip()) if args.theorems else ()
     if args.replay_file and not os.path.isfile(args.replay_file):
         raise ConfigError(f"--replay-file {args.replay_file!r} does not exist")
@@ -138,9 +140,12 @@ def build_config(args: argparse.Namespace, drafter_name: str) -> AutoformalizeCo
         load_kwargs=parse_load_kwargs(args.load_kwarg),
         seed=args.seed,
     )
+    out = Path(args.out) if args.out else Path("runs") / f"dsp-{args.split}-{args.backend}-{drafter_name}"
     cfg = AutoformalizeConfig(
         split=args.split,
         backend=args.backend,
+        data_dir=data_dir,
+        out_dir=str(out.resolve()),
         theorems=names,
         limit=args.limit,
         workers=args.workers,
@@ -159,7 +164,7 @@ def build_config(args: argparse.Namespace, drafter_name: str) -> AutoformalizeCo
             sledgehammer=args.sledgehammer,
             sledgehammer_timeout=args.sledgehammer_timeout,
         ),
-        prover=dataclasses.replace(ProverConfig(), tactic_timeout=args.tactic_timeout),
+        prover=ProverConfig(tactic_timeout=args.tactic_timeout),
     )
     if args.ray_address and args.workers == 0:
         raise ConfigError("--ray-address needs --workers >= 1")
@@ -168,11 +173,14 @@ def build_config(args: argparse.Namespace, drafter_name: str) -> AutoformalizeCo
 
 
 def _resolve_hammer(choice: str, backend: str) -> bool:
-    if backend != "coq" or choice == "off":
-        return False
-    from ..autoformalize.automation import coq_hammer_available
+    """``--hammer``: on when asked (or, for auto, when installed) and the backend has a hammer."""
+    from ..backends.base import backend_class
 
-    available = coq_hammer_available()
+    if choice == "off":
+        return False
+    available = backend_class(backend).hammer_installed()
+    if available is None:
+        return False
     if choice == "on" and not available:
         raise ConfigError(
             "--hammer on needs CoqHammer's tactics library: "
@@ -240,13 +248,11 @@ def run(args: argparse.Namespace) -> int:
 
     console = args._console
     drafter_name, note = _resolve_drafter_name(args.generator)
-    cfg = build_config(args, drafter_name)
-
     data_dir = resolve_data_dir(args.data_dir, os.environ.get(DATA_ENV), _repo_root())
+    cfg = build_config(args, drafter_name, data_dir=str(data_dir.resolve()))
     dataset = load_split(data_dir, cfg.data_system, cfg.split_name)
     theorems = select(dataset.theorems, cfg.theorems, cfg.limit)
-    out = Path(args.out) if args.out else Path("runs") / f"dsp-{cfg.split}-{cfg.backend}-{drafter_name}"
-    cfg = dataclasses.replace(cfg, data_dir=str(data_dir.resolve()), out_dir=str(out.resolve()))
+    out = Path(cfg.out_dir)
 
     drafter = make_drafter(cfg.drafter, cfg.backend)
     drafter.start()  # GeneratorUnavailable (a UserError) says why and what to do

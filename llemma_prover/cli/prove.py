@@ -7,23 +7,26 @@ import dataclasses
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.config import (
     BACKENDS,
+    ENGINES,
     GENERATORS,
     LEAN_TACTIC_TIMEOUT,
     SPLITS,
     GeneratorConfig,
     ProverConfig,
     RunConfig,
+    ServerConfig,
 )
-from ..core.errors import ConfigError, UserError
+from ..core.errors import ConfigError, GeneratorError, UserError
 from ..lm.loading import absolute_model, parse_load_kwargs
-from ..serving.config import ENGINES, ServerConfig
+
+if TYPE_CHECKING:
+    from ..workers.driver import Machine, ResolvedGenerator
 
 log = logging.getLogger("llemma_prover.cli.prove")
-
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -95,10 +98,12 @@ def _given_on_command_line(args: argparse.Namespace) -> set[str]:
     return {dest for dest, opts in args._prove_options.items() if words.intersection(opts)}
 
 
-def apply_config_file(args: argparse.Namespace) -> None:
-    """Fill ``args`` from ``--config FILE`` wherever the command line left a flag at its default."""
+def with_config_file(args: argparse.Namespace) -> argparse.Namespace:
+    """The settings of a run: a copy of ``args`` filled from ``--config FILE`` wherever the command line
+    left a flag at its default (``args`` itself is not changed)."""
+    merged = argparse.Namespace(**vars(args))
     if not getattr(args, "config", None):
-        return
+        return merged
     import yaml
 
     try:
@@ -121,7 +126,8 @@ def apply_config_file(args: argparse.Namespace) -> None:
         if dest == "theorems" and isinstance(value, list):
             value = ",".join(map(str, value))
         if dest not in given:
-            setattr(args, dest, value)
+            setattr(merged, dest, value)
+    return merged
 
 
 def _abspath(path: str | None) -> str | None:
@@ -140,52 +146,102 @@ def _repo_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
-def build_config(args: argparse.Namespace) -> RunConfig:
-    """RunConfig from flags (search budgets are filled once the generator is resolved)."""
-    apply_config_file(args)
-    names = tuple(n.strip() for n in args.theorems.split(",") if n.strip()) if args.theorems else ()
-    workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
-    tactic_timeout = args.tactic_timeout
-    if tactic_timeout is None:
-        from ..backends.base import backend_class
+def _check_flags(a: argparse.Namespace) -> None:
+    """The checks of flag values that need no plan (one-line ``ConfigError``s)."""
+    from ..backends.base import backend_class
 
-        tactic_timeout = backend_class(args.backend).default_tactic_timeout
-    if args.lean_repl and args.backend != "lean4":
+    if a.lean_repl and backend_class(a.backend).executable_flag != "--lean-repl":
         raise ConfigError("--lean-repl is for --backend lean4")
-    if args.model_server == "off" and args.engine != "auto":
+    if a.model_server == "off" and a.engine != "auto":
         raise ConfigError("--engine chooses the model server's engine; it needs --model-server auto or on")
-    prover = dataclasses.replace(ProverConfig(), tactic_timeout=tactic_timeout, sandbox=args.sandbox,
-                                 executable=_repl_path(args.lean_repl))
-    cfg = RunConfig(
-        split=args.split,
-        backend=args.backend,
-        theorems=names,
-        limit=args.limit,
-        workers=workers,
-        ray_address=args.ray_address,
-        prover=prover,
-        generator=GeneratorConfig(name=args.generator, model=absolute_model(args.model),
-                                  load_kwargs=parse_load_kwargs(args.load_kwarg),
-                                  max_new_tokens=args.max_new_tokens,
-                                  replay_file=_abspath(args.replay_file),
-                                  retrieval_data=_abspath(args.retrieval_data),
-                                  bank_families=tuple(f for f in args.bank_families.split(",") if f),
-                                  temperature=args.temperature, seed=args.seed),
-    )
-    if args.ray_address and workers == 0:
+    if a.ray_address and a.workers == 0:
         raise ConfigError("--ray-address needs --workers >= 1")
-    if args.replay_file and not os.path.isfile(args.replay_file):
-        raise ConfigError(f"--replay-file {args.replay_file!r} does not exist")
-    if args.retrieval_data and not os.path.isfile(os.path.join(args.retrieval_data, "steps.jsonl")):
-        raise ConfigError(f"--retrieval-data {args.retrieval_data!r} holds no steps.jsonl "
+    if a.replay_file and not os.path.isfile(a.replay_file):
+        raise ConfigError(f"--replay-file {a.replay_file!r} does not exist")
+    if a.retrieval_data and not os.path.isfile(os.path.join(a.retrieval_data, "steps.jsonl")):
+        raise ConfigError(f"--retrieval-data {a.retrieval_data!r} holds no steps.jsonl "
                           "(give an `llemma-prover extract` output folder)")
-    for flag, val in (("--candidates", args.candidates), ("--max-expansions", args.max_expansions)):
+    for flag, val in (("--candidates", a.candidates), ("--max-expansions", a.max_expansions)):
         if val is not None and val < 1:
             raise ConfigError(f"{flag} must be >= 1, got {val}")
-    if args.time_budget is not None and args.time_budget <= 0:
-        raise ConfigError(f"--time-budget must be > 0 seconds, got {args.time_budget}")
+    if a.time_budget is not None and a.time_budget <= 0:
+        raise ConfigError(f"--time-budget must be > 0 seconds, got {a.time_budget}")
+    if a.workers is not None and a.workers < 0:
+        raise ConfigError(f"--workers must be >= 0, got {a.workers}")
+
+
+def build_config(args: argparse.Namespace, *, data_dir: str = "", machine: Machine | None = None
+                 ) -> RunConfig:
+    """The one, final ``RunConfig`` of a run: ``--config`` YAML, then the flags, then the plan for this
+    machine (``plan_generator``: ``--generator auto``, model servers and engine, GPUs per worker, the
+    worker count) and the budgets that go with the planned generator. ``machine``: what
+    ``probe_machine`` found (probed here when not given). Nothing changes this object afterwards."""
+    from ..backends.base import backend_class
+    from ..workers.driver import effective_search, plan_generator, probe_machine
+
+    a = with_config_file(args)
+    _check_flags(a)
+    names = tuple(n.strip() for n in a.theorems.split(",") if n.strip()) if a.theorems else ()
+    tactic_timeout = a.tactic_timeout
+    if tactic_timeout is None:
+        tactic_timeout = backend_class(a.backend).default_tactic_timeout
+    if machine is None:
+        machine = probe_machine(a.generator)
+    plan = plan_generator(a.generator, a.model_server, ServerConfig(engine=a.engine), a.workers, machine)
+    out = Path(a.out) if a.out else Path("runs") / f"{a.split}-{a.backend}-{plan.name}"
+    cfg = RunConfig(
+        split=a.split,
+        backend=a.backend,
+        data_dir=data_dir,
+        out_dir=str(out.resolve()),
+        theorems=names,
+        limit=a.limit,
+        workers=plan.workers,
+        ray_address=a.ray_address,
+        search=effective_search(plan.name, a.candidates, a.max_expansions, a.time_budget),
+        prover=ProverConfig(tactic_timeout=tactic_timeout, sandbox=a.sandbox,
+                            executable=_repl_path(a.lean_repl)),
+        generator=GeneratorConfig(name=plan.name, model=absolute_model(a.model),
+                                  load_kwargs=parse_load_kwargs(a.load_kwarg),
+                                  max_new_tokens=a.max_new_tokens,
+                                  replay_file=_abspath(a.replay_file),
+                                  retrieval_data=_abspath(a.retrieval_data),
+                                  bank_families=tuple(f for f in a.bank_families.split(",") if f),
+                                  temperature=a.temperature, seed=a.seed),
+        serving=plan.serving,
+        gpus_per_worker=plan.gpus_per_worker,
+    )
     cfg.validate()
     return cfg
+
+
+def start_planned(args: argparse.Namespace, cfg: RunConfig, machine: Machine
+                  ) -> tuple[RunConfig, ResolvedGenerator, str]:
+    """Start the generator ``cfg`` plans: ``(config, started generator, note)``.
+
+    Under ``--generator auto`` a llemma that cannot load or whose model servers cannot start means
+    bank: a new config is then built (same flags, for a machine where llemma failed) before anything
+    ran or was recorded; the first one is dropped, never changed.
+    """
+    from ..workers.driver import start_generator
+
+    requested = with_config_file(args).generator
+    why = None
+    if requested == "auto":
+        why = "auto: GPU found" if cfg.generator.name == "llemma" else \
+            f"auto: {machine.llemma_failed or 'no GPU found'}"
+    try:
+        started = start_generator(cfg)
+    except GeneratorError as exc:
+        if requested != "auto" or cfg.generator.name != "llemma":
+            raise
+        what = "the llemma model server could not start" if cfg.serving else "llemma could not load"
+        log.warning("auto: %s, using bank: %s", what, exc)
+        failed = dataclasses.replace(machine, llemma_failed=f"{what} ({exc})")
+        cfg = build_config(args, data_dir=cfg.data_dir, machine=failed)
+        why = f"auto: {failed.llemma_failed}"
+        started = start_generator(cfg)
+    return cfg, started, f"{why}, using {started.note}" if why else started.note
 
 
 def run(args: argparse.Namespace) -> int:
@@ -194,35 +250,34 @@ def run(args: argparse.Namespace) -> int:
     from ..data.minif2f import DATA_ENV, load_split, resolve_data_dir, select
     from ..results.rundir import RunDir
     from ..results.summary import summarize, summary_lines
-    from ..workers.driver import effective_search, preflight, resolve_generator, run_metadata
+    from ..workers.driver import preflight, probe_machine, run_metadata
 
     console = args._console
-    cfg = build_config(args)
-
-    # 1. data: read and validate everything before anything runs
-    data_dir = resolve_data_dir(args.data_dir, os.environ.get(DATA_ENV), _repo_root())
+    _check_flags(with_config_file(args))  # flag errors first, before the data is looked for
+    # 1. the one config (flags checked, generator planned for this machine, budgets, workers), then the
+    #    data: read and validated before anything runs
+    a = with_config_file(args)
+    data_dir = resolve_data_dir(a.data_dir, os.environ.get(DATA_ENV), _repo_root())
+    machine = probe_machine(a.generator)
+    cfg = build_config(args, data_dir=str(data_dir.resolve()), machine=machine)
     dataset = load_split(data_dir, cfg.data_system, cfg.split_name)
     theorems = select(dataset.theorems, cfg.theorems, cfg.limit)
-    cfg = dataclasses.replace(cfg, data_dir=str(data_dir.resolve()))
 
-    # 2. the generator (auto -> llemma or bank), then the budgets that go with it
+    # 2. the prover can be found; the generator starts (auto -> bank if llemma cannot)
     preflight(cfg)
-    server = ServerConfig(engine=args.engine)
-    with resolve_generator(cfg, model_server=args.model_server, server_config=server) as resolved:
-        search = effective_search(resolved.name, args.candidates, args.max_expansions, args.time_budget)
-        out = Path(args.out) if args.out else Path("runs") / f"{cfg.split}-{cfg.backend}-{resolved.name}"
-        cfg = dataclasses.replace(cfg, search=search, generator=resolved.config, out_dir=str(out.resolve()))
-        if args.workers is None and resolved.gpus_per_worker:
-            # one language-model worker per GPU, not one per CPU core
-            cfg = dataclasses.replace(cfg, workers=max(1, resolved.gpu_count))
-        meta = run_metadata(cfg, resolved, dataset.files, dataset.sha256, ["llemma-prover", *args._argv])
+    cfg, started, note = start_planned(args, cfg, machine)
+    with started as resolved:
+        search = cfg.search
+        out = Path(cfg.out_dir)
+        meta = run_metadata(cfg, resolved, dataset.files, dataset.sha256, ["llemma-prover", *args._argv],
+                            note=note)
         run_dir = RunDir.open(out, meta)
         run_log = _attach_run_log(run_dir.path / "run.log")
 
         todo = [t for t in theorems if not run_dir.done(t.name)]
         old = run_dir.records
         solved_before = sum(1 for t in theorems if t.name in old and old[t.name].proved)
-        console.print(f"generator: [bold]{resolved.name}[/bold] ({resolved.note})", highlight=False)
+        console.print(f"generator: [bold]{cfg.generator.name}[/bold] ({note})", highlight=False)
         console.print(f"run directory: {run_dir.path}", highlight=False)
         console.print(
             f"{len(theorems)} theorems ({cfg.split}, {cfg.backend}); "
@@ -255,7 +310,7 @@ def run(args: argparse.Namespace) -> int:
                                                 if t.name in run_dir.records))
             if run_dir.path.is_dir() and (run_dir.path / "config.json").exists():
                 run_dir.write_summary([t.name for t in theorems])
-    table = Table(title=f"{cfg.split} / {cfg.backend} / {resolved.name}")
+    table = Table(title=f"{cfg.split} / {cfg.backend} / {cfg.generator.name}")
     table.add_column("family")
     table.add_column("solved/total", justify="right")
     table.add_column("rate", justify="right")

@@ -187,9 +187,56 @@ class GeneratorConfig:
                 raise ConfigError(f"bank schedule {cls!r}: stage and timeout must be whole numbers >= 0")
 
 
+#: ``--engine`` choices: ``hf`` (transformers, our batched decoder), ``vllm`` (optional), ``auto``
+ENGINES: tuple[str, ...] = ("auto", "hf", "vllm")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """How the model servers run. Recorded in ``config.json`` beside the ``GeneratorConfig``."""
+
+    #: ``auto`` picks vllm when it is installed and a GPU is there, else ``hf``
+    engine: str = "auto"
+    #: servers to start; 0 = one per GPU in the Ray cluster (one on CPU when there is none)
+    num_servers: int = 0
+    #: how long the first request of a batch waits for others to join it (seconds)
+    max_wait: float = 0.005
+    #: most decoding rows (sum of ``k`` over the batched requests) in one batch: bounds KV-cache memory
+    max_batch_rows: int = 128
+    #: reuse the key/value cache of the shared few-shot prefix (``hf`` engine)
+    prefix_cache: bool = True
+    #: CPUs the Ray scheduler reserves for each server
+    num_cpus: float = 1.0
+    #: fraction of GPU memory vLLM may take
+    gpu_memory_utilization: float = 0.9
+    #: widest beam the vllm engine serves: it is built with ``max_logprobs = 2 * max_beam_width``
+    max_beam_width: int = 64
+    #: build a randomly initialised Llama from this ``LlamaConfig`` dict instead of loading weights
+    #: (benchmarks and tests: speed does not depend on the weights' values); the tokenizer still
+    #: comes from ``GeneratorConfig.model``
+    random_init: dict[str, Any] | None = field(default=None)
+
+    def validate(self) -> None:
+        if self.engine not in ENGINES:
+            raise ConfigError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
+        if self.num_servers < 0:
+            raise ConfigError("--model-servers must be >= 0")
+        if self.max_wait < 0:
+            raise ConfigError("the batching wait window must be >= 0 seconds")
+        if self.max_batch_rows < 1:
+            raise ConfigError("max_batch_rows must be >= 1")
+        if self.max_beam_width < 1:
+            raise ConfigError("max_beam_width must be >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything a ``prove`` run needs; recorded whole in the run's ``config.json``."""
+    """Everything a ``prove`` run needs, decided before anything starts (``cli/prove.py``'s
+    ``build_config``: ``--generator auto`` already resolved, budgets, worker count and model servers
+    chosen); recorded whole in the run's ``config.json`` and only read afterwards."""
 
     split: str = "minif2f-test"
     backend: str = "coq"
@@ -202,6 +249,10 @@ class RunConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
     prover: ProverConfig = field(default_factory=ProverConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    #: the model servers the workers' llemma generator uses (engine resolved), or None: no servers
+    serving: ServerConfig | None = None
+    #: GPUs each Ray worker reserves (1 for a language model on CUDA without model servers, else 0)
+    gpus_per_worker: float = 0.0
     #: how often a theorem whose worker died is tried again before it is recorded as a crash
     worker_retries: int = 1
 
@@ -218,6 +269,8 @@ class RunConfig:
         self.search.validate()
         self.prover.validate()
         self.generator.validate()
+        if self.serving is not None:
+            self.serving.validate()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -234,6 +287,8 @@ class RunConfig:
             if "bank_schedule" in gen:
                 gen["bank_schedule"] = {k: (int(v[0]), int(v[1])) for k, v in gen["bank_schedule"].items()}
             generator = GeneratorConfig(**gen)
+            serving = data.pop("serving", None)
+            data["serving"] = ServerConfig(**serving) if serving is not None else None
             data["theorems"] = tuple(data.get("theorems", ()))
             return cls(search=search, prover=prover, generator=generator, **data)
         except TypeError as exc:

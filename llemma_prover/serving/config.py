@@ -1,59 +1,14 @@
-"""Settings of the model server and the choice of its engine (plain data, no heavy imports)."""
+"""The choice of the model server's engine (no heavy imports). Its settings, ``ServerConfig``, are part of
+the run's configuration (``core/config.py``) and re-exported here."""
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
-from dataclasses import dataclass, field
-from typing import Any
 
+from ..core.config import ENGINES, ServerConfig
 from ..core.errors import ConfigError, GeneratorUnavailable
 
 __all__ = ["ENGINES", "ServerConfig", "select_engine", "use_model_server", "vllm_installed"]
-
-#: ``--engine`` choices: ``hf`` (transformers, our batched decoder), ``vllm`` (optional), ``auto``
-ENGINES: tuple[str, ...] = ("auto", "hf", "vllm")
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """How the model servers run. Recorded in ``config.json`` beside the ``GeneratorConfig``."""
-
-    #: ``auto`` picks vllm when it is installed and a GPU is there, else ``hf``
-    engine: str = "auto"
-    #: servers to start; 0 = one per GPU in the Ray cluster (one on CPU when there is none)
-    num_servers: int = 0
-    #: how long the first request of a batch waits for others to join it (seconds)
-    max_wait: float = 0.005
-    #: most decoding rows (sum of ``k`` over the batched requests) in one batch: bounds KV-cache memory
-    max_batch_rows: int = 128
-    #: reuse the key/value cache of the shared few-shot prefix (``hf`` engine)
-    prefix_cache: bool = True
-    #: CPUs the Ray scheduler reserves for each server
-    num_cpus: float = 1.0
-    #: fraction of GPU memory vLLM may take
-    gpu_memory_utilization: float = 0.9
-    #: widest beam the vllm engine serves: it is built with ``max_logprobs = 2 * max_beam_width``
-    max_beam_width: int = 64
-    #: build a randomly initialised Llama from this ``LlamaConfig`` dict instead of loading weights
-    #: (benchmarks and tests: speed does not depend on the weights' values); the tokenizer still
-    #: comes from ``GeneratorConfig.model``
-    random_init: dict[str, Any] | None = field(default=None)
-
-    def validate(self) -> None:
-        if self.engine not in ENGINES:
-            raise ConfigError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
-        if self.num_servers < 0:
-            raise ConfigError("--model-servers must be >= 0")
-        if self.max_wait < 0:
-            raise ConfigError("the batching wait window must be >= 0 seconds")
-        if self.max_batch_rows < 1:
-            raise ConfigError("max_batch_rows must be >= 1")
-        if self.max_beam_width < 1:
-            raise ConfigError("max_beam_width must be >= 1")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 def vllm_installed() -> bool:

@@ -1,10 +1,12 @@
 """The driver side of a ``prove`` run: resolve the generator, record provenance, run, write results.
 
-Called by the CLI (which owns progress display); usable from Python as well::
+Called by the CLI (which owns progress display and builds the one, final ``RunConfig``: the plan of
+``plan_generator`` and the budgets of ``effective_search`` are already in it); usable from Python::
 
-    resolved = resolve_generator(run_config)
-    with resolved:
+    with start_generator(run_config) as resolved:
         execute(run_config, resolved, theorems, run_dir, on_result=print)
+
+Nothing here changes the run config: the workers and ``config.json`` get the very object the CLI built.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import dataclasses
 import datetime as _dt
 import importlib.metadata
 import logging
+import os
 import platform
 import subprocess
 from collections.abc import Callable, Sequence
@@ -26,9 +29,10 @@ from ..core.config import (
     GeneratorConfig,
     RunConfig,
     SearchConfig,
+    ServerConfig,
     generator_parts,
 )
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, GeneratorUnavailable
 from ..core.records import TheoremRecord
 from ..core.types import Theorem
 from ..results.rundir import RunDir
@@ -59,22 +63,96 @@ def effective_search(generator: str, candidates: int | None, max_expansions: int
     )
 
 
+@dataclass(frozen=True)
+class Machine:
+    """What ``plan_generator`` looks at besides the flags (probed once by ``probe_machine``)."""
+
+    #: CUDA devices a language model could use here
+    gpus: int = 0
+    #: whether the optional vllm package is installed
+    vllm: bool = False
+    #: CPU cores (the default worker count)
+    cpus: int = 1
+    #: why llemma cannot run (a start under ``--generator auto`` failed): auto then plans bank
+    llemma_failed: str | None = None
+
+
+def probe_machine(generator: str) -> Machine:
+    """GPUs (only looked for when ``generator`` may be llemma: it imports torch), vllm, CPU count."""
+    from ..serving import vllm_installed
+
+    gpus = _gpu_count(GeneratorConfig(name=generator)) if generator in ("auto", "llemma") else 0
+    return Machine(gpus=gpus, vllm=vllm_installed(), cpus=os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class GeneratorPlan:
+    """What generates tactics and where, decided before anything starts (plain data)."""
+
+    #: the generator the workers build (``auto`` resolved)
+    name: str
+    #: model servers for llemma (engine resolved), or None
+    serving: ServerConfig | None
+    #: GPUs each Ray worker reserves
+    gpus_per_worker: float
+    #: the default worker count for this plan
+    workers: int
+    #: why ``auto`` chose what it chose (None for an explicit generator)
+    why: str | None = None
+
+
+def plan_generator(requested: str, model_server: str, server: ServerConfig, workers: int | None,
+                   machine: Machine) -> GeneratorPlan:
+    """Resolve ``--generator auto``, ``--model-server`` and ``--engine`` against ``machine`` (pure).
+
+    ``auto`` = llemma when a GPU is there (and llemma did not already fail to start), else bank. Model
+    servers (``serving.use_model_server``) need Ray workers; ``--model-server on`` with ``--workers 0``
+    or without llemma is a ``ConfigError``, an engine that cannot run a ``GeneratorUnavailable`` (under
+    auto: bank instead). Without servers, llemma on GPUs takes one GPU per worker and one worker per GPU.
+    """
+    from ..serving import select_engine, use_model_server
+
+    name, why = requested, None
+    if requested == "auto":
+        if machine.llemma_failed:
+            name, why = "bank", f"auto: {machine.llemma_failed}"
+        elif machine.gpus == 0:
+            name, why = "bank", "auto: no GPU found"
+        else:
+            name, why = "llemma", "auto: GPU found"
+    serving = None
+    if use_model_server(model_server, generator=name, gpus=machine.gpus):
+        if workers == 0:
+            if model_server == "on":
+                raise ConfigError("--model-server on needs --workers >= 1 (the servers and workers run "
+                                  "on Ray); use --model-server off for an in-process run")
+        else:
+            try:
+                engine = select_engine(server.engine, gpu=machine.gpus > 0, vllm_available=machine.vllm)
+            except GeneratorUnavailable as exc:
+                if requested != "auto":
+                    raise
+                failed = dataclasses.replace(machine, llemma_failed=f"llemma could not load ({exc})")
+                return plan_generator(requested, model_server, server, workers, failed)
+            serving = dataclasses.replace(server, engine=engine)
+    gpus_per_worker = 1.0 if name == "llemma" and serving is None and machine.gpus else 0.0
+    default_workers = max(1, machine.gpus) if gpus_per_worker else machine.cpus
+    return GeneratorPlan(name, serving, gpus_per_worker, default_workers if workers is None else workers, why)
+
+
 @dataclass
 class ResolvedGenerator:
-    """The generator the run uses, resolved once in the driver (``auto`` -> llemma or bank)."""
+    """The started generator of a run (``start_generator``): model servers, or for ``workers=0`` the
+    built backend and generator, and what they say about themselves. It only reads the run config."""
 
-    config: GeneratorConfig
     name: str
     note: str
     describe: dict[str, Any] = field(default_factory=dict)
     #: for ``workers=0``: the already-built backend + generator, reused for the run
     local_context: ProveContext | None = None
-    #: GPUs each Ray worker reserves (1 for a language model on CUDA, else 0), and GPUs seen here
-    gpus_per_worker: float = 0.0
-    gpu_count: int = 0
     #: the running model servers (``ModelServerPool``) when the workers use them, else None
     servers: Any = None
-    #: whether ``resolve_generator`` started (or joined) Ray for the servers: ``close()`` then shuts it down
+    #: whether ``start_generator`` started (or joined) Ray for the servers: ``close()`` then shuts it down
     started_ray: bool = False
 
     @property
@@ -85,7 +163,7 @@ class ResolvedGenerator:
     def spec(self, run_config: RunConfig) -> ProveSpec:
         """A worker's recipe: with model servers, each call hands out a new server-backed generator."""
         given = self.servers.generator() if self.servers is not None else None
-        return ProveSpec(run_config.backend, run_config.prover, self.config, given)
+        return ProveSpec(run_config.backend, run_config.prover, run_config.generator, given)
 
     def close(self) -> None:
         context, self.local_context = self.local_context, None
@@ -125,58 +203,26 @@ def _gpu_count(gen: GeneratorConfig) -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def resolve_generator(run_config: RunConfig, model_server: str = "off",
-                      server_config: Any = None) -> ResolvedGenerator:
-    """Decide what generates tactics (raises ``GeneratorUnavailable`` for an explicit generator that
-    cannot load).
-
-    ``model_server`` is ``--model-server`` (auto|on|off, see ``serving.use_model_server``). When the
-    servers are used they are started here (one per GPU, one on a CPU-only machine; Ray is started
-    for them) and every worker gets a ``ServerGenerator``; ``--generator auto`` falls back to bank when
-    they cannot start. Otherwise the generator is built once here to learn what runs and why, and
-    with ``workers=0`` the built generator is kept.
-    """
-    gen = run_config.generator
-    if model_server != "off" and gen.name in ("llemma", "auto"):
-        from ..serving import use_model_server
-
-        gpus = _gpu_count(gen)
-        target = "llemma" if (gen.name == "llemma" or gpus) else "bank"
-        if use_model_server(model_server, generator=target, gpus=gpus):
-            if run_config.workers == 0:
-                if model_server == "on":
-                    raise ConfigError("--model-server on needs --workers >= 1 (the servers and workers run "
-                                      "on Ray); use --model-server off for an in-process run")
-            else:
-                return _resolve_with_servers(run_config, server_config, gpus)
-    elif model_server == "on":
-        from ..serving import use_model_server
-
-        use_model_server(model_server, generator=gen.name, gpus=0)  # raises: servers are for llemma
-    return _resolve_local(run_config)
+def start_generator(run_config: RunConfig) -> ResolvedGenerator:
+    """Start what ``run_config`` planned: the model servers (``run_config.serving``; Ray is started
+    for them), else the generator built here once to learn what runs (kept, with a started backend,
+    for ``workers=0``). Raises ``GeneratorError`` when the generator cannot load or the servers cannot
+    start (the CLI then plans bank instead under ``--generator auto``)."""
+    if run_config.serving is not None:
+        return _start_servers(run_config, run_config.serving)
+    return _start_local(run_config)
 
 
-def _resolve_with_servers(run_config: RunConfig, server_config: Any, gpus: int) -> ResolvedGenerator:
+def _start_servers(run_config: RunConfig, server: ServerConfig) -> ResolvedGenerator:
     import math
 
-    from ..core.errors import GeneratorUnavailable
     from ..generators.registry import check_model_reachable
-    from ..serving import ServerConfig, select_engine, vllm_installed
     from ..serving.server import start_model_servers
     from .cluster import ray_init
 
-    server = server_config or ServerConfig()
-    server.validate()
-    gen_cfg = dataclasses.replace(run_config.generator, name="llemma")
-    fallback = run_config.generator.name == "auto"
-    try:
-        check_model_reachable(gen_cfg)
-        select_engine(server.engine, gpu=gpus > 0, vllm_available=vllm_installed())  # before Ray starts
-    except GeneratorUnavailable as exc:
-        if not fallback:
-            raise
-        return _resolve_local(run_config, bank_because=f"llemma could not load ({exc})")
-    count = server.num_servers or max(1, gpus)
+    gen_cfg = run_config.generator
+    check_model_reachable(gen_cfg)  # before Ray starts
+    count = server.num_servers or max(1, _gpu_count(gen_cfg))
     started = ray_init(run_config.ray_address,
                        num_cpus=max(1, run_config.workers) + math.ceil(count * server.num_cpus))
     try:
@@ -187,42 +233,22 @@ def _resolve_with_servers(run_config: RunConfig, server_config: Any, gpus: int) 
         # is the remote traceback: keep the original one-line error
         cause = getattr(exc, "cause", None)
         exc = cause if isinstance(cause, GeneratorUnavailable) else exc
-        if not fallback:
-            raise exc from None
-        log.warning("auto: the llemma model server could not start, using bank: %s", exc)
-        because = f"the llemma model server could not start ({exc})"
-        return _resolve_local(run_config, bank_because=because)
+        raise exc from None
     except BaseException:
         ray_shutdown(started)
         raise
     desc = pool.describe()
     engine = desc.get("engine", server.engine)
-    note = (f"{'auto: GPU found, using ' if fallback else ''}llemma ({gen_cfg.model}) on "
-            f"{len(pool.handles)} model server(s), engine {engine}")
-    return ResolvedGenerator(gen_cfg, "llemma", note, desc, None, 0.0, gpus, servers=pool,
-                             started_ray=started)
+    note = f"llemma ({gen_cfg.model}) on {len(pool.handles)} model server(s), engine {engine}"
+    return ResolvedGenerator("llemma", note, desc, None, servers=pool, started_ray=started)
 
 
-def _resolve_local(run_config: RunConfig, bank_because: str | None = None) -> ResolvedGenerator:
-    """Build the generator here (``bank_because``: use bank instead of ``auto``, saying why)."""
+def _start_local(run_config: RunConfig) -> ResolvedGenerator:
     from ..backends.base import make_backend
     from ..generators.registry import make_generator
 
-    if bank_because is not None:
-        bank = dataclasses.replace(run_config.generator, name="bank")
-        run_config = dataclasses.replace(run_config, generator=bank)
-        generator, _ = make_generator(bank, run_config.backend)
-        note = f"auto: {bank_because}, using bank"
-    else:
-        generator, note = make_generator(run_config.generator, run_config.backend)
-    name = generator.name
-    gen_cfg = effective_generator_config(run_config.generator, name)
+    generator, note = make_generator(run_config.generator, run_config.backend)
     describe = dict(generator.describe())
-    gpus = 0
-    if name == "llemma" and run_config.generator.device != "cpu":
-        import torch  # loaded already: the llemma generator needs it
-
-        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if run_config.workers == 0:
         backend = None
         try:
@@ -233,10 +259,9 @@ def _resolve_local(run_config: RunConfig, bank_because: str | None = None) -> Re
                 backend.close()
             generator.close()
             raise
-        context = ProveContext(backend, generator)
-        return ResolvedGenerator(gen_cfg, name, note, describe, context, 1.0 if gpus else 0.0, gpus)
+        return ResolvedGenerator(generator.name, note, describe, ProveContext(backend, generator))
     generator.close()
-    return ResolvedGenerator(gen_cfg, name, note, describe, None, 1.0 if gpus else 0.0, gpus)
+    return ResolvedGenerator(generator.name, note, describe)
 
 
 def package_versions() -> dict[str, str]:
@@ -264,8 +289,9 @@ def git_commit(repo: Path | None = None) -> str:
 
 
 def run_metadata(run_config: RunConfig, resolved: ResolvedGenerator, data_files: Sequence[str],
-                 data_hash: str, argv: Sequence[str]) -> dict[str, Any]:
-    """The content of config.json (docs/FORMATS.md)."""
+                 data_hash: str, argv: Sequence[str], note: str | None = None) -> dict[str, Any]:
+    """The content of config.json (docs/FORMATS.md): ``run_config.to_dict()`` as it is, plus provenance
+    (``note``: why this generator runs; default ``resolved.note``)."""
     from ..backends.base import backend_class, describe_sandbox
 
     return {
@@ -274,9 +300,9 @@ def run_metadata(run_config: RunConfig, resolved: ResolvedGenerator, data_files:
         "data_files": list(data_files),
         "packages": package_versions(),
         "git_commit": git_commit(),
-        # what actually ran: the effective GeneratorConfig (auto resolved) + describe() + why
-        "generator": {**dataclasses.asdict(resolved.config), "describe": resolved.describe,
-                      "note": resolved.note, "model_server": resolved.model_server},
+        # what actually ran: the GeneratorConfig (auto resolved) + describe() + why
+        "generator": {**dataclasses.asdict(run_config.generator), "describe": resolved.describe,
+                      "note": resolved.note if note is None else note, "model_server": resolved.model_server},
         # which automation libraries/solvers the generator found installed (bank on Coq), else None
         "automation": resolved.describe.get("automation"),
         # which protection the prover processes run under (rlimits, scrubbed env, network isolation)
@@ -318,15 +344,9 @@ def execute(run_config: RunConfig, resolved: ResolvedGenerator, theorems: Sequen
 
     if not todo:
         return new
-    worker_cfg = dataclasses.replace(run_config, generator=resolved.config)
-    jobs = [ProveJob(t, worker_cfg) for t in todo]
-    with open_pool(lambda: resolved.spec(worker_cfg), worker_cfg.workers, worker_cfg.ray_address,
-                   retries=worker_cfg.worker_retries, gpus_per_worker=resolved.gpus_per_worker,
+    jobs = [ProveJob(t, run_config) for t in todo]
+    with open_pool(lambda: resolved.spec(run_config), run_config.workers, run_config.ray_address,
+                   retries=run_config.worker_retries, gpus_per_worker=run_config.gpus_per_worker,
                    context=resolved.local_context) as pool:
         pool.run(jobs, handle)
     return new
-
-
-def effective_generator_config(cfg: GeneratorConfig, resolved_name: str) -> GeneratorConfig:
-    """The config workers build: ``auto`` replaced by what the driver resolved."""
-    return dataclasses.replace(cfg, name=resolved_name) if cfg.name == "auto" else cfg

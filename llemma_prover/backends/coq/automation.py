@@ -12,7 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-__all__ = ["COQ_LIBRARIES", "SOLVERS", "coq_automation"]
+__all__ = ["COQ_LIBRARIES", "SOLVERS", "coq_automation", "hammer_tactics_installed"]
 
 #: Coq libraries (user-contrib folder -> Debian package)
 COQ_LIBRARIES: dict[str, str] = {
@@ -38,3 +38,16 @@ def coq_automation(coqc: str = "coqc", timeout: float = 30.0) -> dict[str, bool]
     found = {lib: where is not None and (where / "user-contrib" / lib).is_dir() for lib in COQ_LIBRARIES}
     found.update({prog: shutil.which(prog) is not None for prog in SOLVERS})
     return found
+
+
+def hammer_tactics_installed(coqc: str = "coqc", timeout: float = 30.0) -> bool:
+    """Whether CoqHammer's compiled tactics (``Hammer/Tactics/Tactics.vo``: ``sauto``, ``hauto``) are
+    installed for this Coq (runs ``coqc -where`` once)."""
+    exe = shutil.which(coqc)
+    if exe is None:
+        return False
+    try:
+        out = subprocess.run([exe, "-where"], capture_output=True, text=True, timeout=timeout, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return (Path(out.stdout.strip()) / "user-contrib" / "Hammer" / "Tactics" / "Tactics.vo").is_file()

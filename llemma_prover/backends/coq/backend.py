@@ -69,6 +69,13 @@ class CoqBackend(ProverBackend):
     #: characters of XML one answer of a process may take (a tactic that prints more fails)
     max_answer_chars: int = MAX_ANSWER_CHARS
 
+    @classmethod
+    def hammer_installed(cls) -> bool | None:
+        """CoqHammer's tactics library (``sauto``/``hauto``; Debian ``libcoq-hammer``)."""
+        from .automation import hammer_tactics_installed
+
+        return hammer_tactics_installed()
+
     def __init__(self, config: ProverConfig) -> None:
         super().__init__(config)
         self._executable = config.executable or "coqtop"

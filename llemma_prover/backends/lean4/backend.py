@@ -213,6 +213,7 @@ class Lean4Backend(ProverBackend):
     """Lean 4 through the community REPL (``lean_project/``)."""
 
     default_tactic_timeout = LEAN_TACTIC_TIMEOUT
+    executable_flag = "--lean-repl"
 
     def __init__(self, config: ProverConfig, settings: Lean4Settings | None = None) -> None:
         super().__init__(config)
