@@ -141,3 +141,57 @@ def test_cli_on_ray_workers(tmp_path: Path) -> None:
     assert card["counts"]["proofs"] >= 20 and card["time"]["workers"] == 2
     assert card["contamination"] == {"checked": False, "reason": "--skip-contamination"}
 
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_worker_killed_mid_file_is_retried_on_the_generic_pool(tmp_path: Path) -> None:
+    """extract runs on ``workers/pool.py``: SIGKILL the Ray worker while it replays a file; that file is
+    replayed again by a fresh worker (not recorded as a crash), the other file is done too, every file
+    is stored once, and no coqidetop is left."""
+    import os
+    import re
+    import signal
+    import threading
+    import time
+
+    from conftest import ProcessWatcher, cmdline, descendants, proc_stat
+
+    from llemma_prover.extract.run import ExtractDir, ReplayOptions, run_jobs
+
+    jobs = [j for j in jobs_for(coq_stdlib()) if re.search(r"Lists/ListSet\.v$|Arith/Between\.v$", j.key)]
+    assert len(jobs) == 2
+    out = ExtractDir(tmp_path / "data")
+    before = descendants(os.getpid())
+    watcher = ProcessWatcher(os.getpid())
+    killed: list[int] = []
+
+    def killer() -> None:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and not killed:
+            now = {p: cmdline(p) for p in descendants(os.getpid()) - before if proc_stat(p)}
+            workers = [p for p, cmd in now.items() if "ray::Worker.run" in cmd]
+            if workers and any("coqidetop" in cmd for cmd in now.values()):
+                try:
+                    os.kill(workers[0], signal.SIGKILL)
+                except ProcessLookupError:
+                    continue
+                killed.append(workers[0])
+                return
+            time.sleep(0.05)
+
+    results: list[object] = []
+    th = threading.Thread(target=killer, daemon=True)
+    th.start()
+    try:
+        run_jobs(jobs, out, ReplayOptions(), Sandbox(), workers=1, on_result=results.append)
+    finally:
+        th.join(5)
+        watcher.stop()
+    assert killed, "the worker was killed"
+    assert sorted(r.key for r in results) == sorted(j.key for j in jobs)  # type: ignore[attr-defined]
+    for j in jobs:
+        summary = out.summary(j.key)
+        assert summary["failure"] is None and summary["proofs"] > 0, summary
+    left = [x for x in watcher.alive("coqidetop", timeout=20) if int(x.split()[0]) not in before]
+    assert left == []

@@ -241,7 +241,12 @@ def start_planned(args: argparse.Namespace, cfg: RunConfig, machine: Machine
         cfg = build_config(args, data_dir=cfg.data_dir, machine=failed)
         why = f"auto: {failed.llemma_failed}"
         started = start_generator(cfg)
-    return cfg, started, f"{why}, using {started.note}" if why else started.note
+    if why is None:
+        return cfg, started, started.note
+    what = started.note if cfg.serving else cfg.generator.name
+    if cfg.generator.name == "llemma" and not cfg.serving:
+        what = f"llemma ({cfg.generator.model})"
+    return cfg, started, f"{why}, using {what}"
 
 
 def run(args: argparse.Namespace) -> int:

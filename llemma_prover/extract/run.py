@@ -10,10 +10,10 @@ Output folder (docs/FORMATS.md, "Proof-step data")::
 A rerun with the same folder skips every file that has a summary, so an interrupted run resumes where
 it stopped; ``files/`` is the source of truth and ``steps.jsonl`` is rebuilt from it.
 
-Parallelism: ``workers == 0`` replays in this process; ``workers >= 1`` runs each file as a Ray task
-on a loopback-only local cluster (``workers.cluster.ray_init``; or ``--ray-address``), at most
-``workers`` at a time. A task whose worker died is retried once by Ray, then recorded as a
-``crash`` failure; the run goes on.
+Parallelism: the generic worker pool (``workers/pool.py``, as for ``prove`` and ``autoformalize``):
+``workers == 0`` replays in this process; ``workers >= 1`` runs the files on that many Ray worker
+actors on a loopback-only local cluster (``workers.cluster``; or ``--ray-address``). A file whose
+worker died is retried once on a fresh worker, then recorded as a ``crash`` failure; the run goes on.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.sandbox import Sandbox
-from ..core.errors import UserError
 from .coq_replay import FileJob, FileResult, replay_file
 
 log = logging.getLogger(__name__)
@@ -68,10 +67,6 @@ def _atomic_write(path: Path, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-
-
-class RayStartError(UserError):
-    """The local Ray cluster did not come up (one line on the command line, exit 2)."""
 
 
 class ExtractDir:
@@ -128,58 +123,65 @@ class ExtractDir:
         return h.hexdigest(), n
 
 
-def _replay_in_worker(job: FileJob, options: ReplayOptions, sandbox: Sandbox | None) -> FileResult:
-    return replay_file(job, coqidetop=options.coqidetop, sandbox=sandbox,
-                       memory_limit_mb=options.memory_limit_mb, file_timeout=options.file_timeout)
+@dataclass(frozen=True)
+class ReplaySpec:
+    """Worker recipe for ``extract``: nothing shared between files (each replay starts its own
+    coqidetop), so the context is the replay settings themselves."""
+
+    options: ReplayOptions
+    sandbox: Sandbox | None
+
+    def setup(self) -> ReplaySpec:
+        return self
+
+    def teardown(self, context: object) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class ReplayJob:
+    """One file to replay, as a job of the generic worker pool (``workers/pool.py``)."""
+
+    file: FileJob
+
+    @property
+    def key(self) -> str:
+        return self.file.key
+
+    def run(self, context: ReplaySpec, attempt: int) -> FileResult:
+        o = context.options
+        return replay_file(self.file, coqidetop=o.coqidetop, sandbox=context.sandbox,
+                           memory_limit_mb=o.memory_limit_mb, file_timeout=o.file_timeout)
+
+    def failed(self, attempt: int, error: str) -> FileResult:
+        """The worker died on every attempt (or the replay raised): a crash of this file, not of the run."""
+        j = self.file
+        return FileResult(key=j.key, library=j.library, file=j.rel, split=j.split, failure="crash",
+                          message=" ".join(error.split())[:500])
 
 
 def run_jobs(jobs: Sequence[FileJob], out: ExtractDir, options: ReplayOptions, sandbox: Sandbox | None, *,
              workers: int, ray_address: str | None = None,
              on_result: Callable[[FileResult | dict[str, Any]], None] | None = None) -> None:
-    """Replay every job of ``jobs`` that is not done in ``out``; store each result as it arrives."""
-    todo = [j for j in jobs if not out.done(j.key)]
+    """Replay every job of ``jobs`` that is not done in ``out``; store each result as it arrives.
+
+    On the generic worker pool: in this process for ``workers == 0``, else ``workers`` Ray actors
+    (started on loopback or joined at ``ray_address``); a file whose worker died is retried once on a
+    fresh worker, then recorded as a ``crash``; what a dead worker left running is killed."""
+    from ..workers.pool import open_pool
+
+    todo = [ReplayJob(j) for j in jobs if not out.done(j.key)]
     if not todo:
         return
 
-    def handle(res: FileResult) -> None:
+    def handle(_job: ReplayJob, res: FileResult) -> None:
         out.store(res)
         if on_result is not None:
             on_result(res)
 
-    if workers == 0:
-        for job in todo:
-            handle(_replay_in_worker(job, options, sandbox))
-        return
-    _run_on_ray(todo, options, sandbox, workers, ray_address, handle)
-
-
-def _run_on_ray(todo: Sequence[FileJob], options: ReplayOptions, sandbox: Sandbox | None, workers: int,
-                ray_address: str | None, handle: Callable[[FileResult], None]) -> None:
-    from ..workers.cluster import ray_init
-
-    started = ray_init(ray_address, num_cpus=workers)
-    import ray
-
-    try:
-        task = ray.remote(num_cpus=1, max_retries=1)(_replay_in_worker)
-        pending: dict[Any, FileJob] = {}
-        queue = list(todo)
-        while queue or pending:
-            while queue and len(pending) < workers:
-                job = queue.pop(0)
-                pending[task.remote(job, options, sandbox)] = job
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            for ref in ready:
-                job = pending.pop(ref)
-                try:
-                    res = ray.get(ref)
-                except Exception as exc:  # the worker died twice: a crash of this file, not of the run
-                    res = FileResult(key=job.key, library=job.library, file=job.rel, split=job.split,
-                                     failure="crash", message=" ".join(str(exc).split())[:500])
-                handle(res)
-    finally:
-        if started and ray.is_initialized():
-            ray.shutdown()
+    spec = ReplaySpec(options, sandbox)
+    with open_pool(lambda: spec, workers, ray_address, retries=1) as pool:
+        pool.run(todo, handle)
 
 
 def options_dict(options: ReplayOptions) -> dict[str, Any]:
