@@ -302,17 +302,29 @@ def test_sandbox_recorded_in_config_json(tmp_path: Path) -> None:
 
 
 def test_lean4_settings_recorded_as_they_run() -> None:
-    """Lean 4 derives its own limits from the ProverConfig (a Mathlib REPL needs more memory and a longer
-    start than coqtop): config.json records those, not only the ProverConfig they came from."""
-    from llemma_prover.backends.lean4.backend import Lean4Settings
+    """Lean 4 takes every limit of its ProverConfig as it is (no hidden minimum), and the CLI starts from
+    the backend's own defaults (a Mathlib REPL needs more memory and a longer start than coqtop): the
+    recorded "prover" is the policy that runs, and "prover_settings" agrees with it."""
+    from llemma_prover.backends.lean4.backend import Lean4Backend, Lean4Settings
+    from llemma_prover.backends.lean4.pool import PoolPolicy
+    from llemma_prover.backends.lean4.repl_process import ProcessPolicy
+    from llemma_prover.cli.prove import build_config
     from llemma_prover.core.config import ProverConfig
     from llemma_prover.workers.driver import ResolvedGenerator, run_metadata
 
     cfg = RunConfig(backend="lean4", workers=0, prover=ProverConfig(tactic_timeout=30.0, start_timeout=10.0))
     meta = run_metadata(cfg, ResolvedGenerator("bank", "bank"), [], "h", ["x"])
     ran = Lean4Settings.from_prover_config(cfg.prover)
-    assert meta["prover_settings"]["pool"]["start_timeout"] == ran.pool.start_timeout > 10.0
+    assert meta["prover_settings"]["pool"]["start_timeout"] == ran.pool.start_timeout == 10.0
     assert meta["prover_settings"]["tactic_timeout"] == 30.0
+    built = build_config(_args("--backend", "lean4", "--generator", "bank")).prover
+    assert built == Lean4Backend.default_config()
+    assert built.start_timeout == PoolPolicy().start_timeout
+    assert built.memory_limit_mb == ProcessPolicy().rss_kill_mb
+    settings = Lean4Settings.from_prover_config(built)
+    assert (settings.pool.start_timeout, settings.process.rss_kill_mb, settings.pool.recycle_rss_mb) == (
+        built.start_timeout, built.memory_limit_mb, built.recycle_rss_mb)
+    assert build_config(_args("--generator", "bank")).prover == ProverConfig()  # coq: the plain defaults
 
 
 @pytest.mark.coq

@@ -100,6 +100,13 @@ class ProverBackend(abc.ABC):
         return None
 
     @classmethod
+    def default_config(cls) -> ProverConfig:
+        """The process policy of this backend when no flag says otherwise: what ``prove`` and
+        ``autoformalize`` start from, so that ``config.json["prover"]`` is the policy that runs.
+        Default: ``ProverConfig()`` with ``default_tactic_timeout``."""
+        return ProverConfig(tactic_timeout=cls.default_tactic_timeout)
+
+    @classmethod
     def hammer_installed(cls) -> bool | None:
         """Whether this prover's hammer (tactics that hole filling may add: ``autoformalize --hammer``)
         is installed here; None: the prover has no such hammer. Default None."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as _dt
 import logging
 import os
@@ -125,6 +126,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def build_config(args: argparse.Namespace, drafter_name: str, data_dir: str = "") -> AutoformalizeConfig:
     """The one, final config of an ``autoformalize`` run (nothing changes it afterwards)."""
+    from ..backends.base import backend_class
+
     names = tuple(n.strip() for n in args.theorems.split(",") if n.strip()) if args.theorems else ()
     if args.replay_file and not os.path.isfile(args.replay_file):
         raise ConfigError(f"--replay-file {args.replay_file!r} does not exist")
@@ -164,7 +167,8 @@ def build_config(args: argparse.Namespace, drafter_name: str, data_dir: str = ""
             sledgehammer=args.sledgehammer,
             sledgehammer_timeout=args.sledgehammer_timeout,
         ),
-        prover=ProverConfig(tactic_timeout=args.tactic_timeout),
+        prover=dataclasses.replace(backend_class(args.backend).default_config(),
+                                   tactic_timeout=args.tactic_timeout),
     )
     if args.ray_address and args.workers == 0:
         raise ConfigError("--ray-address needs --workers >= 1")

@@ -182,9 +182,8 @@ def build_config(args: argparse.Namespace, *, data_dir: str = "", machine: Machi
     a = with_config_file(args)
     _check_flags(a)
     names = tuple(n.strip() for n in a.theorems.split(",") if n.strip()) if a.theorems else ()
-    tactic_timeout = a.tactic_timeout
-    if tactic_timeout is None:
-        tactic_timeout = backend_class(a.backend).default_tactic_timeout
+    base = backend_class(a.backend).default_config()
+    tactic_timeout = base.tactic_timeout if a.tactic_timeout is None else a.tactic_timeout
     if machine is None:
         machine = probe_machine(a.generator)
     plan = plan_generator(a.generator, a.model_server, ServerConfig(engine=a.engine), a.workers, machine)
@@ -199,8 +198,8 @@ def build_config(args: argparse.Namespace, *, data_dir: str = "", machine: Machi
         workers=plan.workers,
         ray_address=a.ray_address,
         search=effective_search(plan.name, a.candidates, a.max_expansions, a.time_budget),
-        prover=ProverConfig(tactic_timeout=tactic_timeout, sandbox=a.sandbox,
-                            executable=_repl_path(a.lean_repl)),
+        prover=dataclasses.replace(base, tactic_timeout=tactic_timeout, sandbox=a.sandbox,
+                                   executable=_repl_path(a.lean_repl)),
         generator=GeneratorConfig(name=plan.name, model=absolute_model(a.model),
                                   load_kwargs=parse_load_kwargs(a.load_kwarg),
                                   max_new_tokens=a.max_new_tokens,

@@ -141,11 +141,12 @@ def _version(command: Any) -> str:
 
 def run_lean4_checks(cl: Checklist, lean_repl: str | None, config: ProverConfig | None = None) -> None:
     """Every Lean 4 check, appended to ``cl``."""
-    from ..backends.lean4 import Lean4Settings
+    from ..backends.lean4 import Lean4Backend, Lean4Settings
     from ..backends.lean4.locate import default_project_dir, resolve_repl
 
     cfg = replace(
-        config or ProverConfig(), executable=lean_repl, tactic_timeout=TACTIC_TIMEOUT, warm_spare=False
+        config or Lean4Backend.default_config(), executable=lean_repl, tactic_timeout=TACTIC_TIMEOUT,
+        warm_spare=False,
     )
     settings = Lean4Settings.from_prover_config(cfg)
     cap = settings.process.address_space_mb

@@ -307,7 +307,7 @@ def run_metadata(run_config: RunConfig, resolved: ResolvedGenerator, data_files:
         "automation": resolved.describe.get("automation"),
         # which protection the prover processes run under (rlimits, scrubbed env, network isolation)
         "sandbox": describe_sandbox(run_config.backend, run_config.prover),
-        # the process policy the backend runs with (derived from "prover"; Lean 4 raises some limits)
+        # the process policy the backend runs with (derived from "prover", value for value)
         "prover_settings": backend_class(run_config.backend).effective_settings(run_config.prover),
         "command": list(argv),
         "started_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

@@ -109,21 +109,19 @@ class Lean4Settings:
 
     @classmethod
     def from_prover_config(cls, cfg: ProverConfig) -> Lean4Settings:
-        """Timeouts, restarts, recycling count and the executable come from ``cfg``.
-
-        ``cfg.memory_limit_mb`` / ``cfg.recycle_rss_mb`` are sized for coqtop (GiB-scale defaults);
-        a Mathlib REPL needs several GiB just after ``import Mathlib``, so the Lean limits are the
-        ``ProcessPolicy``/``PoolPolicy`` defaults unless the ProverConfig values are larger.
+        """Every limit ``cfg`` names is taken as it is (no hidden minimum): ``start_timeout`` for the
+        header import and the theorem start, ``memory_limit_mb`` as the resident-memory kill cap,
+        ``recycle_rss_mb``, timeouts, restarts, recycling and the executable. A Mathlib REPL needs
+        more than coqtop (tens of seconds and several GiB for ``import Mathlib``): those limits are the
+        defaults of ``Lean4Backend.default_config()``, which the CLI starts from.
         """
         base = cls()
-        proc = base.process
-        if cfg.memory_limit_mb > proc.rss_kill_mb:
-            proc = replace(proc, rss_kill_mb=cfg.memory_limit_mb)
+        proc = replace(base.process, rss_kill_mb=cfg.memory_limit_mb)
         pool = replace(
             base.pool,
-            start_timeout=max(cfg.start_timeout, base.pool.start_timeout),
+            start_timeout=cfg.start_timeout,
             recycle_after=cfg.recycle_after,
-            recycle_rss_mb=max(cfg.recycle_rss_mb, base.pool.recycle_rss_mb) if cfg.recycle_rss_mb else 0,
+            recycle_rss_mb=cfg.recycle_rss_mb,
             warm_spare=cfg.warm_spare,
         )
         return cls(
@@ -214,6 +212,14 @@ class Lean4Backend(ProverBackend):
 
     default_tactic_timeout = LEAN_TACTIC_TIMEOUT
     executable_flag = "--lean-repl"
+
+    @classmethod
+    def default_config(cls) -> ProverConfig:
+        """A Mathlib REPL's limits (``PoolPolicy``/``ProcessPolicy`` defaults): the header import's start
+        timeout, the resident-memory kill cap and the recycling size."""
+        pool, proc = PoolPolicy(), ProcessPolicy()
+        return ProverConfig(tactic_timeout=LEAN_TACTIC_TIMEOUT, start_timeout=pool.start_timeout,
+                            memory_limit_mb=proc.rss_kill_mb, recycle_rss_mb=pool.recycle_rss_mb)
 
     def __init__(self, config: ProverConfig, settings: Lean4Settings | None = None) -> None:
         super().__init__(config)
