@@ -156,31 +156,38 @@ def _compiles(text: str, tmp: Path) -> bool:
     return r.returncode == 0
 
 
-def test_honest_proofs_are_accepted(rechecker: Rechecker) -> None:
+CLASSIC_HEADER = "Require Import Coq.Logic.Classical.\n"
+CLASSIC = "Theorem thm (P : Prop) : P \\/ ~ P."
+#: (label, compile header, statement, tactics, audit header or None, an axiom the proof must list or None)
+HONEST: list[tuple[str, str, str, list[str], str | None, str | None]] = [
+    # the proof uses the real numbers' axioms, named by Coq (Print Assumptions in a proof-free file)
+    ("reals", REAL_HEADER, "Theorem thm (x : R) (h : x = 1) : gr x = 2.", ["unfold gr; subst; lra"], None,
+     "ClassicalDedekindReals.sig_forall_dec"),
+    ("no axiom", HEADER, TRUE, [TRUE_PROOF.rstrip(".")], None, None),
+    # a header axiom used honestly is allowed (its kernel name is the header library's)
+    ("header axiom", HEADER, "Theorem thm : floor 0 <= 0.", ["exact (floor_spec 0)"], None,
+     f"{CHECK_MODULE}.floor_spec"),
+    # the compile header brings classic in: allowed when no other audit header is named
+    ("classic from the header", CLASSIC_HEADER, CLASSIC, ["apply classic"], None,
+     "Classical_Prop.classic"),
+    # an audit header that brings fewer axioms accepts a proof that uses none
+    ("audit header, no axiom", CLASSIC_HEADER, "Theorem thm : 1 + 1 = 2.",
+     ["reflexivity"], NAT_HEADER, None),
+]
+
+
+@pytest.mark.parametrize("case", HONEST, ids=[c[0] for c in HONEST])
+def test_honest_proofs_are_accepted(
+    rechecker: Rechecker, case: tuple[str, str, str, list[str], str | None, str | None]
+) -> None:
+    _, header, statement, tactics, audit_header, axiom = case
     ok = rechecker.check(
-        header=REAL_HEADER,
-        statement="Theorem thm (x : R) (h : x = 1) : gr x = 2.",
-        tactics=["unfold gr; subst; lra"],
-        name="thm",
-        timeout=300,
+        header=header, statement=statement, tactics=tactics, name="thm", timeout=300,
+        audit_header=audit_header,
     )
     assert ok.ok, ok.message
     assert ok.checker == "coqchk" and ok.bad_axioms == ()
-    # the proof uses the real numbers' axioms, named by Coq (Print Assumptions in a proof-free file)
-    assert "ClassicalDedekindReals.sig_forall_dec" in ok.axioms, ok.axioms
-    assert rechecker.check(
-        header=HEADER, statement=TRUE, tactics=[TRUE_PROOF.rstrip(".")], name="thm", timeout=300
-    ).ok
-    # a header axiom used honestly is allowed (its kernel name is the header library's)
-    with_axiom = rechecker.check(
-        header=HEADER,
-        statement="Theorem thm : floor 0 <= 0.",
-        tactics=["exact (floor_spec 0)"],
-        name="thm",
-        timeout=300,
-    )
-    assert with_axiom.ok, with_axiom.message
-    assert f"{CHECK_MODULE}.floor_spec" in with_axiom.axioms, with_axiom.axioms
+    assert axiom is None or axiom in ok.axioms, ok.axioms
 
 
 @pytest.mark.parametrize("case", HOSTILE, ids=[c[0] for c in HOSTILE])
@@ -223,31 +230,16 @@ def test_structure_accepts_selectors_and_multiline_tactics(rechecker: Rechecker)
 
 
 def test_audit_header_judges_axioms_by_the_problems_own_header(rechecker: Rechecker) -> None:
-    own = NAT_HEADER
-    compiled = "Require Import Coq.Logic.Classical.\n"
-    statement = "Theorem thm (P : Prop) : P \\/ ~ P."
+    # the same proof as HONEST's "classic from the header", judged by a header without classic
     uses_classic = rechecker.check(
-        header=compiled,
-        statement=statement,
+        header=CLASSIC_HEADER,
+        statement=CLASSIC,
         tactics=["apply classic"],
         name="thm",
         timeout=300,
-        audit_header=own,
+        audit_header=NAT_HEADER,
     )
     assert not uses_classic.ok and any("classic" in a for a in uses_classic.bad_axioms), uses_classic
-    # without the audit header the same proof is fine: the compile header brings classic in
-    assert rechecker.check(
-        header=compiled, statement=statement, tactics=["apply classic"], name="thm", timeout=300
-    ).ok
-    honest = rechecker.check(
-        header=compiled,
-        statement="Theorem thm : 1 + 1 = 2.",
-        tactics=["reflexivity"],
-        name="thm",
-        timeout=300,
-        audit_header=own,
-    )
-    assert honest.ok, honest.message
 
 
 def test_huge_output_fails_fast(rechecker: Rechecker) -> None:

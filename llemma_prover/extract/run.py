@@ -21,15 +21,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ..backends.sandbox import Sandbox
+from ..results.rundir import atomic_file, atomic_write
 from .coq_replay import FileJob, FileResult, replay_file
 
 log = logging.getLogger(__name__)
@@ -53,20 +52,6 @@ def file_stem(key: str) -> str:
     """A file name for a job key (readable, and unique through a short hash)."""
     h = hashlib.sha256(key.encode()).hexdigest()[:10]
     return f"{_SAFE.sub('_', key)[-120:]}-{h}"
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class ExtractDir:
@@ -93,33 +78,24 @@ class ExtractDir:
     def store(self, result: FileResult) -> None:
         """Steps first, then the summary (its presence marks the file done)."""
         text = "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in result.steps)
-        _atomic_write(self.steps_path(result.key), text)
-        _atomic_write(self.summary_path(result.key), json.dumps(result.summary(), indent=1) + "\n")
+        atomic_write(self.steps_path(result.key), text)
+        atomic_write(self.summary_path(result.key), json.dumps(result.summary(), indent=1) + "\n")
 
     def assemble(self, keys: Iterable[str]) -> tuple[str, int]:
         """Write steps.jsonl from the per-file steps of ``keys`` (sorted); returns (sha256, lines)."""
         h = hashlib.sha256()
         n = 0
         out = self.path / STEPS
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".steps.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                for key in sorted(keys):
-                    p = self.steps_path(key)
-                    if not p.is_file():
-                        continue
-                    with p.open("rb") as src:
-                        for line in src:
-                            fh.write(line)
-                            h.update(line)
-                            n += 1
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, out)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_file(out, "wb") as fh:
+            for key in sorted(keys):
+                p = self.steps_path(key)
+                if not p.is_file():
+                    continue
+                with p.open("rb") as src:
+                    for line in src:
+                        fh.write(line)
+                        h.update(line)
+                        n += 1
         return h.hexdigest(), n
 
 

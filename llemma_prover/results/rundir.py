@@ -13,9 +13,9 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ..core.errors import RunDirError
 from ..core.records import TheoremRecord
@@ -41,11 +41,14 @@ def _get(d: dict[str, Any], dotted: str) -> Any:
     return cur
 
 
-def _atomic_write(path: Path, text: str) -> None:
+@contextlib.contextmanager
+def atomic_file(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """A file that appears at ``path`` complete or not at all: written to a temporary file beside it,
+    flushed, fsynced and renamed over ``path`` when the block ends; removed if the block raises."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as fh:
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -53,6 +56,12 @@ def _atomic_write(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """``text`` written to ``path`` atomically (``atomic_file``)."""
+    with atomic_file(path) as fh:
+        fh.write(text)
 
 
 class RunDir:
@@ -108,7 +117,7 @@ class RunDir:
         except OSError as exc:
             raise RunDirError(f"cannot create run directory {p}: {exc.strerror or exc}") from None
         try:
-            _atomic_write(cfg_path, json.dumps(config, indent=2, sort_keys=False, default=str) + "\n")
+            atomic_write(cfg_path, json.dumps(config, indent=2, sort_keys=False, default=str) + "\n")
         except OSError as exc:
             raise RunDirError(f"cannot write {cfg_path}: {exc.strerror or exc}") from None
         return cls(p, config, records, repaired, resumed, created)
@@ -141,12 +150,12 @@ class RunDir:
         if trace is None:
             return ""
         rel = self.trace_relpath(theorem)
-        _atomic_write(self.path / rel, json.dumps(trace, ensure_ascii=False, default=str) + "\n")
+        atomic_write(self.path / rel, json.dumps(trace, ensure_ascii=False, default=str) + "\n")
         return rel
 
     def write_proof(self, theorem: str, text: str, ext: str) -> str:
         rel = proof_relpath(theorem, ext)
-        _atomic_write(self.path / rel, text)
+        atomic_write(self.path / rel, text)
         return rel
 
     def append(self, record: TheoremRecord) -> None:
@@ -167,7 +176,7 @@ class RunDir:
             wanted = set(theorems)
             recs = [r for r in recs if r.theorem in wanted]
         text = summary_markdown(summarize(recs), title=f"Run {self.path.name}")
-        _atomic_write(self.path / SUMMARY, text)
+        atomic_write(self.path / SUMMARY, text)
         return text
 
 
