@@ -177,6 +177,20 @@ def test_structure_and_cases_candidates_follow_the_goal() -> None:
     assert not [e for e in coq_dynamic(NAT_GOAL) if e.family in ("hints", "cases")]
 
 
+def test_field_simplify_in_a_hypothesis_must_change_it() -> None:
+    """``field_simplify in H`` that leaves H as it was only adds side goals (Coq 8.16): the candidate
+    fails then instead of opening an endless chain of new states (minif2f-valid mathd_algebra_181)."""
+    goal = "n : R\nH : n <> 3\nH0 : (n + 5) / (n - 3) = 2\n============================\nn = 11"
+    simp = [e.tactic for e in coq_dynamic(goal) if "field_simplify" in e.tactic]
+    assert simp == [
+        "let T := type of H0 in field_simplify in H0; "
+        "[lazymatch type of H0 with T => fail | _ => idtac end | ..]"
+    ]
+    denoms = [e for e in COQ_POOL if e.family == "denominators"]
+    assert denoms and all("real" in e.requires for e in denoms)
+    assert "denominators" in FAMILIES
+
+
 def test_families_switch_components_off_and_stages_come_from_the_schedule() -> None:
     full = BankGenerator("coq").generate(BOUNDED_GOAL, 64)
     only = BankGenerator("coq", families=["closers", "structure"]).generate(BOUNDED_GOAL, 64)
@@ -244,8 +258,9 @@ def _root_goal(tmp: Path, header: str, statement: str) -> str:
 @pytest.mark.parametrize(
     "split,name",
     # valid problems the old bank could not prove: complex arithmetic, a function given by an equation
-    # used in the hypotheses, a bounded natural number
-    [("valid", "mathd_algebra_48"), ("valid", "mathd_algebra_43"), ("valid", "amc12_2001_p2")],
+    # used in the hypotheses, a bounded natural number, denominators cleared (x <> 0, 3 + 1/x = 7/x)
+    [("valid", "mathd_algebra_48"), ("valid", "mathd_algebra_43"), ("valid", "amc12_2001_p2"),
+     ("valid", "mathd_algebra_251")],
 )
 def test_bank_proves_real_minif2f_problems(tmp_path: Path, split: str, name: str) -> None:
     """Probe the bank's candidates for the problem's root goal in order; the first that closes it

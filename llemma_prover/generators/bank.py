@@ -243,6 +243,20 @@ _C_DESTRUCT = "repeat match goal with z : C |- _ => destruct z end"
 _C_EQ = f"apply injective_projections; {_C_UNFOLD}"
 _C_INJECT = "repeat match goal with H : (_, _) = (_, _) |- _ => injection H; clear H; intros end"
 _H = "hammer"
+#: clear denominators: a hypothesis ``x <> c`` becomes ``x - c <> 0`` (the form ``field`` needs for a
+#: denominator ``x - c``), then the goal and every hypothesis with a ``/`` are multiplied out
+#: (``field_simplify_eq``, its side conditions ``d <> 0`` closed from the context); a hypothesis that
+#: does not change makes the sentence fail (no loop of identical states)
+_NONZERO = (
+    "repeat match goal with H : ?x <> ?y |- _ => lazymatch y with 0 => fail | _ => "
+    "assert (x - y <> 0) by (intro; apply H; lra); clear H end end"
+)
+_DENOMS = (
+    f"intros; {_NONZERO}; try (field_simplify_eq; try solve [assumption | auto]); "
+    "repeat match goal with H : context [Rdiv _ _] |- _ => "
+    "let T := type of H in field_simplify_eq in H; try solve [assumption | auto | intro; lra | lra]; "
+    "lazymatch type of H with T => fail | _ => idtac end end"
+)
 COQ_POOL: tuple[BankEntry, ...] = (
     # closers: one sentence that tries to finish the goal
     _e("intros; repeat split; nra", 1, "real"),
@@ -289,6 +303,7 @@ COQ_POOL: tuple[BankEntry, ...] = (
     _e(f"intros; subst; {_C_EQ}; simpl; ring", 1, "complex", family="complex"),
     _e(f"intros; {_C_DESTRUCT}; {_C_UNFOLD}; simpl in *; {_C_INJECT}; {_C_EQ}; simpl; nra", 1, "complex",
        family="complex"),
+    _e(f"{_DENOMS}; nra", 1, "real", family="denominators"),
     # Positivstellensatz certificates by csdp (coinor-csdp): stronger than nra, slower
     _e("intros; psatz R 2", 1, "real", cost="medium", family="psatz"),
     _e("intros; psatz R 3", 1, "real", cost="expensive", family="psatz"),
@@ -459,7 +474,17 @@ def _structure(goal: CoqGoal) -> list[BankEntry]:
     for name, t in hyp_types:
         # clear the denominators of an equation (side conditions x <> 0 become goals of their own)
         if reals and "/" in t and " = " in t and not t.startswith(("forall", "exists")):
-            out.append(_e(f"field_simplify in {name}", 1, cost="step", family="structure"))
+            # fails when the hypothesis does not change (Coq 8.16 then only adds side goals: an
+            # endless chain of new states that starved every later stage, minif2f-valid traces)
+            out.append(
+                _e(
+                    f"let T := type of {name} in field_simplify in {name}; "
+                    f"[lazymatch type of {name} with T => fail | _ => idtac end | ..]",
+                    1,
+                    cost="step",
+                    family="structure",
+                )
+            )
     variables = {n for n, t in goal.hyps if not _top_level(t, "->") and not t.startswith("forall")}
     for _, t in hyp_types:
         lhs, eq, rhs = t.partition(" = ")
@@ -640,7 +665,8 @@ BANKS: dict[str, Callable[[], _Bank]] = {
 
 #: every component name ``families`` may list (the static families and the goal-derived ones)
 FAMILIES: tuple[str, ...] = (
-    "closers", "rewrite", "complex", "psatz", "hammer", "structure", "cases", "induction", "hints",
+    "closers", "rewrite", "complex", "denominators", "psatz", "hammer", "structure", "cases", "induction",
+    "hints",
 )
 
 
