@@ -333,6 +333,27 @@ class Rechecker:
         tactics: Sequence[str] | None = None,
     ) -> CheckResult:
         proof_dir, ref_dir = _mkdir(root, "proof"), _mkdir(root, "ref")
+        problem = self._compile_both(
+            proof_dir, ref_dir, header, statement, text, deadline, tactics, parse_structure
+        )
+        if problem is not None:
+            return self._result(False, t0, f"not header + statement + Proof. + tactics + Qed.: {problem}")
+        return self._judge(root, proof_dir, ref_dir, header, name, audit_header, deadline, t0)
+
+    def _compile_both(  # the proof file and the trusted reference, with the structure parse beside them
+        self,
+        proof_dir: str,
+        ref_dir: str,
+        header: str,
+        statement: str,
+        text: str,
+        deadline: float,
+        tactics: Sequence[str] | None,
+        parse_structure: bool,
+    ) -> str | None:
+        """Compile the proof file and the reference (header + statement + ``Admitted.``) at the same
+        time as the structure parse (step 0); the structure problem, or None once both compiled
+        (a failed compile raises ``_Failed``)."""
         reference = header.rstrip("\n") + "\n" + statement.strip() + "\nAdmitted.\n"
         t = time.monotonic()
         jobs = [self._compile(proof_dir, text), self._compile(ref_dir, reference)]
@@ -343,8 +364,7 @@ class Rechecker:
                 problem = self._structure(header, statement, text, deadline, tactics)
                 self.times["structure"] += time.monotonic() - ts
                 if problem is not None:
-                    message = f"not header + statement + Proof. + tactics + Qed.: {problem}"
-                    return self._result(False, t0, message)
+                    return problem
             proof_run, ref_run = self._collect(jobs, procs, deadline)
         finally:
             for proc in procs:
@@ -352,6 +372,20 @@ class Rechecker:
         self.times["compile"] += time.monotonic() - t
         _require_ok("coqc (proof file)", proof_run)
         _require_ok("coqc (reference: header + statement, no proof)", ref_run)
+        return None
+
+    def _judge(  # steps 2-4 on the compiled libraries
+        self,
+        root: str,
+        proof_dir: str,
+        ref_dir: str,
+        header: str,
+        name: str,
+        audit_header: str,
+        deadline: float,
+        t0: float,
+    ) -> CheckResult:
+        """coqchk on the proof library, the two identity prints, and the verdict from them."""
         facts = self.header_facts(header, deadline)
         audit = facts if audit_header == header else self.header_facts(audit_header, deadline)
         t = time.monotonic()
