@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..backends.base import backend_class
 from ..core.errors import ConfigError, DataError, GeneratorError
 from ..core.types import Theorem
 from .config import DrafterConfig
 from .prompts import STOP, DSPPrompt, load_dsp_prompt
-from .sketch import WHOLE_PROOF_HOLE
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +62,12 @@ class NoneDrafter(SketchDrafter):
 
     def __init__(self, backend: str) -> None:
         try:
-            self.sketch = WHOLE_PROOF_HOLE[backend]
-        except KeyError:
-            raise ConfigError(f"no sketch format for backend {backend!r}") from None
+            sketch = backend_class(backend).whole_proof_sketch
+        except ConfigError:
+            sketch = ""
+        if not sketch:
+            raise ConfigError(f"no sketch format for backend {backend!r}")
+        self.sketch = sketch
 
     def draft(self, theorem: Theorem, n: int) -> list[Draft]:
         return [Draft(self.sketch)]  # one deterministic sketch, whatever n is

@@ -4,10 +4,15 @@
   ``apply`` (persistent states, so a hole's candidates are all tried on the same state); a hole is
   closed by the first candidate that the prover accepts -- candidates are wrapped so that they are
   accepted only if they close the hole -- within the per-tactic timeout and the per-hole time limit.
-* ``IsabelleFiller``: Isabelle has no cheap states over its server protocol, so each probe is a whole
-  theory: holes before the current one filled with what closed them, the current one with a
-  candidate method, later ones with ``sorry`` (probes only; the final check refuses ``sorry``).
-  The Llemma/DSP heuristics are tried first, then Sledgehammer, whose suggestions are re-checked.
+* ``ProbeFiller`` (Isabelle: a backend that ``fills_by_probes``, having no cheap states over its
+  server protocol), so each probe is a whole file: holes before the current one filled with what
+  closed them, the current one with a candidate method, later ones with ``sorry`` (probes only; the
+  final check refuses ``sorry``). The backend's ``hole_candidates`` (Isabelle: the Llemma/DSP
+  heuristics) are tried first, then its ``hammer_command`` (Sledgehammer), whose suggestions are
+  re-checked.
+
+What differs per prover is asked of the backend's class (``hole_candidates``, ``fill_hole``,
+``hammer_command``) and of the backend (``apply``, ``probe``); nothing here knows a prover by name.
 
 Both return a ``FillResult`` value; only a broken prover raises (``ProverError``).
 """
@@ -21,9 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..backends.base import ProverBackend
+from ..backends.sketch import Probe, goal_claim
 from ..core.errors import ProverError, RestartLimitExceeded
 from ..core.types import Advanced, ProofFinished, TacticError, TacticTimeout, Theorem
-from .automation import ISABELLE_HOLE_METHODS, coq_goal_claim, coq_hole_tactics
 from .config import HolePolicy
 from .sketch import Sketch, Step
 
@@ -91,24 +96,26 @@ def _short(msg: str, n: int = 300) -> str:
 
 
 class StepwiseFiller(HoleFiller):
-    """Coq / Lean 4: steps through ``backend.apply``; candidates from ``tactics_for(step, goals)``."""
+    """Coq / Lean 4: steps through ``backend.apply``; candidates from ``tactics_for(step, goals)``
+    (default: ``kind.hole_candidates``), hole steps completed by ``kind.fill_hole``; ``kind``: the
+    backend's class (``backend_class(name)``; default ``type(backend)``)."""
 
     def __init__(
         self,
         backend: ProverBackend,
         policy: HolePolicy,
         tactics_for: Callable[[Step, tuple[str, ...]], list[str]] | None = None,
+        kind: type[ProverBackend] | None = None,
     ) -> None:
         self.backend = backend
         self.policy = policy
-        self.tactics_for = tactics_for or self._coq_tactics
+        self.kind = kind or type(backend)
+        self.tactics_for = tactics_for or self._candidates
 
-    def _coq_tactics(self, step: Step, goals: tuple[str, ...]) -> list[str]:
-        claim = step.claim or coq_goal_claim(goals)
-        return coq_hole_tactics(claim, use_hammer=self.policy.use_hammer)
+    def _candidates(self, step: Step, goals: tuple[str, ...]) -> list[str]:
+        return self.kind.hole_candidates(step.claim, goals, self.policy.use_hammer)
 
     def fill(self, theorem: Theorem, sketch: Sketch, deadline: float) -> FillResult:
-        backend_name = sketch.backend
         t_prover = 0.0
         t0 = time.monotonic()
         root = self.backend.start_theorem(theorem)
@@ -164,12 +171,12 @@ class StepwiseFiller(HoleFiller):
             closed: str | None = None
             status = "unclosed"
             # what the hole had to prove: the asserted claim, else the goal it stood on
-            claim_at_hole = step.claim or coq_goal_claim(goals)[:500]
+            claim_at_hole = step.claim or goal_claim(goals)[:500]
             for tac in self.tactics_for(step, goals):
                 if time.monotonic() > hole_deadline:
                     status = "time_limit"
                     break
-                sentence = step.render(backend_name, tac)
+                sentence = self.kind.fill_hole(step.text, tac)
                 ts = time.monotonic()
                 try:
                     r = self.backend.apply(state, sentence)
@@ -231,40 +238,42 @@ class StepwiseFiller(HoleFiller):
         )
 
 
-class IsabelleFiller(HoleFiller):
-    """Isabelle: whole-theory probes per hole; heuristics, then Sledgehammer (see module docstring)."""
+class ProbeFiller(HoleFiller):
+    """Whole-file probes per hole (a backend that ``fills_by_probes``: Isabelle); the backend's
+    ``hole_candidates`` (or ``methods``), then its ``hammer_command`` (see the module docstring)."""
 
     def __init__(
-        self, backend: object, policy: HolePolicy, methods: tuple[str, ...] = ISABELLE_HOLE_METHODS
+        self,
+        backend: ProverBackend,
+        policy: HolePolicy,
+        methods: tuple[str, ...] | None = None,
+        kind: type[ProverBackend] | None = None,
     ) -> None:
-        from ..backends.isabelle.backend import IsabelleBackend
-
-        if not isinstance(backend, IsabelleBackend):
-            raise TypeError("IsabelleFiller needs the isabelle backend")
+        self.kind = kind or type(backend)
+        if not self.kind.fills_by_probes:
+            raise TypeError(f"backend {self.kind.name!r} does not fill holes by probes")
         self.backend = backend
         self.policy = policy
-        self.methods = methods
+        self.methods = methods if methods is not None else tuple(
+            self.kind.hole_candidates("", (), policy.use_hammer)
+        )
 
     def fill(self, theorem: Theorem, sketch: Sketch, deadline: float) -> FillResult:
-        from ..backends.isabelle.automation import sledgehammer_command, sledgehammer_suggestions
-        from ..backends.isabelle.theory import proof_start_line
-
         t_prover = 0.0
         n = len(sketch.spans)
         closers: list[str | None] = [None] * n
         reports: list[HoleReport] = []
         timeout = self.backend.config.tactic_timeout
-        base_line = proof_start_line(theorem)  # 1-based line of the proof's first line
 
-        def probe(text: str, limit: float) -> tuple[bool, str, object]:
+        def probe(text: str, limit: float, suggestions_at: int | None = None) -> tuple[bool, str, Probe]:
             nonlocal t_prover
             ts = time.monotonic()
-            res = self.backend.check_text(theorem, text, limit)
+            res = self.backend.probe(theorem, text, limit, suggestions_at)
             t_prover += time.monotonic() - ts
-            return res.ok, ("timeout" if res.timed_out else res.first_error()), res
+            return res.ok, res.message, res
 
         # the skeleton (every hole = sorry) must load, or no hole is worth attacking
-        ok, msg, _ = probe(sketch.render_isabelle(closers), max(timeout, 1.0) * 4)
+        ok, msg, _ = probe(sketch.render_text(closers), max(timeout, 1.0) * 4)
         if not ok:
             return FillResult(
                 FillStatus.STEP_FAILED,
@@ -283,24 +292,25 @@ class IsabelleFiller(HoleFiller):
                     status = "time_limit"
                     break
                 ts = time.monotonic()
-                ok, msg, _ = probe(sketch.render_isabelle([*closers[:i], m]), timeout)
+                ok, msg, _ = probe(sketch.render_text([*closers[:i], m]), timeout)
                 el = time.monotonic() - ts
                 outcome = "closed" if ok else ("timeout" if msg == "timeout" else "error")
                 attempts.append(Attempt(m, outcome, el, "" if ok else _short(msg, 160)))
                 if ok:
                     closers[i] = m
                     break
+            cmd = self.kind.hammer_command(self.policy.sledgehammer_timeout)
             if (
                 closers[i] is None
+                and cmd is not None
                 and status != "time_limit"
                 and self.policy.sledgehammer
                 and time.monotonic() < hole_deadline
             ):
-                cmd = sledgehammer_command(self.policy.sledgehammer_timeout)
-                text = sketch.render_isabelle([*closers[:i], f"{cmd} sorry"])
-                line = base_line + sketch.hole_line(i, [*closers[:i], f"{cmd} sorry"])
+                text = sketch.render_text([*closers[:i], f"{cmd} sorry"])
+                line = sketch.hole_line(i, [*closers[:i], f"{cmd} sorry"])
                 ts = time.monotonic()
-                ok, msg, res = probe(text, self.policy.sledgehammer_timeout + timeout)
+                ok, msg, res = probe(text, self.policy.sledgehammer_timeout + timeout, line)
                 attempts.append(
                     Attempt(
                         "sledgehammer",
@@ -310,13 +320,12 @@ class IsabelleFiller(HoleFiller):
                     )
                 )
                 # suggestions count even if the probe failed elsewhere: each is re-checked on its own
-                suggestions = sledgehammer_suggestions(res.messages, line)  # type: ignore[attr-defined]
-                for sug in suggestions:
+                for sug in res.suggestions:
                     if time.monotonic() > hole_deadline:
                         status = "time_limit"
                         break
                     ts = time.monotonic()
-                    ok2, msg2, _ = probe(sketch.render_isabelle([*closers[:i], sug]), timeout)
+                    ok2, msg2, _ = probe(sketch.render_text([*closers[:i], sug]), timeout)
                     attempts.append(
                         Attempt(
                             sug,
@@ -347,5 +356,9 @@ class IsabelleFiller(HoleFiller):
                     t_prover,
                     message=f"hole {i + 1} not closed ({len(attempts)} attempts)",
                 )
-        final = sketch.render_isabelle(closers)
+        final = sketch.render_text(closers)
         return FillResult(FillStatus.FILLED, tuple(reports), (final,), t_prover)
+
+
+#: the name this filler had when Isabelle was its only user
+IsabelleFiller = ProbeFiller

@@ -18,37 +18,32 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..backends.base import ProverBackend, make_backend
+from ..backends.base import ProverBackend, backend_class, make_backend
 from ..core.config import ProverConfig
 from ..core.errors import ProverError, ProverStartError
 from ..core.records import TheoremRecord
 from ..core.types import CheckResult, Reason, Status, Theorem, TimeSplit
 from ..results.summary import pass_at_k
-from .automation import COQ_HAMMER_IMPORT
 from .config import AutoformalizeConfig, HolePolicy
 from .drafter import Draft
-from .fill import FillResult, HoleFiller, IsabelleFiller, StepwiseFiller
+from .fill import FillResult, HoleFiller, ProbeFiller, StepwiseFiller
 from .sketch import Sketch, SketchError, parse_sketch
 
 log = logging.getLogger(__name__)
 
 
 def make_filler(backend_name: str, backend: ProverBackend, policy: HolePolicy) -> HoleFiller:
-    if backend_name == "isabelle":
-        return IsabelleFiller(backend, policy)
-    if backend_name in ("lean4", "leandojo"):
-        from .automation import lean_hole_tactics
-
-        tactics = lean_hole_tactics()
-        return StepwiseFiller(backend, policy, tactics_for=lambda step, goals: list(tactics))
-    return StepwiseFiller(backend, policy)
+    """Whole-file probes for a backend that ``fills_by_probes`` (Isabelle), else step by step."""
+    kind = backend_class(backend_name)
+    if kind.fills_by_probes:
+        return ProbeFiller(backend, policy, kind=kind)
+    return StepwiseFiller(backend, policy, kind=kind)
 
 
 def prepare_theorem(theorem: Theorem, backend_name: str, policy: HolePolicy) -> Theorem:
-    """The theorem as the backend gets it: with CoqHammer's tactics loaded when they are enabled."""
-    if backend_name == "coq" and policy.use_hammer and COQ_HAMMER_IMPORT not in theorem.header:
-        return dataclasses.replace(theorem, header=COQ_HAMMER_IMPORT + theorem.header)
-    return theorem
+    """The theorem as the backend gets it: with what the hole automation needs loaded (Coq: CoqHammer's
+    tactics when they are enabled; ``ProverBackend.automation_theorem``)."""
+    return backend_class(backend_name).automation_theorem(theorem, policy.use_hammer)
 
 
 @dataclass(frozen=True)
@@ -108,17 +103,13 @@ def check_filled(
     """The independent whole-proof check, as ``prove`` does it (``backend.check``).
 
     When automation needed an extra import (CoqHammer's tactics, see ``prepare_theorem``), the file
-    compiled is the one with that import, but its axioms are judged against the *original* header: a
-    proof may depend only on axioms the problem's own header brings in.
+    compiled is the one with that import, but its axioms are judged against the *original* header
+    (``check_audited``): a proof may depend only on axioms the problem's own header brings in.
     """
-    if backend_name != "coq" or original is None or original.header == theorem.header:
+    if original is None or original.header == theorem.header:
         return backend.check(theorem, proof)
-    from ..backends.coq.backend import CoqBackend
-
-    if not isinstance(backend, CoqBackend):  # pragma: no cover - backend_name says it is
-        raise TypeError(f"backend {backend_name!r} is not a CoqBackend")
-    # the same sandboxed final check as ``prove`` (recheck.py), axioms judged by the original header
-    return backend.check(theorem, proof, audit_header=original.header)
+    # the same sandboxed final check as ``prove`` (Coq: recheck.py), axioms judged by the original header
+    return backend.check_audited(theorem, proof, original.header)
 
 
 def run_sample(

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.config import DATA_SYSTEM
 from ..core.errors import ConfigError
 from ..core.types import Theorem
 
@@ -38,7 +39,8 @@ _EXAMPLE_RE = re.compile(
     r"(?P<formal>.*?)\nFormal sketch:\n(?P<sketch>.*?)\s*\Z",
     re.S,
 )
-PROMPT_SYSTEMS = {"coq": "coq", "lean4": "lean4", "leandojo": "lean4", "isabelle": "isabelle"}
+#: which prompt file a backend uses: the one of the benchmark data it reads
+PROMPT_SYSTEMS = DATA_SYSTEM
 
 
 @dataclass(frozen=True)

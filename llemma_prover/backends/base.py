@@ -18,16 +18,33 @@ will transparently start a fresh one (restoring states by replay) on the next ca
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..core.config import ProverConfig
+from ..core.config import DATA_SYSTEM, ProverConfig
 from ..core.errors import ConfigError
 from ..core.types import CheckResult, RootState, StepResult, Theorem
 
+if TYPE_CHECKING:
+    from .sketch import Probe, Sketch, SketchError
+
+#: the line between a goal's hypotheses and its conclusion in the goal text of extracted steps
+GOAL_SEPARATOR = "============================"
+#: a doctor check function: ``fn(checklist, options)`` (``doctor/checks.Checklist``,
+#: ``doctor/runner.DoctorOptions``), adding its checks to the checklist
+DoctorCheck = Callable[[Any, Any], None]
+
 
 class ProverBackend(abc.ABC):
-    """Abstract prover backend. Subclasses register with ``@register_backend("name")``."""
+    """Abstract prover backend. Subclasses register with ``@register_backend("name")``.
+
+    What needs no running prover is a classmethod (ask ``backend_class(name)``, construct nothing):
+    file formats (``proof_ext``, ``proof_text``, ``export_text``, ``imported_theorem``), proof-step data
+    (``step_goal_text``, ``step_tactic_text``, ``reads_steps_of``, ``goal_parts``), sketches
+    (``parse_sketch``, ``fill_hole``, ``hole_candidates``, ``automation_theorem``, ``whole_proof_sketch``)
+    and the doctor's checks (``doctor_checks``). Callers never branch on a backend's name.
+    """
 
     #: registry name, set by ``register_backend``
     name: str = ""
@@ -79,9 +96,122 @@ class ProverBackend(abc.ABC):
     def check(self, theorem: Theorem, proof: Sequence[str]) -> CheckResult:
         """Independently re-check the whole proof from scratch (fresh process / compiler)."""
 
+    def check_audited(self, theorem: Theorem, proof: Sequence[str], audit_header: str) -> CheckResult:
+        """``check``, with the axioms judged against ``audit_header`` (raw, like ``theorem.header``)
+        rather than ``theorem.header``: the problem's own header, when automation added to it
+        (``automation_theorem``). Default: only the theorem's own header is supported."""
+        if audit_header == theorem.header:
+            return self.check(theorem, proof)
+        raise NotImplementedError(f"backend {self.name!r} judges axioms only against the theorem's header")
+
+    @classmethod
     @abc.abstractmethod
-    def proof_text(self, theorem: Theorem, proof: Sequence[str]) -> str:
+    def proof_text(cls, theorem: Theorem, proof: Sequence[str]) -> str:
         """The complete source file of ``theorem`` proved by ``proof`` (what ``check`` checks)."""
+
+    # -- files without a prover (``trace path``, imported records) -----------------------------------
+    @classmethod
+    def export_text(
+        cls, theorem: Theorem, tactics: Sequence[str], complete: bool, remaining: str = ""
+    ) -> str:
+        """A proof file following the data README's conventions: ``tactics`` one per line; when not
+        ``complete`` the proof is left open (Coq ``Admitted.``, Lean/Isabelle ``sorry``) with the
+        ``remaining`` goals in a comment, so it still compiles. Default: no such format."""
+        raise NotImplementedError(f"no proof-file format for backend {cls.name!r}")
+
+    @classmethod
+    def imported_theorem(cls, name: str, split: str, statement: str, header: str | None) -> Theorem:
+        """The theorem of an imported record (its own ``statement`` and, if recorded, ``header``)."""
+        return Theorem(name=name, split=split, system=DATA_SYSTEM.get(cls.name, cls.name),
+                       header=header or "", statement=statement)
+
+    # -- proof-step data (``extract`` output: ``train``, the retrieval generator) -------------------
+    @classmethod
+    def reads_steps_of(cls, backend: str) -> bool:
+        """Whether proof-step data extracted with ``backend`` is data for this backend."""
+        return backend == cls.name
+
+    @classmethod
+    def step_goal_text(cls, record: Mapping[str, Any]) -> str:
+        """The goal text of an extracted step ``record``, as this backend shows goals to a model.
+        Default: its ``goals_before`` in coqtop's layout -- the first goal's hypotheses one per line,
+        the ``====`` rule, its conclusion; the other goals as conclusions; a blank line between goals
+        (raises ``KeyError``/``TypeError`` for a record that is not a step record)."""
+        parts = []
+        for i, g in enumerate(record["goals_before"]):
+            concl = " ".join(str(g["concl"]).split())
+            if i == 0:
+                hyps = [" ".join(str(h).split()) for h in g.get("hyps", [])]
+                parts.append("\n".join([*hyps, GOAL_SEPARATOR, concl]))
+            else:
+                parts.append(concl)
+        return "\n\n".join(parts)
+
+    @classmethod
+    def step_tactic_text(cls, tactic: str) -> str:
+        """An extracted ``tactic`` as this backend's generators write it. Default: unchanged."""
+        return tactic
+
+    #: whether ``goal_parts`` can split this backend's goal text (the retrieval generator needs it)
+    splits_goals: ClassVar[bool] = False
+
+    @classmethod
+    def goal_parts(cls, goal_text: str) -> tuple[list[str], str]:
+        """The first goal of ``goal_text`` as (hypotheses, conclusion)."""
+        raise NotImplementedError(f"backend {cls.name!r} cannot split its goals into hypotheses")
+
+    # -- sketches (``autoformalize``) --------------------------------------------------------------
+    #: a sketch whose one hole is the whole proof (``--generator none``); "" when there is no dialect
+    whole_proof_sketch: ClassVar[str] = ""
+    #: the words that mark a hole in this backend's sketch dialect
+    hole_markers: ClassVar[tuple[str, ...]] = ()
+    #: holes are filled by whole-file ``probe``s (no cheap states), not step by step through ``apply``
+    fills_by_probes: ClassVar[bool] = False
+
+    @classmethod
+    def parse_sketch(cls, text: str) -> Sketch | SketchError:
+        """Parse untrusted model text in this backend's sketch dialect (``backends/sketch.py``); never
+        raises on the text. Default: no dialect."""
+        from .sketch import SketchError
+
+        return SketchError(f"no sketch format for backend {cls.name!r}")
+
+    @classmethod
+    def fill_hole(cls, template: str, tactic: str) -> str:
+        """A stepwise sketch's hole step ``template`` with ``tactic`` in its hole, written so that the
+        step fails unless ``tactic`` closes the hole."""
+        raise ValueError(f"no stepwise holes for backend {cls.name!r}")
+
+    @classmethod
+    def hole_candidates(cls, claim: str, goals: tuple[str, ...], use_hammer: bool) -> list[str]:
+        """The ranked automation tried on a hole whose claim is ``claim`` ("" when the step states
+        none) on ``goals``; ``use_hammer``: include hammer-style reconstruction where there is one."""
+        return []
+
+    @classmethod
+    def automation_theorem(cls, theorem: Theorem, use_hammer: bool) -> Theorem:
+        """``theorem`` with what ``hole_candidates`` need loaded (an import in the header). The final
+        check then judges axioms against the original header (``check_audited``). Default: unchanged."""
+        return theorem
+
+    def probe(self, theorem: Theorem, proof: str, timeout: float,
+              suggestions_at: int | None = None) -> Probe:
+        """Check ``theorem``'s whole file with ``proof`` (untrusted probe text, may contain holes the
+        final check refuses); ``suggestions_at``: a 0-based line of ``proof`` whose proof-search
+        suggestions to collect. Only for backends that ``fills_by_probes``."""
+        raise NotImplementedError(f"backend {self.name!r} fills holes step by step, not by probes")
+
+    @classmethod
+    def hammer_command(cls, timeout: float) -> str | None:
+        """The proof-search command placed at a hole of a probe (its own time limit ``timeout``), whose
+        suggestions ``probe(..., suggestions_at=line)`` collects; None: there is none."""
+        return None
+
+    # -- diagnosis ---------------------------------------------------------------------------------
+    @classmethod
+    def doctor_checks(cls) -> Sequence[DoctorCheck]:
+        """The ``doctor``'s checks of this backend, in order. Default: none."""
+        return ()
 
     # -- accounting --------------------------------------------------------------------------
     @property

@@ -53,8 +53,8 @@ from ..core.types import (
     Theorem,
 )
 from .base import ProverBackend, register_backend
-from .lean4.backend import proof_body, statement_by
 from .lean4.tactics import check_tactic
+from .lean4.text import LeanText, proof_body
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +99,19 @@ class _Node:
 
 
 @register_backend("leandojo", proof_ext="lean")
-class LeanDojoBackend(ProverBackend):
+class LeanDojoBackend(LeanText, ProverBackend):
     default_tactic_timeout = LEAN_TACTIC_TIMEOUT
+
+    @classmethod
+    def reads_steps_of(cls, backend: str) -> bool:
+        """Its own data, and Lean 4 REPL data (the same Lean)."""
+        return backend in (cls.name, "lean4")
+
+    @classmethod
+    def doctor_checks(cls) -> Sequence[Any]:
+        from ..doctor.leandojo import check_backend
+
+        return (check_backend,)
 
     def __init__(
         self,
@@ -277,12 +288,6 @@ class LeanDojoBackend(ProverBackend):
         raise ProverError(f"unexpected LeanDojo result {type(res).__name__}", backend=BACKEND)
 
     # -- checking ---------------------------------------------------------------------------------
-    def proof_text(self, theorem: Theorem, proof: Sequence[str]) -> str:
-        header = (
-            theorem.header if theorem.header.endswith("\n") or not theorem.header else theorem.header + "\n"
-        )
-        return header + "\n" + statement_by(theorem.statement, proof_body(proof)) + "\n"
-
     def check(self, theorem: Theorem, proof: Sequence[str]) -> CheckResult:
         t0 = time.monotonic()
         for tac in proof:

@@ -13,41 +13,36 @@ import subprocess
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..core.config import ProverConfig
 from ..core.types import Advanced, ProofFinished, TacticError, TacticTimeout, Theorem
 from .checks import Checklist, Outcome, Verdict
 
-__all__ = ["EXPECTED_COQ", "run_coq_checks"]
+if TYPE_CHECKING:
+    from .runner import DoctorOptions
+
+__all__ = ["EXPECTED_COQ", "check_backend", "run_coq_checks"]
 
 #: the Coq release the header preparation and the data conventions target
 EXPECTED_COQ = "8.16"
 SETUP = "run `bash scripts/setup.sh` (installs Debian's coq 8.16 and the libraries)"
 
 HEADER = "Require Import Arith."
-GOOD = Theorem(
-    name="doctor_add_zero",
-    split="doctor",
-    system="coq",
-    header=HEADER,
-    statement="Theorem doctor_add_zero : forall n : nat, n + 0 = n.",
-)
+
+
+def _theorem(name: str, statement: str) -> Theorem:
+    return Theorem(name=name, split="doctor", system="coq", header=HEADER, statement=statement)
+
+
+GOOD = _theorem("doctor_add_zero", "Theorem doctor_add_zero : forall n : nat, n + 0 = n.")
 #: an admitted lemma before the statement: a proof through it must be rejected by the re-check
-ADMITTED = Theorem(
-    name="doctor_uses_gap",
-    split="doctor",
-    system="coq",
-    header=HEADER,
-    statement="Definition doctor_gap : False.\nAdmitted.\nTheorem doctor_uses_gap : 1 = 2.",
+ADMITTED = _theorem(
+    "doctor_uses_gap", "Definition doctor_gap : False.\nAdmitted.\nTheorem doctor_uses_gap : 1 = 2."
 )
 #: an axiom declared outside the header: the same
-AXIOM = Theorem(
-    name="doctor_uses_cheat",
-    split="doctor",
-    system="coq",
-    header=HEADER,
-    statement="Axiom doctor_cheat : False.\nTheorem doctor_uses_cheat : 1 = 2.",
-)
+AXIOM = _theorem("doctor_uses_cheat", "Axiom doctor_cheat : False.\nTheorem doctor_uses_cheat : 1 = 2.")
+
 #: a tactic that runs far longer than the doctor's tactic timeout
 LOOP = "do 1000000000 idtac."
 
@@ -308,3 +303,8 @@ def run_coq_checks(cl: Checklist, config: ProverConfig | None = None) -> None:
         "From Hammer Require Import Tactics.",
         "apt-get install libcoq-hammer (autoformalize's sauto/hauto); " + SETUP,
     )
+
+
+def check_backend(cl: Checklist, opts: DoctorOptions) -> None:
+    """``CoqBackend.doctor_checks``: every Coq check with the default prover policy."""
+    run_coq_checks(cl, ProverConfig())

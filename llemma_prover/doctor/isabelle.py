@@ -9,12 +9,16 @@ import re
 import shutil
 import subprocess
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from ..core.config import ProverConfig
 from ..core.types import ProofFinished, TacticError, Theorem
 from .checks import Checklist, Verdict
 
-__all__ = ["EXPECTED_ISABELLE", "THEOREM", "run_isabelle_checks"]
+if TYPE_CHECKING:
+    from .runner import DoctorOptions
+
+__all__ = ["EXPECTED_ISABELLE", "THEOREM", "check_backend", "run_isabelle_checks"]
 
 #: the release the session (isabelle/ROOT) and the client were written for
 EXPECTED_ISABELLE = "Isabelle2025"
@@ -172,3 +176,8 @@ def run_isabelle_checks(cl: Checklist, executable: str | None, config: ProverCon
         )
     finally:
         backend.close()
+
+
+def check_backend(cl: Checklist, opts: DoctorOptions) -> None:
+    """``IsabelleBackend.doctor_checks``: every Isabelle check, with the ``--isabelle`` executable."""
+    run_isabelle_checks(cl, opts.isabelle)

@@ -25,14 +25,17 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core import procfs
 from ..core.config import ProverConfig
 from ..core.types import Advanced, ProofFinished, TacticTimeout, Theorem
 from .checks import Checklist, Verdict
 
-__all__ = ["MIN_LEAN", "SLEEP_TACTIC", "run_lean4_checks"]
+if TYPE_CHECKING:
+    from .runner import DoctorOptions
+
+__all__ = ["MIN_LEAN", "SLEEP_TACTIC", "check_backend", "run_lean4_checks"]
 
 #: the oldest Lean whose REPL replies the backend is tested on (``proofStatus``, message shapes)
 MIN_LEAN = (4, 24)
@@ -397,3 +400,8 @@ def _backend_checks(cl: Checklist, cfg: ProverConfig) -> None:
         )
     finally:
         backend.close()
+
+
+def check_backend(cl: Checklist, opts: DoctorOptions) -> None:
+    """``Lean4Backend.doctor_checks``: every Lean 4 check, with the REPL ``--lean-repl`` names."""
+    run_lean4_checks(cl, opts.lean_repl)

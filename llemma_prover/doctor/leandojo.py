@@ -11,10 +11,14 @@ import importlib.metadata
 import importlib.util
 import shutil
 import subprocess
+from typing import TYPE_CHECKING
 
 from .checks import Checklist, Verdict
 
-__all__ = ["run_leandojo_checks"]
+if TYPE_CHECKING:
+    from .runner import DoctorOptions
+
+__all__ = ["check_backend", "run_leandojo_checks"]
 
 
 def run_leandojo_checks(cl: Checklist) -> None:
@@ -54,3 +58,8 @@ def run_leandojo_checks(cl: Checklist) -> None:
         "install elan: https://github.com/leanprover/elan",
         lambda: tool("elan", ["--version"]),
     )
+
+
+def check_backend(cl: Checklist, opts: DoctorOptions) -> None:
+    """``LeanDojoBackend.doctor_checks``."""
+    run_leandojo_checks(cl)

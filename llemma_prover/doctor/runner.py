@@ -7,14 +7,17 @@ import sys
 import time
 from dataclasses import dataclass
 
-from ..core.config import ProverConfig
+from ..backends.base import backend_class
+from ..core.config import BACKENDS as PROVER_BACKENDS
 from ..core.errors import ConfigError
 from .checks import Checklist, Report
 
 __all__ = ["BACKENDS", "DoctorOptions", "run_doctor"]
 
-#: ``--backend`` choices; ``none`` runs only the model/GPU checks (a GPU machine without provers)
-BACKENDS: tuple[str, ...] = ("coq", "lean4", "leandojo", "isabelle", "none")
+#: ``--backend none`` runs only the model/GPU checks (a GPU machine without provers)
+NO_BACKEND = "none"
+#: ``--backend`` choices
+BACKENDS: tuple[str, ...] = (*PROVER_BACKENDS, NO_BACKEND)
 
 
 @dataclass(frozen=True)
@@ -60,29 +63,11 @@ def run_doctor(opts: DoctorOptions) -> Report:
         }
     )
     lists: list[Checklist] = []
-    if opts.backend == "coq":
-        from .coq import run_coq_checks
-
-        cl = Checklist("coq", deadline)
-        run_coq_checks(cl, ProverConfig())
-        lists.append(cl)
-    elif opts.backend == "lean4":
-        from .lean4 import run_lean4_checks
-
-        cl = Checklist("lean4", deadline)
-        run_lean4_checks(cl, opts.lean_repl)
-        lists.append(cl)
-    elif opts.backend == "leandojo":
-        from .leandojo import run_leandojo_checks
-
-        cl = Checklist("leandojo", deadline)
-        run_leandojo_checks(cl)
-        lists.append(cl)
-    elif opts.backend == "isabelle":
-        from .isabelle import run_isabelle_checks
-
-        cl = Checklist("isabelle", deadline)
-        run_isabelle_checks(cl, opts.isabelle)
+    if opts.backend != NO_BACKEND:
+        kind = backend_class(opts.backend)  # each backend says which checks are its own
+        cl = Checklist(kind.name, deadline)
+        for check in kind.doctor_checks():
+            check(cl, opts)
         lists.append(cl)
     if opts.engine is not None or opts.model is not None:
         from .gpu import run_gpu_checks

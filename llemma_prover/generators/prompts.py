@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from ..core.config import DATA_SYSTEM
 from ..core.errors import ConfigError
 
 __all__ = [
@@ -46,8 +47,8 @@ __all__ = [
     "zero_shot_prompt",
 ]
 
-#: which prompt file a backend uses
-PROMPT_SYSTEMS: dict[str, str] = {"coq": "coq", "lean4": "lean4", "leandojo": "lean4", "isabelle": "isabelle"}
+#: which prompt file a backend uses: the one of the benchmark data it reads
+PROMPT_SYSTEMS: dict[str, str] = DATA_SYSTEM
 
 #: the prompt a model folder carries (written by ``llemma-prover train``)
 MODEL_PROMPT_FILE = "llemma_prompt.json"

@@ -30,9 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..backends.base import backend_class
 from ..core.errors import ConfigError, DataError
 from ..core.types import Candidate
-from ..data.steps import coq_goal_text, iter_steps, parse_coq_goal_text, split_hyp
+from ..data.steps import coq_goal_text, iter_steps, split_hyp
 from .base import TacticGenerator, dedupe
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,11 @@ class RetrievalGenerator(TacticGenerator):
 
     def __init__(self, data_dir: str | Path, backend: str = "coq", *, splits: Sequence[str] = ("train",),
                  neighbours: int = NEIGHBOURS, sharpness: float = SHARPNESS) -> None:
-        if backend != "coq":
+        try:
+            splits_goals = backend_class(backend).splits_goals
+        except ConfigError:
+            splits_goals = False
+        if not splits_goals:  # its documents are hypotheses and conclusions of extracted (Coq) goals
             raise ConfigError(f"the retrieval generator reads Coq proof-step data, not {backend!r} data")
         self.data_dir = Path(data_dir)
         self.backend = backend
@@ -130,7 +135,7 @@ class RetrievalGenerator(TacticGenerator):
         if k <= 0:
             return []
         self.start()
-        hyps, concl = parse_coq_goal_text(goal_text)
+        hyps, concl = backend_class(self.backend).goal_parts(goal_text)
         query = [t for t in _doc_tokens(hyps, concl) if t in self._vocab]
         if not query:
             return []

@@ -14,6 +14,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..core.config import DATA_SYSTEM, SPLITS
 from ..core.errors import DataError, LlemmaProverError, RunDirError
@@ -21,9 +22,10 @@ from ..core.records import TheoremRecord
 from ..core.types import Theorem
 from .run import RunView
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from ..backends.base import ProverBackend
 
-LEAN_HEADER = "import Mathlib\nset_option maxHeartbeats 0\nopen BigOperators Real Nat Topology Rat\n"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,17 @@ class ExportedPath:
     tactics: tuple[str, ...]
 
 
+def _backend(backend: str) -> type[ProverBackend] | None:
+    """The class registered as ``backend``; None for a backend this installation does not know."""
+    from ..backends.base import backend_class
+    from ..core.errors import ConfigError
+
+    try:
+        return backend_class(backend)
+    except (ConfigError, ImportError):
+        return None
+
+
 def find_theorem(
     record: TheoremRecord, backend: str, split: str, data_dir: str | os.PathLike[str] | None
 ) -> Theorem | None:
@@ -45,10 +58,12 @@ def find_theorem(
     system = DATA_SYSTEM.get(backend, backend)
     stmt = record.extra.get("statement")
     if isinstance(stmt, str) and stmt:
-        header = str(record.extra.get("header", LEAN_HEADER if system == "lean4" else ""))
-        if system == "lean4" and not stmt.rstrip().endswith(":="):
-            stmt = stmt.rstrip() + " :="
-        return Theorem(name=record.theorem, split=split, system=system, header=header, statement=stmt)
+        header = record.extra.get("header")
+        text = None if header is None else str(header)
+        kind = _backend(backend)
+        if kind is None:  # a backend this installation does not know: the statement as it is
+            return Theorem(name=record.theorem, split=split, system=system, header=text or "", statement=stmt)
+        return kind.imported_theorem(record.theorem, split, stmt, text)
     if data_dir is not None:
         from ..data.minif2f import load_split
 
@@ -65,50 +80,20 @@ def find_theorem(
 def build_text(
     theorem: Theorem, backend: str, tactics: Sequence[str], complete: bool, remaining: str = ""
 ) -> str:
-    """A proof file following the data README's conventions per system."""
-    system = DATA_SYSTEM.get(backend, backend)
-    note = ""
-    if not complete and remaining.strip():
-        note = remaining.strip()
-    if system == "coq":
-        from ..backends.coq.header import prepare_header
-
-        body = "\n".join(f"  {t}" for t in tactics)
-        end = "Qed." if complete else "Admitted."
-        comment = (
-            ("\n  (* remaining goals:\n" + _indent(note.replace("*)", "* )"), 5) + "\n  *)") if note else ""
-        )
-        return f"{prepare_header(theorem.header)}\n{theorem.statement}\nProof.\n{body}{comment}\n{end}\n"
-    if system == "lean4":
-        lines = [f"  {t}" for t in tactics]
-        if not complete:
-            if note:
-                lines.append("  /- remaining goals:\n" + _indent(note.replace("-/", "- /"), 4) + "\n  -/")
-            lines.append("  sorry")
-        return f"{theorem.header.rstrip()}\n\n{theorem.statement} by\n" + "\n".join(lines) + "\n"
-    if system == "isabelle":
-        lines = [f"  {t}" for t in tactics]
-        if not complete:
-            if note:
-                lines.append("  (* remaining goals:\n" + _indent(note.replace("*)", "* )"), 4) + "\n  *)")
-            lines.append("  sorry")
-        return f"{theorem.header.rstrip()}\n{theorem.statement}\n" + "\n".join(lines) + "\n\nend\n"
-    raise RunDirError(f"no proof-file format for backend {backend!r}")
+    """A proof file following the data README's conventions per system (``ProverBackend.export_text``)."""
+    kind = _backend(backend)
+    try:
+        if kind is None:
+            raise NotImplementedError
+        return kind.export_text(theorem, tactics, complete, remaining)
+    except NotImplementedError:
+        raise RunDirError(f"no proof-file format for backend {backend!r}") from None
 
 
 def _proof_ext(backend: str) -> str:
     """The backend's file extension; "txt" for a backend this installation does not know."""
-    from ..backends.base import backend_class
-    from ..core.errors import ConfigError
-
-    try:
-        return backend_class(backend).proof_ext
-    except (ConfigError, ImportError):
-        return "txt"
-
-
-def _indent(text: str, n: int) -> str:
-    return "\n".join(" " * n + line for line in text.splitlines())
+    kind = _backend(backend)
+    return "txt" if kind is None else kind.proof_ext
 
 
 def export_path(
@@ -128,15 +113,11 @@ def export_path(
                 f"{rec.theorem}: the run has no proof file and the statement was not found; pass --data-dir"
             )
         try:
-            from ..backends.base import make_backend
-            from ..core.config import ProverConfig
-
-            be = make_backend(backend, ProverConfig())
-            try:
-                return ExportedPath(be.proof_text(thm, rec.proof), ext, True, "backend", rec.proof)
-            finally:
-                be.close()
-        except (LlemmaProverError, ImportError, NotImplementedError) as exc:
+            kind = _backend(backend)
+            if kind is None:
+                raise NotImplementedError("not installed")
+            return ExportedPath(kind.proof_text(thm, rec.proof), ext, True, "backend", rec.proof)
+        except (LlemmaProverError, NotImplementedError) as exc:
             log.info("backend %s cannot format the proof (%s); using the generic builder", backend, exc)
         return ExportedPath(build_text(thm, backend, rec.proof, True), ext, True, "builder", rec.proof)
 

@@ -27,13 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..backends.base import backend_class
 from ..core.errors import ConfigError
 from ..generators.prompts import STOP_MARKER, FewShotPrompt
 
 __all__ = ["Dataset", "Example", "coq_goal_text", "read_dataset", "render_example"]
 
-#: the hypotheses/conclusion separator coqtop prints
-COQ_SEPARATOR = "============================"
 SPLITS = ("train", "valid", "test")
 
 
@@ -65,30 +64,15 @@ class Dataset:
 
 def coq_goal_text(goals: Sequence[Mapping[str, Any]]) -> str:
     """The Coq backend's goal text for extracted ``goals`` (``[{"hyps": [...], "concl": str}, ...]``)."""
-    parts = []
-    for i, g in enumerate(goals):
-        concl = " ".join(str(g["concl"]).split())
-        if i == 0:
-            hyps = [" ".join(str(h).split()) for h in g.get("hyps", [])]
-            parts.append("\n".join([*hyps, COQ_SEPARATOR, concl]))
-        else:
-            parts.append(concl)
-    return "\n\n".join(parts)
-
-
-def _goal_text(record: Mapping[str, Any], backend: str) -> str:
-    if backend in ("lean4", "leandojo") and record.get("state_before"):
-        return str(record["state_before"])
-    return coq_goal_text(record["goals_before"])
+    return backend_class("coq").step_goal_text({"goals_before": goals})
 
 
 def render_example(record: Mapping[str, Any], prompt: FewShotPrompt, backend: str) -> Example:
     """The training text of one step record (see the module docstring)."""
-    tactic = str(record["tactic"]).strip()
-    if backend == "coq" and not tactic.endswith("."):
-        tactic += "."
+    kind = backend_class(backend)
+    tactic = kind.step_tactic_text(str(record["tactic"]).strip())
     return Example(
-        prompt=prompt.prefix + prompt.query(_goal_text(record, backend)),
+        prompt=prompt.prefix + prompt.query(kind.step_goal_text(record)),
         completion=tactic + STOP_MARKER,
         split=str(record.get("split", "train")),
         theorem=str(record.get("theorem", "")),
@@ -145,8 +129,7 @@ def read_dataset(folder: str | Path, prompt: FewShotPrompt, backend: str, *, all
     if card.get("steps_sha256") and card["steps_sha256"] != sha:
         raise ConfigError(f"--data {folder}: steps.jsonl does not match the sha256 in card.json "
                           "(changed after extract wrote the card)")
-    if card.get("backend") and card["backend"] != backend and not (
-            card["backend"] == "lean4" and backend == "leandojo"):
+    if card.get("backend") and not backend_class(backend).reads_steps_of(card["backend"]):
         raise ConfigError(f"--data {folder} holds {card['backend']} steps, not {backend}")
     examples: dict[str, list[Example]] = {s: [] for s in SPLITS}
     skipped: Counter[str] = Counter()

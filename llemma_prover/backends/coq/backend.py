@@ -44,11 +44,12 @@ from ..process import ProcessError
 from ..sandbox import Sandbox, sandbox_for
 from .ide import MAX_ANSWER_CHARS, IdeTop, ide_executable_for
 from .pool import SessionPool
-from .recheck import Rechecker, final_tactics, proof_file, theorem_name
+from .recheck import Rechecker, final_tactics, theorem_name
 from .sentences import InvalidTactic, validate_tactic
 from .settings import reset_counters, sibling_tool
 from .states import StateTree
 from .step import CandidateFailed, Stepper
+from .text import CoqText
 
 try:  # written by the header engineer; the signature is the contract
     from .header import prepare_header
@@ -62,7 +63,7 @@ __all__ = ["CoqBackend"]
 
 
 @register_backend("coq", proof_ext="v")
-class CoqBackend(ProverBackend):
+class CoqBackend(CoqText, ProverBackend):
     """Coq 8.16 through ``coqidetop``; see the module docstring for the layout and ``step``/``pool``
     for the protocol and policies."""
 
@@ -168,14 +169,6 @@ class CoqBackend(ProverBackend):
         return self._states.tactics_to(state_id)
 
     # -- independent re-check ----------------------------------------------------------------
-    def proof_text(self, theorem: Theorem, proof: Sequence[str]) -> str:
-        """Header (prepared), statement, ``Proof.``, one tactic per line, ``Qed.`` (``recheck.proof_file``).
-
-        A tactic that is exactly ``timeout N (T)`` is written as ``T`` (``recheck.final_tactics``).
-        Raises ``InvalidTactic`` if a tactic is not one admissible sentence.
-        """
-        return proof_file(prepare_header(theorem.header), theorem.statement, final_tactics(proof))
-
     def check(
         self, theorem: Theorem, proof: Sequence[str], *, audit_header: str | None = None
     ) -> CheckResult:
@@ -198,6 +191,9 @@ class CoqBackend(ProverBackend):
             audit_header=None if audit_header is None else prepare_header(audit_header),
             started=t0,
         )
+
+    def check_audited(self, theorem: Theorem, proof: Sequence[str], audit_header: str) -> CheckResult:
+        return self.check(theorem, proof, audit_header=audit_header)
 
     @property
     def rechecker(self) -> Rechecker:

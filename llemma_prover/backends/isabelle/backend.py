@@ -38,9 +38,12 @@ from ...core.types import (
 )
 from ..base import ProverBackend, register_backend
 from ..sandbox import Sandbox
+from ..sketch import Probe
 from .audit import audit_plan, audit_verdict
+from .automation import sledgehammer_suggestions
 from .client import server_sandbox
 from .session import IsabelleOptions, IsabelleSession, TheoryCheck, writeln_at
+from .text import IsabelleText
 from .theory import proof_start_line, theory_name, theory_text, validate_proof
 
 log = logging.getLogger(__name__)
@@ -49,7 +52,7 @@ CHECKER = "isabelle use_theories"
 
 
 @register_backend("isabelle", proof_ext="thy")
-class IsabelleBackend(ProverBackend):
+class IsabelleBackend(IsabelleText, ProverBackend):
     """Proof checking through one resident Isabelle server (started lazily)."""
 
     def __init__(self, config: ProverConfig, options: IsabelleOptions | None = None) -> None:
@@ -109,6 +112,17 @@ class IsabelleBackend(ProverBackend):
         self._checks += 1
         return self.session().check_theory(theory_name(theorem), theory_text(theorem, proof), timeout)
 
+    def probe(self, theorem: Theorem, proof: str, timeout: float,
+              suggestions_at: int | None = None) -> Probe:
+        """``check_text`` as a value; ``suggestions_at``: Sledgehammer's "Try this" methods reported at
+        that 0-based line of ``proof``."""
+        res = self.check_text(theorem, proof, timeout)
+        suggestions: tuple[str, ...] = ()
+        if suggestions_at is not None:
+            line = proof_start_line(theorem) + suggestions_at
+            suggestions = tuple(sledgehammer_suggestions(res.messages, line))
+        return Probe(res.ok, res.timed_out, "timeout" if res.timed_out else res.first_error(), suggestions)
+
     # -- proving -----------------------------------------------------------------------------
     def start_theorem(self, theorem: Theorem) -> RootState:
         t0 = time.monotonic()
@@ -161,9 +175,6 @@ class IsabelleBackend(ProverBackend):
         sid = len(self._states)
         self._states[sid] = new_steps
         return Advanced(state_id=sid, goals=tuple(goals), elapsed=time.monotonic() - t0)
-
-    def proof_text(self, theorem: Theorem, proof: Sequence[str]) -> str:
-        return theory_text(theorem, "\n".join(s.strip() for s in proof))
 
     def check(self, theorem: Theorem, proof: Sequence[str]) -> CheckResult:
         """The re-check: ``validate_proof`` as a first filter, then the proof theory and the two audit

@@ -31,6 +31,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from ...core.config import LEAN_TACTIC_TIMEOUT, ProverConfig
 from ...core.errors import (
@@ -70,6 +71,7 @@ from .protocol import (
 )
 from .repl_process import BACKEND, ProcessPolicy, ReplProcess, ReplTimeout
 from .tactics import check_tactic
+from .text import LeanText, proof_body, statement_by
 
 log = logging.getLogger(__name__)
 
@@ -146,27 +148,6 @@ class _Node:
     repl_id: int = -1
 
 
-def proof_body(proof: Sequence[str]) -> str:
-    """What follows ``by``: `` tac`` for one single-line tactic, else a newline and every line of
-    every tactic indented by two spaces (relative indentation inside a tactic is kept)."""
-    if len(proof) == 1 and "\n" not in proof[0]:
-        return " " + proof[0].strip()
-    lines: list[str] = [""]
-    for tac in proof:
-        for line in tac.split("\n"):
-            lines.append(("  " + line) if line.strip() else "")
-    return "\n".join(lines)
-
-
-def statement_by(statement: str, suffix: str) -> str:
-    st = statement.rstrip()
-    if not st.endswith(":="):
-        raise ProverStartError(
-            f"Lean 4 statement must end with ':=' (data convention), got ...{st[-40:]!r}", backend=BACKEND
-        )
-    return f"{st} by{suffix}"
-
-
 def declared_name(statement: str, fallback: str) -> str:
     m = _DECL_NAME_RE.search(statement)
     return m.group(1) if m else fallback
@@ -207,7 +188,7 @@ def repl_sandbox(config: ProverConfig, process: ProcessPolicy) -> Sandbox:
 
 
 @register_backend("lean4", proof_ext="lean")
-class Lean4Backend(ProverBackend):
+class Lean4Backend(LeanText, ProverBackend):
     """Lean 4 through the community REPL (``lean_project/``)."""
 
     default_tactic_timeout = LEAN_TACTIC_TIMEOUT
@@ -220,6 +201,12 @@ class Lean4Backend(ProverBackend):
         pool, proc = PoolPolicy(), ProcessPolicy()
         return ProverConfig(tactic_timeout=LEAN_TACTIC_TIMEOUT, start_timeout=pool.start_timeout,
                             memory_limit_mb=proc.rss_kill_mb, recycle_rss_mb=pool.recycle_rss_mb)
+
+    @classmethod
+    def doctor_checks(cls) -> Sequence[Any]:
+        from ...doctor.lean4 import check_backend
+
+        return (check_backend,)
 
     def __init__(self, config: ProverConfig, settings: Lean4Settings | None = None) -> None:
         super().__init__(config)
@@ -520,12 +507,6 @@ class Lean4Backend(ProverBackend):
         return session, node.repl_id
 
     # -- checking ---------------------------------------------------------------------------------
-    def proof_text(self, theorem: Theorem, proof: Sequence[str]) -> str:
-        header = (
-            theorem.header if theorem.header.endswith("\n") or not theorem.header else theorem.header + "\n"
-        )
-        return header + "\n" + statement_by(theorem.statement, proof_body(proof)) + "\n"
-
     def check(self, theorem: Theorem, proof: Sequence[str]) -> CheckResult:
         t0 = time.monotonic()
 
