@@ -163,8 +163,6 @@ class ProverBackend(abc.ABC):
     # -- sketches (``autoformalize``) --------------------------------------------------------------
     #: a sketch whose one hole is the whole proof (``--generator none``); "" when there is no dialect
     whole_proof_sketch: ClassVar[str] = ""
-    #: the words that mark a hole in this backend's sketch dialect
-    hole_markers: ClassVar[tuple[str, ...]] = ()
     #: holes are filled by whole-file ``probe``s (no cheap states), not step by step through ``apply``
     fills_by_probes: ClassVar[bool] = False
 

@@ -32,7 +32,6 @@ class CoqText:
 
     splits_goals: ClassVar[bool] = True
     whole_proof_sketch: ClassVar[str] = "hole."
-    hole_markers: ClassVar[tuple[str, ...]] = ("hole",)
 
     @classmethod
     def proof_text(cls, theorem: Theorem, proof: Sequence[str]) -> str:

@@ -28,7 +28,6 @@ class IsabelleText:
     """Mixin of ``IsabelleBackend``: its capabilities that need no prover."""
 
     whole_proof_sketch: ClassVar[str] = "sledgehammer"
-    hole_markers: ClassVar[tuple[str, ...]] = ("sledgehammer", "sorry")
     fills_by_probes: ClassVar[bool] = True
 
     @classmethod

@@ -54,7 +54,6 @@ class LeanText:
 
     name: ClassVar[str]
     whole_proof_sketch: ClassVar[str] = "sorry"
-    hole_markers: ClassVar[tuple[str, ...]] = ("sorry",)
 
     @classmethod
     def proof_text(cls, theorem: Theorem, proof: Sequence[str]) -> str:

@@ -1,0 +1,59 @@
+"""What callers ask of a backend's class, answered without constructing it (issue 11: the interface is
+wide enough that no caller branches on a backend's name). Pure: no prover runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from llemma_prover.backends.base import ProverBackend, backend_class
+from llemma_prover.backends.sketch import Sketch, SketchError
+from llemma_prover.core.config import BACKENDS, DATA_SYSTEM
+from llemma_prover.core.types import Theorem
+
+THEOREMS = {
+    "coq": Theorem("t", "test", "coq", "Require Import Arith.", "Theorem t : 1 + 1 = 2."),
+    "lean4": Theorem("t", "test", "lean4", "import Mathlib", "theorem t : 1 + 1 = 2 :="),
+    "isabelle": Theorem(
+        "t", "test", "isabelle", "theory t imports Main begin", 'theorem t: "1 + 1 = (2::nat)"'
+    ),
+}
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_every_backend_answers_without_being_constructed(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    kind = backend_class(name)
+    monkeypatch.setattr(ProverBackend, "__init__", lambda *a, **k: pytest.fail("a backend was constructed"))
+    thm = THEOREMS[DATA_SYSTEM[name]]
+    assert kind.name == name and kind.proof_ext in ("v", "lean", "thy")
+    closed = kind.proof_text(thm, ["simp"])
+    assert thm.statement.rstrip(":=").strip() in closed and "simp" in closed
+    left_open = kind.export_text(thm, ["simp"], complete=False, remaining="x = 2")
+    assert "x = 2" in left_open and ("Admitted." in left_open or "sorry" in left_open)
+    # the sketch that is one hole for the whole proof parses in the backend's own dialect
+    sk = kind.parse_sketch(kind.whole_proof_sketch)
+    assert isinstance(sk, Sketch) and sk.n_holes == 1, sk
+    assert isinstance(kind.parse_sketch("x" * 20001), SketchError)
+    assert kind.doctor_checks(), "every backend registers its doctor checks"
+    assert kind.reads_steps_of(name)
+
+
+def test_the_capabilities_differ_where_the_provers_do() -> None:
+    coq, lean, dojo, isa = (backend_class(n) for n in ("coq", "lean4", "leandojo", "isabelle"))
+    assert coq.fill_hole("assert (h : P) by hole", "lia") == "assert (h : P) by lia"
+    assert lean.fill_hole("have h : x = 3 := by sorry", "norm_num") == "have h : x = 3 := by norm_num"
+    with pytest.raises(ValueError, match="no stepwise holes"):
+        isa.fill_hole("sledgehammer", "by simp")
+    assert isa.fills_by_probes and not coq.fills_by_probes and not lean.fills_by_probes
+    assert isa.hammer_command(5) is not None and coq.hammer_command(5) is None
+    assert coq.step_tactic_text("lia") == "lia." and lean.step_tactic_text("simp") == "simp"
+    assert dojo.reads_steps_of("lean4") and not lean.reads_steps_of("leandojo")
+    assert not coq.reads_steps_of("lean4")
+    assert coq.splits_goals and coq.goal_parts("h : x = 1\n============================\nx = 1") == (
+        ["h : x = 1"], "x = 1")
+    hammer = coq.automation_theorem(THEOREMS["coq"], use_hammer=True)
+    assert hammer.header.startswith("From Hammer Require Import Tactics.")
+    assert coq.automation_theorem(THEOREMS["coq"], use_hammer=False) is THEOREMS["coq"]
+    assert lean.automation_theorem(THEOREMS["lean4"], use_hammer=True) is THEOREMS["lean4"]
+    imported = lean.imported_theorem("t", "test", "theorem t : True", None)
+    assert imported.statement.endswith(":=") and imported.header.startswith("import Mathlib")
+    assert coq.imported_theorem("t", "test", "Theorem t : True.", None).header == ""
