@@ -18,6 +18,7 @@ from llemma_prover.backends.coq.header import prepare_header
 from llemma_prover.backends.coq.ide import Goal
 from llemma_prover.backends.coq.states import goal_text, goal_texts
 from llemma_prover.backends.coq.step import split_selector
+from llemma_prover.core import procfs
 from llemma_prover.core.config import ProverConfig
 from llemma_prover.core.errors import ProverStartError, RestartLimitExceeded
 from llemma_prover.core.types import Advanced, ProofFinished, TacticError, TacticTimeout, Theorem
@@ -52,12 +53,7 @@ def valid_split() -> dict[str, Theorem]:
     return _load("valid")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False
+_alive = procfs.is_alive  # exists and is not a zombie
 
 
 def _pids(backend: CoqBackend) -> list[int]:

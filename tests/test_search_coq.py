@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from llemma_prover.backends.base import ProverBackend, make_backend
+from llemma_prover.core import procfs
 from llemma_prover.core.config import ProverConfig, SearchConfig
 from llemma_prover.core.types import Reason, Theorem
 from llemma_prover.generators.replay import ReplayGenerator
@@ -34,26 +35,7 @@ ADD0 = coq_thm("add0", "Theorem add0 : forall n : nat, n + 0 = n.")
 
 def descendants(pid: int) -> set[int]:
     """Live descendant pids of ``pid`` (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="utf-8") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if fields[0] == "Z":
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry))
-    out: set[int] = set()
-    todo = [pid]
-    while todo:
-        for c in children.get(todo.pop(), []):
-            out.add(c)
-            todo.append(c)
-    return out
+    return procfs.descendants(pid)
 
 
 @pytest.fixture(scope="module")
