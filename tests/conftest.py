@@ -57,7 +57,8 @@ def descendants(root: int) -> set[int]:
 
 class ProcessWatcher:
     """Records every descendant of ``root`` (pid -> (start time, comm, cmdline)) while it runs, so a test
-    can assert afterwards that none of them is left behind."""
+    can assert afterwards that none of them is left behind. A process renamed while it runs keeps every
+    title it had, joined by `` | `` (``matching`` finds any of them)."""
 
     def __init__(self, root: int, interval: float = 0.1) -> None:
         self.root = root
@@ -79,6 +80,14 @@ class ProcessWatcher:
                 with self._lock:
                     if pid not in self.seen or self.seen[pid][0] != st[1]:
                         self.seen[pid] = (st[1], st[2], cmdline(pid))
+                    else:  # same process, perhaps renamed since (Ray: default_worker.py -> ray::Worker.run)
+                        start, comm, cmd = self.seen[pid]
+                        now = cmdline(pid)
+                        if now and now not in cmd.split(" | "):
+                            cmd = f"{cmd} | {now}"
+                        if st[2] not in comm.split(" | "):
+                            comm = f"{comm} | {st[2]}"
+                        self.seen[pid] = (start, comm, cmd)
 
     def stop(self) -> None:
         self._stop.set()
