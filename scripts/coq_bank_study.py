@@ -16,12 +16,12 @@ Usage::
     .venv/bin/python scripts/coq_bank_study.py --split valid --jobs 2 --timeout 2 --out /tmp/study.jsonl
     .venv/bin/python scripts/coq_bank_study.py --summary /tmp/study.jsonl     # table only
     .venv/bin/python scripts/coq_bank_study.py --summary /tmp/study.jsonl \
-        --write-priors llemma_prover/generators/coq_bank_priors.json           # the bank's order
+        --write-priors llemma_prover/backends/coq/bank_priors.json           # the bank's order
 
 Only minif2f-valid is ever used to choose the bank (``--write-priors`` refuses rows of another split).
 
 ``--tactics FILE`` takes one candidate per line (default: every closing tactic of ``COQ_POOL`` in
-``generators/bank.py``; steps such as ``intros`` never close a goal alone and are not probed).
+``backends/coq/bank.py``; steps such as ``intros`` never close a goal alone and are not probed).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def default_data_dir() -> Path:
 
 def default_tactics() -> list[str]:
     """Every closing candidate of the Coq pool (steps never close a goal alone: not probed)."""
-    from llemma_prover.generators.bank import COQ_POOL, COQ_STUDY_EXTRA
+    from llemma_prover.backends.coq.bank import COQ_POOL, COQ_STUDY_EXTRA
 
     pool = [e.tactic for e in COQ_POOL if e.cost != "step"]
     return pool + [t for t in COQ_STUDY_EXTRA if t not in pool]
@@ -78,7 +78,7 @@ def root_goal_text(statement: str) -> str:
 
 def applicable(tactics: list[str], statement: str) -> list[bool]:
     """Which probes the bank would offer at the root (``requires`` vs the goal's features)."""
-    from llemma_prover.generators.bank import COQ_POOL, coq_goal_features
+    from llemma_prover.backends.coq.bank import COQ_POOL, coq_goal_features
 
     feats = coq_goal_features(root_goal_text(statement))
     req = {e.tactic: e.requires for e in COQ_POOL}
@@ -193,7 +193,7 @@ def greedy_cover(rows: list[dict]) -> list[tuple[str, int]]:
 
 
 def write_priors(rows: list[dict], path: Path, command: str) -> None:
-    """The bank's order and weights (1 + goals added to the cover), for ``generators/bank.py``."""
+    """The bank's order and weights (1 + goals added to the cover), for ``backends/coq/bank.py``."""
     splits = sorted({r["split"] for r in rows})
     if splits != ["valid"]:
         sys.exit(f"refusing to write priors from {splits}: the bank is chosen on minif2f-valid only")

@@ -255,7 +255,7 @@ def test_config_validation(cfg, msg):
 
 def test_lean_holes_use_the_bank_closing_tactics():
     from llemma_prover.autoformalize.automation import lean_hole_tactics
-    from llemma_prover.generators.bank import LEAN4_BANK
+    from llemma_prover.backends.lean4.bank import LEAN4_BANK
 
     tacs = lean_hole_tactics()
     assert tacs[0] == max(LEAN4_BANK, key=lambda e: e.weight).tactic

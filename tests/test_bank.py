@@ -12,17 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from llemma_prover.backends.coq.bank import COQ_POOL, coq_dynamic, coq_goal_features, parse_coq_goal
 from llemma_prover.backends.coq.header import prepare_header
+from llemma_prover.backends.lean4.bank import lean4_goal_features
 from llemma_prover.core.errors import ConfigError
-from llemma_prover.generators.bank import (
-    COQ_POOL,
-    FAMILIES,
-    BankGenerator,
-    coq_dynamic,
-    coq_goal_features,
-    lean4_goal_features,
-    parse_coq_goal,
-)
+from llemma_prover.generators.bank import FAMILIES, BankGenerator
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -77,8 +71,29 @@ def test_generate_respects_k_and_order() -> None:
 
 
 def test_unknown_backend_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="no tactic bank"):
+    with pytest.raises(ConfigError, match="unknown backend 'hol-light'"):
         BankGenerator("hol-light")
+
+
+def test_each_backend_class_provides_its_bank() -> None:
+    """The bank comes from the backend class (``tactic_bank``), not from a table keyed by name;
+    a backend without one says so."""
+    from llemma_prover.backends.base import ProverBackend, backend_class
+    from llemma_prover.backends.coq.bank import COQ_POOL
+    from llemma_prover.backends.isabelle.bank import ISABELLE_BANK
+    from llemma_prover.backends.lean4.bank import LEAN4_BANK
+
+    coq = backend_class("coq").tactic_bank()
+    assert coq.measured and {e.tactic for e in coq.entries} <= {e.tactic for e in COQ_POOL}
+    assert backend_class("lean4").tactic_bank().entries == LEAN4_BANK
+    assert backend_class("leandojo").tactic_bank().entries == LEAN4_BANK
+    assert backend_class("isabelle").tactic_bank().entries == ISABELLE_BANK
+
+    class NoBank(ProverBackend):  # type: ignore[misc]
+        name = "nobank"
+
+    with pytest.raises(ConfigError, match="no tactic bank for backend 'nobank'"):
+        NoBank.tactic_bank()
 
 
 def test_coq_goal_features() -> None:

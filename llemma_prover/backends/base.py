@@ -27,6 +27,7 @@ from ..core.errors import ConfigError
 from ..core.types import CheckResult, RootState, StepResult, Theorem
 
 if TYPE_CHECKING:
+    from .bank import Bank
     from .sketch import Probe, Sketch, SketchError
 
 #: the line between a goal's hypotheses and its conclusion in the goal text of extracted steps
@@ -108,6 +109,13 @@ class ProverBackend(abc.ABC):
     @abc.abstractmethod
     def proof_text(cls, theorem: Theorem, proof: Sequence[str]) -> str:
         """The complete source file of ``theorem`` proved by ``proof`` (what ``check`` checks)."""
+
+    # -- the ``bank`` generator's tactics -----------------------------------------------------------
+    @classmethod
+    def tactic_bank(cls) -> Bank:
+        """This prover's automation tactics for ``generators.bank.BankGenerator`` (``backends.bank``):
+        entries with prior weights, the goal features they need, the prover's per-tactic timeout."""
+        raise ConfigError(f"no tactic bank for backend {cls.name!r}")
 
     # -- files without a prover (``trace path``, imported records) -----------------------------------
     @classmethod

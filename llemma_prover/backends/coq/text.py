@@ -18,6 +18,7 @@ from .recheck import final_tactics, proof_file
 from .sentences import validate_tactic
 
 if TYPE_CHECKING:
+    from ..bank import Bank
     from ..sketch import Sketch, SketchError
 
 __all__ = ["CoqText"]
@@ -32,6 +33,12 @@ class CoqText:
 
     splits_goals: ClassVar[bool] = True
     whole_proof_sketch: ClassVar[str] = "hole."
+
+    @classmethod
+    def tactic_bank(cls) -> Bank:
+        from .bank import coq_bank
+
+        return coq_bank()
 
     @classmethod
     def proof_text(cls, theorem: Theorem, proof: Sequence[str]) -> str:

@@ -15,6 +15,7 @@ from .sketch import parse_isabelle
 from .theory import theory_text
 
 if TYPE_CHECKING:
+    from ..bank import Bank
     from ..sketch import Sketch, SketchError
 
 __all__ = ["IsabelleText"]
@@ -29,6 +30,12 @@ class IsabelleText:
 
     whole_proof_sketch: ClassVar[str] = "sledgehammer"
     fills_by_probes: ClassVar[bool] = True
+
+    @classmethod
+    def tactic_bank(cls) -> Bank:
+        from .bank import isabelle_bank
+
+        return isabelle_bank()
 
     @classmethod
     def proof_text(cls, theorem: Theorem, proof: Sequence[str]) -> str:

@@ -55,7 +55,7 @@ def fill_hole(template: str, tactic: str) -> str:
 
 def hole_tactics() -> list[str]:
     """The ``bank`` generator's Lean tactics, by prior weight, without the non-closing ones."""
-    from ...generators.bank import LEAN4_BANK
+    from .bank import LEAN4_BANK
 
     ranked = sorted(LEAN4_BANK, key=lambda e: -e.weight)
     return [e.tactic for e in ranked if e.tactic not in NON_CLOSING]

@@ -16,6 +16,7 @@ from . import sketch
 from .repl_process import BACKEND
 
 if TYPE_CHECKING:
+    from ..bank import Bank
     from ..sketch import Sketch, SketchError
 
 __all__ = ["LEAN_HEADER", "LeanText", "proof_body", "statement_by"]
@@ -54,6 +55,12 @@ class LeanText:
 
     name: ClassVar[str]
     whole_proof_sketch: ClassVar[str] = "sorry"
+
+    @classmethod
+    def tactic_bank(cls) -> Bank:
+        from .bank import lean4_bank
+
+        return lean4_bank()
 
     @classmethod
     def proof_text(cls, theorem: Theorem, proof: Sequence[str]) -> str:
