@@ -315,7 +315,7 @@ def ablate(full: list[Path], out: Path, table: Path, shards: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", type=Path, default=default_data_dir())
-    ap.add_argument("--split", default="test")
+    ap.add_argument("--split", default="valid", help="valid (default); never choose anything on test")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=3.0, help="seconds per probe (Coq's timeout)")
     ap.add_argument("--tactics", type=Path, default=None)
