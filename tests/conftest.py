@@ -31,6 +31,7 @@ def repo_root() -> Path:
 # ---------------------------------------------------------------------------------------------
 # process helpers for tests that run the CLI in a subprocess
 # ---------------------------------------------------------------------------------------------
+import signal  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
@@ -117,6 +118,14 @@ def cli_command(*args: str) -> list[str]:
     if script.exists():
         return [str(script), *args]
     return [sys.executable, "-m", "llemma_prover.cli.main", "prove", *args]
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a CLI run a test will Ctrl-C: SIGINT back to its default disposition. A
+    background job of a non-interactive shell (``pytest ... &`` in a script) starts with SIGINT
+    ignored, the ignore is inherited across exec, and Python then installs no KeyboardInterrupt
+    handler: the run would finish as if never interrupted (exit 0 instead of 130)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def cli_env(**extra: str) -> dict[str, str]:

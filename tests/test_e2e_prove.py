@@ -10,7 +10,7 @@ from pathlib import Path
 
 import networkx as nx
 import pytest
-from conftest import ProcessWatcher, cli_command, cli_env, run_cli
+from conftest import ProcessWatcher, cli_command, cli_env, default_sigint, run_cli
 
 from llemma_prover.data.minif2f import sha256_files
 
@@ -103,7 +103,8 @@ def test_interrupt_then_resume(tmp_path: Path) -> None:
     args = ("--generator", "replay", "--replay-file", str(replay), "--theorems", ",".join(names),
             "--workers", "0", "--out", str(out), "--tactic-timeout", "1.5")
     proc = subprocess.Popen(cli_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=cli_env())
+                            env=cli_env(),
+                            preexec_fn=default_sigint)
     watcher = ProcessWatcher(proc.pid)
     results = out / "results.jsonl"
     deadline = time.monotonic() + 300

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ProcessWatcher, cli_command, cli_env, cmdline, descendants, proc_stat
+from conftest import ProcessWatcher, cli_command, cli_env, cmdline, default_sigint, descendants, proc_stat
 
 from llemma_prover.backends.coq.settings import TIMEOUT_GRACE_S
 
@@ -85,7 +85,7 @@ def _busy_coqtop(root: int, min_ticks: int) -> int | None:
 
 def _start(out: Path) -> tuple[subprocess.Popen[str], ProcessWatcher]:
     proc = subprocess.Popen(cli_command(*ARGS, "--out", str(out)), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=cli_env())
+                            stderr=subprocess.PIPE, text=True, env=cli_env(), preexec_fn=default_sigint)
     return proc, ProcessWatcher(proc.pid)
 
 

@@ -60,7 +60,7 @@ def test_coqtop_runs_confined(monkeypatch: pytest.MonkeyPatch) -> None:
         root = backend.start_theorem(THM)
         assert isinstance(backend.apply(root.state_id, "simpl"), Advanced)
         sandbox = backend.sandbox  # type: ignore[attr-defined]
-        pid = _prover_pid(backend._top.proc.pgid, "coq")  # type: ignore[attr-defined]
+        pid = _prover_pid(backend._pool.top.proc.pgid, "coq")  # type: ignore[attr-defined]
         limits = _limits(pid)
         assert limits["Max address space"] == str(3000 * 1024 * 1024)
         assert limits["Max core file size"] == "0"

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ProcessWatcher, cli_command, cli_env, cmdline, descendants, run_cli
+from conftest import ProcessWatcher, cli_command, cli_env, cmdline, default_sigint, descendants, run_cli
 
 from llemma_prover.core.config import GeneratorConfig, RunConfig
 from llemma_prover.core.errors import ConfigError, GeneratorUnavailable, ProverUnavailable, UserError
@@ -342,7 +342,8 @@ def test_ctrl_c_stops_the_model_server_and_workers(tmp_path: Path, tiny_model_di
     cmd = cli_command("--generator", "llemma", "--model", str(tiny_model_dir), "--model-server", "on",
                       "--workers", "1", "--theorems", ",".join(names), "--out", str(out),
                       "--candidates", "2", "--max-expansions", "100", "--time-budget", "120")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
+                            preexec_fn=default_sigint)
     watcher = ProcessWatcher(proc.pid)
     try:
         deadline = time.monotonic() + 300
