@@ -26,6 +26,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "Running the same command again resumes: files already done are skipped.",
     )
     p.add_argument("sources", nargs="*", metavar="SOURCE", help="folders of .v files")
+    p.add_argument("--from-run", action="append", default=[], metavar="RUN",
+                   help="instead of sources: the re-checked proofs of a `prove` run directory, read from its "
+                   "traces (expert iteration; repeatable; a minif2f-test run is refused)")
     p.add_argument("--backend", default="coq", choices=("coq",), help="prover of the sources (coq)")
     p.add_argument("--coq-stdlib", action="store_true",
                    help="the installed standard library ($(coqc -where)/theories)")
@@ -63,8 +66,13 @@ def run(args: argparse.Namespace) -> int:
     from ..extract.sources import compile_library, coq_stdlib, jobs_for, library_source
 
     console = args._console
+    if args.from_run:
+        if args.sources or args.coq_stdlib:
+            raise ConfigError("--from-run writes its own data folder; give SOURCE folders/--coq-stdlib "
+                              "in another `extract` run")
+        return _from_runs(args)
     if not args.sources and not args.coq_stdlib:
-        raise ConfigError("give SOURCE folders or --coq-stdlib")
+        raise ConfigError("give SOURCE folders, --coq-stdlib or --from-run RUN")
     if args.workers is not None and args.workers < 0:
         raise ConfigError(f"--workers must be >= 0, got {args.workers}")
     if args.limit is not None and args.limit < 1:
@@ -173,6 +181,55 @@ def run(args: argparse.Namespace) -> int:
     if contamination.get("checked"):
         bad = [p["problem"] for p in contamination["contaminated"]]
         print(f"contamination (30-gram overlap with miniF2F): {', '.join(bad) if bad else 'none'}")
+    print(f"data: {out / 'steps.jsonl'}  card: {out / 'card.json'}")
+    return 0
+
+
+def _from_runs(args: argparse.Namespace) -> int:
+    """``extract --from-run RUN...``: the steps of the runs' re-checked proofs (``extract/from_runs.py``)."""
+    from ..extract.card import build_run_card, check_contamination
+    from ..extract.from_runs import expected_overlap, steps_from_run
+    from ..results.layout import PROOFS
+    from ..results.rundir import atomic_write
+
+    match = None
+    if args.match:
+        try:
+            match = re.compile(args.match)
+        except re.error as exc:
+            raise ConfigError(f"--match {args.match!r}: {exc}") from exc
+    data_dir = None
+    if not args.skip_contamination:
+        from ..data.minif2f import DATA_ENV, resolve_data_dir
+
+        data_dir = resolve_data_dir(args.data_dir, os.environ.get(DATA_ENV), _repo_root())
+    t0 = time.monotonic()
+    runs = [steps_from_run(r, data_dir, match) for r in args.from_run]
+    if len({Path(r.run).name for r in runs}) != len(runs):
+        raise ConfigError("two --from-run folders have the same name; their libraries would collide")
+    steps = [s for r in runs for s in r.steps]
+    if not steps:
+        raise ConfigError("the runs hold no re-checked proof with a trace (nothing to extract)")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a file")
+    out.mkdir(parents=True, exist_ok=True)
+    text = "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in steps)
+    atomic_write(out / "steps.jsonl", text)
+    contamination: dict[str, Any] = {"checked": False, "reason": "--skip-contamination"}
+    if data_dir is not None:
+        contamination = check_contamination([Path(r.run) / PROOFS for r in runs], data_dir,
+                                            expected=expected_overlap(runs))
+    card = build_run_card(runs, text.encode("utf-8"), contamination=contamination,
+                          wall_seconds=time.monotonic() - t0, command=["llemma-prover", *args._argv])
+    atomic_write(out / "card.json", json.dumps(card, indent=1, ensure_ascii=False) + "\n")
+    for r in runs:
+        print(f"{r.run} ({r.split}): {len(r.theorems)} proofs, {len(r.steps)} steps; "
+              f"{len(r.skipped)} proved theorems left out")
+    if contamination.get("checked"):
+        bad = [p["problem"] for p in contamination["unexpected"]]
+        print(f"contamination beyond the runs' own problems (30-gram overlap with miniF2F): "
+              f"{', '.join(bad) if bad else 'none'}")
     print(f"data: {out / 'steps.jsonl'}  card: {out / 'card.json'}")
     return 0
 

@@ -95,9 +95,13 @@ def build_card(summaries: Sequence[dict[str, Any]], *, sources: Sequence[dict[st
 
 
 def check_contamination(corpus: Sequence[str | os.PathLike[str]], data_dir: str | os.PathLike[str],
-                        n: int = CONTAMINATION_N) -> dict[str, Any]:
+                        n: int = CONTAMINATION_N, expected: Sequence[str] = ()) -> dict[str, Any]:
     """n-gram overlap of ``corpus`` (the extracted source files) with every miniF2F text (test and
-    valid: formal statements of every system, informal statements and proofs), whitespace tokens."""
+    valid: formal statements of every system, informal statements and proofs), whitespace tokens.
+
+    ``expected``: problems the data is meant to hold (``extract --from-run``: the valid problems whose
+    proofs it is). ``clean`` is over every hit; ``unexpected`` lists the hits that are not expected, or
+    that are on the test split (never expected), and is what ``acceptable`` judges."""
     from ..contamination.ngrams import make_tokenizer
     from ..contamination.overlap import NgramIndex, benchmark_items, scan
 
@@ -106,9 +110,14 @@ def check_contamination(corpus: Sequence[str | os.PathLike[str]], data_dir: str 
     index = NgramIndex(items, tokenizer, n)
     result = scan(index, [Path(p) for p in corpus], suffixes=(".v",))
     hits = result.contaminated()
+    want = {e.lower() for e in expected}
+    rows = [_hit_row(p) for p in hits]
+    unexpected = [r for r in rows if r["problem"].lower() not in want or r["split"] == "test"]
     return {
         "checked": True,
         "clean": not hits,
+        "expected": sorted(expected),
+        "unexpected": unexpected,
         "n": n,
         "tokenizer": tokenizer.name,
         "benchmark": {"data_dir": str(Path(data_dir).resolve()), "splits": ["test", "valid"],
@@ -116,6 +125,50 @@ def check_contamination(corpus: Sequence[str | os.PathLike[str]], data_dir: str 
         "corpus": [str(p) for p in corpus],
         "corpus_bytes": result.corpus_bytes,
         "seconds": round(result.seconds, 2),
-        "contaminated": [{"problem": p.problem, "split": p.split, "hits": p.hits, "longest": p.longest,
-                          "where": [w.to_dict() for w in p.where[:3]]} for p in hits],
+        "contaminated": rows,
+    }
+
+
+def _hit_row(p: Any) -> dict[str, Any]:
+    return {"problem": p.problem, "split": p.split, "hits": p.hits, "longest": p.longest,
+            "where": [w.to_dict() for w in p.where[:3]]}
+
+
+def contamination_problems(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The overlap a data user must refuse: the unexpected hits (all hits for a card written before
+    ``expected`` existed)."""
+    rows = result.get("unexpected")
+    if rows is None:
+        rows = result.get("contaminated") or []
+    return list(rows)
+
+
+def build_run_card(runs: Sequence[Any], steps: bytes, *, contamination: dict[str, Any], wall_seconds: float,
+                   command: Sequence[str]) -> dict[str, Any]:
+    """The card of ``extract --from-run`` data (``from_runs.RunSteps`` per run)."""
+    import hashlib
+
+    n_steps = sum(len(r.steps) for r in runs)
+    proofs = sum(len(r.theorems) for r in runs)
+    return {
+        "card_version": CARD_VERSION,
+        "format": "llemma-prover proof steps (docs/FORMATS.md)",
+        "backend": runs[0].backend if runs else "coq",
+        "prover": coq_version(),
+        "sources": [{"library": f"run-{Path(r.run).name}", "run": r.run, "kind": "prove run"} for r in runs],
+        "from_runs": [r.describe() for r in runs],
+        "counts": {"files": proofs, "files_replayed_whole": proofs, "files_failed": 0, "proofs": proofs,
+                   "steps": n_steps, "admitted_skipped": 0, "by_split": {"train": {"files": proofs,
+                                                                                "proofs": proofs,
+                                                                                "steps": n_steps}}},
+        "failures_by_kind": {},
+        "failures": [],
+        "time": {"wall_seconds": round(wall_seconds, 1), "cpus": os.cpu_count()},
+        "steps_sha256": hashlib.sha256(steps).hexdigest(),
+        "steps_lines": n_steps,
+        "split_rule": "every step train: proofs found by prove runs (expert iteration), test runs refused",
+        "contamination": contamination,
+        "command": list(command),
+        "host": platform.node(),
+        "written_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }

@@ -6,6 +6,12 @@ proposed by parts ``i`` scores ``log(sum_i w_i * exp(score_i))`` (``w_i = 1 / nu
 given), so a tactic two parts agree on ranks above one only one proposes, scores stay <= 0 and on the
 scale best-first search sums. Tactics are de-duplicated after whitespace normalisation (the first
 spelling met is kept). Each part is asked for ``k`` candidates; the mixture returns the best ``k``.
+
+**Stages.** A candidate keeps a cost stage (``Candidate.stage``: the bank defers its expensive tactics
+to later expansions of a node): the earliest stage any part that proposes it gives. A part without a
+schedule proposes at stage 0, so a tactic the retrieval part found on similar goals runs on the node's
+first expansion even when the bank would have deferred it, and a tactic only the bank proposes keeps
+the bank's stage (before, every mixed candidate ran at stage 0: mixing undid the bank's schedule).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ def mix(parts: Sequence[Sequence[Candidate]], weights: Sequence[float], k: int) 
     """The best ``k`` of the weighted mixture of ``parts`` (each a generator's candidates), best first."""
     mass: dict[str, float] = {}
     spelling: dict[str, str] = {}
+    stage: dict[str, int] = {}
     for cands, w in zip(parts, weights, strict=True):
         for c in cands:
             key = " ".join(c.tactic.split())
@@ -32,6 +39,8 @@ def mix(parts: Sequence[Sequence[Candidate]], weights: Sequence[float], k: int) 
             spelling.setdefault(key, c.tactic.strip())
             # several copies from one part: that part's best copy counts (a part is a distribution)
             mass.setdefault(key, 0.0)
+            st = max(0, int(c.stage))
+            stage[key] = min(stage.get(key, st), st)
         seen: dict[str, float] = {}
         for c in cands:
             key = " ".join(c.tactic.split())
@@ -39,7 +48,7 @@ def mix(parts: Sequence[Sequence[Candidate]], weights: Sequence[float], k: int) 
                 seen[key] = c.score
         for key, s in seen.items():
             mass[key] += w * math.exp(min(0.0, s))
-    out = [Candidate(tactic=spelling[key], score=math.log(m) if m > 0 else -math.inf)
+    out = [Candidate(tactic=spelling[key], score=math.log(m) if m > 0 else -math.inf, stage=stage[key])
            for key, m in mass.items()]
     out.sort(key=lambda c: -c.score)
     return out[:k]
@@ -86,4 +95,5 @@ class MixtureGenerator(TacticGenerator):
 
     def describe(self) -> dict[str, object]:
         return {"name": self.name, "combine": "log(sum_i w_i exp(score_i)), de-duplicated",
+                "stage": "earliest stage any part gives",
                 "weights": list(self.weights), "parts": [p.describe() for p in self.parts]}

@@ -105,6 +105,8 @@ class RetrievalGenerator(TacticGenerator):
             return
         import bm25s
 
+        self._refuse_test_overlap()
+
         corpus: list[list[str]] = []
         steps: list[_Step] = []
         for rec in iter_steps(self.data_dir, self.splits):
@@ -126,6 +128,26 @@ class RetrievalGenerator(TacticGenerator):
         self._vocab = {t for doc in corpus for t in doc}
         self._steps, self._index = steps, index
         log.info("retrieval: %d steps indexed from %s", len(steps), self.data_dir)
+
+    def _refuse_test_overlap(self) -> None:
+        """Data whose card lists miniF2F-test problems (beyond what it is meant to hold) is refused:
+        retrieving their steps would answer test problems from their own proofs."""
+        import json
+
+        from ..extract.card import contamination_problems
+
+        card = (self.data_dir if self.data_dir.is_dir() else self.data_dir.parent) / "card.json"
+        try:
+            result = json.loads(card.read_text(encoding="utf-8")).get("contamination")
+        except (OSError, ValueError, AttributeError):
+            return  # no card (a bare steps.jsonl): nothing recorded to check
+        if not isinstance(result, dict) or not result.get("checked"):
+            log.warning("retrieval: %s has no miniF2F contamination result", self.data_dir)
+            return
+        test = [str(h.get("problem")) for h in contamination_problems(result) if h.get("split") == "test"]
+        if test:
+            raise DataError(f"{self.data_dir}: the data overlaps minif2f-test ({len(test)} problems: "
+                            f"{', '.join(test[:5])}); retrieval would answer them from their own text")
 
     def close(self) -> None:
         self._index = None

@@ -92,7 +92,9 @@ def _contamination_gate(card: Mapping[str, Any], *, allow_unchecked: bool,
             )
         allowed.append("unchecked")
         return (result if isinstance(result, dict) else None), allowed
-    hits = result.get("contaminated") or []
+    from ..extract.card import contamination_problems
+
+    hits = contamination_problems(result)
     if hits:
         names = ", ".join(str(h.get("problem")) for h in hits[:5])
         if not allow_contaminated:
