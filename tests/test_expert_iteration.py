@@ -162,3 +162,15 @@ def test_mixing_keeps_the_banks_cost_stages() -> None:
     stages = {c.tactic: c.stage for c in mix([bank, retrieval], [0.5, 0.5], 10)}
     # only the bank proposes sauto: the bank's stage; retrieval proposes psatz now: stage 0
     assert stages == {"intros; lia": 0, "psatz R 3": 0, "sauto": 3, "nra": 0}
+
+
+def test_match_keeps_a_fold_and_scans_only_its_proofs(valid_run: Path, tmp_path: Path) -> None:
+    res = extract_cli("--from-run", str(valid_run), "--match", f"/{VALID[1]}$", "--out", str(tmp_path / "d"))
+    assert res.returncode == 0, res.stderr
+    assert {s["theorem"] for s in _records(tmp_path / "d")} == {VALID[1]}
+    card = json.loads((tmp_path / "d" / "card.json").read_text())
+    assert card["from_runs"][0]["skipped"] == {VALID[0]: "not matched"}
+    c = card["contamination"]
+    # the left-out theorem's proof file is not scanned: no overlap with a problem the data does not hold
+    assert c["expected"] == [VALID[1]] and c["unexpected"] == []
+    assert c["corpus"] == [str(valid_run / "proofs" / f"{VALID[1]}.v")]

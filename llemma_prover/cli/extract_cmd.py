@@ -189,7 +189,6 @@ def _from_runs(args: argparse.Namespace) -> int:
     """``extract --from-run RUN...``: the steps of the runs' re-checked proofs (``extract/from_runs.py``)."""
     from ..extract.card import build_run_card, check_contamination
     from ..extract.from_runs import expected_overlap, steps_from_run
-    from ..results.layout import PROOFS
     from ..results.rundir import atomic_write
 
     match = None
@@ -218,7 +217,8 @@ def _from_runs(args: argparse.Namespace) -> int:
     atomic_write(out / "steps.jsonl", text)
     contamination: dict[str, Any] = {"checked": False, "reason": "--skip-contamination"}
     if data_dir is not None:
-        contamination = check_contamination([Path(r.run) / PROOFS for r in runs], data_dir,
+        # the proof files of the theorems kept, not the whole proofs/ folder (--match leaves some out)
+        contamination = check_contamination([f for r in runs for f in r.files], data_dir,
                                             expected=expected_overlap(runs))
     card = build_run_card(runs, text.encode("utf-8"), contamination=contamination,
                           wall_seconds=time.monotonic() - t0, command=["llemma-prover", *args._argv])

@@ -11,7 +11,7 @@ these proofs are training or retrieval data, held out from nothing. So the rules
 honest are enforced here, not left to the user:
 
 * a run on **minif2f-test** is refused: test proofs never become data;
-* the card's contamination check still runs (the run's proof files against miniF2F) and lists the
+* the card's contamination check still runs (the proof files of the theorems kept, against miniF2F) and lists the
   overlap it finds; the overlap with the run's own problems is *expected* (``contamination.expected``,
   the trainer and the retrieval generator accept it) and any other overlap is not;
 * evaluating on the same valid problems is then not held out: ``scripts``/``experiments`` use folds
@@ -46,6 +46,8 @@ class RunSteps:
     theorems: list[str] = field(default_factory=list)
     #: proved theorems left out, with why (no trace, re-check not passed, not matched, ...)
     skipped: dict[str, str] = field(default_factory=dict)
+    #: the checked proof files of ``theorems`` (what the contamination check scans)
+    files: list[str] = field(default_factory=list)
 
     def describe(self) -> dict[str, Any]:
         return {"run": self.run, "split": self.split, "backend": self.backend, "proofs": len(self.theorems),
@@ -118,6 +120,9 @@ def steps_from_run(path: str | os.PathLike[str], data_dir: str | os.PathLike[str
                 "source_split": rec.split or split,
             })
         out.theorems.append(rec.theorem)
+        pf = run.proof_file(rec)
+        if pf is not None:
+            out.files.append(str(pf))
     return out
 
 
