@@ -174,3 +174,30 @@ def test_match_keeps_a_fold_and_scans_only_its_proofs(valid_run: Path, tmp_path:
     # the left-out theorem's proof file is not scanned: no overlap with a problem the data does not hold
     assert c["expected"] == [VALID[1]] and c["unexpected"] == []
     assert c["corpus"] == [str(valid_run / "proofs" / f"{VALID[1]}.v")]
+
+
+def test_mixing_merges_a_models_final_period_on_coq(tmp_path: Path) -> None:
+    """A trained model writes Coq sentences with their period (``lia.``), the bank without: one tactic."""
+    from llemma_prover.backends.base import backend_class
+
+    key = backend_class("coq").tactic_key
+    bank = [Candidate("timeout 2 (intros; lia)", math.log(0.5))]
+    model = [Candidate("timeout 2 (intros;  lia).", math.log(0.5)), Candidate("auto...", math.log(0.2))]
+    out = mix([bank, model], [0.5, 0.5], 10, key)
+    assert [c.tactic for c in out] == ["timeout 2 (intros; lia)", "auto..."]
+    assert math.isclose(out[0].score, math.log(0.5))
+    assert key("auto...") == "auto..." and key("lia .") == "lia"
+    # the registry builds mixtures with the backend's key
+    from llemma_prover.core.config import GeneratorConfig
+    from llemma_prover.generators.registry import make_generator
+
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "steps.jsonl").write_text(json.dumps({
+        "library": "h", "file": "h.v", "theorem": "t", "statement": "", "step": 0, "split": "train",
+        "goals_before": [{"hyps": [], "concl": "x = x"}], "tactic": "reflexivity", "goals_after": []}) + "\n")
+    gen, _ = make_generator(GeneratorConfig(name="bank+retrieval", retrieval_data=str(data)), "coq")
+    try:
+        assert gen.key("lia.") == "lia"
+    finally:
+        gen.close()

@@ -156,6 +156,12 @@ class ProverBackend(abc.ABC):
         return "\n\n".join(parts)
 
     @classmethod
+    def tactic_key(cls, tactic: str) -> str:
+        """What two tactics have in common when they are the same step (mixing de-duplicates by it).
+        Default: the text with white space normalised."""
+        return " ".join(tactic.split())
+
+    @classmethod
     def step_tactic_text(cls, tactic: str) -> str:
         """An extracted ``tactic`` as this backend's generators write it. Default: unchanged."""
         return tactic

@@ -4,7 +4,8 @@ Each part's score is read as a log-probability (the bank's log prior, retrieval'
 model's mean token log-prob). The mixture is the weighted mixture of those distributions: a tactic
 proposed by parts ``i`` scores ``log(sum_i w_i * exp(score_i))`` (``w_i = 1 / number of parts`` unless
 given), so a tactic two parts agree on ranks above one only one proposes, scores stay <= 0 and on the
-scale best-first search sums. Tactics are de-duplicated after whitespace normalisation (the first
+scale best-first search sums. Tactics are de-duplicated by the backend's ``tactic_key`` (white space;
+Coq: also the sentence's final period, which a trained model writes and the bank does not; the first
 spelling met is kept). Each part is asked for ``k`` candidates; the mixture returns the best ``k``.
 
 **Stages.** A candidate keeps a cost stage (``Candidate.stage``: the bank defers its expensive tactics
@@ -17,7 +18,7 @@ the bank's stage (before, every mixed candidate ran at stage 0: mixing undid the
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..core.errors import ConfigError
 from ..core.types import Candidate, Theorem
@@ -26,30 +27,38 @@ from .base import TacticGenerator
 __all__ = ["MixtureGenerator", "mix"]
 
 
-def mix(parts: Sequence[Sequence[Candidate]], weights: Sequence[float], k: int) -> list[Candidate]:
-    """The best ``k`` of the weighted mixture of ``parts`` (each a generator's candidates), best first."""
+def _spaces(tactic: str) -> str:
+    return " ".join(tactic.split())
+
+
+def mix(parts: Sequence[Sequence[Candidate]], weights: Sequence[float], k: int,
+        key: Callable[[str], str] = _spaces) -> list[Candidate]:
+    """The best ``k`` of the weighted mixture of ``parts`` (each a generator's candidates), best first.
+
+    ``key``: when two tactics are the same (``ProverBackend.tactic_key``; default: equal after
+    whitespace normalisation)."""
     mass: dict[str, float] = {}
     spelling: dict[str, str] = {}
     stage: dict[str, int] = {}
     for cands, w in zip(parts, weights, strict=True):
         for c in cands:
-            key = " ".join(c.tactic.split())
-            if not key:
+            name = key(c.tactic)
+            if not name:
                 continue
-            spelling.setdefault(key, c.tactic.strip())
+            spelling.setdefault(name, c.tactic.strip())
             # several copies from one part: that part's best copy counts (a part is a distribution)
-            mass.setdefault(key, 0.0)
+            mass.setdefault(name, 0.0)
             st = max(0, int(c.stage))
-            stage[key] = min(stage.get(key, st), st)
+            stage[name] = min(stage.get(name, st), st)
         seen: dict[str, float] = {}
         for c in cands:
-            key = " ".join(c.tactic.split())
-            if key and (key not in seen or c.score > seen[key]):
-                seen[key] = c.score
-        for key, s in seen.items():
-            mass[key] += w * math.exp(min(0.0, s))
-    out = [Candidate(tactic=spelling[key], score=math.log(m) if m > 0 else -math.inf, stage=stage[key])
-           for key, m in mass.items()]
+            name = key(c.tactic)
+            if name and (name not in seen or c.score > seen[name]):
+                seen[name] = c.score
+        for name, s in seen.items():
+            mass[name] += w * math.exp(min(0.0, s))
+    out = [Candidate(tactic=spelling[name], score=math.log(m) if m > 0 else -math.inf, stage=stage[name])
+           for name, m in mass.items()]
     out.sort(key=lambda c: -c.score)
     return out[:k]
 
@@ -57,7 +66,11 @@ def mix(parts: Sequence[Sequence[Candidate]], weights: Sequence[float], k: int) 
 class MixtureGenerator(TacticGenerator):
     """Candidates of several generators, merged by ``mix``; the parts are owned (started/closed) here."""
 
-    def __init__(self, parts: Sequence[TacticGenerator], weights: Sequence[float] | None = None) -> None:
+    #: the default sameness of two tactics: equal after whitespace normalisation
+    same_spacing = staticmethod(_spaces)
+
+    def __init__(self, parts: Sequence[TacticGenerator], weights: Sequence[float] | None = None,
+                 key: Callable[[str], str] = _spaces) -> None:
         if len(parts) < 2:
             raise ConfigError("a generator mixture needs at least two generators")
         if weights is None:
@@ -66,6 +79,7 @@ class MixtureGenerator(TacticGenerator):
             raise ConfigError("mixture weights: one positive weight per generator")
         total = float(sum(weights))
         self.parts = list(parts)
+        self.key = key
         self.weights = [w / total for w in weights]
         self.name = "+".join(p.name for p in self.parts)
 
@@ -87,11 +101,11 @@ class MixtureGenerator(TacticGenerator):
     def generate_at(self, goal_text: str, k: int, depth: int) -> list[Candidate]:
         if k <= 0:
             return []
-        return mix([p.generate_at(goal_text, k, depth) for p in self.parts], self.weights, k)
+        return mix([p.generate_at(goal_text, k, depth) for p in self.parts], self.weights, k, self.key)
 
     def generate_batch(self, goal_texts: Sequence[str], k: int) -> list[list[Candidate]]:
         per_part = [p.generate_batch(goal_texts, k) for p in self.parts]
-        return [mix([pp[i] for pp in per_part], self.weights, k) for i in range(len(goal_texts))]
+        return [mix([pp[i] for pp in per_part], self.weights, k, self.key) for i in range(len(goal_texts))]
 
     def describe(self) -> dict[str, object]:
         return {"name": self.name, "combine": "log(sum_i w_i exp(score_i)), de-duplicated",

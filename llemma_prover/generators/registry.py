@@ -60,7 +60,13 @@ def make_generator(
         for gen, _ in built:
             gen.close()
         raise
-    mixture = MixtureGenerator([g for g, _ in built])
+    from ..backends.base import backend_class
+
+    try:
+        key = backend_class(backend).tactic_key
+    except ConfigError:
+        key = MixtureGenerator.same_spacing
+    mixture = MixtureGenerator([g for g, _ in built], key=key)
     return mixture, f"{mixture.name}: mixture of " + "; ".join(note for _, note in built)
 
 

@@ -64,6 +64,13 @@ class CoqText:
         return f"{prepare_header(theorem.header)}\n{theorem.statement}\nProof.\n{body}{comment}\n{end}\n"
 
     @classmethod
+    def tactic_key(cls, tactic: str) -> str:
+        """White space normalised, without the sentence's final period (``lia.`` is ``lia``; ``...``,
+        ``..`` are kept: not a plain end of sentence)."""
+        t = " ".join(tactic.split())
+        return t[:-1].rstrip() if t.endswith(".") and not t.endswith("..") else t
+
+    @classmethod
     def step_tactic_text(cls, tactic: str) -> str:
         """A sentence ends with its period (how the generators and the few-shot prompt write tactics)."""
         return tactic if tactic.endswith(".") else tactic + "."
