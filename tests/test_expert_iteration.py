@@ -201,3 +201,16 @@ def test_mixing_merges_a_models_final_period_on_coq(tmp_path: Path) -> None:
         assert gen.key("lia.") == "lia"
     finally:
         gen.close()
+
+
+def test_goal_records_invert_the_goal_text_of_several_goals() -> None:
+    from llemma_prover.backends.base import backend_class
+    from llemma_prover.extract.from_runs import goal_records
+
+    kind = backend_class("coq")
+    text = "x, y : R\nH : x < y\n============================\nx <= y\n\ny <= y + 1\n\n0 <= 1"
+    goals = goal_records(kind, text)
+    assert goals[0] == {"hyps": ["x, y : R", "H : x < y"], "concl": "x <= y"}
+    assert [g["concl"] for g in goals[1:]] == ["y <= y + 1", "0 <= 1"]
+    assert kind.step_goal_text({"goals_before": goals}) == text
+    assert goal_records(kind, "  ") == []
