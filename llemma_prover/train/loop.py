@@ -290,6 +290,9 @@ def _summary_contamination(ds: Dataset) -> dict[str, Any]:
     c = ds.contamination or {}
     return {"checked": bool(c.get("checked")), "clean": c.get("clean"), "n": c.get("n"),
             "contaminated": [h.get("problem") for h in c.get("contaminated") or []],
+            # the data's own problems (``extract --from-run``): expected overlap, not held out
+            "expected": list(c.get("expected") or []),
+            "unexpected": [h.get("problem") for h in c.get("unexpected") or []] if "unexpected" in c else None,
             "allowed_despite": list(ds.allowed)}
 
 
