@@ -4,7 +4,8 @@
 # 1.5-17 tokens/s here under load and generates too slowly for the bank's 12 s/theorem budget -- on the
 # expert-iteration data (the steps of the bank's re-checked minif2f-valid proofs, run.sh's data-valid).
 # Settings fixed before any run (nothing tuned on test; no valid tuning either, see README.md here).
-# Then minif2f-test with the default budgets: bank+llemma (the model mixed with the bank) and llemma alone.
+# Then minif2f-test with the bank's default budgets given explicitly (a generator with llemma in it
+# otherwise gets the model's search defaults: k=32, 100 expansions, 600 s): bank+llemma and llemma alone.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 LP=.venv/bin/llemma-prover
@@ -22,9 +23,10 @@ save_random_llama('$OUT/tiny-init', {'hidden_size': 256, 'num_hidden_layers': 4,
     --steps 240 --batch-size 8 --lr 2e-3 --warmup-steps 20 --max-len 640 --torch-threads 2 \
     --eval-every 1000 --save-every 80 --log-every 20
 fi
+BUDGET=(--candidates 64 --max-expansions 24 --time-budget 12 --tactic-timeout 5 --max-new-tokens 160)
 if [[ $STAGE == all || $STAGE == test ]]; then
-  $LP prove --split minif2f-test --generator bank+llemma --model "$OUT/tiny-ei" --max-new-tokens 160 \
+  $LP prove --split minif2f-test --generator bank+llemma --model "$OUT/tiny-ei" "${BUDGET[@]}" \
     --out "$OUT/test-bank+llemma"
-  $LP prove --split minif2f-test --generator llemma --model "$OUT/tiny-ei" --max-new-tokens 160 \
+  $LP prove --split minif2f-test --generator llemma --model "$OUT/tiny-ei" "${BUDGET[@]}" \
     --out "$OUT/test-llemma"
 fi
