@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import cli_env, run_cli
+
 from llemma_prover.core.errors import ConfigError, DataError
 from llemma_prover.core.types import Candidate
 from llemma_prover.generators.mixture import mix

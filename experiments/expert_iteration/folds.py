@@ -33,7 +33,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("fold", type=int, choices=(0, 1))
     ap.add_argument("--regex", action="store_true")
-    default = os.environ.get("LLEMMA_PROVER_DATA") or str(Path(__file__).resolve().parents[3] / "shared/benchmarks/minif2f")
+    shared = Path(__file__).resolve().parents[3] / "shared/benchmarks/minif2f"
+    default = os.environ.get("LLEMMA_PROVER_DATA") or str(shared)
     ap.add_argument("--data-dir", default=default)
     a = ap.parse_args()
     pick = [n for n in names(Path(a.data_dir)) if fold_of(n) == a.fold]

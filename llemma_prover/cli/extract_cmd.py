@@ -83,17 +83,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--logical-name names exactly one SOURCE folder")
     if shutil.which("coqidetop.opt") is None:
         raise ConfigError("coqidetop.opt not found; install Coq 8.16 (Debian: apt-get install coq)")
-    match = None
-    if args.match:
-        try:
-            match = re.compile(args.match)
-        except re.error as exc:
-            raise ConfigError(f"--match {args.match!r}: {exc}") from exc
-    data_dir = None
-    if not args.skip_contamination:
-        from ..data.minif2f import DATA_ENV, resolve_data_dir
-
-        data_dir = resolve_data_dir(args.data_dir, os.environ.get(DATA_ENV), _repo_root())
+    match, data_dir = _selection(args)
     sources = ([coq_stdlib()] if args.coq_stdlib else []) + [library_source(s, args.logical_name)
                                                             for s in args.sources]
     if len({s.library for s in sources}) != len(sources):
@@ -185,23 +175,28 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _from_runs(args: argparse.Namespace) -> int:
-    """``extract --from-run RUN...``: the steps of the runs' re-checked proofs (``extract/from_runs.py``)."""
-    from ..extract.card import build_run_card, check_contamination
-    from ..extract.from_runs import expected_overlap, steps_from_run
-    from ..results.rundir import atomic_write
-
+def _selection(args: argparse.Namespace) -> tuple[re.Pattern[str] | None, Path | None]:
+    """``--match`` compiled, and the miniF2F folder of the contamination check (None: skipped)."""
     match = None
     if args.match:
         try:
             match = re.compile(args.match)
         except re.error as exc:
             raise ConfigError(f"--match {args.match!r}: {exc}") from exc
-    data_dir = None
-    if not args.skip_contamination:
-        from ..data.minif2f import DATA_ENV, resolve_data_dir
+    if args.skip_contamination:
+        return match, None
+    from ..data.minif2f import DATA_ENV, resolve_data_dir
 
-        data_dir = resolve_data_dir(args.data_dir, os.environ.get(DATA_ENV), _repo_root())
+    return match, resolve_data_dir(args.data_dir, os.environ.get(DATA_ENV), _repo_root())
+
+
+def _from_runs(args: argparse.Namespace) -> int:
+    """``extract --from-run RUN...``: the steps of the runs' re-checked proofs (``extract/from_runs.py``)."""
+    from ..extract.card import build_run_card, check_contamination
+    from ..extract.from_runs import expected_overlap, steps_from_run
+    from ..results.rundir import atomic_write
+
+    match, data_dir = _selection(args)
     t0 = time.monotonic()
     runs = [steps_from_run(r, data_dir, match) for r in args.from_run]
     if len({Path(r.run).name for r in runs}) != len(runs):

@@ -11,9 +11,9 @@ these proofs are training or retrieval data, held out from nothing. So the rules
 honest are enforced here, not left to the user:
 
 * a run on **minif2f-test** is refused: test proofs never become data;
-* the card's contamination check still runs (the proof files of the theorems kept, against miniF2F) and lists the
-  overlap it finds; the overlap with the run's own problems is *expected* (``contamination.expected``,
-  the trainer and the retrieval generator accept it) and any other overlap is not;
+* the card's contamination check still runs (the proof files of the theorems kept, against
+  miniF2F) and lists the overlap it finds; the overlap with the run's own problems is *expected*
+  (``contamination.expected``, which the trainer and the retrieval generator accept), any other is not;
 * evaluating on the same valid problems is then not held out: ``scripts``/``experiments`` use folds
   (``--match``) so that a valid problem is never answered from its own proof.
 """
@@ -104,7 +104,7 @@ def steps_from_run(path: str | os.PathLike[str], data_dir: str | os.PathLike[str
             out.skipped[rec.theorem] = f"unreadable trace: {exc}"
             continue
         edges = trace.proof_edges() if trace is not None else []
-        if not edges or [e.tactic for e in edges] != list(rec.proof or ()):
+        if trace is None or not edges or [e.tactic for e in edges] != list(rec.proof or ()):
             out.skipped[rec.theorem] = "no trace of the proof path"
             continue
         thm = find_theorem(rec, backend, rec.split or split, data_dir)

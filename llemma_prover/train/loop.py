@@ -292,7 +292,8 @@ def _summary_contamination(ds: Dataset) -> dict[str, Any]:
             "contaminated": [h.get("problem") for h in c.get("contaminated") or []],
             # the data's own problems (``extract --from-run``): expected overlap, not held out
             "expected": list(c.get("expected") or []),
-            "unexpected": [h.get("problem") for h in c.get("unexpected") or []] if "unexpected" in c else None,
+            "unexpected": ([h.get("problem") for h in c.get("unexpected") or []]
+                           if "unexpected" in c else None),
             "allowed_despite": list(ds.allowed)}
 
 
