@@ -27,6 +27,8 @@ BUDGET=(--candidates 64 --max-expansions 24 --time-budget 12 --tactic-timeout 5 
 if [[ $STAGE == all || $STAGE == test ]]; then
   $LP prove --split minif2f-test --generator bank+llemma --model "$OUT/tiny-ei" "${BUDGET[@]}" \
     --out "$OUT/test-bank+llemma"
+  # the model alone on a fixed random 80-problem subset, drawn before any run of it (session time:
+  # `python experiments/learned/draw_subset.py --seed 20261202 --size 80 > test_subset80.txt`)
   $LP prove --split minif2f-test --generator llemma --model "$OUT/tiny-ei" "${BUDGET[@]}" \
-    --out "$OUT/test-llemma"
+    --theorems "$(paste -sd, experiments/expert_iteration/test_subset80.txt)" --out "$OUT/test-llemma-subset80"
 fi
