@@ -6,13 +6,7 @@
 # Settings fixed before any run (nothing tuned on test; no valid tuning either, see README.md here).
 # Then minif2f-test with the bank's default budgets given explicitly (a generator with llemma in it
 # otherwise gets the model's search defaults: k=32, 100 expansions, 600 s): bank+llemma and llemma alone.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-LP=.venv/bin/llemma-prover
-PY=.venv/bin/python
-OUT=${OUT:-runs/expert-iteration}
-STAGE=${STAGE:-all}
-export RAY_worker_niceness=${RAY_worker_niceness:-0}
+source "$(dirname "$0")/env.sh"
 if [[ $STAGE == all || $STAGE == train ]]; then
   $PY -c "
 from llemma_prover.lm.synthetic import save_random_llama

@@ -6,14 +6,7 @@
 # 3. minif2f-test, once, with what step 2 chose: bank+retrieval (and retrieval alone) on the data of
 #    all valid proofs; same budgets as the default bank run (the defaults, no flags)
 # Stages can be run one at a time: STAGE=valid|folds|test (default: all).
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-LP=.venv/bin/llemma-prover
-PY=.venv/bin/python
-OUT=${OUT:-runs/expert-iteration}
-STAGE=${STAGE:-all}
-export RAY_worker_niceness=${RAY_worker_niceness:-0}
-mkdir -p "$OUT"
+source "$(dirname "$0")/env.sh"
 if [[ $STAGE == all || $STAGE == valid ]]; then
   $LP prove --split minif2f-valid --out "$OUT/valid-bank"
 fi

@@ -10,6 +10,7 @@ trainer refuses a card without it). Any miniF2F problem with an overlap is liste
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import os
 import platform
 import subprocess
@@ -101,7 +102,7 @@ def check_contamination(corpus: Sequence[str | os.PathLike[str]], data_dir: str 
 
     ``expected``: problems the data is meant to hold (``extract --from-run``: the valid problems whose
     proofs it is). ``clean`` is over every hit; ``unexpected`` lists the hits that are not expected, or
-    that are on the test split (never expected), and is what ``acceptable`` judges."""
+    that are on the test split (never expected): what ``contamination_problems`` returns to a data user."""
     from ..contamination.ngrams import make_tokenizer
     from ..contamination.overlap import NgramIndex, benchmark_items, scan
 
@@ -146,8 +147,6 @@ def contamination_problems(result: dict[str, Any]) -> list[dict[str, Any]]:
 def build_run_card(runs: Sequence[Any], steps: bytes, *, contamination: dict[str, Any], wall_seconds: float,
                    command: Sequence[str]) -> dict[str, Any]:
     """The card of ``extract --from-run`` data (``from_runs.RunSteps`` per run)."""
-    import hashlib
-
     n_steps = sum(len(r.steps) for r in runs)
     proofs = sum(len(r.theorems) for r in runs)
     return {
