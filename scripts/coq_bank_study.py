@@ -47,8 +47,9 @@ _TIME_RE = re.compile(r"Finished transaction in ([0-9.]+) secs")
 
 
 def default_data_dir() -> Path:
-    env = os.environ.get("LLEMMA_PROVER_DATA")
-    return Path(env) if env else (REPO.parent / "shared" / "benchmarks" / "minif2f")
+    from llemma_prover.data.minif2f import resolve_data_dir
+
+    return resolve_data_dir(None, os.environ.get("LLEMMA_PROVER_DATA"))
 
 
 def default_tactics() -> list[str]:
@@ -350,8 +351,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.tactics
         else default_tactics()
     )
-    with open(args.data_dir / "coq" / f"{args.split}.jsonl", encoding="utf-8") as fh:
-        records = [json.loads(line) for line in fh if line.strip()]
+    from llemma_prover.data.minif2f import data_file, read_data_bytes
+
+    text = read_data_bytes(data_file(args.data_dir, "coq", args.split)).decode("utf-8")
+    records = [json.loads(line) for line in text.splitlines() if line.strip()]
     if args.names:
         wanted = set(args.names.split(","))
         records = [r for r in records if r["name"] in wanted]

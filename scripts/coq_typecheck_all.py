@@ -29,8 +29,9 @@ from llemma_prover.backends.coq.header import prepare_header  # noqa: E402
 
 
 def default_data_dir() -> Path:
-    env = os.environ.get("LLEMMA_PROVER_DATA")
-    return Path(env) if env else (REPO.parent / "shared" / "benchmarks" / "minif2f")
+    from llemma_prover.data.minif2f import resolve_data_dir
+
+    return resolve_data_dir(None, os.environ.get("LLEMMA_PROVER_DATA"))
 
 
 def check_one(workdir: Path, tag: str, header: str, statement: str, timeout: float) -> tuple[bool, str]:
@@ -69,8 +70,10 @@ def main(argv: list[str] | None = None) -> int:
 
     records = []
     for split in args.splits.split(","):
-        with open(args.data_dir / "coq" / f"{split}.jsonl", encoding="utf-8") as fh:
-            lines = [json.loads(line) for line in fh if line.strip()]
+        from llemma_prover.data.minif2f import data_file, read_data_bytes
+
+        text = read_data_bytes(data_file(args.data_dir, "coq", split)).decode("utf-8")
+        lines = [json.loads(line) for line in text.splitlines() if line.strip()]
         records += lines[: args.limit] if args.limit else lines
 
     t0 = time.monotonic()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from llemma_prover.core.errors import DataError
-from llemma_prover.data.minif2f import load_split, resolve_data_dir, select, sha256_files
+from llemma_prover.data.minif2f import load_split, resolve_data_dir, select, sha256_files, shipped_data_dir
 
 
 def _write(tmp_path: Path, lines: list[str], system: str = "coq", split: str = "test") -> Path:
@@ -102,10 +102,8 @@ def test_resolve_data_dir_precedence(tmp_path: Path) -> None:
         resolve_data_dir(str(tmp_path / "nope"), str(b))
     with pytest.raises(DataError, match="LLEMMA_PROVER_DATA"):
         resolve_data_dir(None, str(tmp_path / "nope"))
-    # the default: ../shared/benchmarks/minif2f beside the repository root
+    # the default: the copy shipped inside the package, wherever the checkout lies
     root = tmp_path / "checkout"
     root.mkdir()
-    with pytest.raises(DataError, match="no benchmark data found"):
-        resolve_data_dir(None, None, repo_root=root)
-    (tmp_path / "shared" / "benchmarks" / "minif2f").mkdir(parents=True)
-    assert resolve_data_dir(None, None, repo_root=root) == tmp_path / "shared" / "benchmarks" / "minif2f"
+    assert resolve_data_dir(None, None, repo_root=root) == shipped_data_dir()
+    assert resolve_data_dir(None, None) == shipped_data_dir()

@@ -71,7 +71,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--data-dir",
         default=None,
         help="miniF2F folder holding coq/, lean4/, isabelle/ (default: $LLEMMA_PROVER_DATA, "
-        "else ../shared/benchmarks/minif2f beside the checkout)",
+        "else the copy shipped with the package)",
     )
     p.add_argument("--theorems", default="", help="comma-separated theorem names (default: all)")
     p.add_argument("--limit", type=int, default=None, help="only the first N theorems")

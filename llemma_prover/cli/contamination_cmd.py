@@ -32,7 +32,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--tokenizer-gguf", default=None, help="GGUF file inside the --tokenizer folder")
     p.add_argument("--lowercase", action="store_true", help="lower-case before whitespace tokenisation")
     p.add_argument(
-        "--data-dir", default=None, help="miniF2F folder (default: $LLEMMA_PROVER_DATA or ../shared/...)"
+        "--data-dir", default=None, help="miniF2F folder (default: $LLEMMA_PROVER_DATA, else shipped copy)"
     )
     p.add_argument("--splits", default="test,valid", help="benchmark splits (default test,valid)")
     p.add_argument("--systems", default="coq,lean4,isabelle", help="formal statements of these systems")

@@ -45,7 +45,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--sandbox", default="auto", choices=("auto", "rlimits"),
                    help="prover process confinement")
     p.add_argument("--data-dir", default=None, help="miniF2F folder for the contamination check "
-                   "(default: $LLEMMA_PROVER_DATA, else ../shared/benchmarks/minif2f)")
+                   "(default: $LLEMMA_PROVER_DATA, else the copy shipped with the package)")
     p.add_argument("--skip-contamination", action="store_true",
                    help="do not run the miniF2F contamination check "
                    "(the card then says so; `train` refuses it)")

@@ -35,7 +35,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "(default: lean4/<split>.jsonl of the miniF2F data dir)",
     )
     f.add_argument(
-        "--data-dir", default=None, help="miniF2F folder (default: $LLEMMA_PROVER_DATA or ../shared/...)"
+        "--data-dir", default=None, help="miniF2F folder (default: $LLEMMA_PROVER_DATA, else shipped copy)"
     )
     f.add_argument("--split", default="test", choices=["test", "valid"], help="benchmark split of the shards")
     f.add_argument(

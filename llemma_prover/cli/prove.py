@@ -53,7 +53,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="bank: the candidate families to use (default: all; for ablations, see README)")
     p.add_argument("--data-dir", default=None,
                    help="miniF2F folder holding coq/, lean4/, isabelle/ (default: $LLEMMA_PROVER_DATA, "
-                   "else ../shared/benchmarks/minif2f beside the checkout)")
+                   "else the copy shipped with the package)")
     p.add_argument("--theorems", default="", help="comma-separated theorem names (default: all)")
     p.add_argument("--limit", type=int, default=None, help="only the first N theorems")
     p.add_argument("--out", default=None, help="run directory (default: runs/<split>-<backend>-<generator>)")

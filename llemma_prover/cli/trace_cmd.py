@@ -61,7 +61,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="export the path to this trace node (default: the proof, or the deepest node)",
     )
     pa.add_argument(
-        "--data-dir", default=None, help="miniF2F folder (default: $LLEMMA_PROVER_DATA or ../shared/...)"
+        "--data-dir", default=None, help="miniF2F folder (default: $LLEMMA_PROVER_DATA, else shipped copy)"
     )
     pa.add_argument("-o", "--output", default=None, help="write here instead of stdout")
 

@@ -1,4 +1,7 @@
-"""Loader for the miniF2F benchmark layout ``<data_dir>/<system>/<split>.jsonl``.
+"""Loader for the miniF2F benchmark layout ``<data_dir>/<system>/<split>.jsonl`` (or ``.jsonl.gz``).
+
+The package ships the six miniF2F files (``data/benchmarks/minif2f``, gzip-compressed, with their
+licences and ``PROVENANCE.md``); they are the default data folder (``shipped_data_dir``).
 
 Everything is validated up front: a malformed record raises ``DataError`` naming the file and the
 line before any theorem runs, so a bad file can never stop a run half-way.
@@ -7,6 +10,7 @@ line before any theorem runs, so a bad file can never stop a run half-way.
 from __future__ import annotations
 
 import difflib
+import gzip
 import hashlib
 import json
 import os
@@ -39,15 +43,21 @@ class Dataset:
         return [t.name for t in self.theorems]
 
 
+def shipped_data_dir() -> Path:
+    """The miniF2F copy shipped inside the package (built by ``scripts/build_minif2f_data.py``)."""
+    return Path(__file__).resolve().parent / "benchmarks" / "minif2f"
+
+
 def default_data_dir(repo_root: Path | None = None) -> Path | None:
-    """``../shared/benchmarks/minif2f`` beside the repository, if it exists."""
-    root = repo_root if repo_root is not None else Path(__file__).resolve().parents[2]
-    cand = root.parent / "shared" / "benchmarks" / "minif2f"
-    return cand if cand.is_dir() else None
+    """The default benchmark folder: the shipped copy (``repo_root`` is accepted for older callers and
+    ignored: the data no longer depend on where the checkout lies)."""
+    del repo_root
+    found = shipped_data_dir()
+    return found if (found / "coq").is_dir() else None
 
 
 def resolve_data_dir(flag: str | None, env: str | None, repo_root: Path | None = None) -> Path:
-    """The benchmark directory: ``--data-dir`` beats ``$LLEMMA_PROVER_DATA`` beats the default."""
+    """The benchmark directory: ``--data-dir`` beats ``$LLEMMA_PROVER_DATA`` beats the shipped copy."""
     for value, origin in ((flag, "--data-dir"), (env, f"${DATA_ENV}")):
         if value:
             path = Path(value).expanduser()
@@ -57,18 +67,34 @@ def resolve_data_dir(flag: str | None, env: str | None, repo_root: Path | None =
     found = default_data_dir(repo_root)
     if found is None:
         raise DataError(
-            "no benchmark data found: pass --data-dir DIR or set "
+            "no benchmark data found (the package's shipped copy is missing): pass --data-dir DIR or set "
             f"{DATA_ENV} to the miniF2F folder (the one holding coq/, lean4/, isabelle/)"
         )
     return found
 
 
+def data_file(data_dir: str | os.PathLike[str], system: str, split: str) -> Path:
+    """``<data_dir>/<system>/<split>.jsonl``, else its ``.jsonl.gz`` (the shipped form), else the plain
+    name (which does not exist: the caller reports it)."""
+    plain = Path(data_dir) / system / f"{split}.jsonl"
+    packed = plain.with_name(plain.name + ".gz")
+    return packed if not plain.is_file() and packed.is_file() else plain
+
+
+def read_data_bytes(path: Path) -> bytes:
+    """The bytes of a data file, decompressed when it is ``.gz``."""
+    if path.suffix == ".gz":
+        with gzip.open(path, "rb") as fh:
+            return fh.read()
+    return path.read_bytes()
+
+
 def sha256_files(paths: Sequence[Path]) -> str:
+    """sha256 of the files' contents in order (a ``.gz`` file counts as its decompressed bytes, so the
+    shipped copy hashes like the plain folder it was built from)."""
     h = hashlib.sha256()
     for p in paths:
-        with open(p, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
+        h.update(read_data_bytes(Path(p)))
     return h.hexdigest()
 
 
@@ -105,17 +131,18 @@ def _parse_record(line: str, path: Path, lineno: int, split: str, system: str) -
 
 def load_split(data_dir: str | os.PathLike[str], system: str, split: str) -> Dataset:
     """Read and validate ``<data_dir>/<system>/<split>.jsonl``; raise ``DataError`` on any problem."""
-    path = Path(data_dir) / system / f"{split}.jsonl"
+    path = data_file(data_dir, system, split)
     if not path.is_file():
         raise DataError(f"data file not found (expected {system}/{split}.jsonl in {data_dir})", str(path))
     theorems: list[Theorem] = []
     seen: dict[str, int] = {}
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = read_data_bytes(path)
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DataError(f"not UTF-8 text ({exc.reason})", str(path)) from None
-    except OSError as exc:
-        raise DataError(f"cannot read: {exc.strerror}", str(path)) from None
+    except (OSError, EOFError) as exc:
+        raise DataError(f"cannot read: {getattr(exc, 'strerror', None) or exc}", str(path)) from None
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -128,7 +155,7 @@ def load_split(data_dir: str | os.PathLike[str], system: str, split: str) -> Dat
     if not theorems:
         raise DataError("no records", str(path))
     return Dataset(system=system, split=split, theorems=tuple(theorems), files=(str(path),),
-                   sha256=sha256_files([path]))
+                   sha256=hashlib.sha256(raw).hexdigest())
 
 
 def select(theorems: Sequence[Theorem], names: Sequence[str] = (), limit: int | None = None) -> list[Theorem]:
