@@ -256,7 +256,7 @@ def shard_prove(names: list[str], out: Path, families: list[str], shards: int, s
 
 
 #: a search that found a proof (``check_failed``: the re-check rejected it, counted as found here;
-#: the README says how many and why)
+#: docs/bank.md says how many and why)
 FOUND = ("proved", "check_failed")
 
 

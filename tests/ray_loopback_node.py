@@ -3,8 +3,7 @@
 One test-only adjustment of Ray's CLI: Ray rewrites a loopback ``--address``/``--node-ip-address`` of
 a joining node to the machine's routable address (``services.resolve_ip_for_localhost``), so a second
 node can only join a 127.0.0.1 head if loopback addresses are kept as given. On a real cluster nodes
-have real addresses and plain ``ray start --address=HEAD:PORT`` is used (README, "Running on a
-cluster").
+have real addresses and plain ``ray start --address=HEAD:PORT`` is used (``docs/cluster.md``).
 """
 
 import sys

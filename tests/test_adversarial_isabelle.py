@@ -7,7 +7,7 @@ oracle audit from whether the fake accepted a ``sorry``/``tactic`` in the proof 
 show our side -- which theories are written, that the audit theories carry none of the model's text,
 that the verdict is every node's structured status, and that each attack is refused by a node other
 than the regex filter -- not that Isabelle's parser and ``Thm.peek_status`` behave as modelled (to be
-confirmed on a real Isabelle; README "Isabelle").
+confirmed on a real Isabelle; docs/autoformalize.md).
 
 Every attack runs with ``theory.validate_proof`` (the regex first filter) bypassed.
 """

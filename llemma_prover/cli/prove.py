@@ -50,7 +50,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--retrieval-data", default=None, metavar="DIR",
                    help="proof-step data for --generator retrieval: an `llemma-prover extract` output folder")
     p.add_argument("--bank-families", default="", metavar="A,B",
-                   help="bank: the candidate families to use (default: all; for ablations, see README)")
+                   help="bank: the candidate families to use (default: all; for ablations, see docs/bank.md)")
     p.add_argument("--data-dir", default=None,
                    help="miniF2F folder holding coq/, lean4/, isabelle/ (default: $LLEMMA_PROVER_DATA, "
                    "else the copy shipped with the package)")

@@ -24,7 +24,7 @@ split an iff, pick a side of a disjunction, destruct conjunctions/existentials/d
 hypotheses, ``subst``, ``field_simplify in H``, case-split a nat variable bounded by a literal
 (``destruct n as [|[|n]]``), ``split_Rabs``, induction on a nat variable no hypothesis mentions,
 ``nra``/``nia`` with square hints of the variables' differences. Each family can be switched off
-(``families``, ``--bank-families``) for the ablation in the README.
+(``families``, ``--bank-families``) for the ablation in ``docs/bank.md``.
 
 **Cost schedule.** Each entry has a cost class (``step``, ``cheap``, ``medium``, ``expensive``);
 ``core.config.BANK_SCHEDULE`` maps a class to a search stage and a Coq timeout, sent as

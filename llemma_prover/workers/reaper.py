@@ -4,7 +4,7 @@ Prover processes run in their own session and get a scrubbed environment, so nei
 group nor an environment marker finds them once their parent is gone. So each worker records the pids
 of its children in a file as they appear (``ChildRecorder``); when the pool sees the worker die it
 kills what the file names (``kill_recorded``). The file lives in this machine's temp dir: a worker
-on another machine of a cluster is reaped only if its own node outlives it (see README, "Cluster").
+on another machine of a cluster is reaped only if its own node outlives it (see ``docs/cluster.md``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The Coq bank: the candidate pool, goal features, goal-derived candidates and the measured priors.
 
 How the pool, its order and its weights were chosen (on miniF2F-valid only) is documented in
-``generators/bank.py`` and the README ("The Coq bank"); ``scripts/coq_bank_study.py`` writes
+``generators/bank.py`` and ``docs/bank.md``; ``scripts/coq_bank_study.py`` writes
 ``bank_priors.json`` beside this file.
 """
 

@@ -40,7 +40,7 @@ directory, no network, rlimits) with a byte cap on what it prints and one deadli
    before it. The kernel steps below do not depend on either: a file that fools both is still judged
    by coqchk and the identity files (tests/test_recheck_coq.py feeds them such files directly).
 
-Cost (measured, see the README): two ``coqc`` compiles and two ``coqc`` prints per proof, run two
+Cost (measured, see ``docs/results.md``): two ``coqc`` compiles and two ``coqc`` prints per proof, run two
 at a time, plus one ``coqc`` + ``coqchk`` + one print per new header.
 """
 

@@ -25,7 +25,7 @@ what a proof depends on, is decided by Isabelle:
 
 The check counts only if the task finished and all three nodes are ``ok`` without an error. Axioms
 are excluded by the parse (no theory-level command can appear in a proof), not by an inventory of the
-theory's axioms. None of the ML or Isar here has run on a real Isabelle (docs: README "Isabelle").
+theory's axioms. None of the ML or Isar here has run on a real Isabelle (``docs/autoformalize.md``).
 """
 
 from __future__ import annotations

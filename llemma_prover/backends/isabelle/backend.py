@@ -15,7 +15,7 @@ the proof, and the oracle status of the stored theorem restated from the data) i
 ``use_theories`` under ``check_timeout``; it counts only if every node is ok.
 
 This backend has been tested against the fake server in ``llemma_prover/testing/fake_isabelle.py``
-only (no Isabelle can be installed where it was written); see the README.
+only (no Isabelle can be installed where it was written); see ``docs/autoformalize.md``.
 """
 
 from __future__ import annotations
