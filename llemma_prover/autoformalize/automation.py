@@ -4,8 +4,8 @@ Re-exported here for scripts and tests: Coq's (``backends/coq/sketch.py``: decis
 then rewriting/simplification combinations, then general search, each wrapped so that it must *close*
 the hole; ``intros;`` prefixed when the claim is an implication/universal/negation; CoqHammer's
 reconstruction tactics only when ``use_hammer`` is set and the ``Hammer`` library is installed, Debian
-``libcoq-hammer``, see ``docs/autoformalize.md`` for the measurement that decides the default), Lean 4's (the bank's
-closing tactics) and Isabelle's (the Llemma/DSP heuristics, then Sledgehammer).
+``libcoq-hammer``, see ``docs/autoformalize.md`` for the measurement that decides the
+default), Lean 4's (the bank's closing tactics) and Isabelle's (the Llemma/DSP heuristics, then Sledgehammer).
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ Hole automation: decision procedures first (cheap when they fail), then rewritin
 combinations, then general search. Each is wrapped so that it must *close* the hole (``fill_hole``);
 ``intros;`` is prefixed when the claim is an implication/universal/negation. CoqHammer's
 reconstruction tactics (``sauto``, ``hauto``) are added only when ``use_hammer`` is set and the
-``Hammer`` library is installed (Debian ``libcoq-hammer``); see ``docs/autoformalize.md`` for the measurement that
-decides the default.
+``Hammer`` library is installed (Debian ``libcoq-hammer``); see ``docs/autoformalize.md`` for the
+measurement that decides the default.
 """
 
 from __future__ import annotations
