@@ -55,11 +55,68 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: libraries that attach their own stderr handler to their top logger when imported (and stop it from
+#: propagating): their records go to our handlers instead, so the terminal filter and ``run.log`` see them
+SELF_CONFIGURING_LOGGERS = ("ray", "transformers", "vllm", "datasets", "huggingface_hub")
+
+OWN_LOGGER = "llemma_prover"
+
+
+class OwnRecordsOnly(logging.Filter):
+    """The terminal's filter: the package's own records at the chosen level; another library's records
+    (Ray's token-authentication notice, ``warnings.warn`` from torch or transformers) only with ``-v``
+    or when they are errors. ``run.log`` has no such filter and keeps them all."""
+
+    def __init__(self, show_others: bool) -> None:
+        super().__init__()
+        self.show_others = show_others
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        own = record.name == OWN_LOGGER or record.name.startswith(OWN_LOGGER + ".")
+        return own or self.show_others or record.levelno >= logging.ERROR
+
+
+class _PropagatingLogger(logging.Logger):
+    """A library's top logger that keeps no handler of its own and always propagates to the root."""
+
+    def addHandler(self, hdlr: logging.Handler) -> None:  # noqa: N802 (logging's own name)
+        return None
+
+    @property
+    def propagate(self) -> bool:
+        return True
+
+    @propagate.setter
+    def propagate(self, value: bool) -> None:
+        return None
+
+
+def route_library_loggers(names: Sequence[str] = SELF_CONFIGURING_LOGGERS) -> None:
+    """Make each library logger in ``names`` hand its records to the root's handlers. A library not yet
+    imported gets a logger that ignores the handler it will try to add (Ray adds one on ``import ray``);
+    one already imported loses its handlers now."""
+    manager = logging.Logger.manager
+    for name in names:
+        existing = manager.loggerDict.get(name)
+        if isinstance(existing, logging.Logger):
+            for handler in list(existing.handlers):
+                existing.removeHandler(handler)
+            existing.propagate = True
+            continue
+        previous = logging.getLoggerClass()
+        logging.setLoggerClass(_PropagatingLogger)
+        try:
+            logging.getLogger(name)
+        finally:
+            logging.setLoggerClass(previous)
+
+
 def configure_logging(verbose: int, quiet: bool, console: Console) -> None:
     """One handler on stderr (through rich on a terminal, so progress bars stay intact).
 
     stderr shows warnings (``-v``: info, ``-vv``: debug); the package logs at info so that a run's
-    ``run.log`` (a file handler the run adds) gets the per-theorem lines.
+    ``run.log`` (a file handler the run adds) gets the per-theorem lines. Other libraries' records and
+    Python warnings reach the terminal only with ``-v`` (or as errors); ``run.log`` keeps them.
     """
     level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
     if quiet:
@@ -74,12 +131,15 @@ def configure_logging(verbose: int, quiet: bool, console: Console) -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
     handler.setLevel(level)
+    handler.addFilter(OwnRecordsOnly(show_others=verbose >= 1 and not quiet))
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
-    logging.getLogger("llemma_prover").setLevel(min(level, logging.INFO))
+    logging.getLogger(OWN_LOGGER).setLevel(min(level, logging.INFO))
+    logging.captureWarnings(True)  # warnings.warn(...) -> the "py.warnings" logger -> filtered above
+    route_library_loggers()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
