@@ -69,12 +69,49 @@ def test_coquelicot_compat_only_when_required() -> None:
         out = prepare_header(h)
         # appended after the header (the notations need Coquelicot loaded) ...
         assert out.endswith(COQUELICOT_COMPAT)
-        assert 'Notation "x ^ n" := (@pow_n C_Ring x n) : C_scope.' in out
-        assert "Arguments Cmod _%C." in out and "Arguments Cmult _%C _%C." in out
+        assert 'Notation "x ^ n" := (@Coquelicot.Hierarchy.pow_n Coquelicot.Complex.C_Ring x n)' in out
+        assert "Arguments Coquelicot.Complex.Cmod _%C." in out
+        assert "Arguments Coquelicot.Complex.Cmult _%C _%C." in out
         # ... and the original header is kept verbatim before it
         assert h in out
     # a comment that merely mentions Coquelicot does not trigger it
     assert not needs_coquelicot_compat("(* no Coquelicot here *)\nRequire Import Reals.\n")
+    assert not needs_coquelicot_compat("(* Require Import Coquelicot.Coquelicot. *)\nRequire Import Reals.\n")
+
+
+#: headers that import parts of Coquelicot (as PutnamBench's Coq files do): (header, gets the block)
+PARTIAL_COQUELICOT = [
+    ("From Coquelicot Require Import Derive.\n", False),
+    ("From Coquelicot Require Import Hierarchy Rcomplements.\n", False),
+    ("Require Import Coquelicot.Derive Coquelicot.RInt.\n", False),
+    ("From Coquelicot Require Complex.\n", False),  # required, not imported: no C_scope to extend
+    ("From Coquelicot Require Import Complex.\n", True),
+    ("Require Import Coquelicot.Complex.\n", True),
+    ("From Coquelicot Require Import Derive Complex.\n", True),
+    ("Require Export Coquelicot.Coquelicot.\n", True),
+]
+
+
+@pytest.mark.parametrize(("imports", "expected"), PARTIAL_COQUELICOT)
+def test_coquelicot_compat_only_for_the_complex_numbers(imports: str, expected: bool) -> None:
+    assert needs_coquelicot_compat("Require Import Reals.\n" + imports) is expected
+
+
+@pytest.mark.coq
+@pytest.mark.parametrize(("imports", "expected"), PARTIAL_COQUELICOT)
+def test_partial_coquelicot_headers_compile(tmp_path: Path, imports: str, expected: bool) -> None:
+    """Every such header compiles once prepared (the old rule appended the block to all of them, and
+    ``pow_n``/``C_Ring`` were not found where ``Hierarchy``/``Complex`` were not imported)."""
+    if shutil.which("coqc") is None:
+        pytest.skip("coqc not installed")
+    header = prepare_header("Require Import Reals.\n" + imports)
+    assert (COQUELICOT_COMPAT in header) is expected
+    ok, log = coqc_ok(tmp_path, header + "\nTheorem t : True.\nProof.\nexact I.\nQed.\n")
+    assert ok, log[-2000:]
+    if expected:  # the notations work: the power of a complex number parses in C_scope
+        stmt = "Theorem u : forall z : C, (z ^ 2 = z * z)%C.\nProof.\nAdmitted.\n"
+        ok, log = coqc_ok(tmp_path, header + stmt)
+        assert ok, log[-2000:]
 
 
 def test_automation_imports_prepended_header_kept_in_order() -> None:

@@ -8,8 +8,12 @@ code (the benchmark data stay untouched), make every one of the 488 statements t
    ``Require Import Stdlib.X`` / ``Rocq.X`` / ``Corelib.X`` become ``Coq.X``.
 2. **Coquelicot complex notations.** Coquelicot 3.2 (Debian) lacks the ``C_scope`` power notation and
    does not bind ``C_scope`` to ``C``, so ``z ^ 2`` or ``Cmod (z * w)`` do not parse as the newer
-   library reads them. When a header requires Coquelicot we append the notations it lacks (see
-   ``COQUELICOT_COMPAT``); they are notations and argument scopes only, no new definitions or axioms.
+   library reads them. When a header imports Coquelicot's complex numbers (``Coquelicot.Complex``,
+   directly or through the all-in-one ``Coquelicot.Coquelicot``) we append the notations it lacks (see
+   ``COQUELICOT_COMPAT``); they are notations and argument scopes only, no new definitions or axioms,
+   and they name every constant by its full path, so they hold whichever other parts of Coquelicot the
+   header imports. A header that imports other parts only (``Derive``, ``Hierarchy``, ...) or
+   requires ``Complex`` without importing it (no ``C_scope`` then) gets nothing.
 3. **Automation tactics.** The backend sends only tactics, so a tactic whose library the header does
    not load (``lia``, ``nia``, ``lra``, ``nra``, ``ring``, ``field``, ``zify``,
    ``Z.div_mod_to_equations``) could never be used. We *prepend* ``AUTOMATION_IMPORTS``
@@ -31,6 +35,7 @@ import re
 __all__ = [
     "AUTOMATION_IMPORTS",
     "COQUELICOT_COMPAT",
+    "imports_coquelicot_complex",
     "needs_coquelicot_compat",
     "prepare_header",
     "rename_rocq_libraries",
@@ -45,6 +50,7 @@ AUTOMATION_IMPORTS = (
 
 _COQUELICOT_MARKER = "(* llemma-prover: Coquelicot 3.2 compatibility *)"
 
+_COMPLEX = "Coquelicot.Complex"
 _C_BINARY = ("Cplus", "Cminus", "Cmult", "Cdiv")
 _C_UNARY = ("Copp", "Cinv", "Re", "Im", "Cmod", "Cconj")
 
@@ -53,10 +59,10 @@ COQUELICOT_COMPAT = (
     "\n".join(
         [
             _COQUELICOT_MARKER,
-            'Notation "x ^ n" := (@pow_n C_Ring x n) : C_scope.',
-            "Bind Scope C_scope with C.",
-            *(f"Arguments {f} _%C _%C." for f in _C_BINARY),
-            *(f"Arguments {f} _%C." for f in _C_UNARY),
+            f'Notation "x ^ n" := (@Coquelicot.Hierarchy.pow_n {_COMPLEX}.C_Ring x n) : C_scope.',
+            f"Bind Scope C_scope with {_COMPLEX}.C.",
+            *(f"Arguments {_COMPLEX}.{f} _%C _%C." for f in _C_BINARY),
+            *(f"Arguments {_COMPLEX}.{f} _%C." for f in _C_UNARY),
         ]
     )
     + "\n"
@@ -66,6 +72,12 @@ COQUELICOT_COMPAT = (
 _FROM_RE = re.compile(r"\bFrom(\s+)(?:Stdlib|Rocq|Corelib)(\s+Require)\b")
 # ``Require Import Stdlib.Reals.Reals`` and similar qualified names after a Require/Import/Export.
 _QUALIFIED_RE = re.compile(r"(?<![\w.'])(?:Stdlib|Rocq|Corelib)\.(?=[A-Za-z_])")
+# One ``[From Root] Require [Import|Export] M1 M2 ...`` sentence (module names may hold dots).
+_REQUIRE_RE = re.compile(
+    r"(?:\bFrom\s+(?P<root>[\w.']+)\s+)?\bRequire\b(?P<body>.*?)\.(?=\s|$)", re.DOTALL
+)
+# Coq comments (not nested beyond one level: enough to keep a commented-out Require from counting)
+_COMMENT_RE = re.compile(r"\(\*(?:[^*(]|\*(?!\))|\((?!\*))*\*\)", re.DOTALL)
 # One Require/Import/Export sentence: up to the first period followed by white space or the end.
 _REQUIRE_SENTENCE_RE = re.compile(r"\b(?:Require|Import|Export)\b.*?\.(?=\s|$)", re.DOTALL)
 
@@ -78,14 +90,25 @@ def rename_rocq_libraries(header: str) -> str:
     return _REQUIRE_SENTENCE_RE.sub(lambda m: _QUALIFIED_RE.sub("Coq.", m.group(0)), text)
 
 
+def imports_coquelicot_complex(header: str) -> bool:
+    """Whether a ``Require Import``/``Require Export`` of the header brings in ``Coquelicot.Complex``
+    (itself, or the all-in-one ``Coquelicot.Coquelicot`` that exports it)."""
+    for m in _REQUIRE_RE.finditer(_COMMENT_RE.sub(" ", header)):
+        words = m.group("body").split()
+        if not words or words[0] not in ("Import", "Export"):
+            continue
+        for module in words[1:]:
+            path = f"{m.group('root')}.{module}" if m.group("root") else module
+            parts = path.split(".")
+            if parts[-1] in ("Complex", "Coquelicot") and (parts[0] == "Coquelicot" or len(parts) == 1
+                                                          and parts[-1] == "Coquelicot"):
+                return True
+    return False
+
+
 def needs_coquelicot_compat(header: str) -> bool:
-    """Whether the header requires Coquelicot and does not yet carry our compatibility block."""
-    if _COQUELICOT_MARKER in header:
-        return False
-    return any(
-        m.group(0).startswith("Require") and re.search(r"\bCoquelicot\b", m.group(0))
-        for m in _REQUIRE_SENTENCE_RE.finditer(header)
-    )
+    """Whether the header imports Coquelicot's complex numbers and does not yet carry our block."""
+    return _COQUELICOT_MARKER not in header and imports_coquelicot_complex(header)
 
 
 def prepare_header(header: str) -> str:
