@@ -6,7 +6,14 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.config import DATA_SYSTEM, SPLITS, GeneratorConfig, ProverConfig, validate_selection
+from ..core.config import (
+    DATA_SYSTEM,
+    SPLITS,
+    GeneratorConfig,
+    ProverConfig,
+    validate_dataset,
+    validate_selection,
+)
 from ..core.errors import ConfigError
 
 #: sketch drafters: a language model, sketches replayed from a file, or none (one hole = pure automation)
@@ -78,10 +85,12 @@ class AutoformalizeConfig:
     drafter: DrafterConfig = field(default_factory=DrafterConfig)
     holes: HolePolicy = field(default_factory=HolePolicy)
     prover: ProverConfig = field(default_factory=ProverConfig)
+    #: a ``--dataset`` file (absolute path) the theorems come from instead of a miniF2F split
+    dataset: str = ""
 
     @property
     def split_name(self) -> str:
-        return SPLITS[self.split]
+        return SPLITS.get(self.split, self.split)
 
     @property
     def data_system(self) -> str:
@@ -89,6 +98,7 @@ class AutoformalizeConfig:
 
     def validate(self) -> None:
         validate_selection(self.split, self.backend, self.workers, self.limit)
+        validate_dataset(self.split, self.dataset)
         self.drafter.validate()
         self.holes.validate()
         self.prover.validate()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..autoformalize.config import DRAFTERS, AutoformalizeConfig, DrafterConfig, HolePolicy
-from ..core.config import BACKENDS, SPLITS, GeneratorConfig, ProverConfig
+from ..core.config import BACKENDS, DATA_SYSTEM, DATASET_SPLIT, SPLITS, GeneratorConfig, ProverConfig
 from ..core.errors import ConfigError
 from ..lm.loading import absolute_model, parse_load_kwargs
 
@@ -73,6 +73,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="miniF2F folder holding coq/, lean4/, isabelle/ (default: $LLEMMA_PROVER_DATA, "
         "else the copy shipped with the package)",
     )
+    p.add_argument("--dataset", default=None, metavar="FILE.jsonl",
+                   help="the theorems of this JSON-lines file, not a miniF2F split (docs/benchmarks.md)")
     p.add_argument("--theorems", default="", help="comma-separated theorem names (default: all)")
     p.add_argument("--limit", type=int, default=None, help="only the first N theorems")
     p.add_argument(
@@ -143,9 +145,11 @@ def build_config(args: argparse.Namespace, drafter_name: str, data_dir: str = ""
         load_kwargs=parse_load_kwargs(args.load_kwarg),
         seed=args.seed,
     )
-    out = Path(args.out) if args.out else Path("runs") / f"dsp-{args.split}-{args.backend}-{drafter_name}"
+    tag = Path(args.dataset).stem.removesuffix(".jsonl") if args.dataset else args.split
+    out = Path(args.out) if args.out else Path("runs") / f"dsp-{tag}-{args.backend}-{drafter_name}"
     cfg = AutoformalizeConfig(
-        split=args.split,
+        split=DATASET_SPLIT if args.dataset else args.split,
+        dataset=os.path.abspath(args.dataset) if args.dataset else "",
         backend=args.backend,
         data_dir=data_dir,
         out_dir=str(out.resolve()),
@@ -246,15 +250,15 @@ def run(args: argparse.Namespace) -> int:
     from ..autoformalize.pipeline import TheoremOutcome, pass_markdown, pass_summary, run_split
     from ..backends.base import backend_class
     from ..core.types import Theorem
-    from ..data.minif2f import DATA_ENV, load_split, resolve_data_dir, select
+    from ..data.minif2f import DATA_ENV, load_theorems, select
     from ..results.rundir import RunDir
     from ..results.summary import summarize, summary_lines
 
     console = args._console
     drafter_name, note = _resolve_drafter_name(args.generator)
-    data_dir = resolve_data_dir(args.data_dir, os.environ.get(DATA_ENV), _repo_root())
-    cfg = build_config(args, drafter_name, data_dir=str(data_dir.resolve()))
-    dataset = load_split(data_dir, cfg.data_system, cfg.split_name)
+    dataset, data_dir = load_theorems(args.dataset, args.data_dir, os.environ.get(DATA_ENV),
+                                      DATA_SYSTEM[args.backend], SPLITS[args.split], _repo_root())
+    cfg = build_config(args, drafter_name, data_dir=data_dir)
     theorems = select(dataset.theorems, cfg.theorems, cfg.limit)
     out = Path(cfg.out_dir)
 

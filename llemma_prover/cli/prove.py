@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.config import (
     BACKENDS,
+    DATA_SYSTEM,
+    DATASET_SPLIT,
     ENGINES,
     GENERATORS,
     LEAN_TACTIC_TIMEOUT,
@@ -54,6 +56,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None,
                    help="miniF2F folder holding coq/, lean4/, isabelle/ (default: $LLEMMA_PROVER_DATA, "
                    "else the copy shipped with the package)")
+    p.add_argument("--dataset", default=None, metavar="FILE.jsonl",
+                   help="prove the theorems of this JSON-lines file instead of a miniF2F split "
+                   "(format: docs/benchmarks.md)")
     p.add_argument("--theorems", default="", help="comma-separated theorem names (default: all)")
     p.add_argument("--limit", type=int, default=None, help="only the first N theorems")
     p.add_argument("--out", default=None, help="run directory (default: runs/<split>-<backend>-<generator>)")
@@ -187,9 +192,12 @@ def build_config(args: argparse.Namespace, *, data_dir: str = "", machine: Machi
     if machine is None:
         machine = probe_machine(a.generator)
     plan = plan_generator(a.generator, a.model_server, ServerConfig(engine=a.engine), a.workers, machine)
-    out = Path(a.out) if a.out else Path("runs") / f"{a.split}-{a.backend}-{plan.name}"
+    split = DATASET_SPLIT if a.dataset else a.split
+    tag = Path(a.dataset).stem.removesuffix(".jsonl") if a.dataset else a.split
+    out = Path(a.out) if a.out else Path("runs") / f"{tag}-{a.backend}-{plan.name}"
     cfg = RunConfig(
-        split=a.split,
+        split=split,
+        dataset=_abspath(a.dataset) or "",
         backend=a.backend,
         data_dir=data_dir,
         out_dir=str(out.resolve()),
@@ -251,7 +259,7 @@ def start_planned(args: argparse.Namespace, cfg: RunConfig, machine: Machine
 def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from ..data.minif2f import DATA_ENV, load_split, resolve_data_dir, select
+    from ..data.minif2f import DATA_ENV, load_theorems, select
     from ..results.rundir import RunDir
     from ..results.summary import summarize, summary_lines
     from ..workers.driver import preflight, probe_machine, run_metadata
@@ -261,10 +269,10 @@ def run(args: argparse.Namespace) -> int:
     # 1. the one config (flags checked, generator planned for this machine, budgets, workers), then the
     #    data: read and validated before anything runs
     a = with_config_file(args)
-    data_dir = resolve_data_dir(a.data_dir, os.environ.get(DATA_ENV), _repo_root())
+    dataset, data_dir = load_theorems(a.dataset, a.data_dir, os.environ.get(DATA_ENV),
+                                      DATA_SYSTEM[a.backend], SPLITS[a.split], _repo_root())
     machine = probe_machine(a.generator)
-    cfg = build_config(args, data_dir=str(data_dir.resolve()), machine=machine)
-    dataset = load_split(data_dir, cfg.data_system, cfg.split_name)
+    cfg = build_config(args, data_dir=data_dir, machine=machine)
     theorems = select(dataset.theorems, cfg.theorems, cfg.limit)
 
     # 2. the prover can be found; the generator starts (auto -> bank if llemma cannot)

@@ -23,13 +23,15 @@ def generator_parts(name: str) -> tuple[str, ...]:
     """The generators named by ``name`` (``"bank+retrieval"`` -> ``("bank", "retrieval")``)."""
     return tuple(p.strip() for p in name.split("+"))
 SPLITS: dict[str, str] = {"minif2f-test": "test", "minif2f-valid": "valid"}
+#: the ``split`` of a run over a ``--dataset FILE`` (the file is recorded in ``dataset``)
+DATASET_SPLIT = "dataset"
 #: which data folder a backend reads (leandojo reads the Lean 4 statements)
 DATA_SYSTEM: dict[str, str] = {"coq": "coq", "lean4": "lean4", "leandojo": "lean4", "isabelle": "isabelle"}
 
 
 def validate_selection(split: str, backend: str, workers: int, limit: int | None) -> None:
     """Checks shared by every run configuration (``prove``, ``autoformalize``)."""
-    if split not in SPLITS:
+    if split not in SPLITS and split != DATASET_SPLIT:
         raise ConfigError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -37,6 +39,12 @@ def validate_selection(split: str, backend: str, workers: int, limit: int | None
         raise ConfigError(f"--workers must be >= 0, got {workers}")
     if limit is not None and limit < 1:
         raise ConfigError(f"--limit must be >= 1, got {limit}")
+
+
+def validate_dataset(split: str, dataset: str) -> None:
+    """A run reads a ``--dataset`` file exactly when its split is ``DATASET_SPLIT``."""
+    if (split == DATASET_SPLIT) != bool(dataset):
+        raise ConfigError(f"split {split!r} and dataset {dataset!r} do not go together")
 
 
 @dataclass(frozen=True)
@@ -255,10 +263,12 @@ class RunConfig:
     gpus_per_worker: float = 0.0
     #: how often a theorem whose worker died is tried again before it is recorded as a crash
     worker_retries: int = 1
+    #: a ``--dataset`` file (absolute path) the theorems come from instead of a miniF2F split
+    dataset: str = ""
 
     @property
     def split_name(self) -> str:
-        return SPLITS[self.split]
+        return SPLITS.get(self.split, self.split)
 
     @property
     def data_system(self) -> str:
@@ -266,6 +276,7 @@ class RunConfig:
 
     def validate(self) -> None:
         validate_selection(self.split, self.backend, self.workers, self.limit)
+        validate_dataset(self.split, self.dataset)
         self.search.validate()
         self.prover.validate()
         self.generator.validate()

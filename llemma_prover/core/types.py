@@ -47,6 +47,8 @@ class Theorem:
     informal_statement: str = ""
     informal_proof: str = ""
     source: str = ""
+    #: text after the proof (e.g. ``End S.`` closing a ``Section`` the header opened); "" for miniF2F
+    footer: str = ""
 
     @property
     def family(self) -> str:

@@ -25,7 +25,10 @@ from ..core.types import Theorem
 DATA_ENV = "LLEMMA_PROVER_DATA"
 
 _REQUIRED = ("name", "header", "statement")
-_OPTIONAL = ("informal_statement", "informal_proof", "source")
+_OPTIONAL = ("informal_statement", "informal_proof", "source", "footer")
+
+#: the split name of theorems read from a ``--dataset`` file (a record may name its own)
+DATASET_SPLIT = "dataset"
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ def sha256_files(paths: Sequence[Path]) -> str:
     return h.hexdigest()
 
 
-def _parse_record(line: str, path: Path, lineno: int, split: str, system: str) -> Theorem:
+def _parse_record(line: str, path: Path, lineno: int, split: str | None, system: str) -> Theorem:
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -114,6 +117,10 @@ def _parse_record(line: str, path: Path, lineno: int, split: str, system: str) -
     for key in _OPTIONAL:
         if key in obj and obj[key] is not None and not isinstance(obj[key], str):
             raise DataError(f"field {key!r} is not a string", str(path), lineno)
+    if split is None:  # a --dataset file: any split name the record gives
+        split = obj.get("split") or DATASET_SPLIT
+        if not isinstance(split, str):
+            raise DataError("field 'split' is not a string", str(path), lineno)
     rec_split = obj.get("split", split)
     if rec_split != split:
         raise DataError(f"record says split {rec_split!r} but the file is {split!r}", str(path), lineno)
@@ -126,6 +133,7 @@ def _parse_record(line: str, path: Path, lineno: int, split: str, system: str) -
         informal_statement=obj.get("informal_statement") or "",
         informal_proof=obj.get("informal_proof") or "",
         source=obj.get("source") or "",
+        footer=obj.get("footer") or "",
     )
 
 
@@ -134,6 +142,20 @@ def load_split(data_dir: str | os.PathLike[str], system: str, split: str) -> Dat
     path = data_file(data_dir, system, split)
     if not path.is_file():
         raise DataError(f"data file not found (expected {system}/{split}.jsonl in {data_dir})", str(path))
+    return _read(path, system, split)
+
+
+def load_dataset_file(path: str | os.PathLike[str], system: str) -> Dataset:
+    """Read and validate a ``--dataset`` file (JSON lines, plain or ``.gz``; docs/benchmarks.md): one
+    theorem per line with ``name``, ``header``, ``statement`` and optional ``informal_statement``,
+    ``informal_proof``, ``source``, ``split``, ``footer``. ``DataError`` (file and line) on any problem."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise DataError("--dataset file not found", str(file))
+    return _read(file.resolve(), system, None)
+
+
+def _read(path: Path, system: str, split: str | None) -> Dataset:
     theorems: list[Theorem] = []
     seen: dict[str, int] = {}
     try:
@@ -154,8 +176,20 @@ def load_split(data_dir: str | os.PathLike[str], system: str, split: str) -> Dat
         theorems.append(thm)
     if not theorems:
         raise DataError("no records", str(path))
-    return Dataset(system=system, split=split, theorems=tuple(theorems), files=(str(path),),
+    return Dataset(system=system, split=split or DATASET_SPLIT, theorems=tuple(theorems), files=(str(path),),
                    sha256=hashlib.sha256(raw).hexdigest())
+
+
+def load_theorems(dataset: str | None, data_dir: str | None, env: str | None, system: str, split: str,
+                  repo_root: Path | None = None) -> tuple[Dataset, str]:
+    """The theorems of a run and the data folder to record (``""`` for a ``--dataset`` file): the
+    ``--dataset`` file when given, else ``split`` of ``resolve_data_dir(data_dir, env)``."""
+    if dataset:
+        if data_dir:
+            raise DataError("--dataset and --data-dir exclude each other (a dataset file names its theorems)")
+        return load_dataset_file(dataset, system), ""
+    folder = resolve_data_dir(data_dir, env, repo_root)
+    return load_split(folder, system, split), str(folder.resolve())
 
 
 def select(theorems: Sequence[Theorem], names: Sequence[str] = (), limit: int | None = None) -> list[Theorem]:
