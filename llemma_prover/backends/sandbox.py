@@ -16,6 +16,11 @@ Every prover process is started through ``Sandbox.wrap(argv, workdir=..., read_o
   the file system is **not** confined and ``describe()`` says so;
 * ``none``: rlimits, environment and private working directory only.
 
+**Hiding** (``Sandbox.hiding(paths)``, library mode): the given files are made unreadable inside the
+sandbox (bwrap binds ``/dev/null`` over each, so opening one fails: ``Require`` of a hidden ``.vo``
+fails with "Permission denied"). Only bubblewrap can hide; ``wrap`` of a hiding sandbox under any other
+mechanism raises ``ConfigError`` instead of running the process with the files visible.
+
 Detection runs a real probe (``detect()``: the bwrap probe writes in its working directory and must
 fail to write outside it) once, explicitly, never at import time. ``describe()`` is what
 ``config.json["sandbox"]`` records.
@@ -23,6 +28,7 @@ fail to write outside it) once, explicitly, never at import time. ``describe()``
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import resource
 import shutil
@@ -31,6 +37,8 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from ..core.errors import ConfigError
 
 if TYPE_CHECKING:
     from ..core.config import ProverConfig
@@ -61,6 +69,19 @@ class Sandbox:
     network: str = "none"
     limits: Limits = field(default_factory=Limits)
     scrub_env: bool = True
+    #: files made unreadable inside the sandbox (bwrap only; see ``hiding``)
+    hidden: tuple[str, ...] = ()
+
+    def hiding(self, paths: Sequence[str]) -> Sandbox:
+        """This sandbox with ``paths`` (files) unreadable as well: each is replaced by an empty,
+        unreadable node inside the sandbox. ``ConfigError`` at once unless the mechanism is bwrap
+        (nothing else can hide a file), so a caller never runs a process that could read them."""
+        if paths and self.network != "bwrap":
+            raise ConfigError(
+                f"hiding installed files needs the bubblewrap sandbox (this one is {self.network!r}); "
+                "library mode refuses to run without it (install bubblewrap, allow user namespaces)"
+            )
+        return dataclasses.replace(self, hidden=tuple(dict.fromkeys([*self.hidden, *paths])))
 
     @classmethod
     def detect(cls, limits: Limits | None = None, *, want_network_isolation: bool = True) -> Sandbox:
@@ -89,8 +110,10 @@ class Sandbox:
         writable instead of a private directory, everything else read-only. Both arguments are
         ignored by the other mechanisms.
         """
+        if self.hidden and self.network != "bwrap":  # never run with the files visible
+            raise ConfigError(f"cannot hide {len(self.hidden)} files without bubblewrap: not run")
         if self.network == "bwrap":
-            return [*_bwrap_prefix(workdir, read_only), *argv]
+            return [*_bwrap_prefix(workdir, read_only, self.hidden), *argv]
         if self.network == "unshare":
             return ["unshare", "--net", "--", *argv]
         return list(argv)
@@ -149,22 +172,28 @@ class Sandbox:
             },
             "scrubbed_env": self.scrub_env,
             "private_tmpdir": True,
+            "hidden_files": len(self.hidden),
         }
 
 
-def _bwrap_prefix(workdir: str | None, read_only: Sequence[str]) -> list[str]:
+def _bwrap_prefix(workdir: str | None, read_only: Sequence[str], hidden: Sequence[str] = ()) -> list[str]:
     base = [
         "bwrap", "--unshare-all", "--die-with-parent",
         "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
     ]
+    # /dev/null over each hidden file, after every other bind (a later bind of a folder above it
+    # would show the file again): the name still exists, but the file cannot be read
+    hide: list[str] = []
+    for path in hidden:
+        hide += ["--ro-bind", "/dev/null", os.path.realpath(path)]
     if workdir is None:
-        return [*base, "--bind", "/tmp", "/tmp", "--remount-ro", "/dev", "--"]
+        return [*base, "--bind", "/tmp", "/tmp", *hide, "--remount-ro", "/dev", "--"]
     argv = [*base, "--tmpfs", "/tmp"]
     for path in read_only:
         real = os.path.realpath(path)
         argv += ["--ro-bind", real, real]
     real = os.path.realpath(workdir)
-    argv += ["--bind", real, real, "--chdir", real]
+    argv += ["--bind", real, real, *hide, "--chdir", real]
     return [*argv, "--remount-ro", "/tmp", "--remount-ro", "/dev", "--"]
 
 

@@ -1,0 +1,728 @@
+"""The independent check of a proof of a library lemma **in its own file's context** (``prove --library``).
+
+The miniF2F check (``recheck.py``) judges ``header + statement + proof``; here the header is the
+lemma's file up to its statement (the *prefix*: imports, sections, variables, notations, hints, earlier
+lemmas with their original proofs), which is library code and trusted, and the proof is model text.
+``LibraryRechecker.check(ctx, tactics)`` accepts the proof only if every step below holds. Every
+process runs in the sandbox **with the installed copy of the file and of every file that depends on it
+hidden** (``Sandbox.hiding``, bubblewrap only: without it the check refuses to run), so that no lemma can
+be proved from itself.
+
+Files (all compiled as the private library ``LlemmaCheck``, never under the file's own logical name,
+so that the proof's constants and the installed file's constants have different kernel names)::
+
+    proof      = automation + prefix + statement + "Proof using All." + tactic sentences + "Qed." + ends
+    reference  = automation + prefix + statement + "Proof using All." + "Admitted."          + ends
+
+``automation`` is ``automation_header(ctx.automation)`` (``Require Import M.`` per module, at the very top,
+as the search loads it); ``ends`` closes the sections and modules the prefix left open (``End X.``, read
+from the trusted prefix). ``Proof using All`` makes the section variables the lemma is generalised over
+the same on both sides (all of them), so the compiled types are comparable; the tactics run with the
+same hypotheses in context either way.
+
+1. **Structure, by Coq's parser**: a ``coqidetop`` with automation + prefix loaded ``Add``s the
+   statement, ``Proof using All.``, each tactic sentence and ``Qed.`` without executing any, and each
+   must be read as exactly one sentence ending where its line ends; each tactic is written
+   ``( tactic\n).`` (``recheck.tactic_sentence``) so Coq can only read it as a tactic.
+2. **Compile** the proof file with ``coqc`` (the only process that runs model text); exit 0.
+3. **Kernel audit**: ``coqchk -o -norec LlemmaCheck`` on the proof's library and on the reference's.
+   The proof's axioms (full kernel names) must be among the reference's **minus the admitted lemma
+   itself** (``LlemmaCheck.<modules>.<name>``); no type-in-type / unsafe fixpoint / assumed positivity
+   entry beyond the reference's; ``Set is predicative``.
+4. **Statement identity**: one proof-free print file is compiled against each library::
+
+       Require LlemmaCheck.  Set Printing All.  Print ML Modules.  Print Module LlemmaCheck.
+       Check @LlemmaCheck.<modules>.<name>.  Print Libraries.
+
+   and the outputs must be identical: the lemma's type (fully printed, every name the shortest one that
+   resolves to the same object) is that of the trusted reference compile, the module's objects are the
+   same, the same libraries and plugins are loaded. The reference is the comparison, not the installed
+   ``.vo``'s constant: the installed type is generalised over the section variables its author's proof
+   happened to use and lives under another kernel name; the reference is the same text in the same
+   environment. Its print, axioms and unsafe entries are cached per lemma (``reference_cache``).
+5. **Not from itself**: the libraries the proof's ``LlemmaCheck`` loads (``Print Libraries``, the
+   ``.vo``'s transitive requirements) must contain neither the file's own module nor any module that
+   depends on it (``LibraryDeps.dependant_modules``). With the hiding this cannot happen (loading one
+   fails); it is checked anyway, by kernel module name, so a hiding that failed is still caught.
+
+Nothing is decided from text a tactic can print: the compile's output is never read (its exit status
+is), coqchk and the print files read the compiled ``.vo`` as data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ...core.errors import ConfigError
+from ...core.types import CheckResult
+from ..process import ManagedProcess, ProcessError, ProcessOutputLimit, ProcessTimeout
+from ..sandbox import Sandbox
+from .ide import Added, IdeTop
+from .library_deps import LibraryDeps
+from .recheck import (
+    CHECK_MODULE,
+    CheckReport,
+    final_tactics,
+    parse_coqchk,
+    split_assumptions,
+    tactic_sentence,
+)
+from .sentences import InvalidTactic
+
+__all__ = [
+    "LemmaContext",
+    "LibraryRechecker",
+    "ReferenceFacts",
+    "automation_header",
+    "open_blocks",
+    "proof_using",
+]
+
+#: the sentence opening every proof in the check files (see the module docstring)
+PROOF_USING = "Proof using All."
+#: characters of output accepted from a compile or coqchk (an honest one prints next to nothing)
+MAX_COMPILE_OUTPUT = 4 * 1024 * 1024
+#: characters of output accepted from a print file
+MAX_PRINT_OUTPUT = 32 * 1024 * 1024
+_PREDICATIVE = "Set is predicative"
+_PRINT_FILE = "LlemmaPrint.v"
+
+
+@dataclass(frozen=True)
+class LemmaContext:
+    """A library lemma where it stands in its file (what ``prove --library`` attempts)."""
+
+    library: str
+    logical: str
+    #: the folder the library's compiled files are in (``rel`` is relative to it)
+    root: str
+    rel: str
+    #: the file's extra coqc/coqidetop arguments (``-noinit``, ``-R root Lib``, ``-Q root Lib``)
+    args: tuple[str, ...]
+    #: exact source text of the file before the lemma's statement sentence (trusted)
+    prefix: str
+    #: the statement sentence, exact source text (trusted)
+    statement: str
+    #: the lemma's name (the last component is used; the modules around it are read from the prefix)
+    name: str
+    #: automation modules ``Require Import``ed before the prefix for the search (``automation_header``)
+    automation: tuple[str, ...] = ()
+
+
+def automation_header(automation: Sequence[str]) -> str:
+    """The text placed at the very top of the file, before the prefix, for ``automation`` modules."""
+    for mod in automation:
+        if not re.fullmatch(r"[A-Za-z_][\w']*(?:\.[A-Za-z_][\w']*)*", mod):
+            raise ConfigError(f"{mod!r} is not a Coq module name")
+    return "".join(f"Require Import {mod}.\n" for mod in automation)
+
+
+def proof_using() -> str:
+    """The sentence the check opens a proof with (``lib``'s search may open it the same way)."""
+    return PROOF_USING
+
+
+# -- the sections and modules a prefix leaves open (trusted text) ------------------------------------
+_SECTION_RE = re.compile(r"^(?:#\[[^\]]*\]\s*)?(?:(?:Local|Global)\s+)?Section\s+([A-Za-z_][\w']*)$")
+_MODULE_RE = re.compile(
+    r"^(?:#\[[^\]]*\]\s*)?(?:Local\s+)?Module\s+(Type\s+)?(?:(?:Import|Export)\s+)?([A-Za-z_][\w']*)\b(.*)$",
+    re.DOTALL,
+)
+_END_RE = re.compile(r"^End\s+([A-Za-z_][\w']*)$")
+
+
+@dataclass(frozen=True)
+class _Block:
+    kind: str  # "Section", "Module", "Module Type"
+    name: str
+
+
+def _sentences(text: str) -> list[tuple[int, int, str]]:
+    """Sentences of trusted Coq text as (start, end, text with comments and strings removed and blanks
+    collapsed); enough to find Section/Module/End commands."""
+    out: list[tuple[int, int, str]] = []
+    buf: list[str] = []
+    i, n, depth, start = 0, len(text), 0, 0
+    while i < n:
+        if text.startswith("(*", i):
+            depth += 1
+            i += 2
+            continue
+        if depth:
+            if text.startswith("*)", i):
+                depth -= 1
+                i += 2
+            else:
+                i += 1
+            continue
+        ch = text[i]
+        if ch == '"':
+            j = i + 1
+            while j < n:
+                if text[j] == '"':
+                    if j + 1 < n and text[j + 1] == '"':
+                        j += 2
+                        continue
+                    break
+                j += 1
+            buf.append('""')
+            i = j + 1
+            continue
+        if ch == "." and (i + 1 >= n or text[i + 1].isspace()) and not (i > 0 and text[i - 1] == "."):
+            out.append((start, i + 1, " ".join("".join(buf).split())))
+            buf = []
+            i += 1
+            start = i
+            continue
+        buf.append(ch)
+        i += 1
+    return out
+
+
+def _strip_bullets(sentence: str) -> str:
+    return re.sub(r"^[-+*{}\s]+", "", sentence)
+
+
+def _module_head(rest: str) -> str | None:
+    """The binders of an interactive ``Module`` after its name, without a ``: T`` / ``<: T`` type
+    constraint; ``None`` when the command is not an interactive module (it has ``:=``)."""
+    if ":=" in rest:
+        return None
+    depth = 0
+    for i, ch in enumerate(rest):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0 and ch == ":" or (depth == 0 and rest.startswith("<:", i)):
+            return rest[:i].rstrip()
+    return rest.rstrip()
+
+
+def open_blocks(prefix: str) -> tuple[tuple[str, str], ...]:
+    """The sections and modules open at the end of ``prefix``, outermost first, as (kind, name)."""
+    return tuple((b.kind, b.name) for b, _ in _scan(prefix))
+
+
+def closable_prefix(prefix: str) -> str:
+    """``prefix`` with the type constraint dropped from every module it leaves open
+    (``Module Z <: ZAxiomsSig.`` becomes ``Module Z.``): such a module could not be closed right
+    after the lemma (the signature's later fields are missing); its content is the same without it."""
+    out = prefix
+    for block, (start, end, head) in reversed(_scan(prefix)):
+        if block.kind != "Section" and head is not None:
+            out = out[:start] + head + out[end:]
+    return out
+
+
+def _scan(prefix: str) -> list[tuple[_Block, tuple[int, int, str | None]]]:
+    """The open blocks with the span of the sentence that opened each and, for a module whose type
+    constraint must be dropped, its replacement text (leading blanks kept)."""
+    stack: list[tuple[_Block, tuple[int, int, str | None]]] = []
+    for start, end, sentence in _sentences(prefix):
+        s = _strip_bullets(sentence)
+        m = _SECTION_RE.match(s)
+        if m:
+            stack.append((_Block("Section", m.group(1)), (start, end, None)))
+            continue
+        m = _MODULE_RE.match(s)
+        if m and not s.startswith("Declare"):
+            head = _module_head(m.group(3))
+            if head is not None:
+                replacement = None
+                if head != m.group(3).rstrip():
+                    lead = prefix[start:end][: len(prefix[start:end]) - len(prefix[start:end].lstrip())]
+                    replacement = (
+                        lead
+                        + s[: len(s) - len(m.group(3))].rstrip()
+                        + (" " + head.strip() if head.strip() else "")
+                        + "."
+                    )
+                kind = "Module Type" if m.group(1) else "Module"
+                stack.append((_Block(kind, m.group(2)), (start, end, replacement)))
+            continue
+        m = _END_RE.match(s)
+        if m and stack and stack[-1][0].name == m.group(1):
+            stack.pop()
+    return stack
+
+
+@dataclass(frozen=True)
+class ReferenceFacts:
+    """What the trusted reference (prefix + statement + ``Admitted.``) gives, cached per lemma."""
+
+    #: the reference's axioms minus the admitted lemma: what a proof may depend on
+    allowed_axioms: frozenset[str]
+    #: the reference's unsafe entries (coqchk -o), normally none
+    unsafe: frozenset[str]
+    #: the identity print of the reference, white space normalised
+    printed: str
+
+
+@dataclass(frozen=True)
+class _Job:
+    argv: tuple[str, ...]
+    workdir: str
+    files: tuple[tuple[str, str], ...] = ()
+    read_only: tuple[str, ...] = ()
+    max_output: int = MAX_COMPILE_OUTPUT
+
+
+class _Failed(Exception):
+    """A step of the check failed; the message says which and why."""
+
+
+@dataclass
+class _Files:
+    header: str
+    lines: list[str]  # statement, Proof using All., tactic sentences, Qed.
+    ends: str
+    kernel_name: str  # LlemmaCheck.<modules>.<name>
+    qualified: str  # <modules>.<name>
+
+    @property
+    def proof(self) -> str:
+        return self.header + "\n".join(self.lines) + "\n" + self.ends
+
+    @property
+    def reference(self) -> str:
+        return self.header + "\n".join([self.lines[0], PROOF_USING, "Admitted."]) + "\n" + self.ends
+
+
+class LibraryRechecker:
+    """Runs the in-context check (module docstring). One per worker; caches the graph and references.
+
+    ``deps``: the library's dependency graph (built on first use when not given). ``hide=False`` is
+    for tests only: it runs without hiding, to show that step 5 alone rejects a proof that loads its
+    own file's installed copy.
+    """
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        *,
+        coqbin: str = "",
+        timeout_s: float = 300.0,
+        deps: LibraryDeps | None = None,
+        hide: bool = True,
+        packages: Sequence[str] = ("Hammer",),
+    ) -> None:
+        self.sandbox = sandbox
+        self.coqbin = coqbin
+        self.timeout_s = timeout_s
+        self.deps = deps
+        self.hide = hide
+        self.packages = tuple(packages)
+        #: the reference's facts per lemma (prefix + statement), computed on the lemma's first check
+        self.reference_cache: dict[str, ReferenceFacts] = {}
+        #: seconds spent per step, summed over checks
+        self.times: dict[str, float] = {"compile": 0.0, "structure": 0.0, "kernel": 0.0, "checks": 0.0}
+        self._graphs: dict[tuple[str, str, str], LibraryDeps] = {}
+
+    def _bin(self, name: str) -> str:
+        return os.path.join(self.coqbin, name) if self.coqbin else name
+
+    # -- the environment of a lemma ---------------------------------------------------------------
+    def graph(self, ctx: LemmaContext) -> LibraryDeps:
+        """The dependency graph of ``ctx``'s library (``deps`` when given, else built once per library)."""
+        if self.deps is not None:
+            return self.deps
+        key = (ctx.library, ctx.logical, ctx.root)
+        if key not in self._graphs:
+            self._graphs[key] = LibraryDeps.build(
+                _Src(ctx.library, ctx.root, ctx.logical), packages=self.packages, coqc=self._bin("coqc")
+            )
+        return self._graphs[key]
+
+    def sandbox_for(self, ctx: LemmaContext) -> Sandbox:
+        """The sandbox every process of ``ctx``'s check runs in: the installed copy of the file and of
+        its dependants hidden (``ConfigError`` without bubblewrap)."""
+        if not self.hide:
+            return self.sandbox
+        return self.sandbox.hiding(self.graph(ctx).hidden_paths(ctx.rel, build_root=ctx.root))
+
+    # -- the check --------------------------------------------------------------------------------
+    def check(self, ctx: LemmaContext, tactics: Sequence[str]) -> CheckResult:
+        """Accept ``tactics`` as a proof of ``ctx``'s lemma in its context only if every step holds."""
+        t0 = time.monotonic()
+        try:
+            sentences = [tactic_sentence(t) for t in final_tactics(tactics)]
+        except InvalidTactic as exc:
+            return _result(False, t0, f"rejected: {exc}")
+        if not sentences:
+            return _result(False, t0, "rejected: no tactic")
+        return self.check_sentences(ctx, sentences, started=t0)
+
+    def check_sentences(
+        self,
+        ctx: LemmaContext,
+        sentences: Sequence[str],
+        *,
+        started: float | None = None,
+        parse_structure: bool = True,
+    ) -> CheckResult:
+        """Steps 1-5 on tactic sentences as they go in the file (``check`` writes them from tactics;
+        tests feed hostile sentences directly, ``parse_structure=False`` skipping step 1 to show that
+        the kernel steps alone refuse them)."""
+        t0 = time.monotonic() if started is None else started
+        deadline = t0 + self.timeout_s
+        self.times["checks"] += 1
+        files = self._files(ctx, sentences)
+        root = tempfile.mkdtemp(prefix="llemma-libcheck-")
+        try:
+            sandbox = self.sandbox_for(ctx)
+            return self._check(ctx, files, sandbox, root, deadline, t0, parse_structure)
+        except _Failed as exc:
+            return _result(False, t0, str(exc))
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+    def _files(self, ctx: LemmaContext, sentences: Sequence[str]) -> _Files:
+        blocks = open_blocks(ctx.prefix)
+        modules = [name for kind, name in blocks if kind != "Section"]
+        base = ctx.name.split(".")[-1]
+        qualified = ".".join([*modules, base])
+        prefix = closable_prefix(ctx.prefix)
+        prefix = prefix if prefix.endswith("\n") or not prefix else prefix + "\n"
+        ends = "".join(f"End {name}.\n" for _, name in reversed(blocks))
+        return _Files(
+            header=automation_header(ctx.automation) + prefix,
+            lines=[ctx.statement.strip(), PROOF_USING, *sentences, "Qed."],
+            ends=ends,
+            kernel_name=f"{CHECK_MODULE}.{qualified}",
+            qualified=qualified,
+        )
+
+    def _check(
+        self,
+        ctx: LemmaContext,
+        files: _Files,
+        sandbox: Sandbox,
+        root: str,
+        deadline: float,
+        t0: float,
+        parse_structure: bool,
+    ) -> CheckResult:
+        key = hashlib.sha256(
+            "\0".join([ctx.library, ctx.rel, *ctx.args, files.header, files.lines[0], files.ends]).encode()
+        ).hexdigest()
+        cached = self.reference_cache.get(key)
+        proof_dir = _mkdir(root, "proof")
+        ref_dir = _mkdir(root, "ref")
+        t = time.monotonic()
+        jobs = [self._compile(ctx, proof_dir, files.proof)]
+        if cached is None:
+            jobs.append(self._compile(ctx, ref_dir, files.reference))
+        procs = self._start(jobs, sandbox)
+        try:
+            if parse_structure:
+                ts = time.monotonic()
+                problem = self._structure(ctx, files, sandbox, deadline)
+                self.times["structure"] += time.monotonic() - ts
+                if problem is not None:
+                    return _result(False, t0, f"not statement + Proof + tactic sentences + Qed.: {problem}")
+            compiled = self._collect(jobs, procs, deadline)
+        finally:
+            for proc in procs:
+                proc.close()
+        self.times["compile"] += time.monotonic() - t
+        _require_ok("coqc (proof file)", compiled[0])
+        if cached is None:
+            _require_ok("coqc (reference: prefix + statement, Admitted)", compiled[1])
+        t = time.monotonic()
+        common = _print_file(files.kernel_name)
+        kernel_jobs = [
+            self._coqchk(ctx, _mkdir(root, "chk-proof"), proof_dir),
+            self._print(
+                ctx, _mkdir(root, "print-proof"), proof_dir, common + _assumptions(files.kernel_name)
+            ),
+        ]
+        if cached is None:
+            kernel_jobs += [
+                self._coqchk(ctx, _mkdir(root, "chk-ref"), ref_dir),
+                self._print(ctx, _mkdir(root, "print-ref"), ref_dir, common),
+            ]
+        results = self._run(kernel_jobs, sandbox, deadline)
+        self.times["kernel"] += time.monotonic() - t
+        if cached is None:
+            ref = _require_report("coqchk (reference)", results[2])
+            if ref.theory != _PREDICATIVE:
+                raise _Failed(f"the reference itself is not predicative: {ref.theory}")
+            if files.kernel_name not in ref.axioms:
+                raise _Failed(
+                    f"the reference does not admit {files.kernel_name} (is {ctx.name!r} the lemma's name?)"
+                )
+            cached = ReferenceFacts(
+                allowed_axioms=frozenset(a for a in ref.axioms if a != files.kernel_name),
+                unsafe=frozenset(ref.unsafe),
+                printed=_normal(_require_ok("print (reference)", results[3])),
+            )
+            self.reference_cache[key] = cached
+        return self._judge(ctx, files, cached, results[0], results[1], t0)
+
+    def _judge(
+        self,
+        ctx: LemmaContext,
+        files: _Files,
+        ref: ReferenceFacts,
+        chk: tuple[int, str] | str,
+        printed: tuple[int, str] | str,
+        t0: float,
+    ) -> CheckResult:
+        report = _require_report("coqchk (proof library)", chk)
+        bad = [u for u in report.unsafe if u not in ref.unsafe]
+        bad += [a for a in report.axioms if a not in ref.allowed_axioms]
+        if report.theory != _PREDICATIVE:
+            bad.append(f"Theory: {report.theory}")
+        if bad:
+            why = "depends on what the file's context does not bring in (coqchk -o)"
+            if files.kernel_name in bad:
+                why = "the lemma is an axiom of its own proof's library (admitted or assumed)"
+            return _result(False, t0, why, report.axioms, bad)
+        text, used = split_assumptions(_require_ok("print (proof library)", printed))
+        loaded = _loaded_libraries(text)
+        forbidden = self.graph(ctx).dependant_modules(ctx.rel)
+        own = sorted(m for m in loaded if m in forbidden)
+        if own:
+            return _result(
+                False,
+                t0,
+                f"the proof's library loads the installed copy of {ctx.rel} or of a file that depends on it",
+                report.axioms,
+                own,
+            )
+        if used is None or _normal(text) != ref.printed:
+            return _result(
+                False,
+                t0,
+                f"the compiled {files.kernel_name} is not the original statement in the original context: "
+                f"{_first_difference(ref.printed, text)}",
+                report.axioms,
+            )
+        return _result(True, t0, "", used)
+
+    # -- step 1 -------------------------------------------------------------------------------------
+    def _structure(self, ctx: LemmaContext, files: _Files, sandbox: Sandbox, deadline: float) -> str | None:
+        """``None`` when Coq's parser, after automation + prefix, reads each line as one sentence."""
+        for i, line in enumerate(files.lines[2:-1], start=3):
+            if not line.lstrip().startswith("(") and not re.match(r"^[^(]*:\s*\(", line):
+                return f"sentence {i} is not a parenthesised tactic: {line[:200]!r}"
+        proc = ManagedProcess(
+            IdeTop.argv(self._bin("coqidetop.opt"), *ctx.args, "-l", "header.v"),
+            private_tmpdir=True,
+            sandbox=sandbox,
+            stderr_file=True,
+            read_only=(ctx.root,),
+        )
+        workdir = proc.workdir
+        assert workdir is not None
+        with open(os.path.join(workdir, "header.v"), "w", encoding="utf-8") as fh:
+            fh.write(files.header)
+        ide = IdeTop(proc)
+        try:
+            tip = ide.start(deadline)
+            for i, line in enumerate(files.lines):
+                if not line.endswith("."):
+                    return f"sentence {i + 1} does not end with a period: {line[:200]!r}"
+                problem = ide.parses_to_end(line[:-1], tip, deadline)
+                if problem is not None:
+                    why = problem.message
+                    return f"Coq's parser does not read sentence {i + 1} as one ({why}): {line[:300]!r}"
+                added = ide.add(line, tip, deadline)
+                if not isinstance(added, Added):
+                    return f"Coq's parser refuses sentence {i + 1}: {added.message}"
+                tip = added.state_id
+        except ProcessError as exc:
+            return f"coqidetop failed: {exc} {proc.stderr_tail()[-500:]}"
+        finally:
+            ide.close()
+        return None
+
+    # -- processes ----------------------------------------------------------------------------------
+    def _compile(self, ctx: LemmaContext, workdir: str, source: str) -> _Job:
+        return _Job(
+            (self._bin("coqc"), "-q", *ctx.args, f"{CHECK_MODULE}.v"),
+            workdir,
+            files=((f"{CHECK_MODULE}.v", source),),
+            read_only=(ctx.root,),
+        )
+
+    def _coqchk(self, ctx: LemmaContext, workdir: str, lib: str) -> _Job:
+        return _Job(
+            (
+                self._bin("coqchk"),
+                "-silent",
+                "-o",
+                "-norec",
+                CHECK_MODULE,
+                *_load_args(ctx.args),
+                "-Q",
+                lib,
+                "",
+            ),
+            workdir,
+            read_only=(lib, ctx.root),
+        )
+
+    def _print(self, ctx: LemmaContext, workdir: str, lib: str, source: str) -> _Job:
+        return _Job(
+            (self._bin("coqc"), "-q", *ctx.args, "-Q", lib, "", _PRINT_FILE),
+            workdir,
+            files=((_PRINT_FILE, source),),
+            read_only=(lib, ctx.root),
+            max_output=MAX_PRINT_OUTPUT,
+        )
+
+    def _run(self, jobs: Sequence[_Job], sandbox: Sandbox, deadline: float) -> list[tuple[int, str] | str]:
+        procs = self._start(jobs, sandbox)
+        try:
+            return self._collect(jobs, procs, deadline)
+        finally:
+            for proc in procs:
+                proc.close()
+
+    def _start(self, jobs: Sequence[_Job], sandbox: Sandbox) -> list[ManagedProcess]:
+        procs: list[ManagedProcess] = []
+        try:
+            for job in jobs:
+                for fname, content in job.files:
+                    with open(os.path.join(job.workdir, fname), "w", encoding="utf-8") as fh:
+                        fh.write(content)
+                proc = ManagedProcess(
+                    job.argv,
+                    private_tmpdir=False,
+                    cwd=job.workdir,
+                    env_extra={"HOME": job.workdir, "TMPDIR": job.workdir},
+                    sandbox=sandbox,
+                    read_only=job.read_only,
+                    max_output_chars=job.max_output,
+                )
+                procs.append(proc)
+                proc.start()
+        except ProcessError as exc:
+            for proc in procs:
+                proc.close()
+            raise _Failed(f"could not start {exc}") from exc
+        return procs
+
+    @staticmethod
+    def _collect(
+        jobs: Sequence[_Job], procs: Sequence[ManagedProcess], deadline: float
+    ) -> list[tuple[int, str] | str]:
+        results: list[tuple[int, str] | str] = []
+        for job, proc in zip(jobs, procs, strict=True):
+            try:
+                results.append(proc.wait(deadline))
+            except ProcessOutputLimit:
+                results.append(f"{job.argv[0]} printed more than {job.max_output} characters; killed")
+            except ProcessTimeout:
+                results.append(f"{job.argv[0]} timed out")
+            except ProcessError as exc:
+                results.append(f"{job.argv[0]} failed to run: {exc}")
+        return results
+
+
+@dataclass(frozen=True)
+class _Src:
+    library: str
+    root: str
+    logical: str
+
+
+def _load_args(args: Sequence[str]) -> list[str]:
+    """The ``-R``/``-Q`` pairs of a file's arguments (what coqchk understands of them)."""
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        if args[i] in ("-R", "-Q") and i + 2 < len(args) + 1:
+            out += list(args[i : i + 3])
+            i += 3
+        else:
+            i += 1
+    return out
+
+
+def _print_file(kernel_name: str) -> str:
+    return (
+        "\n".join(
+            [
+                f"Require {CHECK_MODULE}.",
+                "Set Printing All.",
+                "Set Printing Width 1000000.",
+                "Print ML Modules.",
+                f"Print Module {CHECK_MODULE}.",
+                f"Check @{kernel_name}.",
+                "Print Libraries.",
+            ]
+        )
+        + "\n"
+    )
+
+
+def _assumptions(kernel_name: str) -> str:
+    return f"Print Assumptions {kernel_name}.\n"
+
+
+def _loaded_libraries(text: str) -> list[str]:
+    """The module names ``Print Libraries`` listed (the print file's last answer before the assumptions)."""
+    lines = text.split("\n")
+    try:
+        start = max(i for i, line in enumerate(lines) if line.strip() == "Loaded library files:")
+    except ValueError:
+        return []
+    out: list[str] = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("  ") or len(line.split()) != 1:
+            break
+        out.append(line.strip())
+    return out
+
+
+def _mkdir(root: str, name: str) -> str:
+    path = os.path.join(root, name)
+    os.mkdir(path)
+    return path
+
+
+def _require_ok(step: str, result: tuple[int, str] | str) -> str:
+    if isinstance(result, str):
+        raise _Failed(f"{step}: {result}")
+    status, out = result
+    if status != 0:
+        raise _Failed(f"{step} exit {status}: {' '.join(out.split())[-800:]}")
+    return out
+
+
+def _require_report(step: str, result: tuple[int, str] | str) -> CheckReport:
+    report = parse_coqchk(_require_ok(step, result))
+    if report is None:
+        raise _Failed(f"{step}: not a context summary")
+    return report
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _first_difference(expected: str, got: str) -> str:
+    a, b = _normal(expected), _normal(got)
+    i = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    return f"expected {a[max(0, i - 60) : i + 100]!r}, got {b[max(0, i - 60) : i + 100]!r}"
+
+
+def _result(
+    ok: bool, t0: float, message: str, axioms: Sequence[str] = (), bad: Sequence[str] = ()
+) -> CheckResult:
+    return CheckResult(
+        ok=ok,
+        checker="coqchk-library",
+        elapsed=time.monotonic() - t0,
+        message=message,
+        axioms=tuple(axioms),
+        bad_axioms=tuple(bad),
+    )
