@@ -144,7 +144,7 @@ class _Block:
     name: str
 
 
-def _sentences(text: str) -> list[tuple[int, int, str]]:
+def trusted_sentences(text: str) -> list[tuple[int, int, str]]:
     """Sentences of trusted Coq text as (start, end, text with comments and strings removed and blanks
     collapsed); enough to find Section/Module/End commands."""
     out: list[tuple[int, int, str]] = []
@@ -224,7 +224,7 @@ def _scan(prefix: str) -> list[tuple[_Block, tuple[int, int, str | None]]]:
     """The open blocks with the span of the sentence that opened each and, for a module whose type
     constraint must be dropped, its replacement text (leading blanks kept)."""
     stack: list[tuple[_Block, tuple[int, int, str | None]]] = []
-    for start, end, sentence in _sentences(prefix):
+    for start, end, sentence in trusted_sentences(prefix):
         s = _strip_bullets(sentence)
         m = _SECTION_RE.match(s)
         if m:
