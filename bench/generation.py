@@ -149,7 +149,7 @@ def run_prefix_ablation(
     """The same batch decoded in-process with and without the cached few-shot prefix, interleaved."""
     import torch
 
-    from llemma_prover.generators.prompts import load_prompt
+    from llemma_prover.generators.prompts import STOP_MARKER, load_prompt
     from llemma_prover.lm.decoder import Decoder
     from llemma_prover.serving.engines import load_for_server
 
@@ -162,6 +162,7 @@ def run_prefix_ablation(
             prompt.prefix,
             max_new_tokens=gen.max_new_tokens,
             prefix_cache=flag,
+            stop=STOP_MARKER,
         )
         for flag in (True, False)
     }

@@ -9,6 +9,7 @@ from llemma_prover.backends.base import ProverBackend, backend_class
 from llemma_prover.backends.sketch import Sketch, SketchError
 from llemma_prover.core.config import BACKENDS, DATA_SYSTEM
 from llemma_prover.core.types import Theorem
+from llemma_prover.doctor.runner import backend_checks
 
 THEOREMS = {
     "coq": Theorem("t", "test", "coq", "Require Import Arith.", "Theorem t : 1 + 1 = 2."),
@@ -33,7 +34,7 @@ def test_every_backend_answers_without_being_constructed(name: str, monkeypatch:
     sk = kind.parse_sketch(kind.whole_proof_sketch)
     assert isinstance(sk, Sketch) and sk.n_holes == 1, sk
     assert isinstance(kind.parse_sketch("x" * 20001), SketchError)
-    assert kind.doctor_checks(), "every backend registers its doctor checks"
+    assert backend_checks(name), "every backend has its doctor checks (doctor/<name>.py)"
     assert kind.reads_steps_of(name)
 
 

@@ -157,7 +157,8 @@ def test_a_worker_killed_mid_file_is_retried_on_the_generic_pool(tmp_path: Path)
 
     from conftest import ProcessWatcher, cmdline, descendants, proc_stat
 
-    from llemma_prover.extract.run import ExtractDir, ReplayOptions, run_jobs
+    from llemma_prover.extract.run import ExtractDir, ReplayOptions
+    from llemma_prover.workers.extract_job import run_jobs
 
     jobs = [j for j in jobs_for(coq_stdlib()) if re.search(r"Lists/ListSet\.v$|Arith/Between\.v$", j.key)]
     assert len(jobs) == 2

@@ -15,7 +15,7 @@ import pytest
 from conftest import cli_env, run_cli
 
 from llemma_prover.core.errors import ConfigError
-from llemma_prover.generators.prompts import MODEL_PROMPT_FILE, zero_shot_prompt
+from llemma_prover.generators.prompts import MODEL_PROMPT_FILE, STOP_MARKER, zero_shot_prompt
 from llemma_prover.train.config import TrainConfig
 from llemma_prover.train.data import coq_goal_text, read_dataset, render_example
 
@@ -112,7 +112,7 @@ def test_training_tokens_are_the_tokens_the_decoder_feeds(tiny_model_dir: Path) 
     tok = load_tokenizer(GeneratorConfig(model=str(tiny_model_dir)))
     prompt = zero_shot_prompt("coq")
     model = random_llama({**TINY_LLAMA_SHAPE, "vocab_size": len(tok)})
-    dec = Decoder(model, tok, prompt.prefix, prefix_cache=False)
+    dec = Decoder(model, tok, prompt.prefix, prefix_cache=False, stop=STOP_MARKER)
     goal = "x : R\nh : 2 * x = 4\n============================\nx = 2"
     ex = render_example({"goals_before": [{"hyps": ["x : R", "h : 2 * x = 4"], "concl": "x = 2"}],
                          "tactic": "lra"}, prompt, "coq")

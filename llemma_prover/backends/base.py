@@ -32,9 +32,6 @@ if TYPE_CHECKING:
 
 #: the line between a goal's hypotheses and its conclusion in the goal text of extracted steps
 GOAL_SEPARATOR = "============================"
-#: a doctor check function: ``fn(checklist, options)`` (``doctor/checks.Checklist``,
-#: ``doctor/runner.DoctorOptions``), adding its checks to the checklist
-DoctorCheck = Callable[[Any, Any], None]
 
 
 class ProverBackend(abc.ABC):
@@ -43,8 +40,9 @@ class ProverBackend(abc.ABC):
     What needs no running prover is a classmethod (ask ``backend_class(name)``, construct nothing):
     file formats (``proof_ext``, ``proof_text``, ``export_text``, ``imported_theorem``), proof-step data
     (``step_goal_text``, ``step_tactic_text``, ``reads_steps_of``, ``goal_parts``), sketches
-    (``parse_sketch``, ``fill_hole``, ``hole_candidates``, ``automation_theorem``, ``whole_proof_sketch``)
-    and the doctor's checks (``doctor_checks``). Callers never branch on a backend's name.
+    (``parse_sketch``, ``fill_hole``, ``hole_candidates``, ``automation_theorem``, ``whole_proof_sketch``).
+    Callers never branch on a backend's name. The doctor's checks of a backend live in
+    ``doctor/<name>.py`` (the doctor imports backends, never the reverse).
     """
 
     #: registry name, set by ``register_backend``
@@ -218,12 +216,6 @@ class ProverBackend(abc.ABC):
         """The proof-search command placed at a hole of a probe (its own time limit ``timeout``), whose
         suggestions ``probe(..., suggestions_at=line)`` collects; None: there is none."""
         return None
-
-    # -- diagnosis ---------------------------------------------------------------------------------
-    @classmethod
-    def doctor_checks(cls) -> Sequence[DoctorCheck]:
-        """The ``doctor``'s checks of this backend, in order. Default: none."""
-        return ()
 
     # -- accounting --------------------------------------------------------------------------
     @property

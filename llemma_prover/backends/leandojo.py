@@ -107,12 +107,6 @@ class LeanDojoBackend(LeanText, ProverBackend):
         """Its own data, and Lean 4 REPL data (the same Lean)."""
         return backend in (cls.name, "lean4")
 
-    @classmethod
-    def doctor_checks(cls) -> Sequence[Any]:
-        from ..doctor.leandojo import check_backend
-
-        return (check_backend,)
-
     def __init__(
         self,
         config: ProverConfig,

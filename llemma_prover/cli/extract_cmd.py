@@ -62,8 +62,9 @@ def run(args: argparse.Namespace) -> int:
     from ..backends.sandbox import sandbox_for
     from ..core.config import ProverConfig
     from ..extract.card import build_card, check_contamination
-    from ..extract.run import ExtractDir, ReplayOptions, run_jobs
+    from ..extract.run import ExtractDir, ReplayOptions
     from ..extract.sources import compile_library, coq_stdlib, jobs_for, library_source
+    from ..workers.extract_job import run_jobs
 
     console = args._console
     if args.from_run:

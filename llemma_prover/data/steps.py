@@ -106,3 +106,12 @@ def read_card(folder: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise DataError(f"{p}: expected a JSON object")
     return data
+
+
+def contamination_problems(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The overlap a data user must refuse: the unexpected hits (all hits for a card written before
+    ``expected`` existed)."""
+    rows = result.get("unexpected")
+    if rows is None:
+        rows = result.get("contaminated") or []
+    return list(rows)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import platform
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..backends.base import backend_class
@@ -12,7 +14,7 @@ from ..core.config import BACKENDS as PROVER_BACKENDS
 from ..core.errors import ConfigError
 from .checks import Checklist, Report
 
-__all__ = ["BACKENDS", "DoctorOptions", "run_doctor"]
+__all__ = ["BACKENDS", "DoctorOptions", "backend_checks", "run_doctor"]
 
 #: ``--backend none`` runs only the model/GPU checks (a GPU machine without provers)
 NO_BACKEND = "none"
@@ -50,6 +52,24 @@ class DoctorOptions:
             raise ConfigError("--k must be >= 2 (the checks need distinct candidates)")
 
 
+#: a check function: ``fn(checklist, options)``, adding its checks to the checklist
+DoctorCheck = Callable[[Checklist, "DoctorOptions"], None]
+
+
+def backend_checks(backend: str) -> Sequence[DoctorCheck]:
+    """The checks of a prover backend: ``check_backend`` of the doctor module named like it
+    (``doctor/coq.py`` for ``coq``); none for a backend without one. The doctor imports backends,
+    never the reverse."""
+    name = f"{__package__}.{backend_class(backend).name}"
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        return ()
+    return (module.check_backend,)
+
+
 def run_doctor(opts: DoctorOptions) -> Report:
     """Run the checks ``opts`` asks for; never raises for a broken component (that is a failed check)."""
     opts.validate()
@@ -64,9 +84,8 @@ def run_doctor(opts: DoctorOptions) -> Report:
     )
     lists: list[Checklist] = []
     if opts.backend != NO_BACKEND:
-        kind = backend_class(opts.backend)  # each backend says which checks are its own
-        cl = Checklist(kind.name, deadline)
-        for check in kind.doctor_checks():
+        cl = Checklist(backend_class(opts.backend).name, deadline)
+        for check in backend_checks(opts.backend):
             check(cl, opts)
         lists.append(cl)
     if opts.engine is not None or opts.model is not None:

@@ -102,7 +102,8 @@ def check_contamination(corpus: Sequence[str | os.PathLike[str]], data_dir: str 
 
     ``expected``: problems the data is meant to hold (``extract --from-run``: the valid problems whose
     proofs it is). ``clean`` is over every hit; ``unexpected`` lists the hits that are not expected, or
-    that are on the test split (never expected): what ``contamination_problems`` returns to a data user."""
+    that are on the test split (never expected): what ``data.steps.contamination_problems`` returns to
+    a data user."""
     from ..contamination.ngrams import make_tokenizer
     from ..contamination.overlap import NgramIndex, benchmark_items, scan
 
@@ -133,15 +134,6 @@ def check_contamination(corpus: Sequence[str | os.PathLike[str]], data_dir: str 
 def _hit_row(p: Any) -> dict[str, Any]:
     return {"problem": p.problem, "split": p.split, "hits": p.hits, "longest": p.longest,
             "where": [w.to_dict() for w in p.where[:3]]}
-
-
-def contamination_problems(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """The overlap a data user must refuse: the unexpected hits (all hits for a card written before
-    ``expected`` existed)."""
-    rows = result.get("unexpected")
-    if rows is None:
-        rows = result.get("contaminated") or []
-    return list(rows)
 
 
 def build_run_card(runs: Sequence[Any], steps: bytes, *, contamination: dict[str, Any], wall_seconds: float,

@@ -20,7 +20,7 @@ from ..core.types import Candidate
 from ..lm.decoder import Decoder
 from ..lm.loading import LoadedModel, load_model
 from .base import TacticGenerator, dedupe
-from .prompts import FewShotPrompt, prompt_for_model
+from .prompts import STOP_MARKER, FewShotPrompt, prompt_for_model
 
 __all__ = ["LlemmaGenerator"]
 
@@ -63,6 +63,7 @@ class LlemmaGenerator(TacticGenerator):
             temperature=self.config.temperature,
             seed=self.config.seed,
             prefix_cache=self.prefix_cache,
+            stop=STOP_MARKER,
         )
         if self.prefix_cache:
             self._decoder.prefix_kv()  # computed now, and the way it is shared settled

@@ -33,7 +33,7 @@ from typing import Any
 from ..backends.base import backend_class
 from ..core.errors import ConfigError, DataError
 from ..core.types import Candidate
-from ..data.steps import coq_goal_text, iter_steps, split_hyp
+from ..data.steps import contamination_problems, coq_goal_text, iter_steps, split_hyp
 from .base import TacticGenerator, dedupe
 
 log = logging.getLogger(__name__)
@@ -133,8 +133,6 @@ class RetrievalGenerator(TacticGenerator):
         """Data whose card lists miniF2F-test problems (beyond what it is meant to hold) is refused:
         retrieving their steps would answer test problems from their own proofs."""
         import json
-
-        from ..extract.card import contamination_problems
 
         card = (self.data_dir if self.data_dir.is_dir() else self.data_dir.parent) / "card.json"
         try:

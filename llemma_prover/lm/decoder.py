@@ -30,22 +30,25 @@ import inspect
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..core.errors import GeneratorError
 from ..core.types import Candidate
-from ..generators.prompts import STOP_MARKER
 from .attention import SHARED_PREFIX_ATTENTION, cache_tensors, register_shared_prefix_attention
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..generators.prompts import FewShotPrompt
-
-__all__ = ["DecodeRequest", "Decoder"]
+__all__ = ["DecodeRequest", "Decoder", "QueryPrompt"]
 
 log = logging.getLogger(__name__)
 
 #: tokens decoded at the end of a hypothesis to look for the stop marker (it spans at most a few)
 _STOP_TAIL_TOKENS = 8
+
+
+class QueryPrompt(Protocol):
+    """What the decoder needs of a prompt (``generators.prompts.FewShotPrompt`` is one): the text
+    that follows the shared prefix for a goal."""
+
+    def query(self, state: str) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ class Decoder:
         temperature: float = 0.0,
         seed: int = 0,
         prefix_cache: bool = True,
-        stop: str = STOP_MARKER,
+        stop: str,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -130,7 +133,7 @@ class Decoder:
             return tuple(ids[n:])
         return tuple(self.tokenizer(query, add_special_tokens=False)["input_ids"])
 
-    def request(self, prompt: FewShotPrompt, goal: str, k: int) -> DecodeRequest:
+    def request(self, prompt: QueryPrompt, goal: str, k: int) -> DecodeRequest:
         """The request for ``goal``; the goal is cut from the front if the prompt would not fit."""
         budget = self.max_positions - self.max_new_tokens - len(self.prefix_ids)
         if budget < 16:

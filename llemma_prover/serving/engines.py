@@ -9,7 +9,7 @@ from typing import Any
 
 from ..core.config import GeneratorConfig
 from ..generators.base import dedupe
-from ..generators.prompts import FewShotPrompt
+from ..generators.prompts import STOP_MARKER, FewShotPrompt
 from ..lm.decoder import Decoder
 from ..lm.loading import LoadedModel, load_model, load_tokenizer, resolve_device, resolve_dtype
 from .config import ServerConfig
@@ -85,6 +85,7 @@ class HFEngine(Engine):
             temperature=gen.temperature,
             seed=gen.seed,
             prefix_cache=server.prefix_cache,
+            stop=STOP_MARKER,
         )
         if server.prefix_cache:
             self.decoder.prefix_kv()  # at start-up, not in the first request's latency

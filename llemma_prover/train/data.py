@@ -92,7 +92,7 @@ def _contamination_gate(card: Mapping[str, Any], *, allow_unchecked: bool,
             )
         allowed.append("unchecked")
         return (result if isinstance(result, dict) else None), allowed
-    from ..extract.card import contamination_problems
+    from ..data.steps import contamination_problems
 
     hits = contamination_problems(result)
     if hits:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from ...core.types import Theorem
 from . import sketch
@@ -97,10 +97,4 @@ class CoqText:
     def automation_theorem(cls, theorem: Theorem, use_hammer: bool) -> Theorem:
         header = sketch.automation_header(theorem.header, use_hammer)
         return theorem if header == theorem.header else dataclasses.replace(theorem, header=header)
-
-    @classmethod
-    def doctor_checks(cls) -> Sequence[Any]:
-        from ...doctor.coq import check_backend
-
-        return (check_backend,)
 

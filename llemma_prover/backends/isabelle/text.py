@@ -7,7 +7,7 @@ automation (``automation.py``: the Llemma/DSP heuristics, then Sledgehammer).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from ...core.types import Theorem
 from .automation import HEURISTICS, sledgehammer_command
@@ -65,9 +65,3 @@ class IsabelleText:
     @classmethod
     def hammer_command(cls, timeout: float) -> str | None:
         return sledgehammer_command(timeout)
-
-    @classmethod
-    def doctor_checks(cls) -> Sequence[Any]:
-        from ...doctor.isabelle import check_backend
-
-        return (check_backend,)

@@ -31,7 +31,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from ...core.config import LEAN_TACTIC_TIMEOUT, ProverConfig
 from ...core.errors import (
@@ -201,12 +200,6 @@ class Lean4Backend(LeanText, ProverBackend):
         pool, proc = PoolPolicy(), ProcessPolicy()
         return ProverConfig(tactic_timeout=LEAN_TACTIC_TIMEOUT, start_timeout=pool.start_timeout,
                             memory_limit_mb=proc.rss_kill_mb, recycle_rss_mb=pool.recycle_rss_mb)
-
-    @classmethod
-    def doctor_checks(cls) -> Sequence[Any]:
-        from ...doctor.lean4 import check_backend
-
-        return (check_backend,)
 
     def __init__(self, config: ProverConfig, settings: Lean4Settings | None = None) -> None:
         super().__init__(config)
