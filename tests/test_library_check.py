@@ -57,6 +57,16 @@ End M.
 
 Lemma uses_earlier : double 0 + 0 = 0.
 Proof. rewrite double_0. reflexivity. Qed.
+
+Module Type HasX.
+Parameter x : nat.
+Axiom x_0 : x = 0.
+End HasX.
+
+Module Fun (Import P : HasX).
+Lemma in_functor : double x = 0.
+Proof. rewrite x_0. reflexivity. Qed.
+End Fun.
 """
 # ``Empty`` is a module type declared before A's content (M is checked against it: the check must
 # drop the constraint to close M right after the lemma)
@@ -185,7 +195,9 @@ def test_open_blocks_and_closable_prefix() -> None:
     )
     assert open_blocks(prefix) == (("Module", "Z"), ("Module", "F"), ("Module Type", "TT"), ("Section", "B"))
     closable = closable_prefix(prefix)
-    assert "Module Z." in closable and "Module F (X : T)." in closable and "<:" not in closable
+    assert "Module Z." in closable and "<:" not in closable
+    # a functor's parameters become declared modules, a module type a module
+    assert "Declare Module X : T.\nModule F." in closable and "Module TT." in closable
     assert "Module N := Z." in closable
     assert automation_header(["Coq.micromega.Lia"]) == "Require Import Coq.micromega.Lia.\n"
     with pytest.raises(ConfigError):
@@ -197,6 +209,7 @@ HONEST = [
     ("double_k", ["rewrite Hk.", "reflexivity."], ()),  # a section hypothesis
     ("uses_earlier", ["rewrite double_0.", "reflexivity."], ()),  # an earlier lemma
     ("in_module", ["reflexivity."], ()),  # inside a constrained module
+    ("in_functor", ["rewrite x_0.", "reflexivity."], ()),  # inside a functor, using its parameter
     ("double_k", ["unfold double.", "lia."], ("Coq.micromega.Lia",)),  # an automation tactic
 ]
 
@@ -255,6 +268,12 @@ HOSTILE_FILES = [
         "Admitted, shadowed by a module lemma of the same name",
         "double_0",
         ["Admitted.", "Module X.", "Lemma double_0 : double 0 = 0.", "Proof.", "( reflexivity\n)."],
+        "axiom of its own proof",
+    ),
+    (
+        "Admitted inside a functor, then another lemma",
+        "in_functor",
+        ["Admitted.", "Lemma other : True.", "Proof.", "( exact I\n)."],
         "axiom of its own proof",
     ),
     (
@@ -359,3 +378,18 @@ def test_no_leftover_processes(checker: LibraryRechecker, tiny: tuple[Path, Libr
         text=True,
     ).stdout.split()
     assert set(after) <= set(before)
+
+
+def test_stdlib_lemma_inside_a_functor(stdlib_checker: LibraryRechecker) -> None:
+    """``Logic/ProofIrrelevanceFacts.v`` (test split): ``eq_rect_eq`` sits in module ``Eq_rect_eq`` of
+    the functor ``ProofIrrelevanceTheory (M : ProofIrrelevance)``; the parameter is declared, so the
+    lemma has a name and its axioms (the parameter's field among them) are listed by coqchk."""
+    src = coq_stdlib()
+    text = (Path(src.root) / "Logic/ProofIrrelevanceFacts.v").read_text()
+    ctx = _ctx(Path(src.root), text, "Logic/ProofIrrelevanceFacts.v", "eq_rect_eq", "Coq", (), "coq-stdlib")
+    assert [kind for kind, _ in open_blocks(ctx.prefix)] == ["Module", "Module"]
+    tactics = ["intros U p Q x h; rewrite (M.proof_irrelevance _ h (eq_refl p)).", "reflexivity."]
+    result = stdlib_checker.check(ctx, tactics)
+    assert result.ok, result.message
+    assert "LlemmaCheck.M.proof_irrelevance" in result.axioms
+    assert not stdlib_checker.check(ctx, ["apply Coq.Logic.ProofIrrelevanceFacts.eq_rect_eq."]).ok

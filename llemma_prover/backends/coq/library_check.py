@@ -132,8 +132,11 @@ def proof_using() -> str:
 # -- the sections and modules a prefix leaves open (trusted text) ------------------------------------
 _SECTION_RE = re.compile(r"^(?:#\[[^\]]*\]\s*)?(?:(?:Local|Global)\s+)?Section\s+([A-Za-z_][\w']*)$")
 _MODULE_RE = re.compile(
-    r"^(?:#\[[^\]]*\]\s*)?(?:Local\s+)?Module\s+(Type\s+)?(?:(?:Import|Export)\s+)?([A-Za-z_][\w']*)\b(.*)$",
+    r"^(?:#\[[^\]]*\]\s*)?(?:Local\s+)?Module\s+(Type\s+)?((?:Import|Export)\s+)?([A-Za-z_][\w']*)\b(.*)$",
     re.DOTALL,
+)
+_BINDER_RE = re.compile(
+    r"^\s*(?:(Import|Export)\s+)?((?:[A-Za-z_][\w']*\s+)*[A-Za-z_][\w']*)\s*:\s*!?(.+?)\s*$", re.DOTALL
 )
 _END_RE = re.compile(r"^End\s+([A-Za-z_][\w']*)$")
 
@@ -210,9 +213,17 @@ def open_blocks(prefix: str) -> tuple[tuple[str, str], ...]:
 
 
 def closable_prefix(prefix: str) -> str:
-    """``prefix`` with the type constraint dropped from every module it leaves open
-    (``Module Z <: ZAxiomsSig.`` becomes ``Module Z.``): such a module could not be closed right
-    after the lemma (the signature's later fields are missing); its content is the same without it."""
+    """``prefix`` with every module it leaves open made a plain module that can be closed right after
+    the lemma, and whose lemma can be named from outside:
+
+    * a type constraint is dropped (``Module Z <: ZAxiomsSig.`` becomes ``Module Z.``): the signature's
+      later fields would be missing; the module's content is the same without it;
+    * a functor's parameters become declared modules (``Module Type P (Import A : S).`` becomes
+      ``Declare Module A : S. Import A. Module P.``) and a module type a module: a lemma inside a functor
+      or a module type has no name outside it (``Check`` cannot print it, ``coqchk`` does not list its
+      axioms); declared, the parameters are as abstract as the functor's. Both check files get the
+      same text, so the comparison between them holds.
+    """
     out = prefix
     for block, (start, end, head) in reversed(_scan(prefix)):
         if block.kind != "Section" and head is not None:
@@ -220,9 +231,36 @@ def closable_prefix(prefix: str) -> str:
     return out
 
 
+def _binders(head: str) -> list[tuple[str, list[str], str]] | None:
+    """A functor's binders ``(Import A : S) (B C : T A)`` as (Import/Export or "", names, type);
+    ``None`` when ``head`` is not a sequence of such binders."""
+    out: list[tuple[str, list[str], str]] = []
+    i = 0
+    while i < len(head):
+        if head[i].isspace():
+            i += 1
+            continue
+        if head[i] != "(":
+            return None
+        depth, j = 0, i
+        while j < len(head):
+            depth += head[j] == "("
+            depth -= head[j] == ")"
+            if depth == 0:
+                break
+            j += 1
+        m = _BINDER_RE.match(head[i + 1 : j])
+        if depth != 0 or m is None:
+            return None
+        out.append((m.group(1) or "", m.group(2).split(), m.group(3)))
+        i = j + 1
+    return out
+
+
 def _scan(prefix: str) -> list[tuple[_Block, tuple[int, int, str | None]]]:
-    """The open blocks with the span of the sentence that opened each and, for a module whose type
-    constraint must be dropped, its replacement text (leading blanks kept)."""
+    """The open blocks with the span of the sentence that opened each and, for a module that must be
+    opened differently to be closed right after the lemma, its replacement text (see
+    ``closable_prefix``)."""
     stack: list[tuple[_Block, tuple[int, int, str | None]]] = []
     for start, end, sentence in trusted_sentences(prefix):
         s = _strip_bullets(sentence)
@@ -232,19 +270,26 @@ def _scan(prefix: str) -> list[tuple[_Block, tuple[int, int, str | None]]]:
             continue
         m = _MODULE_RE.match(s)
         if m and not s.startswith("Declare"):
-            head = _module_head(m.group(3))
-            if head is not None:
-                replacement = None
-                if head != m.group(3).rstrip():
-                    lead = prefix[start:end][: len(prefix[start:end]) - len(prefix[start:end].lstrip())]
-                    replacement = (
-                        lead
-                        + s[: len(s) - len(m.group(3))].rstrip()
-                        + (" " + head.strip() if head.strip() else "")
-                        + "."
-                    )
-                kind = "Module Type" if m.group(1) else "Module"
-                stack.append((_Block(kind, m.group(2)), (start, end, replacement)))
+            head = _module_head(m.group(4))
+            if head is None:
+                continue  # Module M := ... (not interactive)
+            kind = "Module Type" if m.group(1) else "Module"
+            name, export = m.group(3), (m.group(2) or "").strip()
+            binders = _binders(head)
+            opened = f"{export} {name}" if export else name
+            text = prefix[start:end]
+            lead = text[: len(text) - len(text.lstrip())]
+            replacement = None
+            if binders is not None and (kind == "Module Type" or binders):
+                decls = "".join(
+                    f"Declare Module {n} : {typ}.\n" + (f"{kw} {n}.\n" if kw else "")
+                    for kw, names, typ in binders
+                    for n in names
+                )
+                replacement = f"{lead}{decls}Module {opened}."
+            elif head != m.group(4).rstrip():
+                replacement = f"{lead}Module {opened}{' ' + head.strip() if head.strip() else ''}."
+            stack.append((_Block(kind, name), (start, end, replacement)))
             continue
         m = _END_RE.match(s)
         if m and stack and stack[-1][0].name == m.group(1):
