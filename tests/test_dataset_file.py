@@ -86,3 +86,39 @@ def test_prove_three_theorem_dataset_end_to_end(tmp_path: Path) -> None:
     assert cfg["data_files"] == [str(f.resolve())]
     assert cfg["data_hash"] == hashlib.sha256(f.read_bytes()).hexdigest() and cfg["data_dir"] == ""
     assert "2/3" in proc.stdout
+
+
+#: a theorem inside a Section (as PutnamBench's Coq files write some): the header opens the section, the
+#: footer closes it; the proof uses a section hypothesis the statement does not mention
+SECTION = {"name": "sec_double", "header": "Require Import Arith Lia.\nSection S.\nVariable n : nat.\n"
+           "Hypothesis h : n = 2.\n", "statement": "Theorem sec_double : n + n = 4.", "footer": "End S."}
+
+
+@pytest.mark.coq
+def test_section_theorem_with_footer_is_proved_and_checked(tmp_path: Path) -> None:
+    f = write(tmp_path / "sec.jsonl", [SECTION])
+    out = tmp_path / "run"
+    proc = run_cli("--dataset", str(f), "--generator", "bank", "--workers", "0", "--out", str(out),
+                   "--time-budget", "60", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (rec,) = map(json.loads, (out / "results.jsonl").read_text().splitlines())
+    assert rec["status"] == "proved" and rec["check"]["ok"] is True, rec
+    text = (out / "proofs" / "sec_double.v").read_text()
+    assert text.rstrip().endswith("Qed.\nEnd S.") and 'Set Default Proof Using "All".' in text
+
+
+@pytest.mark.coq
+def test_check_honours_the_footer(tmp_path: Path) -> None:
+    """The check compiles header + statement + proof + footer, the reference and the header library
+    closed by the footer; the same proof without the footer cannot compile (the section stays open),
+    and a proof cannot close the section itself."""
+    from llemma_prover.backends.base import backend_class, make_backend
+    from llemma_prover.core.types import Theorem
+
+    thm = Theorem(name="sec_double", split="dataset", system="coq", header=SECTION["header"],
+                  statement=SECTION["statement"], footer="End S.")
+    with make_backend("coq", backend_class("coq").default_config()) as backend:
+        assert backend.check(thm, ["lia."]).ok
+        assert not backend.check(Theorem(**{**thm.__dict__, "footer": ""}), ["lia."]).ok
+        assert not backend.check(thm, ["lia. End S."]).ok
+        assert not backend.check(thm, ["reflexivity."]).ok

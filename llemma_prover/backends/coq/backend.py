@@ -42,6 +42,7 @@ from ...core.types import CheckResult, RootState, StepResult, TacticError, Theor
 from ..base import ProverBackend, register_backend
 from ..process import ProcessError
 from ..sandbox import Sandbox, sandbox_for
+from .header import theorem_header
 from .ide import MAX_ANSWER_CHARS, IdeTop, ide_executable_for
 from .pool import SessionPool
 from .recheck import Rechecker, final_tactics, theorem_name
@@ -50,14 +51,6 @@ from .settings import reset_counters, sibling_tool
 from .states import StateTree
 from .step import CandidateFailed, Stepper
 from .text import CoqText
-
-try:  # written by the header engineer; the signature is the contract
-    from .header import prepare_header
-except ImportError:  # pragma: no cover - only while header.py has not landed
-
-    def prepare_header(header: str) -> str:
-        return header
-
 
 __all__ = ["CoqBackend"]
 
@@ -129,7 +122,7 @@ class CoqBackend(CoqText, ProverBackend):
         after the header, then the new statement); otherwise the spare or a new process loads it."""
         t0 = time.monotonic()
         self._theorem = theorem
-        self._header = prepare_header(theorem.header)
+        self._header = theorem_header(theorem.header, theorem.footer)
         self._states.reset()
         self._pool.restarts = 0
         reset_counters(self._stats)
@@ -183,13 +176,14 @@ class CoqBackend(CoqText, ProverBackend):
                 ok=False, checker="coqchk", elapsed=time.monotonic() - t0, message=f"rejected: {exc}"
             )
         return self.rechecker.check(
-            header=prepare_header(theorem.header),
+            header=theorem_header(theorem.header, theorem.footer),
             statement=theorem.statement,
             tactics=tactics,
             name=theorem_name(theorem.statement) or theorem.name,
             timeout=self.config.check_timeout,
-            audit_header=None if audit_header is None else prepare_header(audit_header),
+            audit_header=None if audit_header is None else theorem_header(audit_header, theorem.footer),
             started=t0,
+            footer=theorem.footer,
         )
 
     def check_audited(self, theorem: Theorem, proof: Sequence[str], audit_header: str) -> CheckResult:

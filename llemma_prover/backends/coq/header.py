@@ -26,6 +26,12 @@ code (the benchmark data stay untouched), make every one of the 488 statements t
    the real-number library (``Print Assumptions`` of a proof lists only what the proof uses).
 
 ``prepare_header`` is pure, cheap and idempotent (applying it twice changes nothing).
+
+``theorem_header`` adds one rule for a theorem with a ``footer`` (text after its proof, e.g. the
+``End S.`` of a ``Section`` its header opens): ``Set Default Proof Using "All".`` after the header, so
+that at ``End`` the proved theorem and the check's ``Admitted`` reference are both generalised over
+every section variable and hypothesis (by default Coq generalises a ``Qed`` proof over the variables
+its *proof* uses, an ``Admitted`` one over those of its statement: the two would differ).
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ __all__ = [
     "imports_coquelicot_complex",
     "needs_coquelicot_compat",
     "prepare_header",
+    "theorem_header",
     "rename_rocq_libraries",
 ]
 
@@ -121,3 +128,15 @@ def prepare_header(header: str) -> str:
     if not text.startswith(AUTOMATION_IMPORTS):
         text = AUTOMATION_IMPORTS + text
     return text
+
+
+#: appended to the header of a theorem that has a footer (module docstring)
+SECTION_PROOF_USING = 'Set Default Proof Using "All".\n'
+
+
+def theorem_header(header: str, footer: str) -> str:
+    """The prepared header of a theorem whose file ends with ``footer`` ("" for miniF2F)."""
+    text = prepare_header(header)
+    if not footer.strip():
+        return text
+    return (text if text.endswith("\n") else text + "\n") + SECTION_PROOF_USING

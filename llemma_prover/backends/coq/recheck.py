@@ -149,13 +149,26 @@ def final_tactics(proof: Sequence[str]) -> list[str]:
     return [without_timeout(validate_tactic(t)) for t in proof]
 
 
-def proof_file(header: str, statement: str, tactics: Sequence[str]) -> str:
-    """Header, statement, ``Proof.``, one ``tactic_sentence`` per tactic, ``Qed.``, one per line.
+def proof_file(header: str, statement: str, tactics: Sequence[str], footer: str = "") -> str:
+    """Header, statement, ``Proof.``, one ``tactic_sentence`` per tactic, ``Qed.``, one per line, then
+    the theorem's ``footer`` (trusted data, e.g. ``End S.`` closing a section the header opened).
 
     Raises ``InvalidTactic`` if a tactic is not one admissible sentence.
     """
     body = [tactic_sentence(t) for t in tactics]
-    return header.rstrip("\n") + "\n" + statement.strip() + "\nProof.\n" + "\n".join(body) + "\nQed.\n"
+    return (header.rstrip("\n") + "\n" + statement.strip() + "\nProof.\n" + "\n".join(body) + "\nQed.\n"
+            + footer_block(footer))
+
+
+def footer_block(footer: str) -> str:
+    """What follows ``Qed.`` in a proof file: the footer, stripped, on its own lines ("" for none)."""
+    return footer.strip() + "\n" if footer.strip() else ""
+
+
+def with_footer(header: str, footer: str) -> str:
+    """The source of the header-only library: the header, closed by the footer when there is one (a
+    header that opens a ``Section`` compiles only once it is closed)."""
+    return header if not footer.strip() else header.rstrip("\n") + "\n" + footer_block(footer)
 
 
 @dataclass(frozen=True)
@@ -263,6 +276,7 @@ class Rechecker:
         timeout: float,
         audit_header: str | None = None,
         started: float | None = None,
+        footer: str = "",
     ) -> CheckResult:
         """Accept ``tactics`` as a proof of ``statement`` under ``header`` only if every step holds.
 
@@ -271,7 +285,7 @@ class Rechecker:
         """
         t0 = time.monotonic() if started is None else started
         try:
-            text = proof_file(header, statement, tactics)
+            text = proof_file(header, statement, tactics, footer)
         except InvalidTactic as exc:
             return self._result(False, t0, f"rejected: {exc}")
         return self.check_file(
@@ -283,6 +297,7 @@ class Rechecker:
             audit_header=audit_header,
             started=t0,
             tactics=tactics,
+            footer=footer,
         )
 
     def check_file(
@@ -297,6 +312,7 @@ class Rechecker:
         started: float | None = None,
         parse_structure: bool = True,
         tactics: Sequence[str] | None = None,
+        footer: str = "",
     ) -> CheckResult:
         """Steps 0-4 on a whole proof file ``text`` that claims to prove ``statement`` under ``header``.
 
@@ -312,7 +328,7 @@ class Rechecker:
         root = tempfile.mkdtemp(prefix="llemma-check-")
         try:
             return self._check(
-                root, header, statement, text, name, audit, deadline, t0, parse_structure, tactics
+                root, header, statement, text, name, audit, deadline, t0, parse_structure, tactics, footer
             )
         except _Failed as exc:
             return self._result(False, t0, str(exc))
@@ -331,14 +347,16 @@ class Rechecker:
         t0: float,
         parse_structure: bool = True,
         tactics: Sequence[str] | None = None,
+        footer: str = "",
     ) -> CheckResult:
         proof_dir, ref_dir = _mkdir(root, "proof"), _mkdir(root, "ref")
         problem = self._compile_both(
-            proof_dir, ref_dir, header, statement, text, deadline, tactics, parse_structure
+            proof_dir, ref_dir, header, statement, text, deadline, tactics, parse_structure, footer
         )
         if problem is not None:
             return self._result(False, t0, f"not header + statement + Proof. + tactics + Qed.: {problem}")
-        return self._judge(root, proof_dir, ref_dir, header, name, audit_header, deadline, t0)
+        return self._judge(root, proof_dir, ref_dir, with_footer(header, footer), name,
+                           with_footer(audit_header, footer), deadline, t0)
 
     def _compile_both(  # the proof file and the trusted reference, with the structure parse beside them
         self,
@@ -350,18 +368,19 @@ class Rechecker:
         deadline: float,
         tactics: Sequence[str] | None,
         parse_structure: bool,
+        footer: str = "",
     ) -> str | None:
         """Compile the proof file and the reference (header + statement + ``Admitted.``) at the same
         time as the structure parse (step 0); the structure problem, or None once both compiled
         (a failed compile raises ``_Failed``)."""
-        reference = header.rstrip("\n") + "\n" + statement.strip() + "\nAdmitted.\n"
+        reference = header.rstrip("\n") + "\n" + statement.strip() + "\nAdmitted.\n" + footer_block(footer)
         t = time.monotonic()
         jobs = [self._compile(proof_dir, text), self._compile(ref_dir, reference)]
         procs = self._start(jobs)
         try:
             if parse_structure:
                 ts = time.monotonic()
-                problem = self._structure(header, statement, text, deadline, tactics)
+                problem = self._structure(header, statement, text, deadline, tactics, footer)
                 self.times["structure"] += time.monotonic() - ts
                 if problem is not None:
                     return problem
@@ -524,13 +543,19 @@ class Rechecker:
         return results
 
     def _structure(
-        self, header: str, statement: str, text: str, deadline: float, tactics: Sequence[str] | None
+        self, header: str, statement: str, text: str, deadline: float, tactics: Sequence[str] | None,
+        footer: str = "",
     ) -> str | None:
         """Step 0: ``None`` when Coq's parser reads ``text`` as header + statement + Proof. + tactic
         sentences + Qed. (nothing is executed); otherwise what is wrong. The sentences are those
         ``proof_file`` wrote for ``tactics``; without ``tactics`` (a file from elsewhere), the text is cut
         after each ``\\n).\\n`` that ends a ``tactic_sentence``."""
         prefix = header.rstrip("\n") + "\n"
+        tail = footer_block(footer)
+        if tail:  # the footer is trusted data appended after Qed.: the rest must be as without one
+            if not text.endswith("\n" + tail):
+                return "the file does not end with the theorem's footer"
+            text = text[: -len(tail)]
         if tactics is not None:
             lines = [statement.strip(), "Proof.", *(tactic_sentence(t) for t in tactics), "Qed."]
             if text != prefix + "\n".join(lines) + "\n":

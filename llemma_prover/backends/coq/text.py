@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, ClassVar
 
 from ...core.types import Theorem
 from . import sketch
-from .header import prepare_header
-from .recheck import final_tactics, proof_file
+from .header import theorem_header
+from .recheck import final_tactics, footer_block, proof_file
 from .sentences import validate_tactic
 
 if TYPE_CHECKING:
     from ..bank import Bank
+    from ..base import AuditProbes
     from ..sketch import Sketch, SketchError
 
 __all__ = ["CoqText"]
@@ -35,6 +36,13 @@ class CoqText:
     whole_proof_sketch: ClassVar[str] = "hole."
 
     @classmethod
+    def audit_probes(cls) -> AuditProbes:
+        from ..base import AuditProbes
+        from .audit import PROBES, ROOT_TACTIC, WITNESS_TACTICS, probe_theorem
+
+        return AuditProbes(tuple(PROBES), ROOT_TACTIC, WITNESS_TACTICS, probe_theorem)
+
+    @classmethod
     def tactic_bank(cls) -> Bank:
         from .bank import coq_bank
 
@@ -49,7 +57,8 @@ class CoqText:
         machine runs ``T`` slower than the search did (``recheck.final_tactics``). ``T`` itself is
         checked as usual. Raises ``InvalidTactic`` if a tactic is not one admissible sentence.
         """
-        return proof_file(prepare_header(theorem.header), theorem.statement, final_tactics(proof))
+        return proof_file(theorem_header(theorem.header, theorem.footer), theorem.statement,
+                          final_tactics(proof), theorem.footer)
 
     @classmethod
     def export_text(
@@ -61,7 +70,8 @@ class CoqText:
         comment = (
             ("\n  (* remaining goals:\n" + _indent(note.replace("*)", "* )"), 5) + "\n  *)") if note else ""
         )
-        return f"{prepare_header(theorem.header)}\n{theorem.statement}\nProof.\n{body}{comment}\n{end}\n"
+        header, tail = theorem_header(theorem.header, theorem.footer), footer_block(theorem.footer)
+        return f"{header}\n{theorem.statement}\nProof.\n{body}{comment}\n{end}\n{tail}"
 
     @classmethod
     def tactic_key(cls, tactic: str) -> str:
