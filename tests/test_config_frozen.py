@@ -70,7 +70,8 @@ CONFIG_NAMES = {"cfg", "config", "run_config", "worker_cfg"}
 #: folders that hold no run config (lm/ and train/ set fields of transformers' own model configs)
 OTHER_CONFIGS = ("doctor/", "lm/", "train/")
 #: the only functions that construct a run's configuration
-BUILDERS = {("cli/prove.py", "build_config"), ("cli/autoformalize_cmd.py", "build_config")}
+BUILDERS = {("cli/prove.py", "build_config"), ("cli/autoformalize_cmd.py", "build_config"),
+            ("cli/audit_cmd.py", "build_config")}
 
 
 def _config_changes(root: Path = PACKAGE) -> list[str]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -32,6 +33,17 @@ if TYPE_CHECKING:
 
 #: the line between a goal's hypotheses and its conclusion in the goal text of extracted steps
 GOAL_SEPARATOR = "============================"
+
+
+@dataclass(frozen=True)
+class AuditProbes:
+    """How ``llemma-prover audit`` probes a statement on one prover: each probe is a search on
+    ``make(theorem, probe)`` whose first step is ``root_tactic``; ``extra_tactics`` join the bank."""
+
+    probes: tuple[str, ...]
+    root_tactic: str
+    extra_tactics: tuple[str, ...]
+    make: Callable[[Theorem, str], Theorem]
 
 
 class ProverBackend(abc.ABC):
@@ -197,6 +209,11 @@ class ProverBackend(abc.ABC):
         """The ranked automation tried on a hole whose claim is ``claim`` ("" when the step states
         none) on ``goals``; ``use_hammer``: include hammer-style reconstruction where there is one."""
         return []
+
+    @classmethod
+    def audit_probes(cls) -> AuditProbes | None:
+        """The vacuity audit's probes on this prover (``llemma-prover audit``); None: none written yet."""
+        return None
 
     @classmethod
     def automation_theorem(cls, theorem: Theorem, use_hammer: bool) -> Theorem:

@@ -28,6 +28,7 @@ SUBCOMMANDS: list[tuple[str, str]] = [
     ("extract", "llemma_prover.cli.extract_cmd"),
     ("doctor", "llemma_prover.cli.doctor_cmd"),
     ("train", "llemma_prover.cli.train_cmd"),
+    ("audit", "llemma_prover.cli.audit_cmd"),
 ]
 
 EXIT_USER_ERROR = 2

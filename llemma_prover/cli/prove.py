@@ -59,6 +59,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--dataset", default=None, metavar="FILE.jsonl",
                    help="prove the theorems of this JSON-lines file instead of a miniF2F split "
                    "(format: docs/benchmarks.md)")
+    p.add_argument("--manifest", default=None, metavar="FILE",
+                   help="statement manifest whose flags the summary excludes (default: the shipped one of "
+                   "the miniF2F split; `llemma-prover audit` writes one for a --dataset)")
     p.add_argument("--theorems", default="", help="comma-separated theorem names (default: all)")
     p.add_argument("--limit", type=int, default=None, help="only the first N theorems")
     p.add_argument("--out", default=None, help="run directory (default: runs/<split>-<backend>-<generator>)")
@@ -259,6 +262,7 @@ def start_planned(args: argparse.Namespace, cfg: RunConfig, machine: Machine
 def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
+    from ..data.manifest import flagged_summary, run_manifest
     from ..data.minif2f import DATA_ENV, load_theorems, select
     from ..results.rundir import RunDir
     from ..results.summary import summarize, summary_lines
@@ -283,6 +287,9 @@ def run(args: argparse.Namespace) -> int:
         out = Path(cfg.out_dir)
         meta = run_metadata(cfg, resolved, dataset.files, dataset.sha256, ["llemma-prover", *args._argv],
                             note=note)
+        manifest = run_manifest(a.manifest, cfg.data_system, cfg.split_name, theorems)
+        if manifest is not None:
+            meta["manifest"] = manifest
         run_dir = RunDir.open(out, meta)
         run_log = _attach_run_log(run_dir.path / "run.log")
 
@@ -331,6 +338,10 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     Console().print(table)
+    if manifest is not None:
+        solved = [n for n, r in run_dir.records.items() if r.proved]
+        print(f"solved: {flagged_summary(solved, [t.name for t in theorems], manifest['flagged'])} "
+              "by the statement manifest")
     print(f"results: {run_dir.path / 'results.jsonl'}")
     return 0
 

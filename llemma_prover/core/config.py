@@ -171,6 +171,10 @@ class GeneratorConfig:
     bank_families: tuple[str, ...] = ()
     #: ``bank``: cost class -> (search stage, Coq timeout in seconds), see ``BANK_SCHEDULE``
     bank_schedule: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(BANK_SCHEDULE))
+    #: the only candidate at the root, so every proof starts with it ("": none; ``audit``'s probes)
+    root_tactic: str = ""
+    #: candidates offered below the root before the generator's own (``audit``'s witness family)
+    extra_tactics: tuple[str, ...] = ()
 
     def validate(self) -> None:
         parts = generator_parts(self.name)
@@ -293,8 +297,9 @@ class RunConfig:
             search = SearchConfig(**data.pop("search", {}))
             prover = ProverConfig(**data.pop("prover", {}))
             gen = dict(data.pop("generator", {}))
-            if "bank_families" in gen:
-                gen["bank_families"] = tuple(gen["bank_families"])
+            for key in ("bank_families", "extra_tactics"):
+                if key in gen:
+                    gen[key] = tuple(gen[key])
             if "bank_schedule" in gen:
                 gen["bank_schedule"] = {k: (int(v[0]), int(v[1])) for k, v in gen["bank_schedule"].items()}
             generator = GeneratorConfig(**gen)

@@ -41,6 +41,19 @@ def make_generator(
     of them, see ``mixture.py``). ``gpu_available`` overrides GPU detection (tests; a driver that
     already knows). The caller owns the generator and must ``close()`` it.
     """
+    gen, note = _make_plain(config, backend, gpu_available)
+    if not (config.root_tactic or config.extra_tactics):
+        return gen, note
+    from .probe import ProbeGenerator
+
+    first = f"first step {config.root_tactic!r}, " if config.root_tactic else ""
+    return (ProbeGenerator(gen, config.root_tactic, config.extra_tactics),
+            f"{note}; {first}{len(config.extra_tactics)} extra tactics")
+
+
+def _make_plain(
+    config: GeneratorConfig, backend: str, gpu_available: bool | None
+) -> tuple[TacticGenerator, str]:
     parts = generator_parts(config.name)
     if len(parts) == 1:
         factory = FACTORIES.get(config.name)

@@ -168,6 +168,7 @@ def build_report(
     md += _md_table(
         ["run", "split", "backend", "generator", "solved/total", "rate", "source"], run_rows, (4, 5)
     )
+    md += _flagged_lines(runs)
     excluded = [(run.name, e) for run in runs for e in run.config.get("excluded", []) or []]
     if excluded:
         md += [
@@ -253,6 +254,26 @@ def build_report(
     text = "\n".join(md)
     write("report.md", text)
     return Report(out, text, tuple(files), tuple(rates), tuple(passk), tuple(comps))
+
+
+def _flagged_lines(runs: Sequence[RunView]) -> list[str]:
+    """Solved over all and over the unflagged theorems, for runs whose config.json names a manifest."""
+    from ..data.manifest import flagged_summary
+
+    out = []
+    for run in runs:
+        manifest = run.config.get("manifest")
+        if not isinstance(manifest, dict):
+            continue
+        flagged = manifest.get("flagged") or {}
+        solved = [r.theorem for r in run.records if r.proved]
+        line = flagged_summary(solved, [r.theorem for r in run.records], flagged)
+        digest = str(manifest.get("sha256", ""))[:12]
+        out.append(f"- {run.name}: {line} (manifest {digest}: "
+                   + (", ".join(f"`{n}` {'/'.join(k)}" for n, k in sorted(flagged.items())) or "none flagged")
+                   + ")")
+    return ["", "Solved over all theorems and over those the statement manifest does not flag:", "", *out] \
+        if out else []
 
 
 def _most(run: RunView, attr: str) -> str:
