@@ -122,3 +122,24 @@ def test_check_honours_the_footer(tmp_path: Path) -> None:
         assert not backend.check(Theorem(**{**thm.__dict__, "footer": ""}), ["lia."]).ok
         assert not backend.check(thm, ["lia. End S."]).ok
         assert not backend.check(thm, ["reflexivity."]).ok
+
+
+@pytest.mark.coq
+def test_autoformalize_on_a_dataset_file(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+
+    f = write(tmp_path / "mine.jsonl", [THREE[0], THREE[2]])
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "llemma_prover.cli.main", "autoformalize",
+                           "--dataset", str(f), "--generator", "none", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600, env=cli_env())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    recs = {r["theorem"]: r for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
+    assert recs["my_add_zero"]["status"] == "proved" and recs["my_false"]["status"] == "failed"
+    assert recs["my_add_zero"]["split"] == DATASET_SPLIT
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["dataset"] == str(f.resolve())
+    assert cfg["data_hash"] == hashlib.sha256(f.read_bytes()).hexdigest()
