@@ -23,6 +23,7 @@ from llemma_prover.backends.isabelle.client import (
     IsabelleConnection,
     IsabelleServer,
     ServerAddress,
+    TaskTimeout,
 )
 from llemma_prover.backends.isabelle.protocol import MessageBuffer, Position, ProverMessage, encode
 from llemma_prover.backends.isabelle.session import IsabelleSession
@@ -179,6 +180,28 @@ def test_client_handshake_commands_tasks_and_cleanup(tmp_path):
     finally:
         server.close()
     assert not pid_alive(pid)
+
+
+@pytest.mark.parametrize("order", ["ok_first", "failed_first"])
+def test_cancel_reads_ok_and_failed_in_either_order(tmp_path, order):
+    """``cancel``: the server's ``OK`` (command loop) and the task's ``FAILED`` "Interrupt" (task thread)
+    come in either order; both are read, so the next command gets its own reply."""
+    exe = make_fake(tmp_path, {"claims": {GOAL: {"simp": "hang"}}, "cancel_order": order})
+    (tmp_path / f"{THM.name}.thy").write_text(f"{THM.header}\n{THM.statement}\nby simp\n\nend\n")
+    server = IsabelleServer(executable=exe, start_timeout=30)
+    addr = server.start()
+    try:
+        conn = IsabelleConnection(addr)
+        conn.connect()
+        sid = conn.session_start("HOL")
+        for _ in range(2):  # twice: a reply left unread by the first cancel would answer the echo below
+            with pytest.raises(TaskTimeout):
+                conn.use_theories(sid, [THM.name], str(tmp_path), timeout=0.5)
+            assert conn.echo({"after": order}) == {"after": order}
+        assert conn.session_stop(sid).ok
+        conn.close()
+    finally:
+        server.close()
 
 
 def test_missing_executable_and_silent_server(tmp_path):

@@ -29,8 +29,10 @@ from llemma_prover.backends.lean4.protocol import (
     COMPLETED,
     CommandResponse,
     Message,
+    ProtocolError,
     ReplError,
     TacticResponse,
+    encode_request,
     parse_command_response,
     parse_tactic_response,
 )
@@ -245,6 +247,20 @@ def test_cheating_tactics_never_reach_the_repl(replay: Replay) -> None:
         r = b.apply(root.state_id, "induction x with\n| zero => sorry\n| succ x => sorry")
         assert isinstance(r, TacticError) and r.rejected
     assert replay.tactics_sent() == []
+
+
+def test_lone_surrogate_is_a_tactic_error_not_an_exception(replay: Replay) -> None:
+    """A tactic with a lone surrogate (no UTF-8 encoding) is refused as a value; the process is fine."""
+    with replay.backend() as b:
+        root = b.start_theorem(DEF_F)
+        for tac in ("exact \udc80", "simp [\ud800]", "rfl -- \udfff"):
+            r = b.apply(root.state_id, tac)
+            assert isinstance(r, TacticError) and r.rejected and "surrogate" in r.message, tac
+        assert isinstance(b.apply(root.state_id, "apply Int.natAbs"), Advanced)
+        assert not b.check(DEF_F, ["exact \udc80"]).ok
+        assert b.restarts == 0
+    with pytest.raises(ProtocolError):
+        encode_request({"tactic": "exact \udc80", "proofState": 0})
 
 
 def _recorded_tactic_replies() -> list[tuple[str, dict[str, object]]]:

@@ -252,7 +252,7 @@ class IsabelleConnection:
         self.send("cancel", {"task": task_id})
         grace = time.monotonic() + self.policy.cancel_grace
         try:
-            self._await_task(task_id, grace, notes, None, t0, accept_ok=True)
+            self._await_cancel(task_id, grace, notes, t0)
         except ProverHung as exc:
             raise ProverHung(
                 f"{name} task {task_id} did not stop within {self.policy.cancel_grace:.0f} s "
@@ -264,6 +264,35 @@ class IsabelleConnection:
             f"{name} exceeded {timeout:.1f} s and was cancelled", timeout=timeout, elapsed=elapsed
         )
 
+    def _await_cancel(self, task_id: Any, deadline: float, notes: list[dict[str, Any]], t0: float) -> None:
+        """Read both answers to our ``cancel``: the command's own ``OK`` and the task's end (``FAILED``
+        with ``Interrupt``, or ``FINISHED`` if it ended first). The server sends them from different
+        threads (the command loop answers ``cancel``; the task's thread reports its end), so they come
+        in either order; returning after the first would leave the other to be read as the reply to the
+        next command."""
+        got_ok = got_end = False
+        while not (got_ok and got_end):
+            msg = self._read(deadline)
+            if msg.name == Reply.OK.value and not got_ok:
+                got_ok = True
+                continue
+            if msg.name == Reply.ERROR.value:
+                raise ProverDesync(f"cancel of task {task_id} failed: {msg.argument[:500]}", backend=BACKEND)
+            payload = msg.json() if msg.name != Reply.OK.value else None
+            if isinstance(payload, dict) and payload.get("task") == task_id:
+                if msg.name == Reply.NOTE.value:
+                    notes.append(payload)
+                    continue
+                if msg.name in (Reply.FINISHED.value, Reply.FAILED.value) and not got_end:
+                    got_end = True
+                    continue
+            if msg.name in (Reply.NOTE.value, Reply.FINISHED.value, Reply.FAILED.value):
+                log.debug("dropping %s of another task while cancelling task %r", msg.name, task_id)
+                continue
+            raise ProverDesync(
+                f"unexpected reply {msg.name!r} while cancelling task {task_id}", backend=BACKEND
+            )
+
     def _await_task(
         self,
         task_id: Any,
@@ -271,13 +300,10 @@ class IsabelleConnection:
         notes: list[dict[str, Any]],
         on_note: Callable[[dict[str, Any]], None] | None,
         t0: float,
-        accept_ok: bool = False,
     ) -> TaskResult:
         while True:
             msg = self._read(deadline)
             payload = msg.json()
-            if msg.name == Reply.OK.value and accept_ok:
-                continue  # the OK of our own ``cancel``
             if msg.name == Reply.NOTE.value and not isinstance(payload, dict):
                 # progress output is informational; no decision rests on it
                 log.debug("ignoring a NOTE that is not a JSON object: %r", msg.argument[:200])

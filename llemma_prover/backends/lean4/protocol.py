@@ -160,8 +160,13 @@ def unpickle_env_request(path: str) -> dict[str, Any]:
 
 
 def encode_request(req: dict[str, Any]) -> bytes:
-    """One request on the wire: a single-line JSON object and the blank line that ends it."""
-    return (json.dumps(req, ensure_ascii=False) + "\n\n").encode("utf-8")
+    """One request on the wire: a single-line JSON object and the blank line that ends it.
+
+    Raises ``ProtocolError`` for text that has no UTF-8 encoding (a lone surrogate)."""
+    try:
+        return (json.dumps(req, ensure_ascii=False) + "\n\n").encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ProtocolError(f"request is not encodable as UTF-8: {exc}") from exc
 
 
 # ------------------------------------------------------------------------------------------------

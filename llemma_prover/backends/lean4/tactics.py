@@ -149,6 +149,8 @@ for _words, _why in (
 # Trailing ? and ! belong to tactic names (exact?, rw?, simp!).
 _TOKEN_RE = re.compile(r"[#]?[^\W\d][\w'!?₀-₉ᵢ-ᵪ]*(?:\.[^\W\d][\w'!?₀-₉]*)*", re.UNICODE)
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+#: UTF-16 surrogate code points, which only exist in Python strings, never in valid UTF-8
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _NATIVE_FLAG_RE = re.compile(r"(?:\+\s*native\b|\bnative\s*:=\s*true\b|\bkernel\s*:=\s*false\b)")
 _SET_OPTION_RE = re.compile(r"\bset_option\s+([\w.]+)")
 
@@ -199,6 +201,10 @@ def check_tactic(tactic: str) -> str | None:
         return f"tactic longer than {MAX_TACTIC_CHARS} characters"
     if _CONTROL_RE.search(tactic):
         return "control characters in tactic"
+    if _SURROGATE_RE.search(tactic):
+        # a lone surrogate (e.g. decoded with errors="surrogateescape") has no UTF-8 encoding: the
+        # request could not be written, and Lean reads only UTF-8
+        return "lone surrogate in tactic (not encodable as UTF-8)"
     code, err = _strip_comments_and_strings(tactic)
     if err:
         return err
