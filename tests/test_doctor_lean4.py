@@ -129,17 +129,25 @@ def test_broken_repl_and_old_lean_fail_with_remedies(tmp_path: Path, lean_on_pat
 def test_leandojo_without_the_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 
+    import llemma_prover.doctor.leandojo as doctor_leandojo
     from llemma_prover.doctor.leandojo import run_leandojo_checks
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "lean_dojo" else real(n, *a))
+    monkeypatch.setattr(doctor_leandojo, "lean_dojo_version", lambda: None)
     cl = Checklist("leandojo", float("inf"))
     run_leandojo_checks(cl)
     by = {c.name: c for c in cl.checks}
-    assert (
-        by["lean_dojo package"].outcome is Outcome.FAIL
-        and "pip install lean-dojo" in by["lean_dojo package"].remedy
-    )
+    remedy = by["lean_dojo package"].remedy
+    assert by["lean_dojo package"].outcome is Outcome.FAIL
+    assert "pip install 'llemma-prover[leandojo]'" in remedy and "\n" not in remedy
+    # a release older than the adapter's floor fails the same way
+    monkeypatch.setattr(doctor_leandojo, "lean_dojo_version", lambda: (2, 2, 0))
+    monkeypatch.setattr(importlib.util, "find_spec", real)
+    cl = Checklist("leandojo", float("inf"))
+    run_leandojo_checks(cl)
+    old = {c.name: c for c in cl.checks}["lean_dojo package"]
+    assert old.outcome is Outcome.FAIL and "2.2.0 is older than 4.20" in old.seen
     assert by["git"].outcome is Outcome.PASS  # git is installed here
 
 

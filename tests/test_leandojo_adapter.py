@@ -15,9 +15,14 @@ import pytest
 lean_dojo = pytest.importorskip("lean_dojo")
 
 from llemma_prover.backends.base import make_backend  # noqa: E402
-from llemma_prover.backends.leandojo import LeanDojoBackend, LeanDojoSettings, parse_source  # noqa: E402
+from llemma_prover.backends.leandojo import (  # noqa: E402
+    SORRY_WARNING_REGEX,
+    LeanDojoBackend,
+    LeanDojoSettings,
+    parse_source,
+)
 from llemma_prover.core.config import ProverConfig  # noqa: E402
-from llemma_prover.core.errors import ProverCrashed, ProverStartError  # noqa: E402
+from llemma_prover.core.errors import ProverCrashed, ProverStartError, ProverUnavailable  # noqa: E402
 from llemma_prover.core.types import Advanced, ProofFinished, TacticError, TacticTimeout, Theorem  # noqa: E402
 
 ROOT = "p q r : Prop\nh1 : p ∧ q\nh2 : q → r\n⊢ p ∧ r"
@@ -133,15 +138,98 @@ def test_crash_raises_then_recovers() -> None:
         assert isinstance(b.apply(root.state_id, "apply And.intro"), Advanced)
 
 
-def test_init_error_is_start_error() -> None:
-    class Broken(FakeDojo):
-        def __enter__(self):
-            raise lean_dojo.DojoInitError("Cannot find the *.ast.json file")
+class SpawningDojo(FakeDojo):
+    """Like ``Dojo.__enter__``: spawns a real process with ``pexpect.spawn`` (as LeanDojo spawns
+    ``lake env lean``), then fails in one of the ways the real one can."""
 
-    b = LeanDojoBackend(ProverConfig(), dojo_factory=lambda _t: Broken({}))
-    with pytest.raises(ProverStartError, match="ast.json"):
+    def __init__(self, error: BaseException) -> None:
+        super().__init__({})
+        self.error = error
+        self.proc = None
+
+    def __enter__(self):
+        import pexpect
+
+        # a shell that forks a child, like ``lake env lean``
+        self.proc = pexpect.spawn("/bin/sh", ["-c", "sleep 300 & sleep 300"], timeout=5, encoding="utf-8")
+        raise self.error
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
+        raise AttributeError("'Dojo' object has no attribute 'modified_file'")  # __exit__ can fail too
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        lean_dojo.DojoInitError("Timeout during initialization"),
+        AssertionError(),  # ``assert res["error"] is None`` in Dojo.__enter__
+        RuntimeError("re-raised by Dojo.__enter__"),
+        ValueError("Cannot find the *.ast.json file"),
+    ],
+    ids=["init-timeout", "assert", "runtime", "value"],
+)
+def test_every_start_failure_is_a_start_error_with_the_tree_torn_down(error: BaseException) -> None:
+    from llemma_prover.core import procfs
+
+    dojo = SpawningDojo(error)
+    b = LeanDojoBackend(ProverConfig(), dojo_factory=lambda _t: dojo)
+    with pytest.raises(ProverStartError, match=type(error).__name__) as ei:
         b.start_theorem(THM)
+    assert ei.value.__cause__ is error
+    pid = dojo.proc.pid
+    assert not dojo.proc.isalive() and not procfs.group_members(pid)  # the shell and its sleeps
     b.close()
+
+
+def test_start_timeout_for_entering_then_tactic_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real ``Dojo`` is built with the start timeout (it bounds elaborating ``import Mathlib``) and
+    every later read gets the tactic timeout."""
+    made: list[object] = []
+
+    class Recorder(FakeDojo):
+        def __init__(self, entry: object, timeout: int) -> None:
+            super().__init__({})
+            self.timeout = timeout
+            self.proc = type("Proc", (), {"timeout": timeout, "pid": None})()
+            made.append(self)
+
+    monkeypatch.setattr(lean_dojo, "Dojo", Recorder)
+    cfg = ProverConfig(tactic_timeout=7, start_timeout=900)
+    b = LeanDojoBackend(cfg)
+    monkeypatch.setattr(b, "entry", lambda _t: "entry")
+    b.start_theorem(THM)
+    (dojo,) = made
+    assert dojo.timeout == 7 and dojo.proc.timeout == 7  # type: ignore[attr-defined]
+    assert b.settings.start_timeout == 900
+    b.close()
+    # the class default: generous for Mathlib, not the tactic timeout
+    default = LeanDojoBackend.default_config()
+    assert default.start_timeout >= 300 and default.start_timeout > default.tactic_timeout
+
+
+def test_missing_or_old_lean_dojo_is_one_line_remedy(monkeypatch: pytest.MonkeyPatch) -> None:
+    import llemma_prover.backends.leandojo as mod
+
+    monkeypatch.setitem(sys.modules, "lean_dojo", None)  # import lean_dojo -> ImportError
+    with pytest.raises(ProverUnavailable) as ei:
+        LeanDojoBackend(ProverConfig()).start()
+    assert "pip install 'llemma-prover[leandojo]'" in str(ei.value) and "\n" not in str(ei.value)
+    monkeypatch.setattr(mod, "lean_dojo_version", lambda: (2, 0, 0))
+    with pytest.raises(ProverUnavailable, match="2.0.0 is too old"):
+        LeanDojoBackend(ProverConfig()).start()
+
+
+def test_check_proof_sorry_detection_covers_both_spellings() -> None:
+    from lean_dojo.interaction import dojo as dojo_module
+
+    b = LeanDojoBackend(ProverConfig())
+    b.start()
+    assert dojo_module._SORRY_WARNING_REGEX is SORRY_WARNING_REGEX
+    for quote in ("'", "`"):
+        out = f"File.lean:12:8: warning: declaration uses {quote}sorry{quote}\n"
+        m = dojo_module._SORRY_WARNING_REGEX.search(out)
+        assert m is not None and m.group("line") == "12", quote
 
 
 def test_check_uses_checker_text_and_refuses_cheats() -> None:

@@ -16,8 +16,26 @@ environment variables, and constructing a ``LeanGitRepo`` contacts GitHub.
 ``DojoTacticTimeoutError``     ``TacticTimeout``; the Dojo (its Lean process tree) is closed and
                                re-entered on the next call, states restored by replaying paths
 ``DojoCrashError``             ``ProverCrashed`` raised; restarted the same way on the next call
-``DojoInitError`` (entering)   ``ProverStartError``
+anything raised entering       ``ProverStartError`` (``DojoInitError``, the ``AssertionError`` of
+                               ``Dojo.__enter__``, whatever it re-raises); the half-started Dojo
+                               and its process tree are torn down first
 =============================  ===============================================================
+
+**Install.** ``lean-dojo`` is the optional extra ``leandojo`` (``pip install 'llemma-prover[leandojo]'``):
+4.20 is the first release with everything used here (``check_proof``, ``DojoTacticTimeoutError``,
+``Dojo(timeout=...)``), and no release installs on Python 3.13 or later (4.20.0 says ``>=3.9,<3.13``).
+Without it ``start()`` raises ``ProverUnavailable`` with ``INSTALL_HINT``.
+
+**Timeouts** (``lean_dojo/interaction/dojo.py`` at 4.20.0). ``Dojo(timeout=T)`` spawns Lean with
+``pexpect.spawn(..., timeout=T)`` and every read, *including the first one that waits for the whole file
+with ``import Mathlib`` to elaborate*, uses ``proc.timeout``. So the Dojo is built with the policy's
+start timeout (``ProverConfig.start_timeout``, generous for Mathlib) and, once entered, ``proc.timeout``
+and ``Dojo.timeout`` are set to the tactic timeout.
+
+**Sorry.** ``check_proof`` looks for ``declaration uses 'sorry'`` (straight quotes) only; Lean prints it
+with backticks since v4.28.0-rc1, which that regex misses. ``start()`` replaces LeanDojo's module-level
+``_SORRY_WARNING_REGEX`` with one accepting both spellings; if that name is gone (a changed LeanDojo),
+``check()`` says "not verified" instead of trusting it.
 
 Tactics go through the same refusal list as the REPL backend (``lean4.tactics.check_tactic``).
 The re-check is ``lean_dojo.check_proof`` (the whole file compiled by ``lake env lean``, rejected on
@@ -27,8 +45,13 @@ the message says so.
 
 from __future__ import annotations
 
+import contextlib
+import importlib.metadata
 import logging
 import math
+import os
+import re
+import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -60,6 +83,25 @@ log = logging.getLogger(__name__)
 
 BACKEND = "leandojo"
 
+#: the oldest lean-dojo with the API used here (``check_proof``, ``DojoTacticTimeoutError``, ``timeout=``)
+MIN_LEAN_DOJO = (4, 20)
+#: the one-line remedy when lean-dojo is missing (also what ``doctor --backend leandojo`` prints)
+INSTALL_HINT = (
+    "pip install 'llemma-prover[leandojo]' (lean-dojo>=4.20; no release supports Python >= 3.13)"
+)
+#: LeanDojo's own sorry-warning regex, widened to both spellings (``'sorry'`` before Lean v4.28.0-rc1,
+#: `` `sorry` `` since); the ``line`` group is what ``check_proof`` reads
+SORRY_WARNING_REGEX = re.compile(r"(?P<line>\d+)\:\d+\:\s+warning\:\s+declaration uses [`']sorry[`']")
+
+
+def lean_dojo_version() -> tuple[int, ...] | None:
+    """The installed lean-dojo version as numbers (None when it is not installed)."""
+    try:
+        text = importlib.metadata.version("lean-dojo")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return tuple(int(p) for p in re.findall(r"\d+", text)[:3])
+
 
 @dataclass(frozen=True)
 class LeanDojoSettings:
@@ -68,6 +110,8 @@ class LeanDojoSettings:
     #: override the commit from ``Theorem.source``
     commit: str | None = None
     tactic_timeout: float = LEAN_TACTIC_TIMEOUT
+    #: entering a Dojo elaborates the whole file, ``import Mathlib`` included (``ProverConfig.start_timeout``)
+    start_timeout: float = 600.0
     max_restarts: int = 25
 
 
@@ -103,6 +147,11 @@ class LeanDojoBackend(LeanText, ProverBackend):
     default_tactic_timeout = LEAN_TACTIC_TIMEOUT
 
     @classmethod
+    def default_config(cls) -> ProverConfig:
+        """Lean's tactic timeout, and a start timeout that fits elaborating a file with ``import Mathlib``."""
+        return ProverConfig(tactic_timeout=LEAN_TACTIC_TIMEOUT, start_timeout=LeanDojoSettings.start_timeout)
+
+    @classmethod
     def reads_steps_of(cls, backend: str) -> bool:
         """Its own data, and Lean 4 REPL data (the same Lean)."""
         return backend in (cls.name, "lean4")
@@ -117,7 +166,9 @@ class LeanDojoBackend(LeanText, ProverBackend):
     ) -> None:
         super().__init__(config)
         self.settings = settings or LeanDojoSettings(
-            tactic_timeout=config.tactic_timeout, max_restarts=config.max_restarts
+            tactic_timeout=config.tactic_timeout,
+            start_timeout=config.start_timeout,
+            max_restarts=config.max_restarts,
         )
         self._dojo_factory = dojo_factory
         self._checker = checker
@@ -127,18 +178,23 @@ class LeanDojoBackend(LeanText, ProverBackend):
         self._theorem: Theorem | None = None
         self._nodes: list[_Node] = []
         self._restarts = 0
+        #: whether ``check_proof`` was given the two-spelling sorry regex (``start()``)
+        self._sorry_regex_ok = False
         self._stats = {"restarts_total": 0.0, "replayed_tactics": 0.0, "timeouts": 0.0, "rejected": 0.0}
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
         if self._ld is not None:
             return
+        version = lean_dojo_version()
+        if version is not None and version < MIN_LEAN_DOJO:
+            found = ".".join(map(str, version))
+            raise ProverUnavailable(f"lean-dojo {found} is too old; {INSTALL_HINT}", backend=BACKEND)
         try:
             import lean_dojo  # type: ignore[import-untyped]
         except ImportError as exc:
-            raise ProverUnavailable(
-                "lean_dojo is not installed: pip install lean-dojo", backend=BACKEND
-            ) from exc
+            raise ProverUnavailable(f"lean_dojo is not installed: {INSTALL_HINT}", backend=BACKEND) from exc
+        self._sorry_regex_ok = _widen_sorry_regex()
         self._ld = lean_dojo
 
     def close(self) -> None:
@@ -147,10 +203,7 @@ class LeanDojoBackend(LeanText, ProverBackend):
     def _exit_dojo(self) -> None:
         dojo, self._dojo = self._dojo, None
         if dojo is not None:
-            try:
-                dojo.__exit__(None, None, None)  # LeanDojo kills the Lean process and its descendants
-            except Exception as exc:  # noqa: BLE001 - closing must never raise
-                log.warning("closing the LeanDojo environment failed: %s", exc)
+            _tear_down(dojo)
 
     @classmethod
     def sandbox_description(cls, config: ProverConfig) -> dict[str, object]:
@@ -179,17 +232,36 @@ class LeanDojoBackend(LeanText, ProverBackend):
         return self._ld.Theorem(repo, path, theorem.name)
 
     def _enter(self, theorem: Theorem) -> Any:
+        """Enter a Dojo for ``theorem`` under the start timeout, then give it the tactic timeout.
+
+        Every failure is a ``ProverStartError`` (``from`` its cause), raised after the half-started Dojo
+        and its Lean process tree have been torn down."""
         self.start()
-        if self._dojo_factory is not None:
-            dojo = self._dojo_factory(theorem)
-        else:
-            dojo = self._ld.Dojo(self.entry(theorem), timeout=max(1, math.ceil(self.settings.tactic_timeout)))
+        t0 = time.monotonic()
+        start_timeout = max(1, math.ceil(self.settings.start_timeout))
+        try:
+            if self._dojo_factory is not None:
+                dojo = self._dojo_factory(theorem)
+            else:
+                dojo = self._ld.Dojo(self.entry(theorem), timeout=start_timeout)
+        except Exception as exc:
+            raise ProverStartError(
+                f"LeanDojo could not prepare {theorem.name}: {type(exc).__name__}: {exc}",
+                backend=BACKEND,
+                elapsed=time.monotonic() - t0,
+            ) from exc
         try:
             entered, init = dojo.__enter__()
-        except (self._ld.DojoInitError, self._ld.DojoCrashError, self._ld.DojoTacticTimeoutError) as exc:
+        except BaseException as exc:
+            _tear_down(dojo)
+            if not isinstance(exc, Exception):
+                raise  # KeyboardInterrupt / SystemExit: torn down, passed on
             raise ProverStartError(
-                f"LeanDojo could not start {theorem.name}: {exc}", backend=BACKEND
+                f"LeanDojo could not start {theorem.name}: {type(exc).__name__}: {exc}",
+                backend=BACKEND,
+                elapsed=time.monotonic() - t0,
             ) from exc
+        _set_read_timeout(entered, max(1, math.ceil(self.settings.tactic_timeout)))
         self._dojo = entered
         self._generation += 1
         return init
@@ -298,6 +370,14 @@ class LeanDojoBackend(LeanText, ProverBackend):
                 ok = self._checker(theorem, text)
             else:
                 self.start()
+                if not self._sorry_regex_ok:
+                    return CheckResult(
+                        False,
+                        "leandojo.check_proof",
+                        time.monotonic() - t0,
+                        "not verified: this lean-dojo's check_proof cannot be given a sorry check that "
+                        "accepts both spellings of Lean's warning",
+                    )
                 ok = bool(self._ld.check_proof(self.entry(theorem), text))
         except Exception as exc:  # noqa: BLE001 - any failure of the checker means "not verified"
             return CheckResult(
@@ -309,3 +389,48 @@ class LeanDojoBackend(LeanText, ProverBackend):
         return CheckResult(
             ok, "leandojo.check_proof", time.monotonic() - t0, msg if ok else "rejected by Lean"
         )
+
+
+def _widen_sorry_regex() -> bool:
+    """Give ``lean_dojo.check_proof`` the two-spelling sorry regex; False when its module has no such name."""
+    try:
+        from lean_dojo.interaction import dojo as dojo_module  # type: ignore[import-untyped]
+    except ImportError:
+        return False
+    if not isinstance(getattr(dojo_module, "_SORRY_WARNING_REGEX", None), re.Pattern):
+        return False
+    dojo_module._SORRY_WARNING_REGEX = SORRY_WARNING_REGEX
+    return True
+
+
+def _set_read_timeout(dojo: Any, seconds: int) -> None:
+    """After the start, every read of an entered Dojo waits at most ``seconds`` (one tactic)."""
+    with contextlib.suppress(AttributeError):
+        dojo.timeout = seconds
+    proc = getattr(dojo, "proc", None)
+    if proc is not None and hasattr(proc, "timeout"):
+        proc.timeout = seconds
+
+
+def _tear_down(dojo: Any) -> None:
+    """End a Dojo whatever state it is in; never raises.
+
+    ``Dojo.__exit__`` kills the Lean process's descendants (psutil) and removes the modified file, but
+    fails with ``AttributeError`` when ``__enter__`` broke before spawning and never reaps its pexpect
+    child; so afterwards the child's process group (pexpect's child leads its own session) is killed and
+    the child reaped through ``proc.close(force=True)``."""
+    try:
+        dojo.__exit__(None, None, None)
+    except Exception as exc:  # noqa: BLE001 - closing must never raise
+        log.debug("Dojo.__exit__ failed: %s: %s", type(exc).__name__, exc)
+    proc = getattr(dojo, "proc", None)
+    pid = getattr(proc, "pid", None)
+    if isinstance(pid, int) and pid > 0:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+    close = getattr(proc, "close", None)
+    if callable(close):
+        try:
+            close(force=True)
+        except Exception as exc:  # noqa: BLE001 - closing must never raise
+            log.debug("closing the Dojo's Lean process failed: %s", exc)

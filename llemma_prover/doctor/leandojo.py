@@ -7,12 +7,12 @@ installed version), and the tools it shells out to (``git``, a Lean toolchain th
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 import shutil
 import subprocess
 from typing import TYPE_CHECKING
 
+from ..backends.leandojo import INSTALL_HINT, MIN_LEAN_DOJO, lean_dojo_version
 from .checks import Checklist, Verdict
 
 if TYPE_CHECKING:
@@ -23,19 +23,18 @@ __all__ = ["check_backend", "run_leandojo_checks"]
 
 def run_leandojo_checks(cl: Checklist) -> None:
     def package() -> Verdict:
-        if importlib.util.find_spec("lean_dojo") is None:
+        version = lean_dojo_version()
+        if version is None or importlib.util.find_spec("lean_dojo") is None:
             return Verdict(False, "lean_dojo is not installed")
-        try:
-            version = importlib.metadata.version("lean-dojo")
-        except importlib.metadata.PackageNotFoundError:
-            version = "?"
-        return Verdict(True, f"lean-dojo {version}")
+        found = ".".join(map(str, version))
+        if version < MIN_LEAN_DOJO:
+            return Verdict(False, f"lean-dojo {found} is older than {'.'.join(map(str, MIN_LEAN_DOJO))}")
+        return Verdict(True, f"lean-dojo {found}")
 
     cl.run(
         "lean_dojo package",
-        "`import lean_dojo` resolves",
-        "pip install lean-dojo (see its docs for "
-        "tracing a repository; the Llemma evaluation traced miniF2F this way)",
+        f"lean-dojo >= {'.'.join(map(str, MIN_LEAN_DOJO))} is installed and `import lean_dojo` resolves",
+        INSTALL_HINT,
         package,
     )
 
