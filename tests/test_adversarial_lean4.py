@@ -45,6 +45,7 @@ from llemma_prover.testing.replay_repl import load_transcripts
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE = Path(__file__).parent / "fixtures" / "fake_lean_repl.py"
+TOOLS = Path(__file__).parent / "fixtures" / "fake_lean_tools.py"
 TRANSCRIPTS = Path(
     os.environ.get("LLEMMA_PROVER_LEAN_TRANSCRIPTS", REPO.parent / "shared/lean4_repl/transcripts")
 )
@@ -75,14 +76,26 @@ class Scripted:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.log = tmp / "requests.jsonl"
+        self.tools_log = tmp / "tools.jsonl"
+
+    def tool_calls(self, tool: str | None = None) -> list[dict[str, Any]]:
+        if not self.tools_log.exists():
+            return []
+        rows = [json.loads(x) for x in self.tools_log.read_text().splitlines()]
+        return [r for r in rows if tool is None or r["tool"] == tool]
 
     def check(self, proof: list[str], **script: Any) -> Any:
         script.setdefault("proof_reply", {})
         path = self.tmp / "script.json"
-        path.write_text(json.dumps({"log": str(self.log), **script}))
+        path.write_text(json.dumps({"log": str(self.log), "tools_log": str(self.tools_log), **script}))
+        tools_script = self.tmp / "tools.json"
+        tools_script.write_text(json.dumps({"log": str(self.tools_log), **script}))
+        tool = (sys.executable, str(TOOLS), "--script", str(tools_script))
         settings = Lean4Settings(
             command=(sys.executable, str(FAKE), "--script", str(path)),
             command_cwd=str(self.tmp),
+            lean_command=(*tool, "lean"),
+            leanchecker_command=(*tool, "leanchecker"),
             check_timeout=20.0,
             pool=PoolPolicy(start_timeout=20.0, recycle_rss_mb=0, warm_spare=False),
             process=ProcessPolicy(address_space_mb=4096, rss_kill_mb=2048),
@@ -147,6 +160,16 @@ def test_honest_proof_accepted_from_the_audit_process(scripted: Scripted) -> Non
     assert audit[2]["cmd"] == "#print axioms _root_.false_1"
     assert_audit_saw_no_model_text(scripted, ["norm_num"])
     assert not Path(compile_reqs[2]["pickleTo"]).exists()  # the private pickle is removed afterwards
+    # the kernel layer: lean compiled the same text to an .olean; leanchecker got only a module name
+    (lean,) = scripted.tool_calls("lean")
+    assert lean["text"] == "import Mathlib\n\ntheorem false_1 : 1 = 2 := by norm_num\n"
+    module = Path(lean["argv"][-1]).stem
+    assert lean["argv"][:2] == ["-R", str(Path(lean["argv"][-1]).parent)]
+    assert module.startswith("LlemmaCheck_")
+    (checker,) = scripted.tool_calls("leanchecker")
+    assert checker["argv"] == [module] and checker["found"] and checker["visible_sources"] == []
+    assert "norm_num" not in json.dumps(checker)
+    assert not Path(checker["found"][0]).exists()  # removed afterwards
 
 
 # ------------------------------------------------------------------------------------------------
@@ -229,10 +252,12 @@ def test_only_the_exact_report_on_our_name_is_trusted(
 # every cheating class, filter bypassed: what Lean reports (modelled) and which check refuses it
 # ------------------------------------------------------------------------------------------------
 
-KERNEL_REPLAY_ERROR = {
-    "message": "(kernel) declaration type mismatch, 'false_1' has type\n  1 = 2\nbut it is expected to have "
-    "type\n  ?, expression: \n  rfl"
-}
+#: what ``leanchecker`` prints when the kernel rejects a replayed constant (Lean's src/LeanChecker.lean:
+#: "leanchecker found a problem in M", then the kernel exception, uncaught)
+LEANCHECKER_REJECTS = (
+    "leanchecker found a problem in LlemmaCheck\nuncaught exception: (kernel) declaration type mismatch, "
+    "'false_1' has type\n  1 = 2\nbut it is expected to have type\n  ?, expression: \n  rfl"
+)
 CHEATS: list[tuple[str, str, dict[str, Any], str]] = [
     ("sorry", "sorry", {"proof_reply": {"messages": [SORRY_BACKTICK]}}, "sorry"),
     ("admit (old quoting)", "admit", {"proof_reply": {"messages": [SORRY_QUOTE]}}, "sorry"),
@@ -295,10 +320,12 @@ CHEATS: list[tuple[str, str, dict[str, Any], str]] = [
         "Foo.propext",
     ),
     (
+        # the compile processes skip the kernel (both accept); unpickling does not kernel-check at the
+        # pinned REPL (replayToElabEnv), so only the kernel layer's replay of the .olean rejects it
         "set_option debug.skipKernelTC",
         "set_option debug.skipKernelTC true in exact rfl",
-        {"unpickle_reply": KERNEL_REPLAY_ERROR},
-        "REPL error",
+        {"leanchecker_exit": 1, "leanchecker_output": LEANCHECKER_REJECTS},
+        "kernel rejected",
     ),
     (
         "#exit",
@@ -357,6 +384,8 @@ CHEATS: list[tuple[str, str, dict[str, Any], str]] = [
         },
         "does not prove the statement",
     ),
+    ("lean cannot compile the file", "rfl", {"lean_exit": 1, "lean_output": "1:0: error: x"}, "exit 1"),
+    ("no .olean written", "rfl", {"lean_writes_olean": False}, "wrote no .olean"),
     ("no pickle written", "rfl", {"write_pickle": False}, "wrote none"),
 ]
 
@@ -373,7 +402,7 @@ def test_cheats_fail_the_recheck_without_the_filter(
 
 
 @pytest.mark.parametrize(
-    ("label", "tactic"), [(c[0], c[1]) for c in CHEATS[:-2]], ids=[c[0] for c in CHEATS[:-2]]
+    ("label", "tactic"), [(c[0], c[1]) for c in CHEATS[:-4]], ids=[c[0] for c in CHEATS[:-4]]
 )
 def test_the_filter_refuses_the_same_text_first(label: str, tactic: str) -> None:
     assert check_tactic(tactic) is not None, label
@@ -437,3 +466,91 @@ def test_axiom_report_reader_units() -> None:
     )
     assert signature_axiom("example : True :=", "t", "ax") is None
     assert signature_axiom("theorem t2 : True :=", "t", "ax") is None
+
+
+# ------------------------------------------------------------------------------------------------
+# the kernel layer and the pinned REPL's real unpickle behaviour
+# ------------------------------------------------------------------------------------------------
+
+
+def test_a_failed_unpickle_kills_the_repl_and_the_recheck_says_not_verified(scripted: Scripted) -> None:
+    """At REPL v4.32.0 an unpickle error is uncaught (REPL/Main.lean): the process exits, no reply."""
+    from llemma_prover.backends.lean4 import audit
+    from llemma_prover.core.errors import ProverCrashed
+
+    scripted.check(["norm_num"], axioms_reply=report(info(STD)))  # writes the scripts
+    settings = Lean4Settings(
+        command=(sys.executable, str(FAKE), "--script", str(scripted.tmp / "script.json")),
+        command_cwd=str(scripted.tmp),
+        pool=PoolPolicy(start_timeout=20.0, recycle_rss_mb=0, warm_spare=False),
+        process=ProcessPolicy(address_space_mb=4096, rss_kill_mb=2048),
+    )
+    with Lean4Backend(ProverConfig(), settings) as b:
+        fresh = b._pool_().fresh
+        missing = str(scripted.tmp / "no-such.olean")
+        with pytest.raises(ProverCrashed) as ei:
+            audit._audit(fresh, missing, "axiom llemma_stmt_x : 1 = 2", "llemma_stmt_x", "false_1", 20.0)
+    assert "exited" in str(ei.value) and "uncaught exception" in ei.value.output_tail
+    # in the check itself: not an answer to read, a process failure, so "not verified"
+    c = scripted.check(["norm_num"], axioms_reply=report(info(STD)), write_pickle=False)
+    assert not c.ok
+
+
+def test_without_kernel_tools_nothing_is_verified(tmp_path: Path) -> None:
+    """An explicit REPL command with no lean/leanchecker: the kernel layer cannot run, so no proof passes."""
+    s = Scripted(tmp_path)
+    s.check(["norm_num"], axioms_reply=report(info(STD)))
+    settings = Lean4Settings(
+        command=(sys.executable, str(FAKE), "--script", str(tmp_path / "script.json")),
+        command_cwd=str(tmp_path),
+        pool=PoolPolicy(start_timeout=20.0, recycle_rss_mb=0, warm_spare=False),
+        process=ProcessPolicy(address_space_mb=4096, rss_kill_mb=2048),
+    )
+    with Lean4Backend(ProverConfig(), settings) as b:
+        c = b.check(THM, ["norm_num"])
+    assert not c.ok and "not verified: no lean and leanchecker" in c.message
+
+
+def test_kernel_tools_are_found_beside_the_repl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from llemma_prover.backends.lean4.kernel import KernelTools, kernel_tools_for
+
+    lake = "/home/u/.elan/bin/lake"
+    repl = "/p/.lake/packages/REPL/.lake/build/bin/repl"
+    assert kernel_tools_for((lake, "env", repl), "/p") == KernelTools(
+        (lake, "env", "lean"), (lake, "env", "leanchecker"), "/p"
+    )
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert kernel_tools_for(("/opt/repl",), None) is None  # neither lean nor leanchecker on PATH
+    for name in ("lean", "leanchecker"):
+        (tmp_path / name).write_text("#!/bin/sh\n")
+        (tmp_path / name).chmod(0o755)
+    assert kernel_tools_for(("/opt/repl",), None) == KernelTools(
+        (str(tmp_path / "lean"),), (str(tmp_path / "leanchecker"),), None
+    )
+
+
+def test_kernel_replay_runs_sandboxed_and_leaves_nothing(tmp_path: Path) -> None:
+    """``kernel_replay`` on its own, under the backend's real sandbox: a kernel rejection is a reason,
+    acceptance is None, and the working directory is gone either way."""
+    import glob
+    import tempfile
+
+    from llemma_prover.backends.lean4.backend import repl_sandbox
+    from llemma_prover.backends.lean4.kernel import KernelTools, kernel_replay
+
+    def tools(**script: Any) -> KernelTools:
+        path = tmp_path / "tools.json"
+        path.write_text(json.dumps({"log": str(tmp_path / "tools.jsonl"), **script}))
+        tool = (sys.executable, str(TOOLS), "--script", str(path))
+        return KernelTools((*tool, "lean"), (*tool, "leanchecker"), str(tmp_path))
+
+    sandbox = repl_sandbox(ProverConfig(), ProcessPolicy(address_space_mb=4096))
+    before = set(glob.glob(os.path.join(tempfile.gettempdir(), "llemma_lean_kernel_*")))
+    text = "import Mathlib\n\ntheorem t : 1 = 1 := by rfl\n"
+    assert kernel_replay(tools(), text, sandbox=sandbox, timeout=30) is None
+    why = kernel_replay(
+        tools(leanchecker_exit=1, leanchecker_output=LEANCHECKER_REJECTS), text, sandbox=sandbox, timeout=30
+    )
+    assert why is not None and "kernel rejected" in why and "declaration type mismatch" in why
+    after = set(glob.glob(os.path.join(tempfile.gettempdir(), "llemma_lean_kernel_*")))
+    assert after == before

@@ -61,6 +61,7 @@ __all__ = [
     "audit_proof",
     "axioms_from_reply",
     "judge_proof_command",
+    "proof_file_text",
     "parse_axioms",
     "signature_axiom",
 ]
@@ -170,11 +171,14 @@ def audit_proof(
     name: str,
     proof_command: str,
     timeout: float,
+    kernel: Callable[[str], str | None],
 ) -> AuditVerdict:
     """Compile ``proof_command`` in one fresh process, judge the result in another (module docstring).
 
     ``fresh(header)`` starts a brand-new REPL session with ``header`` imported (``""``: nothing); both
-    processes are killed before this returns. A process failure is a rejection ("not verified")."""
+    processes are killed before this returns. ``kernel(file_text)`` is the kernel layer
+    (``kernel.kernel_replay``): None when the kernel accepts every constant of the file, else why not.
+    A process failure is a rejection ("not verified")."""
     fresh_name = f"llemma_stmt_{secrets.token_hex(6)}"
     stmt_axiom = signature_axiom(statement, name, fresh_name)
     if stmt_axiom is None:
@@ -186,6 +190,9 @@ def audit_proof(
             _compile(fresh, header, proof_command, str(pickle), timeout)
             if not pickle.is_file():
                 raise _reject("the compile process reported a pickle but wrote none")
+            why = kernel(proof_file_text(header, proof_command))
+            if why is not None:
+                raise _reject(f"kernel check: {why}")
             axioms = _audit(fresh, str(pickle), stmt_axiom, fresh_name, name, timeout)
         except _Rejected as rej:
             return rej.verdict
@@ -197,6 +204,11 @@ def audit_proof(
     if bad:
         return AuditVerdict(False, "disallowed axioms: " + ", ".join(bad), axioms, bad)
     return AuditVerdict(True, "", axioms)
+
+
+def proof_file_text(header: str, proof_command: str) -> str:
+    """The file the kernel layer compiles: the header, then the command the REPL compiled."""
+    return f"{header.rstrip()}\n\n{proof_command}\n" if header.strip() else f"{proof_command}\n"
 
 
 def _compile(

@@ -54,6 +54,7 @@ from ...core.types import (
 from ..base import ProverBackend, register_backend
 from ..sandbox import Limits, Sandbox, sandbox_for
 from .audit import audit_proof, judge_proof_command, parse_axioms
+from .kernel import KernelTools, kernel_replay, kernel_tools_for
 from .locate import ReplCommand, resolve_repl
 from .pool import PoolPolicy, ReplPool, ReplSession
 from .protocol import (
@@ -99,6 +100,11 @@ class Lean4Settings:
     #: an explicit command line, bypassing discovery (tests: the replay REPL)
     command: tuple[str, ...] = ()
     command_cwd: str | None = None
+    #: the re-check's kernel layer (``kernel.py``): ``lean`` and ``leanchecker`` command lines, run in
+    #: ``command_cwd``; empty: found beside the REPL (``lake env lean``/``lake env leanchecker`` in its
+    #: project, else on PATH). With an explicit ``command`` and none of these, nothing is verified.
+    lean_command: tuple[str, ...] = ()
+    leanchecker_command: tuple[str, ...] = ()
     tactic_timeout: float = LEAN_TACTIC_TIMEOUT
     #: starting a theorem (the ``by sorry`` command); importing the header is ``pool.start_timeout``
     start_timeout: float = 120.0
@@ -500,6 +506,23 @@ class Lean4Backend(LeanText, ProverBackend):
         return session, node.repl_id
 
     # -- checking ---------------------------------------------------------------------------------
+    def kernel_tools(self) -> KernelTools | None:
+        """``lean`` and ``leanchecker`` for the kernel layer of the re-check (None: not found)."""
+        s = self.settings
+        if s.lean_command and s.leanchecker_command:
+            return KernelTools(tuple(s.lean_command), tuple(s.leanchecker_command), s.command_cwd)
+        if s.command:
+            return None  # an explicit REPL command says nothing about where Lean is
+        self.start()
+        assert self._command is not None
+        return kernel_tools_for(self._command.argv, self._command.cwd)
+
+    def _kernel_check(self, text: str) -> str | None:
+        tools = self.kernel_tools()
+        if tools is None:
+            return "not verified: no lean and leanchecker found beside the REPL (see docs/lean4.md)"
+        return kernel_replay(tools, text, sandbox=self.sandbox, timeout=self.settings.check_timeout)
+
     def check(self, theorem: Theorem, proof: Sequence[str]) -> CheckResult:
         t0 = time.monotonic()
 
@@ -533,5 +556,6 @@ class Lean4Backend(LeanText, ProverBackend):
             name=name,
             proof_command=cmd,
             timeout=self.settings.check_timeout,
+            kernel=self._kernel_check,
         )
         return result(verdict.ok, verdict.message, verdict.axioms, verdict.bad_axioms)
