@@ -1,36 +1,52 @@
-"""The Lean 4 re-check (``Lean4Backend.check``): the proof is compiled in one process and judged in
-another that never receives a character of the model's text.
+"""The Lean 4 re-check (``Lean4Backend.check``): the proof is compiled in one process, its constants are
+replayed through the kernel in another, and its statement and axioms are judged in a third; the last
+two never receive a character of the model's text. Pinned versions: REPL tag ``v4.32.0`` with Lean
+``v4.32.0`` (``lean_project/``); the REPL files named below were read at that tag, the Lean files as
+``kernel.py`` says.
 
 **1. Compile** -- a brand-new REPL process (never the search's; killed afterwards, since it ran model
 text): the header is imported, then the command ``<statement> by <proof>`` runs on the header env.
 Rejected on any ``error`` message, any entry in the REPL's structured ``sorries`` field, and -- belt and
 braces, the only message text read here -- the "declaration uses sorry" warning in either spelling
-(straight quotes before Lean v4.24, backticks since). The resulting env is saved with ``pickleTo`` into
-a private directory.
+(straight quotes before Lean v4.28.0-rc1, backticks since). Elaboration here adds each declaration
+through the kernel (``addDecl``), unless an option such as ``debug.skipKernelTC`` switched that off,
+which is why step 2 exists. The env is saved with ``pickleTo`` into a private directory.
 
-**2. Audit** -- a second brand-new process that receives only our own text. ``unpickleEnvFrom``
-imports the header's modules afresh and re-adds every constant the compile step created through the
-kernel (``Environment.replay`` in the REPL's ``Snapshots.lean``: ``addDeclCore`` on each constant, so
-``set_option debug.skipKernelTC`` or any other option is not consulted). Environment *extensions* are
-not pickled (only the imports, the new constants and the command scopes are), so no macro, notation,
-elaborator, attribute or instance the proof text may have registered exists in the audit process: a
-``macro_rules`` that turns ``#print axioms`` into a forged message is simply not there. In that env:
+**2. Kernel** (``kernel.py``) -- the same file text (header, then the same command) is compiled by
+``lean -o`` to an ``.olean`` in a fresh process, and ``leanchecker`` (Lean's ``src/LeanChecker.lean``) in
+another fresh process reads that ``.olean``, imports only its imports and replays every constant through
+``Lean.Kernel.Environment.replay`` (Lean's ``src/Lean/Replay.lean``: ``addDecl`` per constant; no option
+of the proof's file is consulted). Any non-zero exit is a rejection.
+
+**3. Audit** -- a third brand-new REPL process that receives only our own text. ``unpickleEnvFrom``
+(``REPL/Snapshots.lean``, ``CommandSnapshot.unpickle``) imports the header's modules afresh and adds the
+compile step's constants with ``replayToElabEnv`` (``REPL/Lean/Replay.lean``), which does **not**
+kernel-check them -- that file's own trust model says pickles "are trusted artifacts; this is not a
+verifier boundary"; the kernel check is step 2's. What the audit does rely on: the pickle holds only the
+imports, the new constants (``constants.map₂``) and the command state (``CommandSnapshot.pickle``), so
+no macro, notation, elaborator, attribute or instance the proof text may have registered exists in the
+audit process (a ``macro_rules`` that turns ``#print axioms`` into a forged message is not there). And
+if unpickling fails, the REPL does not answer: ``unpickleCommandSnapshot`` runs in ``IO`` without a
+``try`` (``REPL/Main.lean``), so the process exits with an uncaught exception -- a crash, which is "not
+verified". In that env:
 
 a. ``axiom <fresh> <the statement's signature>`` followed by ``example : type_of% @<fresh> :=
    @_root_.NAME`` must elaborate without error: the compiled constant proves exactly the statement of
    the data (a crafted pickle or a re-declared name fails here);
 b. ``#print axioms _root_.NAME`` must be answered with exactly one message, of severity ``info``, at line
    1 column 0, whose *whole* text is ``'NAME' depends on axioms: [..]`` or ``'NAME' does not depend on
-   any axioms`` for our exact declaration name; every axiom listed must be in ``ALLOWED_AXIOMS``
-   (``sorryAx``, ``Lean.ofReduceBool``, ``Lean.trustCompiler`` or any declared ``axiom`` fail).
+   any axioms`` for our exact declaration name (Lean's ``src/Lean/Elab/Print.lean``); every axiom listed
+   must be in ``ALLOWED_AXIOMS`` (``sorryAx``, ``Lean.ofReduceBool``, ``Lean.trustCompiler`` or any
+   declared ``axiom`` fail).
 
 What printed output a proof can produce (``#eval IO.println``, ``logInfo``, ``trace``) goes to the
-compile process's reply, which is read only for errors and sorries; it never reaches the audit.
+compile processes' output, which is read only for errors and sorries (REPL) or not at all (``lean``);
+it never reaches the kernel or audit process.
 
-Residual risk, stated plainly: a proof that reaches arbitrary code execution in the compile process
-(only past the tactic filter and Lean's own parser) could write a crafted pickle file. Its constants are
-still kernel-checked and its theorem's type checked against our statement, but the audit process trusts
-the pickle *format* (a compacted region) when loading it.
+Residual risk, stated plainly: a proof that reaches arbitrary code execution in a compile process
+(only past the tactic filter and Lean's own parser) could write a crafted pickle or ``.olean``, or make
+the two compilations differ: then the constants whose type and axioms step 3 reads are not the ones
+step 2 kernel-checked. Both loaders trust their file *format* (a compacted region).
 """
 
 from __future__ import annotations
@@ -66,8 +82,8 @@ __all__ = [
     "signature_axiom",
 ]
 
-#: Lean's warning for a declaration that uses sorry: backticks since Lean v4.24 (the transcripts are
-#: v4.33), straight quotes before
+#: Lean's warning for a declaration that uses sorry: backticks since Lean v4.28.0-rc1 (the transcripts
+#: are v4.33.0-rc2), straight quotes before
 SORRY_WARNING_RE = re.compile(r"declaration uses [`']sorry[`']")
 #: the two reports of ``#print axioms`` (Lean.Elab.Print, ``printAxiomsOf``), matched in full
 _DEPENDS_RE = re.compile(r"'(?P<name>[^'\n]+)' depends on axioms: \[(?P<axioms>[^\[\]]*)\]")

@@ -25,6 +25,13 @@ Steps (each a fresh process under the backend's sandbox, killed and reaped by ``
    The ``.lean`` file is deleted before it starts: it is given a module name and nothing else.
    Exit status 0 means the kernel accepted every constant; anything else is a rejection.
 
+Provenance of these facts: the REPL files were read at tag ``v4.32.0``. ``src/LeanChecker.lean`` was
+read at a later commit of Lean's ``master`` (it checks the module's server/private ``.olean`` parts too);
+that the ``v4.32.0`` toolchain ships ``leanchecker`` in ``bin/`` is what public projects pinned to Lean
+4.32 use (``lake env leanchecker``), not re-verified here; ``Lake.Env.path`` (``lake env`` puts the
+toolchain's ``bin/`` first on ``PATH``) was read in ``src/lake/Lake/Config/Env.lean``. If the toolchain
+has no ``leanchecker``, step 2 fails and the re-check says "not verified" (never "proved").
+
 Residual risk, stated plainly: the ``.olean`` here and the REPL's pickle that ``audit.py`` inspects come
 from two compilations of the same text. Elaboration is deterministic, so they hold the same constants
 unless the proof reaches code execution in a compile process (the residual risk ``audit.py`` already
