@@ -1,43 +1,46 @@
 """One Lean 4 REPL process: spawn, send a request, read its reply against a deadline, kill.
 
-Why not ``backends/process.py`` (``ManagedProcess``, the pexpect helper the Coq backend uses)? It
-reads stdout and stderr from one shared pipe, which suits a prompt-driven ``coqtop``; the REPL's
-stdout is a JSON stream (objects separated by blank lines) and anything Lean, Lake or a panic prints
-on stderr must not land inside it. Replies are also large (goal lists, traces) and there is no
-prompt to ``expect``. So this module uses ``subprocess.Popen`` with one reader thread per pipe, and
-keeps the same process policy as ``ManagedProcess``:
+The process is a ``backends/process.py`` ``ManagedProcess`` -- the helper under every prover process
+(Coq, this REPL, the Isabelle server, the doctor's probes): its own session and process group, killed
+as a whole and reaped; rlimits and the backend's sandbox between fork and exec; bounded output; reads
+against absolute deadlines. What is particular to the REPL:
 
-* its own session / process group (``start_new_session``), so ``kill()`` takes the whole group
-  (``lake env`` -> ``repl`` and anything they spawn) with one ``killpg(SIGKILL)``, then reaps it;
-* rlimits applied between fork and exec (``Sandbox.preexec``: address space, no core dumps, ...);
-* stdout read by a thread into complete reply blocks; stderr always drained by another thread
-  into a bounded tail (a pipe that is never read deadlocks the child once its buffer fills);
-* every request has a deadline; while waiting, the resident memory of the whole process group is
-  polled and the group is killed above ``rss_kill_mb`` (the REPL has neither a timeout nor a
-  memory cap of its own);
-* a reply that is not JSON, or bigger than ``max_reply_bytes``, is a desync: the process is killed.
+* **stderr apart from the JSON stream**: the command runs as ``sh -c 'exec "$@" 2>>FILE'`` (the shell
+  replaces itself with the REPL: no extra process), so whatever Lean, Lake or a panic prints on stderr
+  goes to a private file (size-capped by the sandbox's file-size limit) and can never land inside a
+  reply; ``stderr_tail()`` reads its end for errors. (``ManagedProcess``'s own ``stderr_file`` needs a
+  private working directory, which under bwrap hides the host's ``/tmp``; the REPL's pickles and the
+  tests' replay logs live there, so the REPL keeps the layout it had: read-only root, ``/tmp`` writable);
+* **replies are blocks**: the REPL prints each reply as JSON followed by a blank line
+  (``printFlush "\\n"`` in ``REPL/Main.lean``); one ``expect`` of the blank line per reply, so a reply
+  larger than ``max_reply_bytes`` is a desync (``ProcessOutputLimit``: killed at once);
+* **working directory**: the Lake project, entered with ``env -C`` (so that ``lake env`` finds its
+  lakefile) inside the sandbox;
+* **memory**: while waiting for a reply, the resident memory of the whole tree is polled every
+  ``rss_poll_interval`` and the process is killed above ``rss_kill_mb`` (the REPL has neither a
+  timeout nor a memory cap of its own).
 
 Failures are exceptions carrying the stderr tail: ``ReplTimeout`` (the caller decides whether that
-is a tactic timeout or a hung prover), ``ProverCrashed``, ``ProverDesync``, ``ProverStartError``.
+is a tactic timeout or a hung prover), ``ProverCrashed``, ``ProverDesync``, ``ProverStartError``; the
+process has always been killed when one is raised.
 """
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import logging
 import os
-import queue
-import signal
-import subprocess
+import re
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 from ...core import procfs
 from ...core.errors import ProverCrashed, ProverDesync, ProverError, ProverStartError
+from ..process import ManagedProcess, ProcessError, ProcessExited, ProcessOutputLimit, ProcessTimeout
 from ..sandbox import Limits, Sandbox
 from .protocol import ProtocolError, decode_block, encode_request
 
@@ -68,11 +71,13 @@ class ProcessPolicy:
     stderr_tail_chars: int = 8192
 
 
-_EOF = object()
+#: the blank line that ends a reply block
+_BLOCK_END = re.compile(r"\n[ \t\r]*\n")
 
 
 class ReplProcess:
-    """A running REPL. Not thread-safe: one request at a time (the REPL is sequential anyway)."""
+    """A running REPL. Not thread-safe: one request at a time (the REPL is sequential anyway);
+    ``kill()`` may come from another thread (the pool closing while a header import runs)."""
 
     def __init__(
         self,
@@ -92,150 +97,133 @@ class ReplProcess:
         self._sandbox = sandbox or Sandbox(
             limits=Limits(address_space_mb=self.policy.address_space_mb, file_size_mb=1024, open_files=0)
         )
-        self._env = dict(env) if env is not None else None
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._replies: queue.Queue[Any] = queue.Queue()
-        self._stderr_tail: collections.deque[str] = collections.deque()
-        self._stderr_chars = 0
-        self._stderr_lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
+        self._env = dict(env) if env is not None else {}
+        self._mp: ManagedProcess | None = None
+        self._stderr_dir: str | None = None
+        self._lock = threading.Lock()
         self.pgid: int | None = None
         #: set by ``kill()``; a process killed before or while spawning never runs
         self._cancelled = False
 
     # -- lifecycle ----------------------------------------------------------------------------
     def spawn(self) -> None:
-        if self._proc is not None:
-            return
-        if self._cancelled:
-            raise ProverStartError("the Lean REPL was killed before it started", backend=BACKEND)
-        env = self._env if self._env is not None else self._sandbox.env()
-        try:
-            self._proc = subprocess.Popen(  # noqa: S603 - argv is the configured REPL command
-                self._sandbox.wrap(self.argv),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                cwd=self.cwd,
-                env=env,
-                start_new_session=True,
-                preexec_fn=self._sandbox.preexec(),  # noqa: PLW1509 - rlimits must be set in the child
-                close_fds=True,
+        with self._lock:
+            if self._mp is not None:
+                return
+            if self._cancelled:
+                raise ProverStartError("the Lean REPL was killed before it started", backend=BACKEND)
+            if not _executable(self.argv[0] if self.argv else "", self.cwd):
+                raise ProverStartError(
+                    f"cannot start the Lean REPL {self.argv!r}: no such executable", backend=BACKEND
+                )
+            self._stderr_dir = tempfile.mkdtemp(prefix="llemma-lean-repl-")
+            inner = ["env", "-C", self.cwd, *self.argv] if self.cwd else list(self.argv)
+            argv = ["sh", "-c", 'exec "$@" 2>>"$0"', self._stderr_file(), *inner]
+            mp = ManagedProcess(
+                argv,
+                private_tmpdir=False,
+                env_extra=self._env,
+                sandbox=self._sandbox,
+                max_output_chars=self.policy.max_reply_bytes,
+                tail_chars=self.policy.stderr_tail_chars,
             )
-        except OSError as exc:
-            raise ProverStartError(
-                f"cannot start the Lean REPL {self.argv!r}: {exc}", backend=BACKEND
-            ) from exc
-        self.pgid = self._proc.pid  # session leader: pgid == pid
-        assert self._proc.stdout is not None and self._proc.stderr is not None
-        t_out = threading.Thread(
-            target=self._read_stdout,
-            args=(self._proc.stdout,),
-            daemon=True,
-            name=f"lean-repl-out-{self._proc.pid}",
-        )
-        t_err = threading.Thread(
-            target=self._drain_stderr,
-            args=(self._proc.stderr,),
-            daemon=True,
-            name=f"lean-repl-err-{self._proc.pid}",
-        )
-        self._threads = [t_out, t_err]
-        for t in self._threads:
-            t.start()
-        if self._cancelled:  # kill() ran concurrently while Popen was starting the child
-            self.kill()
-            raise ProverStartError("the Lean REPL was killed while starting", backend=BACKEND)
+            try:
+                mp.start()
+            except ProcessError as exc:
+                mp.close()
+                self._remove_stderr()
+                raise ProverStartError(
+                    f"cannot start the Lean REPL {self.argv!r}: {exc}", backend=BACKEND
+                ) from exc
+            self._mp = mp
+            self.pgid = mp.pgid  # session leader: pgid == pid
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
+        mp = self._mp
+        return mp.pid if mp is not None else None
 
     def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        mp = self._mp
+        return mp is not None and mp.alive
 
     def kill(self) -> None:
-        """Kill the whole process group and reap the leader. Idempotent; never raises."""
+        """Kill the whole process tree and reap it (``ManagedProcess.close``). Idempotent; never raises."""
         self._cancelled = True
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        pgid = self.pgid if self.pgid is not None else proc.pid  # session leader: pgid == pid
-        if pgid is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, signal.SIGKILL)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL cannot be ignored
-            log.error("lean REPL pid %s did not die after SIGKILL", proc.pid)
-        if pgid is not None:
-            # the rest of the group (e.g. ``repl`` under ``lake env``) dies asynchronously
-            deadline = time.monotonic() + 5
-            while group_alive(pgid) and time.monotonic() < deadline:
-                time.sleep(0.01)
-            if group_alive(pgid):  # pragma: no cover
-                log.error("lean REPL process group %s still has live members after SIGKILL", pgid)
-        for stream in (proc.stdin, proc.stdout, proc.stderr):
-            try:
-                if stream is not None:
-                    stream.close()
-            except OSError:
-                pass
-        for t in self._threads:
-            t.join(timeout=2)
+        with self._lock:
+            mp, self._mp = self._mp, None
+        if mp is not None:
+            mp.close()
+        self._remove_stderr()
 
     close = kill
 
+    def _stderr_file(self) -> str:
+        assert self._stderr_dir is not None
+        return os.path.join(self._stderr_dir, "stderr.log")
+
+    def _remove_stderr(self) -> None:
+        d, self._stderr_dir = self._stderr_dir, None
+        if d is not None:
+            shutil.rmtree(d, ignore_errors=True)
+
     # -- I/O ------------------------------------------------------------------------------------
     def stderr_tail(self) -> str:
-        with self._stderr_lock:
-            return "".join(self._stderr_tail)[-self.policy.stderr_tail_chars :]
+        """The end of what the REPL printed on stderr (at most ``stderr_tail_chars``)."""
+        if self._stderr_dir is None:
+            return ""
+        cap = self.policy.stderr_tail_chars
+        try:
+            with open(self._stderr_file(), "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                fh.seek(max(0, fh.tell() - cap))
+                return fh.read().decode("utf-8", errors="replace")[-cap:]
+        except OSError:
+            return ""
 
     def request(self, req: dict[str, Any], timeout: float) -> dict[str, Any]:
         """Send one request and return its reply object, or raise (having killed the process)."""
-        if self._proc is None:
+        mp = self._mp
+        if mp is None:
             raise ProverCrashed("the Lean REPL is not running", backend=BACKEND)
+        wire = encode_request(req).decode("utf-8")  # ProtocolError before anything is sent
         t0 = time.monotonic()
         self.requests += 1
-        assert self._proc.stdin is not None
-        try:
-            self._proc.stdin.write(encode_request(req))
-            self._proc.stdin.flush()
-        except (BrokenPipeError, OSError) as exc:
-            self._fail(ProverCrashed, f"the Lean REPL closed its input ({exc})", t0, exc)
         deadline = t0 + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self._fail(ReplTimeout, f"no reply within {timeout:.1f}s", t0)
-            try:
-                item = self._replies.get(timeout=min(remaining, self.policy.rss_poll_interval))
-            except queue.Empty:
-                self._check_memory(t0)
-                continue
-            if item is _EOF:
-                code = self._exit_code()
-                self._fail(ProverCrashed, f"the Lean REPL exited (code {code}) before answering", t0)
-            if isinstance(item, Exception):
-                self._fail(ProverDesync, str(item), t0, item)
-            try:
-                return decode_block(item)
-            except ProtocolError as exc:
-                self._fail(ProverDesync, str(exc), t0, exc)
+        try:
+            mp.send(wire)
+            while True:
+                poll = min(deadline, time.monotonic() + self.policy.rss_poll_interval)
+                try:
+                    before, _m = mp.expect(_BLOCK_END, poll)
+                except ProcessTimeout:
+                    if time.monotonic() >= deadline:
+                        self._fail(ReplTimeout, f"no reply within {timeout:.1f}s", t0)
+                    self._check_memory(mp, t0)
+                    continue
+                if before.strip():
+                    break  # else: a stray blank line between replies
+        except ProcessOutputLimit as exc:
+            self._fail(ProverDesync, f"reply larger than {self.policy.max_reply_bytes} bytes", t0, exc)
+        except ProcessExited as exc:
+            code = mp.returncode
+            self._fail(ProverCrashed, f"the Lean REPL exited (code {code}) before answering", t0, exc)
+        except (ProcessError, OSError, ValueError) as exc:  # killed from another thread, pipe closed
+            self._fail(ProverCrashed, f"the Lean REPL stopped: {exc}", t0, exc)
+        try:
+            return decode_block(before)
+        except ProtocolError as exc:
+            self._fail(ProverDesync, str(exc), t0, exc)
 
     def rss_mb(self) -> float:
-        """Resident memory of the whole process group, MiB (0 when unknown)."""
-        if self.pgid is None:
-            return 0.0
-        return group_rss_mb(self.pgid)
+        """Resident memory of the whole process tree, MiB (0 when unknown)."""
+        mp = self._mp
+        return mp.rss_mb() if mp is not None else 0.0
 
     # -- internals ------------------------------------------------------------------------------
     def _fail(
         self, kind: type[ProverError], message: str, t0: float, cause: BaseException | None = None
     ) -> Any:
-        if self._proc is not None and self._proc.poll() is not None and len(self._threads) == 2:
-            # the process has exited: let the stderr thread read its last words before the tail is taken
-            self._threads[1].join(timeout=2)
         tail = self.stderr_tail()
         self.kill()
         err = kind(message, backend=BACKEND, elapsed=time.monotonic() - t0, output_tail=tail)
@@ -243,61 +231,22 @@ class ReplProcess:
             raise err from cause
         raise err
 
-    def _check_memory(self, t0: float) -> None:
+    def _check_memory(self, mp: ManagedProcess, t0: float) -> None:
         limit = self.policy.rss_kill_mb
-        if limit and self.pgid is not None:
-            rss = group_rss_mb(self.pgid)
+        if limit:
+            rss = mp.rss_mb()
             if rss > limit:
                 self._fail(ProverCrashed, f"memory cap: resident {rss:.0f} MiB > {limit} MiB, killed", t0)
 
-    def _exit_code(self) -> int | None:
-        proc = self._proc
-        if proc is None:
-            return None
-        try:
-            return proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            return None
 
-    def _read_stdout(self, stream: IO[bytes]) -> None:
-        buf: list[bytes] = []
-        size = 0
-        limit = self.policy.max_reply_bytes
-        try:
-            for line in iter(stream.readline, b""):
-                if line.strip() == b"":
-                    if buf:
-                        self._replies.put(b"".join(buf).decode("utf-8", errors="replace"))
-                        buf, size = [], 0
-                    continue
-                buf.append(line)
-                size += len(line)
-                if size > limit:
-                    self._replies.put(ProtocolError(f"reply larger than {limit} bytes"))
-                    buf, size = [], 0
-        except (OSError, ValueError):
-            pass
-        finally:
-            if buf:
-                # the REPL prints its last reply and exits on end of input; a final block without the
-                # blank line is still a complete reply
-                self._replies.put(b"".join(buf).decode("utf-8", errors="replace"))
-            self._replies.put(_EOF)
-
-    def _drain_stderr(self, stream: IO[bytes]) -> None:
-        cap = self.policy.stderr_tail_chars
-        try:
-            for chunk in iter(
-                lambda: stream.read1(4096) if hasattr(stream, "read1") else stream.read(4096), b""
-            ):
-                text = chunk.decode("utf-8", errors="replace")
-                with self._stderr_lock:
-                    self._stderr_tail.append(text)
-                    self._stderr_chars += len(text)
-                    while self._stderr_chars > 2 * cap and len(self._stderr_tail) > 1:
-                        self._stderr_chars -= len(self._stderr_tail.popleft())
-        except (OSError, ValueError):
-            pass
+def _executable(exe: str, cwd: str | None) -> bool:
+    """Whether ``exe`` can be executed (found on ``PATH``, or a path relative to ``cwd``)."""
+    if not exe:
+        return False
+    if os.sep not in exe:
+        return shutil.which(exe) is not None
+    path = exe if os.path.isabs(exe) or not cwd else os.path.join(cwd, exe)
+    return os.path.isfile(path) and os.access(path, os.X_OK)
 
 
 def group_rss_mb(pgid: int) -> float:
