@@ -28,6 +28,7 @@ from llemma_prover.backends.isabelle.client import (
 from llemma_prover.backends.isabelle.protocol import MessageBuffer, Position, ProverMessage, encode
 from llemma_prover.backends.isabelle.session import IsabelleSession
 from llemma_prover.backends.isabelle.theory import validate_proof
+from llemma_prover.backends.process import group_alive
 from llemma_prover.core.config import ProverConfig
 from llemma_prover.core.errors import ProverStartError, ProverUnavailable
 from llemma_prover.core.types import ProofFinished, TacticError, TacticTimeout, Theorem
@@ -179,7 +180,7 @@ def test_client_handshake_commands_tasks_and_cleanup(tmp_path):
         conn.close()
     finally:
         server.close()
-    assert not pid_alive(pid)
+    assert not pid_alive(pid) and not group_alive(pid)  # the whole process group, reaped
 
 
 @pytest.mark.parametrize("order", ["ok_first", "failed_first"])

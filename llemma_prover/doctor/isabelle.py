@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..core.config import ProverConfig
 from ..core.types import ProofFinished, TacticError, Theorem
 from .checks import Checklist, Verdict
+from .probe import run_probe
 
 if TYPE_CHECKING:
     from .runner import DoctorOptions
@@ -51,8 +51,8 @@ def run_isabelle_checks(cl: Checklist, executable: str | None, config: ProverCon
         path = shutil.which(exe)
         if path is None:
             return Verdict(False, f"{exe}: not found")
-        out = subprocess.run([path, "version"], capture_output=True, text=True, timeout=60, check=False)
-        text = (out.stdout + out.stderr).strip()
+        _status, output = run_probe([path, "version"], timeout=60)
+        text = output.strip()
         m = re.search(r"Isabelle\d{4}(?:-\d+)?", text)
         seen = f"{m.group(0) if m else text[:80]!r} at {path}"
         return Verdict(bool(m) and m.group(0).startswith(EXPECTED_ISABELLE), seen, path)

@@ -12,16 +12,10 @@ that restores the state. Timings are in each check's row.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import resource
-import selectors
 import shutil
-import signal
-import subprocess
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +25,7 @@ from ..core import procfs
 from ..core.config import ProverConfig
 from ..core.types import Advanced, ProofFinished, TacticTimeout, Theorem
 from .checks import Checklist, Verdict
+from .probe import run_probe
 
 if TYPE_CHECKING:
     from .runner import DoctorOptions
@@ -65,69 +60,33 @@ SPELLINGS = ("declaration uses `sorry`", "declaration uses 'sorry'")
 
 
 class _Raw:
-    """One REPL process: JSON request + blank line in, JSON reply + blank line out, under a deadline."""
+    """One REPL process for the doctor's own exchanges: the backend's ``ReplProcess`` (a
+    ``ManagedProcess``: own process group, killed and reaped, stderr kept apart, deadline reads), used
+    as a bare JSON client: requests are the doctor's dicts, replies come back as dicts, unparsed."""
 
     def __init__(self, argv: tuple[str, ...], cwd: str | None, cap_mb: int) -> None:
-        self._err = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
+        from ..backends.lean4.repl_process import ProcessPolicy, ReplProcess
 
-        def limits() -> None:
-            if cap_mb:
-                resource.setrlimit(resource.RLIMIT_AS, (cap_mb * 2**20, cap_mb * 2**20))
-
-        self.proc = subprocess.Popen(
-            list(argv),
-            cwd=cwd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._err,
-            start_new_session=True,
-            preexec_fn=limits,  # noqa: PLW1509 - rlimits only, no threads yet
-        )
-        self._buf = b""
+        # what the backend's own REPL processes get from our environment (Lean4Backend._launch)
+        env = {k: os.environ[k] for k in ("HOME", "ELAN_HOME", "LEAN_PATH", "LEAN_SYSROOT", "PYTHONPATH")
+               if k in os.environ}
+        policy = ProcessPolicy(address_space_mb=cap_mb, rss_kill_mb=0)
+        self.proc = ReplProcess(argv, cwd=cwd, env=env, policy=policy)
+        self.proc.spawn()
 
     def request(self, req: dict[str, Any], timeout: float) -> dict[str, Any]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        try:
-            self.proc.stdin.write((json.dumps(req, ensure_ascii=False) + "\n\n").encode())
-            self.proc.stdin.flush()
-        except BrokenPipeError as exc:
-            raise RuntimeError(f"the REPL exited before the request ({self.tail()})") from exc
-        deadline = time.monotonic() + timeout
-        sel = selectors.DefaultSelector()
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
-        try:
-            while True:
-                text = self._buf.decode(errors="replace")
-                if "\n\n" in text and text.strip():
-                    block, _, rest = text.lstrip("\n").partition("\n\n")
-                    self._buf = rest.encode()
-                    return dict(json.loads(block))
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"no reply within {timeout:.0f} s")
-                if sel.select(left):
-                    chunk = os.read(self.proc.stdout.fileno(), 65536)
-                    if not chunk:
-                        raise RuntimeError(f"the REPL exited (status {self.proc.wait(5)}; {self.tail()})")
-                    self._buf += chunk
-        finally:
-            sel.close()
-
-    def tail(self) -> str:
-        self._err.seek(0)
-        data = self._err.read().decode(errors="replace").strip()
-        return f"stderr: {data[-300:]!r}" if data else "no stderr"
+        return self.proc.request(req, timeout)
 
     def peak_rss_mb(self) -> float:
         """Largest peak resident size (VmHWM) among the processes of its group."""
-        members = procfs.group_members(self.proc.pid, live_only=False)
+        pgid = self.proc.pgid
+        if pgid is None:
+            return 0.0
+        members = procfs.group_members(pgid, live_only=False)
         return max((procfs.peak_rss_bytes(pid) / (1024 * 1024) for pid in members), default=0.0)
 
     def close(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-        self._err.close()
+        self.proc.kill()
 
 
 def _version(command: Any) -> str:
@@ -138,8 +97,8 @@ def _version(command: Any) -> str:
         argv = ["lean", "--version"]
     else:
         raise FileNotFoundError("no 'lean' on PATH and the REPL is not run through 'lake env'")
-    out = subprocess.run(argv, cwd=command.cwd, capture_output=True, text=True, timeout=60, check=False)
-    return (out.stdout + out.stderr).strip()
+    _status, output = run_probe(argv, cwd=command.cwd, timeout=60)
+    return output.strip()
 
 
 def run_lean4_checks(cl: Checklist, lean_repl: str | None, config: ProverConfig | None = None) -> None:

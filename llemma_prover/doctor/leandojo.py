@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-import subprocess
 from typing import TYPE_CHECKING
 
 from ..backends.leandojo import INSTALL_HINT, MIN_LEAN_DOJO, lean_dojo_version
 from .checks import Checklist, Verdict
+from .probe import run_probe
 
 if TYPE_CHECKING:
     from .runner import DoctorOptions
@@ -42,8 +42,8 @@ def run_leandojo_checks(cl: Checklist) -> None:
         path = shutil.which(name)
         if path is None:
             return Verdict(False, f"{name}: not found on PATH")
-        out = subprocess.run([path, *args], capture_output=True, text=True, timeout=60, check=False)
-        return Verdict(out.returncode == 0, f"{(out.stdout + out.stderr).strip().splitlines()[:1]} at {path}")
+        status, output = run_probe([path, *args], timeout=60)
+        return Verdict(status == 0, f"{output.strip().splitlines()[:1]} at {path}")
 
     cl.run(
         "git",

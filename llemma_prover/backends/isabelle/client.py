@@ -20,9 +20,7 @@ import logging
 import os
 import re
 import resource
-import signal
 import socket
-import subprocess
 import threading
 import time
 from collections import deque
@@ -38,6 +36,7 @@ from ...core.errors import (
     ProverStartError,
     ProverUnavailable,
 )
+from ..process import ManagedProcess, ProcessError, ProcessTimeout
 from ..sandbox import Sandbox, sandbox_for
 from .protocol import Message, MessageBuffer, ProtocolError, Reply, UseTheoriesResult, encode, encode_line
 
@@ -429,19 +428,21 @@ def server_sandbox(config: ProverConfig) -> Sandbox:
     return replace(base, network="none", limits=limits)
 
 
-def _preexec(memory_limit_mb: int) -> Callable[[], None]:
-    def fn() -> None:
-        os.setsid()
-        if memory_limit_mb > 0:
-            lim = memory_limit_mb * 1024 * 1024
-            resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
-
-    return fn
+#: one line of the server's output (stdout and stderr share one pipe)
+_LINE = re.compile(r"\n")
+#: seconds between checks of the server's liveness by the thread that drains its output
+DRAIN_POLL_S = 1.0
 
 
 @dataclass
 class IsabelleServer:
-    """A resident ``isabelle server`` process that we started and therefore must stop."""
+    """A resident ``isabelle server`` process that we started and therefore must stop.
+
+    The process is a ``backends/process.py`` ``ManagedProcess`` (own session and process group, killed
+    as a whole and reaped; the sandbox's rlimits and environment, or ``memory_limit_mb`` without one).
+    Its stdout and stderr share one pipe: the address line is read from it against the start deadline,
+    then a thread keeps draining it (into the bounded tail) so the server can never block on a full
+    pipe."""
 
     executable: str = "isabelle"
     name: str = ""
@@ -451,8 +452,8 @@ class IsabelleServer:
     extra_args: Sequence[str] = ()
     #: the confinement the server runs under (``server_sandbox``); None: only ``memory_limit_mb``
     sandbox: Sandbox | None = None
-    _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
-    _stderr_tail: deque[str] = field(default_factory=lambda: deque(maxlen=50), init=False, repr=False)
+    _mp: ManagedProcess | None = field(default=None, init=False, repr=False)
+    _drainer: threading.Thread | None = field(default=None, init=False, repr=False)
     address: ServerAddress | None = field(default=None, init=False)
 
     def start(self) -> ServerAddress:
@@ -462,78 +463,87 @@ class IsabelleServer:
         argv = [self.executable, "server", "-n", name, *self.extra_args]
         t0 = time.monotonic()
         sb = self.sandbox
+        mp = ManagedProcess(
+            argv,
+            memory_limit_mb=self.memory_limit_mb,
+            scrub_env=sb is not None,
+            private_tmpdir=False,
+            env_extra=_isabelle_env() if sb is not None else None,
+            sandbox=sb,
+        )
         try:
-            self._proc = subprocess.Popen(  # noqa: S603 - argv is ours
-                sb.wrap(argv) if sb is not None else argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=sb.env(extra=_isabelle_env()) if sb is not None else None,
-                preexec_fn=sb.preexec() if sb is not None else _preexec(self.memory_limit_mb),  # noqa: PLW1509
-                start_new_session=sb is not None,
-                close_fds=True,
-            )
-        except FileNotFoundError as exc:
-            raise ProverUnavailable(
-                f"Isabelle executable {self.executable!r} not found: install Isabelle "
-                "(https://isabelle.in.tum.de) and put its bin/ on PATH, or pass its path as the "
-                "prover executable",
-                backend=BACKEND,
-            ) from exc
-        assert self._proc.stdout is not None and self._proc.stderr is not None
-        threading.Thread(target=self._drain, args=(self._proc.stderr,), daemon=True).start()
-        line = self._read_address_line(self._proc.stdout, t0 + self.start_timeout)
-        addr = ServerAddress.parse(line) if line is not None else None
+            mp.start()
+        except ProcessError as exc:
+            mp.close()
+            if isinstance(exc.__cause__, FileNotFoundError):
+                raise ProverUnavailable(
+                    f"Isabelle executable {self.executable!r} not found: install Isabelle "
+                    "(https://isabelle.in.tum.de) and put its bin/ on PATH, or pass its path as the "
+                    "prover executable",
+                    backend=BACKEND,
+                ) from exc
+            raise ProverStartError(f"cannot start the Isabelle server: {exc}", backend=BACKEND) from exc
+        self._mp = mp
+        addr, seen = self._read_address(mp, t0 + self.start_timeout)
         if addr is None:
-            tail = "\n".join(self._stderr_tail)
-            self.close()
+            tail = mp.tail
+            self.close(graceful=False)
             raise ProverStartError(
-                f"isabelle server did not announce its address (got {line!r})",
+                f"isabelle server did not announce its address (got {seen!r})",
                 backend=BACKEND,
                 elapsed=time.monotonic() - t0,
                 output_tail=tail,
             )
-        # keep draining stdout so the server can never block on a full pipe
-        threading.Thread(target=self._drain, args=(self._proc.stdout,), daemon=True).start()
+        self._drainer = threading.Thread(target=self._drain, args=(mp,), daemon=True, name="isabelle-drain")
+        self._drainer.start()
         self.address = addr
         return addr
 
-    def _read_address_line(self, stream: Any, deadline: float) -> str | None:
-        result: list[str] = []
+    @staticmethod
+    def _read_address(mp: ManagedProcess, deadline: float) -> tuple[ServerAddress | None, str | None]:
+        """The first line that is the server's address (other lines are kept in the tail)."""
+        line: str | None = None
+        while True:
+            try:
+                before, _m = mp.expect(_LINE, deadline)
+            except ProcessError:  # deadline, exit or an endless line
+                return None, line
+            line = before.strip()
+            addr = ServerAddress.parse(line)
+            if addr is not None:
+                return addr, line
 
-        def reader() -> None:
-            raw = stream.readline()
-            result.append(raw.decode("utf-8", errors="replace").strip())
-
-        th = threading.Thread(target=reader, daemon=True)
-        th.start()
-        th.join(max(0.0, deadline - time.monotonic()))
-        return result[0] if result else None
-
-    def _drain(self, stream: Any) -> None:
-        try:
-            for raw in iter(stream.readline, b""):
-                self._stderr_tail.append(raw.decode("utf-8", errors="replace").rstrip())
-        except (OSError, ValueError):
-            pass
+    @staticmethod
+    def _drain(mp: ManagedProcess) -> None:
+        while True:
+            try:
+                mp.read_chunk(time.monotonic() + DRAIN_POLL_S)
+            except ProcessTimeout:
+                continue
+            except Exception:  # noqa: BLE001 - exited, or closed by ``close()``: nothing left to drain
+                return
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
+        mp = self._mp
+        return mp.pid if mp is not None else None
 
     def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        mp = self._mp
+        return mp is not None and mp.alive
 
     def output_tail(self) -> str:
-        return "\n".join(self._stderr_tail)
+        mp = self._mp
+        return mp.tail if mp is not None else ""
 
     def close(self, graceful: bool = True) -> None:
         """Shut the server down (``shutdown`` command when ``graceful``), then kill and reap the group."""
-        proc, self._proc = self._proc, None
+        mp, self._mp = self._mp, None
         addr, self.address = self.address, None
-        if proc is None:
+        drainer, self._drainer = self._drainer, None
+        if mp is None:
             return
-        if graceful and addr is not None and proc.poll() is None:
+        if graceful and addr is not None and mp.alive:
             conn = IsabelleConnection(addr, ClientPolicy(connect_timeout=3.0, command_timeout=5.0))
             try:
                 conn.connect()
@@ -542,15 +552,8 @@ class IsabelleServer:
                 log.debug("graceful shutdown failed: %s", exc)
             finally:
                 conn.close()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=5.0)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        try:
-            proc.wait(timeout=10.0)
-        except subprocess.TimeoutExpired:
-            log.warning("isabelle server pid %d did not exit after SIGKILL", proc.pid)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
+            if drainer is not None:
+                drainer.join(timeout=5.0)  # returns when the server has closed its output (exited)
+        mp.close()  # SIGKILL the group, reap it
+        if drainer is not None:
+            drainer.join(timeout=5.0)
