@@ -237,6 +237,8 @@ def test_backend_apply_check_timeout_and_no_leftover_process(tmp_path):
         # untrusted text never reaches the prover
         r = backend.apply(root.state_id, "sorry")
         assert isinstance(r, TacticError) and r.rejected
+        r = backend.apply(root.state_id, "by simp \udc80")  # a lone surrogate: a value, not an exception
+        assert isinstance(r, TacticError) and r.rejected and "surrogate" in r.message
         ok = backend.check(THM, ["by (auto simp: field_simps)"])
         assert ok.ok and ok.checker.startswith("isabelle")
         assert not backend.check(THM, ["by blast"]).ok

@@ -86,6 +86,8 @@ def outer_words(text: str) -> list[str]:
 
 def validate_proof(proof: str, extra_forbidden: Sequence[str] = ()) -> str | None:
     """``None`` if ``proof`` may be checked, else a one-line reason for refusing it."""
+    if any("\ud800" <= c <= "\udfff" for c in proof):
+        return "lone surrogate in proof (not encodable as UTF-8)"  # the .thy file could not be written
     if "(*" in _COMMENT_RE.sub("", proof) or "*)" in _COMMENT_RE.sub("", proof):
         return "unbalanced comment"
     if proof.count('"') % 2:
