@@ -162,3 +162,4 @@ def test_cli_exit_status_and_json_for_a_missing_repl(
     assert rc == 1 and not report["ok"] and report["counts"]["fail"] == 1
     assert report["checks"][0]["remedy"].startswith("build the REPL")
     assert "1 check(s) FAILED" in capsys.readouterr().out
+

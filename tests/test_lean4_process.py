@@ -115,3 +115,16 @@ def test_missing_executable_is_a_start_error(tmp_path: Path) -> None:
     with pytest.raises(ProverStartError):
         p.spawn()
     p.kill()
+
+
+def test_doctor_probe_kills_its_whole_group_on_timeout(tmp_path: Path) -> None:
+    """``run_probe`` (every doctor probe): a probe that hangs with a forked child is killed as a group."""
+    from llemma_prover.backends.process import group_alive
+    from llemma_prover.doctor.probe import run_probe
+
+    pidfile = tmp_path / "pid"
+    with pytest.raises(TimeoutError):
+        run_probe(["sh", "-c", f"sleep 300 & echo $$ > {pidfile}; wait"], timeout=1.0)
+    pgid = int(pidfile.read_text())
+    assert not group_alive(pgid)
+    assert run_probe(["sh", "-c", "echo out; echo err >&2; exit 3"], timeout=30) == (3, "out\nerr\n")
