@@ -16,8 +16,10 @@ from ..core.config import (
     ENGINES,
     GENERATORS,
     LEAN_TACTIC_TIMEOUT,
+    LIBRARY_SPLITS,
     SPLITS,
     GeneratorConfig,
+    LibraryConfig,
     ProverConfig,
     RunConfig,
     ServerConfig,
@@ -38,7 +40,24 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Best-first proof search over a miniF2F split; every proof is re-checked from scratch. "
         "Running the same command again resumes the run.",
     )
-    p.add_argument("--split", default="minif2f-test", choices=sorted(SPLITS), help="benchmark split")
+    p.add_argument("--split", default=None, choices=sorted(SPLITS) + list(LIBRARY_SPLITS),
+                   help="benchmark split (default minif2f-test); with --library: the library's by-file split "
+                   "train|valid|test (default test)")
+    p.add_argument("--library", default=None, metavar="coq-stdlib|DIR",
+                   help="prove a library's own lemmas in their files' context instead of a benchmark: "
+                   "coq-stdlib, or a folder of .v files (see docs/library.md)")
+    p.add_argument("--logical-name", default=None, metavar="NAME",
+                   help="--library DIR: the folder's Coq logical name (default: its name)")
+    p.add_argument("--files", default="", metavar="A.v,B/C.v",
+                   help="--library: only these files (relative to the library root) instead of the split")
+    p.add_argument("--sample", type=int, default=None, metavar="N",
+                   help="--library: a fixed random sample of N lemmas, drawn with --seed before anything "
+                   "runs")
+    p.add_argument("--online-learning", action="store_true",
+                   help="--library: the steps of the original proofs earlier in the same file join the "
+                   "generator's index as the file proceeds (Tactician-style; retrieval generators)")
+    p.add_argument("--lemmas-per-job", type=int, default=LibraryConfig().lemmas_per_job, metavar="N",
+                   help="--library: sampled lemmas per worker job (a job replays its file up to them)")
     p.add_argument("--backend", default="coq", choices=BACKENDS, help="prover (default: coq)")
     p.add_argument("--generator", default="auto", metavar="NAME",
                    help=f"tactic generator: {'|'.join(GENERATORS)}, or several joined by + (bank+retrieval: "
@@ -62,7 +81,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--manifest", default=None, metavar="FILE",
                    help="statement manifest whose flags the summary excludes (default: the shipped one of "
                    "the miniF2F split; `llemma-prover audit` writes one for a --dataset)")
-    p.add_argument("--theorems", default="", help="comma-separated theorem names (default: all)")
+    p.add_argument("--theorems", default="", help="comma-separated theorem names (default: all); with "
+                   "--library: lemma ids (file.v:name) or names")
     p.add_argument("--limit", type=int, default=None, help="only the first N theorems")
     p.add_argument("--out", default=None, help="run directory (default: runs/<split>-<backend>-<generator>)")
     p.add_argument("--workers", type=int, default=None,
@@ -176,10 +196,34 @@ def _check_flags(a: argparse.Namespace) -> None:
         raise ConfigError(f"--time-budget must be > 0 seconds, got {a.time_budget}")
     if a.workers is not None and a.workers < 0:
         raise ConfigError(f"--workers must be >= 0, got {a.workers}")
+    library_only = {"--files": a.files, "--sample": a.sample, "--online-learning": a.online_learning,
+                    "--logical-name": a.logical_name}
+    if not a.library:
+        given = [flag for flag, val in library_only.items() if val]
+        if given:
+            raise ConfigError(f"{given[0]} needs --library")
+        if a.split is not None and a.split not in SPLITS:
+            raise ConfigError(f"--split {a.split} is a library split; use --library, or one of "
+                              f"{', '.join(SPLITS)}")
+    elif a.split is not None and a.split not in LIBRARY_SPLITS:
+        raise ConfigError(f"--split with --library is one of {', '.join(LIBRARY_SPLITS)}, got {a.split}")
 
 
-def build_config(args: argparse.Namespace, *, data_dir: str = "", machine: Machine | None = None
-                 ) -> RunConfig:
+def library_config(a: argparse.Namespace, lemmas: tuple[str, ...] = ()) -> LibraryConfig | None:
+    """The library section of a run (None without ``--library``); ``lemmas``: the drawn sample."""
+    if not a.library:
+        return None
+    library = a.library if a.library == "coq-stdlib" else os.path.abspath(a.library)
+    cfg = LibraryConfig(library=library, logical=a.logical_name, split=a.split or "test",
+                        files=tuple(f.strip() for f in a.files.split(",") if f.strip()),
+                        sample=a.sample, seed=a.seed, lemmas=lemmas, online_learning=bool(a.online_learning),
+                        lemmas_per_job=a.lemmas_per_job)
+    cfg.validate()
+    return cfg
+
+
+def build_config(args: argparse.Namespace, *, data_dir: str = "", machine: Machine | None = None,
+                 library: LibraryConfig | None = None, split: str | None = None) -> RunConfig:
     """The one, final ``RunConfig`` of a run: ``--config`` YAML, then the flags, then the plan for this
     machine (``plan_generator``: ``--generator auto``, model servers and engine, GPUs per worker, the
     worker count) and the budgets that go with the planned generator. ``machine``: what
@@ -195,8 +239,8 @@ def build_config(args: argparse.Namespace, *, data_dir: str = "", machine: Machi
     if machine is None:
         machine = probe_machine(a.generator)
     plan = plan_generator(a.generator, a.model_server, ServerConfig(engine=a.engine), a.workers, machine)
-    split = DATASET_SPLIT if a.dataset else a.split
-    tag = Path(a.dataset).stem.removesuffix(".jsonl") if a.dataset else a.split
+    split = split or (DATASET_SPLIT if a.dataset else (a.split or "minif2f-test"))
+    tag = Path(a.dataset).stem.removesuffix(".jsonl") if a.dataset else split
     out = Path(a.out) if a.out else Path("runs") / f"{tag}-{a.backend}-{plan.name}"
     cfg = RunConfig(
         split=split,
@@ -220,6 +264,7 @@ def build_config(args: argparse.Namespace, *, data_dir: str = "", machine: Machi
                                   temperature=a.temperature, seed=a.seed),
         serving=plan.serving,
         gpus_per_worker=plan.gpus_per_worker,
+        library=library,
     )
     cfg.validate()
     return cfg
@@ -270,11 +315,15 @@ def run(args: argparse.Namespace) -> int:
 
     console = args._console
     _check_flags(with_config_file(args))  # flag errors first, before the data is looked for
+    if with_config_file(args).library:
+        from .prove_library import run_library
+
+        return run_library(args)
     # 1. the one config (flags checked, generator planned for this machine, budgets, workers), then the
     #    data: read and validated before anything runs
     a = with_config_file(args)
     dataset, data_dir = load_theorems(a.dataset, a.data_dir, os.environ.get(DATA_ENV),
-                                      DATA_SYSTEM[a.backend], SPLITS[a.split], _repo_root())
+                                      DATA_SYSTEM[a.backend], SPLITS[a.split or "minif2f-test"], _repo_root())
     machine = probe_machine(a.generator)
     cfg = build_config(args, data_dir=data_dir, machine=machine)
     theorems = select(dataset.theorems, cfg.theorems, cfg.limit)

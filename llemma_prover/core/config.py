@@ -25,6 +25,8 @@ def generator_parts(name: str) -> tuple[str, ...]:
 SPLITS: dict[str, str] = {"minif2f-test": "test", "minif2f-valid": "valid"}
 #: the ``split`` of a run over a ``--dataset FILE`` (the file is recorded in ``dataset``)
 DATASET_SPLIT = "dataset"
+#: ``--split`` of a ``prove --library`` run: ``extract``'s by-file split of the library
+LIBRARY_SPLITS: tuple[str, ...] = ("train", "valid", "test")
 #: which data folder a backend reads (leandojo reads the Lean 4 statements)
 DATA_SYSTEM: dict[str, str] = {"coq": "coq", "lean4": "lean4", "leandojo": "lean4", "isabelle": "isabelle"}
 
@@ -245,6 +247,46 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class LibraryConfig:
+    """``prove --library``: which lemmas of which library, and how they are attempted in context
+    (``library/``, ``backends/coq/library_session.py``). Recorded whole in ``config.json``."""
+
+    #: "coq-stdlib" or the folder of a library's ``.v`` files (absolute)
+    library: str = "coq-stdlib"
+    #: the logical name of a folder library (None: the folder's name, or its path in user-contrib)
+    logical: str | None = None
+    #: ``extract``'s by-file split (``file_split``)
+    split: str = "test"
+    #: only these files (paths relative to the library root); empty: every file of the split
+    files: tuple[str, ...] = ()
+    #: a fixed random sample of this many lemmas (None: all), drawn with ``seed`` before anything runs
+    sample: int | None = None
+    seed: int = 0
+    #: the sampled lemma ids (``rel:name``), in order: the sample itself, recorded when it is drawn
+    lemmas: tuple[str, ...] = ()
+    #: Tactician-style online learning: the steps of the original proofs earlier in the same file join
+    #: the generator's index as the file proceeds
+    online_learning: bool = False
+    #: automation modules Required at the top of a file where they do not depend on it
+    automation: tuple[str, ...] = ()
+    #: sampled lemmas per worker job (a job replays its file from the start up to its first lemma)
+    lemmas_per_job: int = 8
+    #: seconds allowed to replay a file up to a lemma (and for the scan of a whole file)
+    replay_timeout: float = 900.0
+
+    def validate(self) -> None:
+        if self.split not in LIBRARY_SPLITS:
+            raise ConfigError(f"--split for a library is one of {', '.join(LIBRARY_SPLITS)}, "
+                              f"got {self.split!r}")
+        if self.sample is not None and self.sample < 1:
+            raise ConfigError(f"--sample must be >= 1, got {self.sample}")
+        if self.lemmas_per_job < 1:
+            raise ConfigError(f"lemmas_per_job must be >= 1, got {self.lemmas_per_job}")
+        if self.replay_timeout <= 0:
+            raise ConfigError("replay_timeout must be > 0 seconds")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything a ``prove`` run needs, decided before anything starts (``cli/prove.py``'s
     ``build_config``: ``--generator auto`` already resolved, budgets, worker count and model servers
@@ -269,6 +311,8 @@ class RunConfig:
     worker_retries: int = 1
     #: a ``--dataset`` file (absolute path) the theorems come from instead of a miniF2F split
     dataset: str = ""
+    #: ``prove --library``: the library's lemmas instead of a miniF2F split (None: miniF2F)
+    library: LibraryConfig | None = None
 
     @property
     def split_name(self) -> str:
@@ -279,8 +323,12 @@ class RunConfig:
         return DATA_SYSTEM[self.backend]
 
     def validate(self) -> None:
-        validate_selection(self.split, self.backend, self.workers, self.limit)
-        validate_dataset(self.split, self.dataset)
+        if self.library is None:
+            validate_selection(self.split, self.backend, self.workers, self.limit)
+            validate_dataset(self.split, self.dataset)
+        else:
+            self.library.validate()
+            validate_selection("minif2f-test", self.backend, self.workers, self.limit)
         self.search.validate()
         self.prover.validate()
         self.generator.validate()
@@ -305,6 +353,12 @@ class RunConfig:
             generator = GeneratorConfig(**gen)
             serving = data.pop("serving", None)
             data["serving"] = ServerConfig(**serving) if serving is not None else None
+            library = data.pop("library", None)
+            if library is not None:
+                library = dict(library)
+                for key in ("files", "lemmas", "automation"):
+                    library[key] = tuple(library.get(key, ()))
+                data["library"] = LibraryConfig(**library)
             data["theorems"] = tuple(data.get("theorems", ()))
             return cls(search=search, prover=prover, generator=generator, **data)
         except TypeError as exc:

@@ -41,6 +41,11 @@ class TheoremRecord:
     error: str = ""
     #: anything else a writer wants to keep (e.g. imported runs' original fields)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: ``prove --library``: the library, the file (relative to its root) and the statement's line;
+    #: empty / 0 for a benchmark problem (and then left out of the JSON line)
+    library: str = ""
+    file: str = ""
+    line: int = 0
 
     @property
     def proved(self) -> bool:
@@ -51,6 +56,9 @@ class TheoremRecord:
         d["status"] = self.status.value
         d["reason"] = self.reason.value
         d["proof"] = list(self.proof) if self.proof is not None else None
+        if not self.library:
+            for key in ("library", "file", "line"):
+                d.pop(key)
         return json.dumps(d, ensure_ascii=False, sort_keys=False)
 
     @classmethod
@@ -85,6 +93,9 @@ class TheoremRecord:
                 trace=d.get("trace", ""),
                 error=d.get("error", ""),
                 extra=dict(d.get("extra", {})),
+                library=str(d.get("library", "")),
+                file=str(d.get("file", "")),
+                line=int(d.get("line", 0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise RunDirError(f"malformed result record: {exc}") from exc

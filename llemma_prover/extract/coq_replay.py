@@ -78,6 +78,10 @@ class FileResult:
     file: str
     split: str
     steps: list[dict[str, Any]] = field(default_factory=list)
+    #: the complete proofs where Coq found them: ``{"theorem", "line", "start", "stmt_end", "end",
+    #: "closed_by", "steps"}`` (character offsets in the file: the statement sentence is
+    #: ``[start, stmt_end)``, the proof after it ends at ``end``; ``steps``: how many of ``steps`` are its)
+    proofs_at: list[dict[str, Any]] = field(default_factory=list)
     sentences: int = 0
     proofs: int = 0
     admitted: int = 0
@@ -91,7 +95,7 @@ class FileResult:
     elapsed: float = 0.0
 
     def summary(self) -> dict[str, Any]:
-        d = {k: v for k, v in self.__dict__.items() if k != "steps"}
+        d = {k: v for k, v in self.__dict__.items() if k not in ("steps", "proofs_at")}
         d["steps"] = len(self.steps)
         return d
 
@@ -127,10 +131,12 @@ def _tactic_text(sentence: str) -> str:
 
 
 class _Proof:
-    def __init__(self, name: str, statement: str, line: int) -> None:
+    def __init__(self, name: str, statement: str, line: int, start: int = 0, stmt_end: int = 0) -> None:
         self.name = name
         self.statement = statement
         self.line = line
+        self.start = start
+        self.stmt_end = stmt_end
         self.steps: list[dict[str, Any]] = []
 
 
@@ -200,7 +206,8 @@ def _replay(ide: IdeTop, root: int, source: str, job: FileJob, res: FileResult, 
                 if goals is not None:  # this sentence opened a proof
                     status = ide.status(call_deadline())
                     name = "" if isinstance(status, CoqFailure) else (status.proof_name or "")
-                    proof = _Proof(name or _first_word(text), " ".join(text.split()), line)
+                    proof = _Proof(name or _first_word(text), " ".join(text.split()), line,
+                                   item.start, item.end)
                     before = goals
                 continue
             if goals is None:  # this sentence closed the proof
@@ -214,6 +221,9 @@ def _replay(ide: IdeTop, root: int, source: str, job: FileJob, res: FileResult, 
                     # Qed / Defined / Save, or a proof ended by a term (``exact``-free ``Proof t.``)
                     res.proofs += 1
                     res.steps.extend(proof.steps)
+                    res.proofs_at.append({"theorem": proof.name, "line": proof.line, "start": proof.start,
+                                          "stmt_end": proof.stmt_end, "end": item.end, "closed_by": word,
+                                          "steps": len(proof.steps)})
                 proof, before = None, None
                 continue
             if is_tactic(text):

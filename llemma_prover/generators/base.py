@@ -8,7 +8,8 @@ Model output is untrusted: generators return raw strings and the backend validat
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..core.types import Candidate, Theorem
 
@@ -43,6 +44,14 @@ class TacticGenerator(abc.ABC):
     def generate_batch(self, goal_texts: Sequence[str], k: int) -> list[list[Candidate]]:
         """Candidates for several goals; model-backed generators batch this."""
         return [self.generate(g, k) for g in goal_texts]
+
+    def learn_steps(self, steps: Sequence[Mapping[str, Any]]) -> None:  # noqa: B027 - optional hook
+        """Online learning (``prove --library --online-learning``): proof steps (``extract``'s step
+        records) of the original proofs the run has just passed join what this generator draws on, until
+        ``forget_learned``. Default: a generator that does not learn ignores them."""
+
+    def forget_learned(self) -> None:  # noqa: B027 - optional hook
+        """Drop every step ``learn_steps`` gave (a new file begins). Default: nothing to drop."""
 
     def describe(self) -> dict[str, object]:
         """What ran, for ``config.json`` and the start-up line (model id, device, dtype, ...)."""

@@ -18,7 +18,8 @@ the bank's stage (before, every mixed candidate ran at stage 0: mixing undid the
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from ..core.errors import ConfigError
 from ..core.types import Candidate, Theorem
@@ -97,6 +98,14 @@ class MixtureGenerator(TacticGenerator):
 
     def generate(self, goal_text: str, k: int) -> list[Candidate]:
         return self.generate_at(goal_text, k, 0)
+
+    def learn_steps(self, steps: Sequence[Mapping[str, Any]]) -> None:
+        for p in self.parts:
+            p.learn_steps(steps)
+
+    def forget_learned(self) -> None:
+        for p in self.parts:
+            p.forget_learned()
 
     def generate_at(self, goal_text: str, k: int, depth: int) -> list[Candidate]:
         if k <= 0:

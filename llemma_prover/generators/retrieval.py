@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,19 @@ class _Step:
     hyps: tuple[str, ...]
 
 
+def _document(rec: Mapping[str, Any]) -> tuple[list[str], _Step] | None:
+    """The tokens and the step of a successful step record (None: not one)."""
+    tactic, goals = rec.get("tactic"), rec.get("goals_before")
+    if rec.get("error") or not isinstance(tactic, str) or not tactic.strip() or not goals:
+        return None
+    first = goals[0]
+    hyps = tuple(str(h) for h in first.get("hyps", []))
+    toks = _doc_tokens(hyps, str(first.get("concl", "")))
+    if not toks:
+        return None
+    return toks, _Step(tactic.strip(), hyps)
+
+
 class RetrievalGenerator(TacticGenerator):
     """Tactics of the nearest goals in ``data_dir`` (an ``extract`` output folder); see the module doc."""
 
@@ -99,6 +112,11 @@ class RetrievalGenerator(TacticGenerator):
         self._steps: list[_Step] = []
         self._index: Any = None
         self._vocab: set[str] = set()
+        #: online learning (``learn_steps``): steps of the proofs just passed, in their own small index
+        self._online_corpus: list[list[str]] = []
+        self._online_steps: list[_Step] = []
+        self._online_index: Any = None
+        self._online_vocab: set[str] = set()
 
     def start(self) -> None:
         if self._index is not None:
@@ -110,16 +128,10 @@ class RetrievalGenerator(TacticGenerator):
         corpus: list[list[str]] = []
         steps: list[_Step] = []
         for rec in iter_steps(self.data_dir, self.splits):
-            tactic, goals = rec.get("tactic"), rec.get("goals_before")
-            if rec.get("error") or not isinstance(tactic, str) or not tactic.strip() or not goals:
-                continue
-            first = goals[0]
-            hyps = tuple(str(h) for h in first.get("hyps", []))
-            toks = _doc_tokens(hyps, str(first.get("concl", "")))
-            if not toks:
-                continue
-            corpus.append(toks)
-            steps.append(_Step(tactic.strip(), hyps))
+            got = _document(rec)
+            if got is not None:
+                corpus.append(got[0])
+                steps.append(got[1])
         if not steps:
             splits = ", ".join(self.splits)
             raise DataError(f"{self.data_dir}: no successful proof steps in split(s) {splits}")
@@ -150,36 +162,73 @@ class RetrievalGenerator(TacticGenerator):
     def close(self) -> None:
         self._index = None
         self._steps = []
+        self.forget_learned()
+
+    # -- online learning ---------------------------------------------------------------------------
+    def learn_steps(self, steps: Sequence[Mapping[str, Any]]) -> None:
+        """Index ``steps`` (step records) beside the data: a second, small BM25 index over the steps
+        learned so far, rebuilt on the next query (a few hundred documents: milliseconds). Each index
+        votes with its own neighbours, weighted relative to its own best match."""
+        for rec in steps:
+            got = _document(rec)
+            if got is not None:
+                self._online_corpus.append(got[0])
+                self._online_steps.append(got[1])
+                self._online_index = None
+
+    def forget_learned(self) -> None:
+        self._online_corpus, self._online_steps = [], []
+        self._online_index, self._online_vocab = None, set()
+
+    def _online(self) -> Any:
+        if self._online_index is None and self._online_corpus:
+            import bm25s
+
+            index = bm25s.BM25()
+            index.index(self._online_corpus, show_progress=False)
+            self._online_index = index
+            self._online_vocab = {t for doc in self._online_corpus for t in doc}
+        return self._online_index
 
     def generate(self, goal_text: str, k: int) -> list[Candidate]:
         if k <= 0:
             return []
         self.start()
         hyps, concl = backend_class(self.backend).goal_parts(goal_text)
-        query = [t for t in _doc_tokens(hyps, concl) if t in self._vocab]
-        if not query:
-            return []
-        n = min(len(self._steps), max(self.neighbours, 4 * k))
-        result = self._index.retrieve([query], k=n, show_progress=False, n_threads=1)
-        ids, scores = result.documents[0], result.scores[0]
-        best = float(scores[0]) if len(scores) else 0.0
-        if best <= 0:
-            return []
+        tokens = _doc_tokens(hyps, concl)
+        n = max(self.neighbours, 4 * k)
         votes: dict[str, float] = {}
-        for doc_id, s in zip(ids, scores, strict=True):
-            if s <= 0:
-                break
-            step = self._steps[int(doc_id)]
-            tactic = adapt_names(step.tactic, step.hyps, hyps)
-            votes[tactic] = votes.get(tactic, 0.0) + math.exp(self.sharpness * (float(s) / best - 1.0))
+        self._vote(votes, self._index, self._steps, self._vocab, tokens, hyps, n)
+        online = self._online()
+        if online is not None:
+            self._vote(votes, online, self._online_steps, self._online_vocab, tokens, hyps, n)
         total = sum(votes.values())
+        if total <= 0:
+            return []
         cands = [Candidate(tactic=t, score=math.log(v / total)) for t, v in votes.items()]
         return dedupe(cands, k)
 
+    def _vote(self, votes: dict[str, float], index: Any, steps: Sequence[_Step], vocab: set[str],
+              tokens: Sequence[str], hyps: Sequence[str], n: int) -> None:
+        query = [t for t in tokens if t in vocab]
+        if not query or not steps:
+            return
+        result = index.retrieve([query], k=min(len(steps), n), show_progress=False, n_threads=1)
+        ids, scores = result.documents[0], result.scores[0]
+        best = float(scores[0]) if len(scores) else 0.0
+        if best <= 0:
+            return
+        for doc_id, s in zip(ids, scores, strict=True):
+            if s <= 0:
+                break
+            step = steps[int(doc_id)]
+            tactic = adapt_names(step.tactic, step.hyps, hyps)
+            votes[tactic] = votes.get(tactic, 0.0) + math.exp(self.sharpness * (float(s) / best - 1.0))
+
     def describe(self) -> dict[str, object]:
         return {"name": self.name, "data": str(self.data_dir), "splits": list(self.splits),
-                "steps": len(self._steps), "ranker": "bm25s (Okapi BM25)", "neighbours": self.neighbours,
-                "sharpness": self.sharpness}
+                "steps": len(self._steps), "online_steps": len(self._online_steps),
+                "ranker": "bm25s (Okapi BM25)", "neighbours": self.neighbours, "sharpness": self.sharpness}
 
 
 def _hyp_table(hyps: Sequence[str]) -> list[tuple[str, str]]:

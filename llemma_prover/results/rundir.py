@@ -30,7 +30,8 @@ FORMAT_VERSION = 1
 
 #: config keys that must match for records of an existing run to be reused (dotted paths)
 COMPAT_KEYS: tuple[str, ...] = ("split", "backend", "generator.name", "generator.replay_file",
-                                 "generator.retrieval_data", "data_hash")
+                                 "generator.retrieval_data", "data_hash", "library.library",
+                                 "library.lemmas", "library.online_learning", "library.automation")
 
 def _get(d: dict[str, Any], dotted: str) -> Any:
     cur: Any = d
@@ -189,7 +190,8 @@ def check_compatible(old: dict[str, Any], new: dict[str, Any], path: Path) -> No
         )
     diffs = []
     for key in COMPAT_KEYS:
-        a, b = _get(old, key), _get(new, key)
+        # as config.json holds them (tuples of a new config are lists there)
+        a, b = (json.loads(json.dumps(_get(d, key), default=str)) for d in (old, new))
         if a != b:
             diffs.append(f"{key}: {a!r} there vs {b!r} now")
     old_model, new_model = _get(old, "generator.model"), _get(new, "generator.model")

@@ -1,0 +1,186 @@
+"""The ``prove --library`` job for the worker pool: one file, a few of its sampled lemmas, in context.
+
+A job walks its file in one coqidetop (``backends/coq/library_session.LibrarySession``) from the start:
+lemmas it does not attempt are replayed with their original proofs; at each lemma it attempts, the
+best-first search (``search/best_first.py``, unchanged) starts just after the statement, a proof found
+is checked in context (``LibrarySession.check``), and the original proof is added before the walk goes
+on. With online learning, the steps of every original proof the walk has passed (extract's records,
+from the scan) are handed to the generator (``TacticGenerator.learn_steps``) before the next search.
+
+Every attempted lemma gets a record (``JobResult``): a lemma the walk could not reach (the file stops
+loading, the process cannot be replaced) is an ``ERROR`` record with reason ``start_failed``, so one
+file can never stop a run, and the job is resumable lemma by lemma (a resumed run's jobs attempt only
+the lemmas without a record).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..backends.coq.library_session import LibraryLemma, LibrarySession
+from ..core.config import GeneratorConfig, ProverConfig, RunConfig
+from ..core.errors import ProverError
+from ..core.records import TheoremRecord
+from ..core.types import Reason, Status, Theorem, TimeSplit
+from ..generators.base import TacticGenerator
+from ..library.lemmas import Lemma
+from ..library.plan import FileChunk
+from .job import JobResult, _record, crash_record, run_job
+
+log = logging.getLogger(__name__)
+
+__all__ = ["LibraryContext", "LibraryJob", "LibraryJobResult", "LibrarySpec", "lemma_theorem"]
+
+
+def lemma_theorem(lemma: Lemma, split: str) -> Theorem:
+    """What the search and the generator get of a lemma: its id and its statement sentence (no header:
+    the context is the prover's; never the proof)."""
+    return Theorem(name=lemma.key, split=split, system="coq", header="",
+                   statement=" ".join(lemma.statement.split()),
+                   source=f"{lemma.library}/{lemma.rel}:{lemma.line}")
+
+
+@dataclass(frozen=True)
+class LibraryJobResult:
+    """The records of one job, in file order."""
+
+    results: tuple[JobResult, ...]
+
+
+@dataclass(frozen=True)
+class LibraryContext:
+    """What one worker holds for all its jobs: the generator (each job starts its own coqidetop)."""
+
+    generator: TacticGenerator
+
+    def close(self) -> None:
+        self.generator.close()
+
+
+@dataclass(frozen=True)
+class LibrarySpec:
+    """Worker recipe: a generator built from ``generator_config`` (or ``generator``, a ready-made
+    picklable one such as the model servers' client)."""
+
+    backend: str
+    prover: ProverConfig
+    generator_config: GeneratorConfig
+    generator: Any = None
+
+    def setup(self) -> LibraryContext:
+        from ..generators.registry import make_generator
+
+        if self.generator is not None:
+            self.generator.start()
+            return LibraryContext(self.generator)
+        generator, _note = make_generator(self.generator_config, self.backend)
+        return LibraryContext(generator)
+
+    def teardown(self, context: LibraryContext) -> None:
+        context.close()
+
+
+@dataclass(frozen=True)
+class LibraryJob:
+    """One chunk of one file (picklable)."""
+
+    chunk: FileChunk
+    run_config: RunConfig
+    #: extract's step records of the original proofs of ``chunk.lemmas`` (online learning; else empty)
+    steps: Mapping[str, Sequence[Mapping[str, Any]]]
+
+    @property
+    def key(self) -> str:
+        return self.chunk.key
+
+    def failed(self, attempt: int, error: str) -> LibraryJobResult:
+        recs = []
+        for lem in self._attempted():
+            rec = crash_record(lemma_theorem(lem, self.run_config.split), self.run_config,
+                               self.run_config.generator.name, attempt, error)
+            recs.append(JobResult(self._located(rec, lem), None, None, ""))
+        return LibraryJobResult(tuple(recs))
+
+    def _attempted(self) -> list[Lemma]:
+        wanted = set(self.chunk.attempt)
+        return [lem for lem in self.chunk.lemmas if lem.key in wanted]
+
+    def _located(self, rec: TheoremRecord, lemma: Lemma, **extra: Any) -> TheoremRecord:
+        return replace(rec, library=lemma.library, file=lemma.rel, line=lemma.line,
+                       extra={**rec.extra, "automation": list(self.chunk.file.automation), **extra})
+
+    def run(self, context: LibraryContext, attempt: int) -> LibraryJobResult:
+        cfg = self.run_config
+        generator = context.generator
+        generator.forget_learned()
+        session = LibrarySession(cfg.prover, self.chunk.file,
+                                 replay_timeout=cfg.library.replay_timeout if cfg.library else 900.0)
+        wanted = set(self.chunk.attempt)
+        out: list[JobResult] = []
+        broken = ""
+        learned = 0
+        try:
+            for lem in self.chunk.lemmas:
+                if broken:
+                    if lem.key in wanted:
+                        out.append(self._unreachable(lem, broken, attempt))
+                    continue
+                if lem.key not in wanted:
+                    try:
+                        session.replay_to(lem.end)
+                    except ProverError as exc:
+                        broken = _one_line(exc)
+                    else:
+                        learned += self._learn(generator, lem)
+                    continue
+                t0 = time.monotonic()
+                try:
+                    session.open_lemma(_located(lem))
+                except ProverError as exc:
+                    broken = _one_line(exc)
+                    out.append(self._unreachable(lem, broken, attempt))
+                    continue
+                walk_s = time.monotonic() - t0
+                res = run_job(lemma_theorem(lem, cfg.split), session, generator, cfg, attempt=attempt)
+                stats = session.stats()
+                rec = self._located(res.record, lem, walk_s=walk_s, learned_steps=learned,
+                                    prefix_replays=int(stats.get("prefix_replays", 0)),
+                                    prefix_replay_s=stats.get("prefix_replay_s", 0.0))
+                out.append(replace(res, record=rec))
+                try:
+                    session.finish_lemma()
+                except ProverError as exc:
+                    broken = _one_line(exc)
+                    continue
+                learned += self._learn(generator, lem)
+        finally:
+            session.close()
+        return LibraryJobResult(tuple(out))
+
+    def _learn(self, generator: TacticGenerator, lemma: Lemma) -> int:
+        if not (self.run_config.library and self.run_config.library.online_learning):
+            return 0
+        steps = self.steps.get(lemma.key, ())
+        if steps:
+            generator.learn_steps(steps)
+        return len(steps)
+
+    def _unreachable(self, lemma: Lemma, why: str, attempt: int) -> JobResult:
+        cfg = self.run_config
+        rec = _record(lemma_theorem(lemma, cfg.split), cfg, cfg.generator.name, status=Status.ERROR,
+                      reason=Reason.START_FAILED, proof=None, time=TimeSplit(), attempts=attempt,
+                      error=f"the file could not be replayed up to this lemma: {why}")
+        return JobResult(self._located(rec, lemma), None, None, "")
+
+
+def _located(lemma: Lemma) -> LibraryLemma:
+    return LibraryLemma(key=lemma.key, name=lemma.name, start=lemma.start, stmt_end=lemma.stmt_end,
+                        end=lemma.end)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:500]
