@@ -202,9 +202,11 @@ def _check_flags(a: argparse.Namespace) -> None:
         given = [flag for flag, val in library_only.items() if val]
         if given:
             raise ConfigError(f"{given[0]} needs --library")
-        if a.split is not None and a.split not in SPLITS:
-            raise ConfigError(f"--split {a.split} is a library split; use --library, or one of "
+        if a.split in LIBRARY_SPLITS:
+            raise ConfigError(f"--split {a.split} is a library split (needs --library); benchmark splits: "
                               f"{', '.join(SPLITS)}")
+        if a.split is not None and a.split not in SPLITS:
+            raise ConfigError(f"unknown split {a.split!r}; choose one of {', '.join(SPLITS)}")
     elif a.split is not None and a.split not in LIBRARY_SPLITS:
         raise ConfigError(f"--split with --library is one of {', '.join(LIBRARY_SPLITS)}, got {a.split}")
 
