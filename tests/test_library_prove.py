@@ -158,13 +158,9 @@ def _run_job(lib: Path, spy: Spy, attempt: Sequence[str], *, online: bool = Fals
 
 
 def _proof_found(res: Any) -> bool:
+    """A proof found by the search and accepted by the in-context check (``library_check``)."""
     rec = res.record
-    if rec.proof is None:
-        return False
-    # proved when the in-context check is there; until then every found proof is "not checked"
-    if rec.status.value == "proved":
-        return True
-    return rec.reason.value == "check_failed" and "not checked" in rec.check.message
+    return rec.proof is not None and rec.status.value == "proved" and rec.check is not None and rec.check.ok
 
 
 def test_search_starts_in_context_and_never_sees_the_original_proofs(tiny: Path) -> None:

@@ -207,6 +207,8 @@ def _check_flags(a: argparse.Namespace) -> None:
                               f"{', '.join(SPLITS)}")
         if a.split is not None and a.split not in SPLITS:
             raise ConfigError(f"unknown split {a.split!r}; choose one of {', '.join(SPLITS)}")
+    elif a.dataset:
+        raise ConfigError("--library and --dataset are two sources of theorems; give one")
     elif a.split is not None and a.split not in LIBRARY_SPLITS:
         raise ConfigError(f"--split with --library is one of {', '.join(LIBRARY_SPLITS)}, got {a.split}")
 

@@ -6,10 +6,8 @@ A library that is not installed is compiled once into a cache folder keyed by it
 
 **Automation.** The bank's closers need ``Require Import``s (``AUTOMATION``). Loading one in a file it
 depends on would hand the search the installed copy of the very lemma being proved, so a module is
-loaded only where ``backends/coq/library_deps.py`` (the ``coqdep`` graph) shows that its transitive
-closure does not contain the file. Where that module is not available the rule is conservative: no
-automation for an installed library (the stdlib, ``user-contrib``), all of it for a compiled folder
-(installed modules cannot depend on a folder nobody installed).
+loaded only where ``backends/coq/library_deps.py`` (the ``coqdep`` graph over the stdlib, CoqHammer
+and the library) shows that its transitive closure does not contain the file.
 """
 
 from __future__ import annotations
@@ -84,11 +82,9 @@ def file_jobs(source: Source, root: str, cfg: LibraryConfig) -> list[FileJob]:
 
 def automation_for(source: Source, rel: str, candidates: Sequence[str]) -> tuple[str, ...]:
     """The automation modules of ``candidates`` that may be loaded in file ``rel`` (module docstring)."""
-    try:
-        from ..backends.coq.library_deps import LibraryDeps
-    except ImportError:
-        return () if source.installed else tuple(candidates)
-    return tuple(LibraryDeps.build(source).automation_for(rel, candidates))
+    from ..backends.coq.library_deps import LibraryDeps
+
+    return LibraryDeps.build(source).automation_for(rel, candidates)
 
 
 def installed_automation() -> tuple[str, ...]:
@@ -114,10 +110,18 @@ class FileChunk:
         return f"{self.file.key}#{self.index}"
 
 
-def library_file(source: Source, job: FileJob, automation: tuple[str, ...]) -> LibraryFile:
+def library_file(source: Source, job: FileJob, automation: tuple[str, ...],
+                 hidden: tuple[str, ...] = ()) -> LibraryFile:
     root = job.args[job.args.index("-R") + 1] if "-R" in job.args else source.root
     return LibraryFile(library=source.library, logical=source.logical, root=root, rel=job.rel,
-                       path=job.path, args=job.args, automation=automation)
+                       path=job.path, args=job.args, automation=automation, hidden=hidden)
+
+
+def hidden_paths(source: Source, root: str, rel: str) -> tuple[str, ...]:
+    """The installed compiled files of ``rel`` and its dependants (``LibraryDeps.hidden_paths``)."""
+    from ..backends.coq.library_deps import LibraryDeps
+
+    return LibraryDeps.build(source).hidden_paths(rel, build_root=None if source.installed else root)
 
 
 def chunks(file: LibraryFile, lemmas: Sequence[Lemma], todo: Sequence[Lemma],

@@ -28,6 +28,7 @@ from ..library.plan import (
     build_root,
     chunks,
     file_jobs,
+    hidden_paths,
     installed_automation,
     library_file,
     resolve_source,
@@ -130,7 +131,8 @@ def execute_library(run_config: RunConfig, resolved: Any, plan: LibraryPlan, run
         todo = todo_by_file.get(scan.job.rel)
         if not todo:
             continue
-        file = library_file(plan.source, scan.job, plan.automation.get(scan.job.rel, ()))
+        file = library_file(plan.source, scan.job, plan.automation.get(scan.job.rel, ()),
+                            hidden_paths(plan.source, plan.root, scan.job.rel))
         for chunk in chunks(file, scan.lemmas, todo, lib.lemmas_per_job):
             steps = ({lem.key: scan.steps.get(lem.key, []) for lem in chunk.lemmas}
                      if lib.online_learning else {})

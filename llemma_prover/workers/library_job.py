@@ -51,11 +51,21 @@ class LibraryJobResult:
     results: tuple[JobResult, ...]
 
 
-@dataclass(frozen=True)
+@dataclass
 class LibraryContext:
-    """What one worker holds for all its jobs: the generator (each job starts its own coqidetop)."""
+    """What one worker holds for all its jobs: the generator (each job starts its own coqidetop) and
+    the in-context checker (it caches the dependency graph and each lemma's reference compile)."""
 
     generator: TacticGenerator
+    rechecker: Any = None
+
+    def checker(self, prover: ProverConfig) -> Any:
+        if self.rechecker is None:
+            from ..backends.coq.library_check import LibraryRechecker
+            from ..backends.sandbox import sandbox_for
+
+            self.rechecker = LibraryRechecker(sandbox_for(prover), timeout_s=prover.check_timeout)
+        return self.rechecker
 
     def close(self) -> None:
         self.generator.close()
@@ -117,7 +127,7 @@ class LibraryJob:
         cfg = self.run_config
         generator = context.generator
         generator.forget_learned()
-        session = LibrarySession(cfg.prover, self.chunk.file,
+        session = LibrarySession(cfg.prover, self.chunk.file, rechecker=context.checker(cfg.prover),
                                  replay_timeout=cfg.library.replay_timeout if cfg.library else 900.0)
         wanted = set(self.chunk.attempt)
         out: list[JobResult] = []

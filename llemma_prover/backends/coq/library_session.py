@@ -22,8 +22,9 @@ longer loads, a hung process) is a ``LibraryReplayError``: the lemmas after it i
 attempted in context, and the job records them so.
 
 The final check of a proof found here is the in-context check of ``library_check.py``
-(``LibraryRechecker``); where that module is missing, every proof is reported as *not checked* and is
-never counted (``check`` returns a failed ``CheckResult``).
+(``LibraryRechecker``: the proof compiled after the trusted prefix, the kernel's audit, the statement
+compared with a trusted reference, the installed copy of the file and its dependants hidden); where it
+cannot run, the proof is reported as *not checked* and never counted.
 """
 
 from __future__ import annotations
@@ -32,14 +33,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ...core.config import ProverConfig
-from ...core.errors import ProverDesync, ProverError, ProverStartError, RestartLimitExceeded
+from ...core.errors import ConfigError, ProverDesync, ProverError, ProverStartError, RestartLimitExceeded
 from ...core.types import CheckResult, RootState, StepResult, TacticError, Theorem
 from ..base import ProverBackend
 from ..process import ManagedProcess, ProcessError
 from ..sandbox import Sandbox, sandbox_for
 from .ide import MAX_ANSWER_CHARS, CoqFailure, Goals, IdeTop, Sentence, ide_executable_for
+from .library_check import LemmaContext, LibraryRechecker
 from .pool import Session
 from .recheck import final_tactics
 from .sentences import InvalidTactic, validate_tactic
@@ -73,6 +76,9 @@ class LibraryFile:
     args: tuple[str, ...] = ()
     #: automation modules Required (and imported) before the file's first sentence
     automation: tuple[str, ...] = ()
+    #: the installed compiled files of this file and of its dependants: hidden from the search's
+    #: coqidetop where the sandbox can hide files (bubblewrap), as the check hides them
+    hidden: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -267,15 +273,18 @@ class LibrarySession(CoqText, ProverBackend):
     proof_ext = "v"
 
     def __init__(self, config: ProverConfig, file: LibraryFile, *, replay_timeout: float = 900.0,
-                 sandbox: Sandbox | None = None) -> None:
+                 sandbox: Sandbox | None = None, rechecker: Any = None) -> None:
+        """``rechecker``: the worker's ``library_check.LibraryRechecker`` (it caches the dependency
+        graph and each lemma's reference); built here on first use when not given."""
         super().__init__(config)
+        self._rechecker = rechecker
         self.file = file
         self.source = Path(file.path).read_text(encoding="utf-8")
         self._executable = ide_executable_for(config.executable or "coqtop")
         self._stats: dict[str, float] = {}
         self._reset_stats()
         self._states = StateTree()
-        self._sandbox = sandbox if sandbox is not None else sandbox_for(config)
+        self._sandbox = _hiding(sandbox if sandbox is not None else sandbox_for(config), file.hidden)
         self._walk = _Walk(config, file, self.source, self._sandbox, self._stats, replay_timeout,
                            self._executable)
         self._steps = Stepper(config, self._states, self._walk, self._stats)  # type: ignore[arg-type]
@@ -362,8 +371,9 @@ class LibrarySession(CoqText, ProverBackend):
         return self._states.tactics_to(state_id)
 
     def check(self, theorem: Theorem, proof: Sequence[str]) -> CheckResult:
-        """The in-context check (``library_check.LibraryRechecker``) of ``proof`` for the open or last
-        lemma; a failed result saying so where that check is not available (never counted)."""
+        """The in-context check (``library_check.LibraryRechecker``) of ``proof`` for the open lemma
+        (call it before ``finish_lemma``); where it cannot run (no bubblewrap to hide the installed copy
+        of the file) a failed result saying so: an unchecked proof is never counted."""
         t0 = time.monotonic()
         lemma = self._checked_lemma(theorem)
         try:
@@ -371,20 +381,21 @@ class LibrarySession(CoqText, ProverBackend):
         except InvalidTactic as exc:
             return CheckResult(ok=False, checker="coqchk", elapsed=time.monotonic() - t0,
                                message=f"rejected: {exc}")
-        try:
-            from .library_check import LemmaContext, LibraryRechecker
-        except ImportError:  # not on this version: a proof is never counted without the check
-            return CheckResult(ok=False, checker="none", elapsed=time.monotonic() - t0,
-                               message="not checked: the in-context check (backends/coq/library_check.py) "
-                               "is not available, so the proof is not counted")
         f = self.file
         ctx = LemmaContext(library=f.library, logical=f.logical, root=f.root, rel=f.rel, args=f.args,
                            prefix=self.source[:lemma.start],
                            statement=self.source[lemma.start:lemma.stmt_end],
                            name=lemma.name, automation=f.automation)
-        checker = LibraryRechecker(self.sandbox, coqbin=_coqbin(self.config.executable),
-                                   timeout_s=self.config.check_timeout)
-        return checker.check(ctx, tactics)
+        if self._rechecker is None:
+            self._rechecker = LibraryRechecker(sandbox_for(self.config),
+                                               coqbin=_coqbin(self.config.executable),
+                                               timeout_s=self.config.check_timeout)
+        try:
+            result: CheckResult = self._rechecker.check(ctx, tactics)
+        except ConfigError as exc:  # no bubblewrap to hide the installed copy: nothing is counted
+            return CheckResult(ok=False, checker="coqchk", elapsed=time.monotonic() - t0,
+                               message=f"not checked: {exc}")
+        return result
 
     def _checked_lemma(self, theorem: Theorem) -> LibraryLemma:
         lemma = self._lemma
@@ -392,6 +403,16 @@ class LibrarySession(CoqText, ProverBackend):
             raise ProverDesync(f"check of {theorem.name} outside its lemma (before finish_lemma)",
                                backend="coq")
         return lemma
+
+
+def _hiding(sandbox: Sandbox, hidden: Sequence[str]) -> Sandbox:
+    """``sandbox`` with ``hidden`` unreadable where it can hide files; as it is elsewhere (the search
+    cannot ``Require`` anything, the automation does not load the file, and the check, which refuses
+    to run without hiding, decides what counts)."""
+    try:
+        return sandbox.hiding(hidden)
+    except ConfigError:
+        return sandbox
 
 
 def _coqbin(executable: str | None) -> str:
