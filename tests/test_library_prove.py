@@ -296,3 +296,71 @@ def test_a_stdlib_file_of_the_test_split(tmp_path: Path) -> None:
     # the conservative rule until the coqdep analysis lands: no automation in the stdlib's own files
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["library_plan"]["files"]["setoid_ring/BinList.v"]["lemmas"] == 6
+
+
+def test_retrieval_with_online_learning_and_the_contamination_guard(tiny: Path, tmp_path: Path) -> None:
+    """bank-free retrieval: the train data knows nothing of ``x + y = y + x``; with online learning the
+    original proof of the earlier lemma ``comm1`` (same file) proposes the step that proves ``comm2``."""
+    lib = tmp_path / "Comm"
+    lib.mkdir()
+    (lib / "C.v").write_text("Require Import Arith.\n"
+                             "Lemma comm1 (a b : nat) : a + b = b + a.\nProof. apply Nat.add_comm. Qed.\n"
+                             "Lemma comm2 (x y : nat) : x + y = y + x.\nProof. apply Nat.add_comm. Qed.\n")
+    data = tmp_path / "data"
+    data.mkdir()
+    other = {"library": "Other", "file": "X.v", "theorem": "t", "statement": "", "step": 0,
+             "split": "train", "goals_before": [{"hyps": ["P : Prop"], "concl": "P -> P"}], "tactic": "tauto",
+             "goals_after": []}
+    (data / "steps.jsonl").write_text(json.dumps(other) + "\n")
+    env = cli_env(LLEMMA_PROVER_CACHE=os.environ["LLEMMA_PROVER_CACHE"])
+    common = ("--library", str(lib), "--files", "C.v", "--generator", "retrieval", "--retrieval-data",
+              str(data), "--workers", "0", "--time-budget", "30")
+    off = run_cli(*common, "--out", str(tmp_path / "off"), env=env, timeout=300)
+    on = run_cli(*common, "--online-learning", "--out", str(tmp_path / "on"), env=env, timeout=300)
+    assert off.returncode == 0 and on.returncode == 0, (off.stderr[-1500:], on.stderr[-1500:])
+    assert _records(tmp_path / "off")["C.v:comm2"]["proof"] is None
+    rec = _records(tmp_path / "on")["C.v:comm2"]
+    assert rec["status"] == "proved" and rec["proof"] == ["apply Nat.add_comm"], rec
+    assert rec["extra"]["learned_steps"] == 1
+    assert json.loads((tmp_path / "on" / "config.json").read_text())["library"]["online_learning"] is True
+    # retrieval data holding a step of a file the run attempts is refused before anything runs
+    mine = dict(other, library="Comm", file="C.v")
+    (data / "steps.jsonl").write_text(json.dumps(mine) + "\n")
+    bad = run_cli(*common, "--out", str(tmp_path / "bad"), env=env, timeout=300)
+    assert bad.returncode == 2 and "a file this run attempts" in bad.stderr
+    assert not (tmp_path / "bad" / "results.jsonl").exists()
+
+
+@pytest.mark.model
+def test_a_tiny_model_runs_on_library_lemmas(tiny: Path, tmp_path: Path) -> None:
+    import torch
+
+    from llemma_prover.lm.synthetic import TINY_LLAMA_SHAPE, save_random_llama
+
+    torch.set_num_threads(1)
+    model = save_random_llama(tmp_path / "tiny-llama", TINY_LLAMA_SHAPE, seed=0)
+    out = tmp_path / "model-run"
+    env = cli_env(LLEMMA_PROVER_CACHE=os.environ["LLEMMA_PROVER_CACHE"])
+    got = run_cli("--library", str(tiny), "--files", "A.v", "--limit", "2", "--generator", "llemma",
+                  "--model", str(model), "--model-server", "off", "--workers", "0", "--candidates", "2",
+                  "--max-expansions", "1", "--max-new-tokens", "8", "--time-budget", "60", "--out", str(out),
+                  env=env, timeout=600)
+    assert got.returncode == 0, got.stderr[-2000:]
+    recs = _records(out)
+    assert list(recs) == ["A.v:double_0", "A.v:k_is_3"]
+    assert all(r["expansions"] == 1 and r["generator"] == "llemma" for r in recs.values()), recs
+
+
+def test_extract_only_one_split(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "x"
+    argv = ["extract", "--coq-stdlib", "--split", "test", "--match",
+            r"Logic/(ProofIrrelevanceFacts|Classical_Prop)\.v$", "--workers", "0", "--skip-contamination",
+            "--out", str(out)]
+    proc = subprocess.run([sys.executable, "-m", "llemma_prover.cli.main", *argv],
+                          capture_output=True, text=True, timeout=600, env=cli_env())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    files = {json.loads(line)["file"] for line in (out / "steps.jsonl").read_text().splitlines()}
+    assert files == {"Logic/ProofIrrelevanceFacts.v"}  # Classical_Prop.v is a train file

@@ -40,6 +40,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--ray-address", default=None, help="join an existing Ray cluster at this address")
     p.add_argument("--match", default=None, metavar="REGEX", help="only files whose library/path matches")
     p.add_argument("--limit", type=int, default=None, help="only the first N files (sorted by path)")
+    p.add_argument("--split", default=None, choices=("train", "valid", "test"),
+                   help="only the files of this by-file split (e.g. train: what retrieval indexes for "
+                   "prove --library; the other files are not replayed)")
     p.add_argument("--file-timeout", type=float, default=900.0,
                    help="seconds to replay one file (default 900)")
     p.add_argument("--sandbox", default="auto", choices=("auto", "rlimits"),
@@ -95,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {str(out)!r} is a file")
     xdir = ExtractDir(out)
     settings = {"sources": [s.describe() for s in sources], "match": args.match, "limit": args.limit}
+    if args.split:  # only then (an extract folder written before --split existed still resumes)
+        settings["split"] = args.split
     _check_resume(out / "extract.json", settings)
 
     t0 = time.monotonic()
@@ -114,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
                 errs = compile_library(src, root, sandbox=sandbox)
                 compile_errors.update({f"{src.library}/{k}": v for k, v in errs.items()})
             jobs += jobs_for(src, root)
-        jobs = [j for j in jobs if match is None or match.search(j.key)]
+        jobs = [j for j in jobs if (match is None or match.search(j.key))
+                and (args.split is None or j.split == args.split)]
         jobs.sort(key=lambda j: j.key)
         if args.limit:
             jobs = jobs[: args.limit]
