@@ -197,3 +197,11 @@ def test_prove_and_report_count_over_unflagged_statements(tmp_path: Path) -> Non
     rep = subprocess.run([sys.executable, "-m", "llemma_prover.cli.main", "report", str(out), "--no-plots"],
                          capture_output=True, text=True, timeout=300, env=cli_env())
     assert rep.returncode == 0 and line in rep.stdout, rep.stderr
+
+
+def test_audit_without_probes_for_the_backend_is_one_clear_error(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "llemma_prover.cli.main", "audit", "--backend", "lean4",
+                           "--out", str(tmp_path / "a")], capture_output=True, text=True, timeout=120,
+                          env=cli_env())
+    assert proc.returncode == 2 and "no audit probes for --backend lean4" in proc.stderr, proc.stderr
+    assert not (tmp_path / "a").exists()

@@ -86,6 +86,16 @@ def test_prove_three_theorem_dataset_end_to_end(tmp_path: Path) -> None:
     assert cfg["data_files"] == [str(f.resolve())]
     assert cfg["data_hash"] == hashlib.sha256(f.read_bytes()).hexdigest() and cfg["data_dir"] == ""
     assert "2/3" in proc.stdout
+    # the statement of a failed theorem is found again in the dataset file (trace path to its root)
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+
+    path = subprocess.run([sys.executable, "-m", "llemma_prover.cli.main", "trace", "path", str(out),
+                           "my_false", "--node", "0"],
+                          capture_output=True, text=True, timeout=120, env=cli_env())
+    assert path.returncode == 0 and "Theorem my_false : 2 + 2 = 5." in path.stdout, path.stderr
 
 
 #: a theorem inside a Section (as PutnamBench's Coq files write some): the header opens the section, the

@@ -51,10 +51,11 @@ def _backend(backend: str) -> type[ProverBackend] | None:
 
 
 def find_theorem(
-    record: TheoremRecord, backend: str, split: str, data_dir: str | os.PathLike[str] | None
+    record: TheoremRecord, backend: str, split: str, data_dir: str | os.PathLike[str] | None,
+    dataset: str | None = None,
 ) -> Theorem | None:
     """The theorem of ``record``: an imported record's own statement (what that run proved) first,
-    else the benchmark statement from the data dir."""
+    else the statement from the run's ``--dataset`` file (``dataset``), else from the data dir."""
     system = DATA_SYSTEM.get(backend, backend)
     stmt = record.extra.get("statement")
     if isinstance(stmt, str) and stmt:
@@ -64,6 +65,15 @@ def find_theorem(
         if kind is None:  # a backend this installation does not know: the statement as it is
             return Theorem(name=record.theorem, split=split, system=system, header=text or "", statement=stmt)
         return kind.imported_theorem(record.theorem, split, stmt, text)
+    if dataset:
+        from ..data.minif2f import load_dataset_file
+
+        try:
+            found = {t.name: t for t in load_dataset_file(dataset, system).theorems}
+        except DataError as exc:
+            log.warning("cannot read the run's dataset file: %s", exc)
+        else:
+            return found.get(record.theorem)
     if data_dir is not None:
         from ..data.minif2f import load_split
 
@@ -107,7 +117,7 @@ def export_path(
         pf = run.proof_file(rec)
         if pf is not None:
             return ExportedPath(pf.read_text(encoding="utf-8"), pf.suffix.lstrip("."), True, "run", rec.proof)
-        thm = find_theorem(rec, backend, rec.split or run.split, data_dir)
+        thm = find_theorem(rec, backend, rec.split or run.split, data_dir, run.config.get("dataset"))
         if thm is None:
             raise RunDirError(
                 f"{rec.theorem}: the run has no proof file and the statement was not found; pass --data-dir"
@@ -132,7 +142,7 @@ def export_path(
     edges = trace.path_to(target)
     tactics = tuple(e.tactic for e in edges)
     complete = trace.nodes[target].terminal
-    thm = find_theorem(rec, backend, rec.split or run.split, data_dir)
+    thm = find_theorem(rec, backend, rec.split or run.split, data_dir, run.config.get("dataset"))
     if thm is None:
         raise RunDirError(f"{rec.theorem}: statement not found; pass --data-dir (the benchmark folder)")
     text = build_text(thm, backend, tactics, complete, remaining=trace.nodes[target].goals)
