@@ -163,3 +163,17 @@ def test_cli_exit_status_and_json_for_a_missing_repl(
     assert report["checks"][0]["remedy"].startswith("build the REPL")
     assert "1 check(s) FAILED" in capsys.readouterr().out
 
+
+def test_doctor_table_shows_the_leandojo_remedy_verbatim(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``doctor --backend leandojo`` without lean-dojo: the printed table keeps ``[leandojo]`` (rich markup
+    would swallow it as a style tag) and the remedy is the one-line install command."""
+    import llemma_prover.doctor.leandojo as doctor_leandojo
+    from llemma_prover.cli.main import main
+
+    monkeypatch.setattr(doctor_leandojo, "lean_dojo_version", lambda: None)
+    main(["doctor", "--backend", "leandojo"])
+    out = capsys.readouterr().out
+    assert "pip install 'llemma-prover[leandojo]'" in out
+

@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
 def print_table(report: Any) -> None:
     try:
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
     except ImportError:  # a bare machine (bench/gpu_check.sh runs with torch + transformers only)
         print_plain(report)
@@ -77,8 +78,14 @@ def print_table(report: Any) -> None:
     style = {"pass": "green", "fail": "bold red", "warn": "yellow", "skip": "dim"}
     for c in report.checks:
         o = c.outcome.value
+        # the checks' own text is shown as it is: "[leandojo]" in a remedy is not a style tag
         table.add_row(
-            c.component, c.name, c.expected, f"{c.seen} [{c.elapsed:.2f}s]", f"[{style[o]}]{o}[/]", c.remedy
+            escape(c.component),
+            escape(c.name),
+            escape(c.expected),
+            escape(f"{c.seen} [{c.elapsed:.2f}s]"),
+            f"[{style[o]}]{o}[/]",
+            escape(c.remedy),
         )
     console = Console(width=max(160, Console().width))
     console.print(table)
