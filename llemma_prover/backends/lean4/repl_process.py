@@ -36,7 +36,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from ...core import procfs
 from ...core.errors import ProverCrashed, ProverDesync, ProverError, ProverStartError
@@ -223,7 +223,7 @@ class ReplProcess:
     # -- internals ------------------------------------------------------------------------------
     def _fail(
         self, kind: type[ProverError], message: str, t0: float, cause: BaseException | None = None
-    ) -> Any:
+    ) -> NoReturn:
         tail = self.stderr_tail()
         self.kill()
         err = kind(message, backend=BACKEND, elapsed=time.monotonic() - t0, output_tail=tail)
