@@ -587,3 +587,23 @@ def _group(pgid: int) -> list[int]:
     from llemma_prover.backends.lean4.repl_process import group_members
 
     return group_members(pgid)
+
+
+def test_replay_repl_dies_on_a_missing_pickle_like_the_pinned_repl(tmp_path: Path) -> None:
+    """REPL v4.32.0 does not answer an unpickle of a missing file: the exception is uncaught and the
+    process exits; the replay REPL does the same, and the client sees a crash with that stderr."""
+    from llemma_prover.backends.lean4.repl_process import ReplProcess
+    from llemma_prover.core.errors import ProverCrashed
+
+    p = ReplProcess(
+        [sys.executable, "-m", "llemma_prover.testing.replay_repl", "--transcripts", str(TRANSCRIPTS)],
+        env={"PYTHONPATH": str(REPO)},
+        policy=ProcessPolicy(address_space_mb=0),
+    )
+    p.spawn()
+    pgid = p.pgid
+    with pytest.raises(ProverCrashed, match="exited") as ei:
+        p.request({"unpickleEnvFrom": str(tmp_path / "missing.olean")}, 20)
+    assert "uncaught exception: no such file or directory" in ei.value.output_tail
+    assert not p.alive() and pgid is not None and not group_alive(pgid)
+

@@ -15,6 +15,12 @@ recorded reply is printed verbatim except that its ids are renumbered into this 
 A command without ``env`` may match several transcripts (``import Mathlib`` opens four of them); the
 resulting env stands for all of them whose recorded replies are identical.
 
+Pickles, as the REPL at tag ``v4.32.0`` handles them (``REPL/Main.lean``): ``unpickleEnvFrom`` /
+``unpickleProofStateFrom`` of a file that does not exist is not answered at all -- the error is
+uncaught, so the real REPL prints ``uncaught exception: ...`` on stderr and exits 1; the replay does the
+same before looking anything up. A recorded ``pickleTo`` reply is served and the file is created (empty
+content: only its existence is ever used), as the real REPL writes it.
+
 Fault injection (for timeout and crash tests; it withholds replies, it never invents one):
 
 * ``--hang TACTIC``: on a tactic request with exactly this text, read it and never answer;
@@ -201,7 +207,19 @@ def main(argv: list[str] | None = None) -> int:
         if tac in args.exit and fault_armed():
             print("replay: exiting mid-request (fault injection)", file=sys.stderr, flush=True)
             return 1
+        unpickle = req.get("unpickleEnvFrom") or req.get("unpickleProofStateFrom")
+        if isinstance(unpickle, str) and not Path(unpickle).is_file():
+            print(
+                f"uncaught exception: no such file or directory (error code: 2)\n  file: {unpickle}",
+                file=sys.stderr,
+                flush=True,
+            )
+            return 1
         reply = replay.answer(req)
+        if reply is not None and isinstance(req.get("pickleTo"), str):
+            target = Path(req["pickleTo"])
+            if target.parent.is_dir():
+                target.write_bytes(b"")
         if reply is None:
             print(
                 f"replay: request not in transcripts: {json.dumps(req, ensure_ascii=False)}",
