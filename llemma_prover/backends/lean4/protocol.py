@@ -155,7 +155,9 @@ def pickle_env_request(env: int, path: str) -> dict[str, Any]:
 
 def unpickle_env_request(path: str) -> dict[str, Any]:
     """Restore a pickled environment in this process: the imports are imported afresh and every saved
-    constant is re-added through the kernel (``Environment.replay``). Answered like a command."""
+    constant is added with ``replayToElabEnv`` -- **without** a kernel check at REPL ``v4.32.0``
+    (``REPL/Snapshots.lean``, ``REPL/Lean/Replay.lean``). Answered like a command; a missing or
+    unreadable file is not answered: the REPL exits with an uncaught exception (``REPL/Main.lean``)."""
     return {"unpickleEnvFrom": path}
 
 
