@@ -136,6 +136,8 @@ def test_shipped_manifests_cover_every_statement() -> None:
             assert all(e.sha256 == statement_sha256(t) for e, t in zip(m.entries, ds.theorems, strict=True))
             disputed = {e.name for e in m.entries if any(f.kind == "disputed" for f in e.flags)}
             assert disputed == set(DISPUTED.get((system, split), ()))
+            for run in (m.audit or {}).get("runs", []):  # no path of the machine that ran it
+                assert not any(w.startswith(("/", "~")) for w in run["command"].split()), run["command"]
             for e in m.entries:  # every probe flag carries the proof that justified it
                 for f in e.flags:
                     assert f.kind != "vacuous" and f.kind != "inconsistent" or \
@@ -205,3 +207,12 @@ def test_audit_without_probes_for_the_backend_is_one_clear_error(tmp_path: Path)
                           env=cli_env())
     assert proc.returncode == 2 and "no audit probes for --backend lean4" in proc.stderr, proc.stderr
     assert not (tmp_path / "a").exists()
+
+
+def test_portable_argv_drops_machine_paths() -> None:
+    from llemma_prover.cli.audit_cmd import portable_argv
+
+    argv = ["--out", "/tmp/x", "--split", "minif2f-valid", "--dataset=/a/b.jsonl", "--limit", "3",
+            "--proofs-from", "runs/a"]
+    assert portable_argv(argv) == \
+        ["--out", "...", "--split", "minif2f-valid", "--dataset=...", "--limit", "3", "--proofs-from", "..."]

@@ -63,6 +63,28 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+def portable_argv(argv: list[str]) -> list[str]:
+    """The command line without the values of path flags (``--out``, ``--proofs-from``, ``--data-dir``,
+    ``--dataset``: where things lay on the machine that ran it), for the manifest a repository ships."""
+    out: list[str] = []
+    skip = False
+    for word in argv:
+        if skip:
+            out.append("...")
+            skip = False
+            continue
+        flag, eq, _ = word.partition("=")
+        if flag in _PATH_FLAGS:
+            out.append(f"{flag}=..." if eq else flag)
+            skip = not eq
+        else:
+            out.append(word)
+    return out
+
+
+_PATH_FLAGS = ("--out", "--proofs-from", "--data-dir", "--dataset")
+
+
 def _look_up_proofs(runs: list[str], names: set[str]) -> dict[str, list[str]]:
     """name -> the run folders whose results.jsonl holds a checked proof of it."""
     found: dict[str, list[str]] = {}
@@ -139,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     dataset, data_dir = load_theorems(args.dataset, args.data_dir, os.environ.get(DATA_ENV), system,
                                       SPLITS[args.split])
     cfg = build_config(args, plan, data_dir)
-    split, out = cfg.split, Path(cfg.out_dir).parent
+    out = Path(cfg.out_dir).parent
     theorems = select(dataset.theorems, cfg.theorems, cfg.limit)
     probes = [plan.make(t, p) for t in theorems for p in plan.probes]
     preflight(cfg)
@@ -163,11 +185,11 @@ def run(args: argparse.Namespace) -> int:
     found = verdicts(theorems, plan.probes, plan.root_tactic, records, _ill_typed(cfg, unloaded))
     when = _dt.datetime.now(_dt.timezone.utc).date().isoformat()
     source = f"llemma-prover audit ({args.backend}, {when})"
-    audit_info = {"command": " ".join(["llemma-prover", *args._argv]), "date": when, "backend": args.backend,
+    audit_info = {"command": " ".join(["llemma-prover", *portable_argv(args._argv)]), "date": when,
+                  "backend": args.backend,
                   "budget": dataclasses.asdict(cfg.search), "witness_tactics": list(plan.extra_tactics),
                   "statements": len(theorems), "complete": len(theorems) == len(dataset.theorems)}
-    manifest = build_manifest(system, SPLITS.get(args.split, "") if not args.dataset else split,
-                              theorems, audit_flags(found, source), audit_info)
+    manifest = build_manifest(system, cfg.split_name, theorems, audit_flags(found, source), audit_info)
     flagged = {e.name for e in manifest.entries if e.flags}
     text = manifest.to_json()
     (out / "manifest.json").write_text(text, encoding="utf-8")
