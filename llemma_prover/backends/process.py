@@ -19,6 +19,11 @@ prover executable:
   ``ProcessOutputLimit`` is raised (a proof printing 300 MB fails in well under a second instead of
   costing its whole deadline, and never fills our memory);
 * a bounded **tail** of everything read is always kept for error messages;
+* the **whole process tree** in its own cgroup (``backends/cgroup.py``: process limit, memory limit
+  of the tree, CPU bound), joined between fork and exec so that nothing the prover forks escapes;
+  ``tree_processes()``/``extra_processes()`` count the tree cheaply (one read of ``cgroup.procs``;
+  a walk of ``/proc/PID/task/*/children`` only where no cgroup is usable); ``kill()`` kills every
+  member of the group (also one that left the process group with ``setsid``) and removes the group;
 * ``alive``, ``rss_mb()`` (resident memory of the whole process group, from ``/proc``) and a
   ``requests`` counter (one per ``send``) for recycling policies.
 
@@ -46,6 +51,7 @@ import pexpect.fdpexpect
 from ..core import procfs
 
 if TYPE_CHECKING:
+    from .cgroup import Cgroups, TreeGroup
     from .sandbox import Sandbox
 
 __all__ = [
@@ -130,6 +136,7 @@ class ManagedProcess:
         stderr_file: bool = False,
         read_only: Sequence[str] = (),
         max_output_chars: int = MAX_OUTPUT_CHARS,
+        cgroups: Cgroups | None = None,
     ) -> None:
         self.argv = list(argv)
         self.memory_limit_mb = memory_limit_mb
@@ -144,6 +151,10 @@ class ManagedProcess:
         #: extra paths visible read-only inside a bwrap sandbox (the working directory is writable)
         self._read_only = tuple(read_only)
         self.max_output_chars = max_output_chars
+        #: where the process tree's cgroup is made (default: the sandbox's; ``None``: no cgroup)
+        self.cgroups = cgroups if cgroups is not None else (sandbox.cgroups if sandbox is not None else None)
+        #: the tree's cgroup while the process runs
+        self.tree: TreeGroup | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._spawn: pexpect.fdpexpect.fdspawn | None = None
         self._tail = ""
@@ -171,6 +182,8 @@ class ManagedProcess:
                 raise ProcessError("stderr_file needs a working directory")
             stderr = open(os.path.join(workdir, STDERR_FILE), "ab")  # noqa: SIM115 - closed below
         try:
+            if self.cgroups is not None:
+                self.tree = self.cgroups.create()
             self._proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.PIPE,
@@ -182,7 +195,10 @@ class ManagedProcess:
                 start_new_session=True,
                 close_fds=True,
             )
-        except OSError as exc:
+        except (OSError, subprocess.SubprocessError) as exc:
+            if self.tree is not None:
+                self.tree.remove()
+                self.tree = None
             raise ProcessError(f"cannot start {argv[0]!r}: {exc}") from exc
         finally:
             if not isinstance(stderr, int):
@@ -218,11 +234,22 @@ class ManagedProcess:
         return env
 
     def _preexec(self) -> Callable[[], None]:
+        limits = self._rlimits()
+        tree = self.tree
+
+        def apply() -> None:  # runs in the child between fork and exec
+            if tree is not None:  # first: every process the prover ever forks starts in the group
+                tree.join()
+            limits()
+
+        return apply
+
+    def _rlimits(self) -> Callable[[], None]:
         if self._sandbox is not None:
             return self._sandbox.preexec()
         limit = self.memory_limit_mb
 
-        def apply() -> None:  # runs in the child between fork and exec
+        def apply() -> None:
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
             if limit > 0:
                 nbytes = limit * 1024 * 1024
@@ -284,6 +311,28 @@ class ManagedProcess:
         # leader's descendants (from /proc/PID/task/TID/children; a scan of /proc only without it)
         pids = [self.pid] if self._sandbox is None else _descendants(self.pid, self.pgid)
         return sum(procfs.rss_bytes(pid) for pid in pids) / (1024 * 1024)
+
+    @property
+    def expected_processes(self) -> int:
+        """Processes a healthy tree holds: the prover, plus the sandbox wrapper's own (bwrap: 2)."""
+        return 1 + (self._sandbox.wrapper_processes if self._sandbox is not None else 0)
+
+    def tree_processes(self) -> int:
+        """Processes in the tree now: the cgroup's ``cgroup.procs`` (one read); without a cgroup the
+        leader and its descendants (``/proc/PID/task/TID/children``). 0 before ``start``."""
+        if self._proc is None:
+            return 0
+        if self.tree is not None:
+            return self.tree.count()
+        return sum(1 for p in _descendants(self.pid, self.pgid) if (st := procfs.stat(p)) and st.alive)
+
+    def extra_processes(self) -> int:
+        """Processes in the tree beyond the prover and its wrapper (forked by what the prover ran)."""
+        return max(0, self.tree_processes() - self.expected_processes)
+
+    def memory_peak_mb(self) -> float:
+        """The most memory the whole tree held at once (cgroup; 0.0 without one)."""
+        return self.tree.memory_peak_mb() if self.tree is not None else 0.0
 
     # -- talking -----------------------------------------------------------------------------
     def send(self, text: str) -> None:
@@ -444,14 +493,19 @@ class ManagedProcess:
         proc = self._proc
         if proc is None:
             return
-        if self._sandbox is not None and proc.poll() is None:
+        tree = self.tree
+        if (self._sandbox is not None or tree is not None) and proc.poll() is None:
             # Under a sandbox the leader is a wrapper (bwrap) whose child runs the prover. Kill the
             # members below the leader first and let the wrapper reap them and exit: killing the
             # wrapper first would orphan its child, which becomes a zombie of PID 1 (never ours to reap).
-            for pid in procfs.group_members(proc.pid, live_only=False):
-                if pid != proc.pid:
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.kill(pid, signal.SIGKILL)
+            # With a cgroup the members are the group's (also those that left the process group).
+            if tree is not None:
+                tree.kill(except_pids=(proc.pid,), deadline=time.monotonic() + WRAPPER_EXIT_S)
+            else:
+                for pid in procfs.group_members(proc.pid, live_only=False):
+                    if pid != proc.pid:
+                        with contextlib.suppress(ProcessLookupError, PermissionError):
+                            os.kill(pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=WRAPPER_EXIT_S)
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -461,6 +515,9 @@ class ManagedProcess:
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=REAP_TIMEOUT_S)
         _await_group_gone(proc.pid, time.monotonic() + REAP_TIMEOUT_S)
+        if tree is not None:
+            tree.remove()  # kills what is left in the group (whatever its process group), then rmdir
+            self.tree = None
         for stream in (proc.stdin, proc.stdout):
             if stream is not None:
                 with contextlib.suppress(OSError):

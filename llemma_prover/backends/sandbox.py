@@ -21,6 +21,12 @@ sandbox (bwrap binds ``/dev/null`` over each, so opening one fails: ``Require`` 
 fails with "Permission denied"). Only bubblewrap can hide; ``wrap`` of a hiding sandbox under any other
 mechanism raises ``ConfigError`` instead of running the process with the files visible.
 
+Whatever the mechanism, the **whole process tree** is contained by a cgroup where the machine allows
+one (``backends/cgroup.py``: process limit, memory limit of the tree, CPU bound; v1 or v2), probed
+by ``detect()`` too and recorded in ``describe()["process_tree"]``; where neither cgroup version is
+usable that entry says so and why (``{"mechanism": "none", "reason": ...}``) and only the
+per-process rlimits hold.
+
 Detection runs a real probe (``detect()``: the bwrap probe writes in its working directory and must
 fail to write outside it) once, explicitly, never at import time. ``describe()`` is what
 ``config.json["sandbox"]`` records.
@@ -39,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..core.errors import ConfigError
+from .cgroup import Cgroups, TreeLimits
 
 if TYPE_CHECKING:
     from ..core.config import ProverConfig
@@ -71,6 +78,10 @@ class Sandbox:
     scrub_env: bool = True
     #: files made unreadable inside the sandbox (bwrap only; see ``hiding``)
     hidden: tuple[str, ...] = ()
+    #: the cgroups every process tree is put in (``None``: none usable, see ``cgroups_reason``)
+    cgroups: Cgroups | None = None
+    #: why there are no cgroups (empty when there are, or when none were asked for)
+    cgroups_reason: str = "not probed"
 
     def hiding(self, paths: Sequence[str]) -> Sandbox:
         """This sandbox with ``paths`` (files) unreadable as well: each is replaced by an empty,
@@ -84,15 +95,31 @@ class Sandbox:
         return dataclasses.replace(self, hidden=tuple(dict.fromkeys([*self.hidden, *paths])))
 
     @classmethod
-    def detect(cls, limits: Limits | None = None, *, want_network_isolation: bool = True) -> Sandbox:
-        """Probe what this machine allows (runs a small command under each mechanism once)."""
+    def detect(
+        cls,
+        limits: Limits | None = None,
+        *,
+        want_network_isolation: bool = True,
+        tree: TreeLimits | None = None,
+    ) -> Sandbox:
+        """Probe what this machine allows (runs a small command under each mechanism once, creates
+        and removes one cgroup)."""
         limits = limits or Limits()
+        found = Cgroups.detect(tree)
+        cgroups, reason = (found, "") if isinstance(found, Cgroups) else (None, found)
+        network = "none"
         if want_network_isolation:
             if shutil.which("bwrap") and _probe_bwrap():
-                return cls(network="bwrap", limits=limits)
-            if shutil.which("unshare") and _probe(["unshare", "--net", "--", "true"]):
-                return cls(network="unshare", limits=limits)
-        return cls(network="none", limits=limits)
+                network = "bwrap"
+            elif shutil.which("unshare") and _probe(["unshare", "--net", "--", "true"]):
+                network = "unshare"
+        return cls(network=network, limits=limits, cgroups=cgroups, cgroups_reason=reason)
+
+    @property
+    def wrapper_processes(self) -> int:
+        """Processes the wrapper keeps beside the prover: bwrap's monitor and its PID-namespace init
+        (``bwrap`` without ``--as-pid-1``); ``unshare`` execs the prover (0)."""
+        return 2 if self.network == "bwrap" else 0
 
     @property
     def confines_files(self) -> bool:
@@ -173,6 +200,10 @@ class Sandbox:
             "scrubbed_env": self.scrub_env,
             "private_tmpdir": True,
             "hidden_files": len(self.hidden),
+            "process_tree": self.cgroups.describe()
+            if self.cgroups is not None
+            else {"mechanism": "none", "reason": self.cgroups_reason,
+                  "note": "per-process rlimits only: a process a prover forks is not bounded with it"},
         }
 
 
@@ -222,4 +253,5 @@ def _probe_bwrap() -> bool:
 def sandbox_for(config: ProverConfig) -> Sandbox:
     """The sandbox a backend runs its processes in, per ``ProverConfig.sandbox`` (probes the OS)."""
     limits = Limits(address_space_mb=config.memory_limit_mb, cpu_seconds=config.cpu_limit_s)
-    return Sandbox.detect(limits, want_network_isolation=config.sandbox == "auto")
+    tree = TreeLimits(memory_mb=config.memory_limit_mb)
+    return Sandbox.detect(limits, want_network_isolation=config.sandbox == "auto", tree=tree)

@@ -37,6 +37,15 @@ and silently ignores the rest, and it does not say where that sentence ended. Tw
   ``text[start:k]``; the first that Coq accepts is the sentence (every shorter candidate was a syntax
   error, so Coq's parse of the full text ends exactly there -- see ``_candidate_ends``).
 
+**Answers only from our process.** The client pairs each answer with the oldest pending call; that
+holds only while one coqidetop reads our pipe. A tactic that forks (CoqHammer's ``best`` workers,
+``par:``) leaves copies of coqidetop that may answer (a stack overflow in a worker unwinds into its
+copy of the main loop). So after every ``<value>`` the process tree is counted
+(``ManagedProcess.extra_processes``: one read of the cgroup's ``cgroup.procs``), and state ids are
+checked: an ``Add`` must answer a state id never seen before and above every earlier one (Coq's
+counter only grows), a failure's last valid state must be one Coq gave us. Any breach raises
+``IdeDesync`` instead of returning the answer.
+
 Every read has a deadline (``ManagedProcess`` deadlines, ``ProcessTimeout``) and a byte cap per answer
 (``max_answer_chars``; beyond it the answer is an ``IdeProtocolError``: a tactic that prints 300 MB
 costs one candidate, not the run's memory). Feedback other than messages is ignored; messages are kept
@@ -64,6 +73,7 @@ __all__ = [
     "CoqFailure",
     "Goal",
     "Goals",
+    "IdeDesync",
     "IdeProtocolError",
     "IdeTop",
     "Message",
@@ -87,6 +97,12 @@ HEADER_FILE = "header.v"
 
 class IdeProtocolError(ProcessError):
     """coqidetop said something that is not the protocol (malformed XML, unexpected element, too much)."""
+
+
+class IdeDesync(IdeProtocolError):
+    """An answer that cannot belong to the pending call: a state id Coq never gave us (or gave twice),
+    or an answer read while the process tree held processes beyond the prover (a forked copy of
+    coqidetop shares our pipes and may answer). Never a call's result: the process is replaced."""
 
 
 # -- values -----------------------------------------------------------------------------------
@@ -346,6 +362,9 @@ class IdeTop:
         #: messages of the last call (bounded by ``MAX_MESSAGES``); display only
         self.messages: list[Message] = []
         self.dropped_messages = 0
+        #: every state id Coq has given us (``Init``, ``Add``); answers naming others are a desync
+        self.issued: set[int] = set()
+        self.last_issued = 0
 
     @staticmethod
     def argv(executable: str = "coqidetop.opt", *extra: str) -> list[str]:
@@ -399,6 +418,8 @@ class IdeTop:
         if not isinstance(value, ET.Element):
             raise IdeProtocolError(f"Init failed: {value.message}", tail=self.proc.tail)
         self.root_state = self.tip = _state_id(value)
+        self.issued.add(self.root_state)
+        self.last_issued = self.root_state
         return self.root_state
 
     def close(self) -> None:
@@ -428,7 +449,11 @@ class IdeTop:
         new = int(kids[0][0].get("val", "-1"))
         if new <= 0:
             raise IdeProtocolError(f"Add answered state {new}")
-        self.tip = new
+        if new <= self.last_issued:
+            raise IdeDesync(f"Add answered state {new}, which Coq gave us before or is not new",
+                            tail=self.proc.tail)
+        self.issued.add(new)
+        self.last_issued = self.tip = new
         return Added(new)
 
     def edit_at(self, state_id: int, deadline: float) -> CoqFailure | None:
@@ -518,12 +543,15 @@ class IdeTop:
         to its end. Coq's ``Add`` only ever parses the *first* sentence of its text, so whatever the
         verdict, what may have run is ``text``'s first sentence (a caller that wraps untrusted text
         in ``Timeout T ( ... )`` knows it is a tactic). When the verdict is a failure the document is
-        taken back to ``on`` before returning. ``run_deadline`` bounds the execution (``Goal``)."""
+        taken back to ``on`` before returning. ``run_deadline`` bounds all three answers: the
+        execution (``Goal``) included, whatever the tactic forked or waits for (``par:`` waits for a
+        worker that Coq's ``Timeout`` does not stop); ``deadline`` bounds taking a probe back."""
         self.proc.send(_add_call(text, on) + _add_call(text + ".", on) + _call("Goal", "<unit/>"))
-        probe = self._added(self._read(deadline, text=text))
+        first = min(deadline, run_deadline)
+        probe = self._added(self._read(first, text=text))
         verdict = _probe_verdict(probe, text, on)
-        added = self._added(self._read(deadline, text=text + "."))
-        goals = self._goals_of(self._read(max(deadline, run_deadline)))
+        added = self._added(self._read(first, text=text + "."))
+        goals = self._goals_of(self._read(run_deadline))
         if verdict is not None:
             failure = self.edit_at(on, deadline)
             if failure is not None:
@@ -598,6 +626,12 @@ class IdeTop:
                 continue
             if elem.tag != "value":
                 raise IdeProtocolError(f"unexpected <{elem.tag}> from coqidetop", tail=self.proc.tail)
+            extra = self.proc.extra_processes()
+            if extra:
+                raise IdeDesync(
+                    f"answer read while the process tree held {extra} process(es) beyond the prover "
+                    "(forked by a tactic): it may not be our process's", tail=self.proc.tail,
+                )
             if elem.get("val") == "good":
                 return elem
             if elem.get("val") != "fail":
@@ -608,6 +642,9 @@ class IdeTop:
                 loc = (_byte_to_char(text, s), _byte_to_char(text, e)) if text else (s, e)
             sid = elem.find("state_id")
             valid = int(sid.get("val", "0")) if sid is not None else 0
+            if valid and self.issued and valid not in self.issued:
+                raise IdeDesync(f"a failure names state {valid}, which Coq never gave us",
+                                tail=self.proc.tail)
             message = " ".join(richpp_text(elem.find("richpp")).split())[:MAX_MESSAGE_CHARS]
             return CoqFailure(message=message, loc=loc, valid_state=valid)
 

@@ -58,6 +58,7 @@ from ...core.types import CheckResult
 from ..process import ManagedProcess, ProcessError, ProcessOutputLimit, ProcessTimeout
 from ..sandbox import Sandbox
 from .ide import Added, IdeTop
+from .layout import proof_sentence, split_selector
 from .sentences import InvalidTactic, validate_tactic
 
 __all__ = [
@@ -94,11 +95,6 @@ _UNSAFE = (
     "Inductives whose positivity is assumed",
 )
 _PREDICATIVE = "Set is predicative"
-#: a goal selector kept outside the parentheses of the ltac_expr probe (``2:``, ``1,3:``, ``all:``, ``[H]:``)
-_SELECTOR_RE = re.compile(
-    r"^\s*((?:\d+(?:\s*-\s*\d+)?(?:\s*,\s*\d+(?:\s*-\s*\d+)?)*)|all|!|par|\[\s*[A-Za-z_][\w']*\s*\])\s*:(?=\s)(.*)$",
-    re.DOTALL,
-)
 
 
 def theorem_name(statement: str) -> str | None:
@@ -108,17 +104,13 @@ def theorem_name(statement: str) -> str | None:
 
 
 def tactic_sentence(tactic: str) -> str:
-    """``tactic`` as the sentence the proof file holds: ``SEL: ( body\n).`` or ``( body\n).``.
+    """``tactic`` as the sentence the proof file holds: ``SEL ( body\n).`` or ``( body\n).``.
 
-    The body (validated by ``validate_tactic``; ``InvalidTactic`` otherwise) sits inside parentheses,
-    as the step layer runs it, so Coq can only read the sentence as a tactic (no vernacular command
-    starts with a parenthesis); a goal selector (``2:``, ``all:``, ``[H]:``) stays outside.
+    ``layout.proof_sentence``: the layout the search ran the step in, without ``Timeout T`` (the
+    body, validated by ``validate_tactic``, sits inside parentheses so Coq can only read it as a
+    tactic; a goal selector stays outside). Raises ``InvalidTactic``.
     """
-    body = validate_tactic(tactic)
-    sel = _SELECTOR_RE.match(body)
-    if sel:
-        return f"{sel.group(1).strip()}: ( {sel.group(2).strip()}\n)."
-    return f"( {body}\n)."
+    return proof_sentence(tactic)
 
 
 _TIMEOUT_PREFIX_RE = re.compile(r"^timeout\s+\d+\s*\(")
@@ -572,8 +564,7 @@ class Rechecker:
         if len(lines) < 4:
             return "no tactic"
         for i, line in enumerate(lines[2:-1], start=3):
-            sel = _SELECTOR_RE.match(line)
-            if not (sel.group(2) if sel else line).lstrip().startswith("("):
+            if not split_selector(line)[1].startswith("("):
                 return f"sentence {i} is not a parenthesised tactic: {line[:200]!r}"
         ide = IdeTop.create(
             self.coqidetop, header=prefix, sandbox=self.sandbox, memory_limit_mb=self.memory_limit_mb

@@ -27,14 +27,15 @@ candidate that outlives the client deadline is a ``TacticTimeout`` (process repl
 ``ProverDesync`` and counts one restart.
 
 Restoring (``restore``): ``Edit_at`` the deepest state shared by the process's path and the target's
-path, replay the rest (all ``Add``s, then one ``Goal``; zero tactics when the search expands the state
-it just left, the common case). ``stats`` counts what that cost (``backtos``, ``replays``,
+path, replay the rest (``Add`` and ``Goal`` per tactic: each replayed step must reproduce the goals
+the search recorded for it, else ``ProverDesync`` -- a nondeterministic tactic or a process elsewhere
+than the tree says is a desync of that path, never a silent divergence; zero tactics when the search
+expands the state it just left, the common case). ``stats`` counts what that cost (``backtos``, ``replays``,
 ``replayed_tactics``, ``replay_s``).
 """
 
 from __future__ import annotations
 
-import re
 import time
 
 from ...core.config import ProverConfig
@@ -42,6 +43,7 @@ from ...core.errors import ProverCrashed, ProverDesync, ProverError, ProverHung
 from ...core.types import Advanced, ProofFinished, StepResult, TacticError, TacticTimeout
 from ..process import ProcessError, ProcessExited, ProcessTimeout
 from .ide import Added, CoqFailure, Goals, IdeProtocolError, SentenceRun
+from .layout import split_selector, step_sentence
 from .pool import Session, SessionPool
 from .settings import (
     COMMAND_TIMEOUT_S,
@@ -54,25 +56,10 @@ from .states import StateTree, goal_texts
 
 __all__ = ["CandidateFailed", "Stepper", "split_selector", "timed_sentence"]
 
-#: a goal selector in front of a tactic (``2:``, ``1-2, 4:``, ``all:``, ``par:``, ``!:``, ``[H]:``)
-_SELECTOR_RE = re.compile(
-    r"\s*(?P<sel>(?:\d+(?:\s*-\s*\d+)?(?:\s*,\s*\d+(?:\s*-\s*\d+)?)*|all|par|!|\[\s*[A-Za-z_][A-Za-z0-9_']*\s*\])"
-    r"\s*:)(?!=)"
-)
-
-
-def split_selector(tactic: str) -> tuple[str, str]:
-    """(goal selector with its colon or ``""``, the tactic after it)."""
-    m = _SELECTOR_RE.match(tactic)
-    if m is None:
-        return "", tactic
-    return " ".join(m.group("sel").split()) + " ", tactic[m.end() :]
-
-
 def timed_sentence(tactic: str, seconds: int) -> str:
-    """``Timeout T SEL ( tac\\n)`` -- without the final period (see the module docstring)."""
-    sel, body = split_selector(tactic)
-    return f"Timeout {seconds} {sel}( {body}\n)"
+    """``Timeout T SEL ( tac\n)`` -- without the final period (``layout.step_sentence``: the proof
+    file holds the same text without ``Timeout T``)."""
+    return step_sentence(tactic, seconds)
 
 
 class CandidateFailed(Exception):
@@ -117,24 +104,27 @@ class Stepper:
             return
         t0 = time.monotonic()
         self.stats["replays"] += 1
-        added: list[tuple[int, int]] = []
         tip = top.stack[-1][1]
         deadline = time.monotonic() + len(todo) * tactic_seconds(self.config) + COMMAND_TIMEOUT_S
         for sid in todo:
             tactic = self.states.tactic(sid)
             got = top.ide.add(self.sentence(tactic) + ".", tip, deadline)
-            self.stats["requests"] += 1
-            if not isinstance(got, Added):
-                raise ProverDesync(f"replaying {tactic!r} (state {sid}) failed: {got.message}", backend="coq")
+            goals = top.ide.goals(deadline) if isinstance(got, Added) else got
+            self.stats["requests"] += 2
+            if not isinstance(got, Added) or not isinstance(goals, Goals):
+                why = goals.message if isinstance(goals, CoqFailure) else "no proof open"
+                raise ProverDesync(f"replaying {tactic!r} (state {sid}) failed: {why}", backend="coq")
+            recorded = self.states.goals.get(sid)
+            if goal_texts(goals.foreground) != recorded or not goals.foreground:
+                # a nondeterministic tactic (or a process that is not where we think) took the
+                # replay elsewhere than the search recorded: the path is out of step
+                raise ProverDesync(
+                    f"replaying {tactic!r} did not reproduce the recorded goals of state {sid}",
+                    backend="coq",
+                )
             tip = got.state_id
-            added.append((sid, tip))
-        goals = top.ide.goals(deadline)
-        self.stats["requests"] += 1
-        if not isinstance(goals, Goals) or not goals.foreground:
-            why = goals.message if isinstance(goals, CoqFailure) else "no focused goal"
-            raise ProverDesync(f"replaying the path to state {state_id} failed: {why}", backend="coq")
-        top.stack.extend(added)
-        self.stats["replayed_tactics"] += len(added)
+            top.stack.append((sid, tip))
+            self.stats["replayed_tactics"] += 1
         self.stats["replay_s"] += time.monotonic() - t0
 
     def restore_or_raise(self, top: Session, state_id: int, t0: float) -> None:

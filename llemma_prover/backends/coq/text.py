@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, ClassVar
 from ...core.types import Theorem
 from . import sketch
 from .header import theorem_header
+from .layout import proof_sentence
 from .recheck import final_tactics, footer_block, proof_file
-from .sentences import validate_tactic
+from .sentences import InvalidTactic, validate_tactic
 
 if TYPE_CHECKING:
     from ..bank import Bank
@@ -23,6 +24,16 @@ if TYPE_CHECKING:
     from ..sketch import Sketch, SketchError
 
 __all__ = ["CoqText"]
+
+
+def _export_sentence(tactic: str) -> str:
+    """One step of an exported path, laid out as the proof file lays it out (``layout``); a step that
+    is not one admissible sentence (a trace from elsewhere) is kept as written, so the export still
+    shows it (and Coq refuses that file, as it should)."""
+    try:
+        return proof_sentence(tactic)
+    except InvalidTactic:
+        return f"  {tactic}"
 
 
 def _indent(text: str, n: int) -> str:
@@ -64,7 +75,7 @@ class CoqText:
     def export_text(
         cls, theorem: Theorem, tactics: Sequence[str], complete: bool, remaining: str = ""
     ) -> str:
-        body = "\n".join(f"  {t}" for t in tactics)
+        body = "\n".join(_export_sentence(t) for t in tactics)
         end = "Qed." if complete else "Admitted."
         note = remaining.strip() if not complete else ""
         comment = (
