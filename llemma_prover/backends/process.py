@@ -155,6 +155,8 @@ class ManagedProcess:
         self.cgroups = cgroups if cgroups is not None else (sandbox.cgroups if sandbox is not None else None)
         #: the tree's cgroup while the process runs
         self.tree: TreeGroup | None = None
+        #: the tree's processes when first found healthy (``tree_change``)
+        self._baseline: frozenset[int] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._spawn: pexpect.fdpexpect.fdspawn | None = None
         self._tail = ""
@@ -325,6 +327,31 @@ class ManagedProcess:
         if self.tree is not None:
             return self.tree.count()
         return sum(1 for p in _descendants(self.pid, self.pgid) if (st := procfs.stat(p)) and st.alive)
+
+    def tree_members(self) -> frozenset[int]:
+        """The processes of the tree now (cgroup members; without one, the leader's descendants)."""
+        if self._proc is None:
+            return frozenset()
+        if self.tree is not None:
+            return frozenset(self.tree.members())
+        return frozenset(p for p in _descendants(self.pid, self.pgid) if (st := procfs.stat(p)) and st.alive)
+
+    def tree_change(self) -> str | None:
+        """``None`` while the tree holds exactly the processes it held when first found healthy (the
+        prover and its wrapper's); otherwise what changed (a process forked, or the prover gone).
+
+        The first call that finds ``expected_processes`` processes records them; call it once the
+        prover has answered (then every process of a healthy tree exists)."""
+        members = self.tree_members()
+        if self._baseline is None:
+            if len(members) == self.expected_processes:
+                self._baseline = members
+                return None
+            return f"{len(members)} processes in the tree, {self.expected_processes} expected"
+        if members == self._baseline:
+            return None
+        new, gone = len(members - self._baseline), len(self._baseline - members)
+        return f"{new} process(es) beyond the prover's own, {gone} of them gone"
 
     def extra_processes(self) -> int:
         """Processes in the tree beyond the prover and its wrapper (forked by what the prover ran)."""

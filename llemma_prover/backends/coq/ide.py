@@ -40,8 +40,9 @@ and silently ignores the rest, and it does not say where that sentence ended. Tw
 **Answers only from our process.** The client pairs each answer with the oldest pending call; that
 holds only while one coqidetop reads our pipe. A tactic that forks (CoqHammer's ``best`` workers,
 ``par:``) leaves copies of coqidetop that may answer (a stack overflow in a worker unwinds into its
-copy of the main loop). So after every ``<value>`` the process tree is counted
-(``ManagedProcess.extra_processes``: one read of the cgroup's ``cgroup.procs``), and state ids are
+copy of the main loop). So after every ``<value>`` the process tree is compared with the one that
+answered first (``ManagedProcess.tree_change``: one read of the cgroup's ``cgroup.procs``; a new
+process or a missing prover is a change), and state ids are
 checked: an ``Add`` must answer a state id never seen before and above every earlier one (Coq's
 counter only grows), a failure's last valid state must be one Coq gave us. Any breach raises
 ``IdeDesync`` instead of returning the answer.
@@ -626,11 +627,11 @@ class IdeTop:
                 continue
             if elem.tag != "value":
                 raise IdeProtocolError(f"unexpected <{elem.tag}> from coqidetop", tail=self.proc.tail)
-            extra = self.proc.extra_processes()
-            if extra:
+            change = self.proc.tree_change()
+            if change is not None:
                 raise IdeDesync(
-                    f"answer read while the process tree held {extra} process(es) beyond the prover "
-                    "(forked by a tactic): it may not be our process's", tail=self.proc.tail,
+                    f"answer read after the process tree changed ({change}): it may not be our "
+                    "process's", tail=self.proc.tail,
                 )
             if elem.get("val") == "good":
                 return elem

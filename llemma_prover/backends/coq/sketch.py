@@ -1,8 +1,8 @@
 """The Coq sketch dialect (``CoqBackend.parse_sketch`` / ``fill_hole`` / ``hole_candidates``).
 
-A proof script (``Proof.``/``Qed.`` optional) in which the word ``hole`` stands for a tactic that
-automation must find: ``assert (h1 : x = 2) by hole.`` or a bare ``hole.``. Bullets and braces are
-dropped (they only focus goals; without them each tactic works on the first goal, which is what they
+A proof script (``Proof.``/``Qed.`` optional) in which the word ``hole`` -- as code, by Coq's lexer
+(``hole_spans``), never inside a string or a comment -- stands for a tactic that automation must
+find: ``assert (h1 : x = 2) by hole.`` or a bare ``hole.``. Bullets and braces are dropped (they only focus goals; without them each tactic works on the first goal, which is what they
 focus), comments are dropped, every other sentence must pass the backend's tactic validator (so
 ``Admitted``, ``admit``, vernacular and the like are refused). Sentences are split and comments found
 with the backend's own lexer (``sentences.py``).
@@ -104,8 +104,24 @@ def strip_coq_comments(text: str) -> str | SketchError:
     return "".join(" " if kind == "comment" else text[start:end] for kind, start, end in regions)
 
 
-_BY_HOLE_RE = re.compile(r"\bby\s+hole(?![\w'])")
+_BY_BEFORE_RE = re.compile(r"\bby\s+$")
 _HOLE_RE = word_re("hole")
+
+
+def hole_spans(sentence: str) -> list[tuple[int, int]]:
+    """Where ``hole`` stands as a tactic in ``sentence``: whole-word occurrences in *code*, by Coq's
+    lexer (``coq_regions``) -- never inside a string (``idtac "hole"``) or a comment. Empty when the
+    sentence does not lex (the validator refuses it then)."""
+    try:
+        regions = coq_regions(sentence)
+    except InvalidTactic:
+        return []
+    return [
+        (start + m.start(), start + m.end())
+        for kind, start, end in regions
+        if kind == "code"
+        for m in _HOLE_RE.finditer(sentence[start:end])
+    ]
 
 
 def _paren(tactic: str) -> str:
@@ -114,11 +130,18 @@ def _paren(tactic: str) -> str:
 
 
 def fill_hole(template: str, tactic: str) -> str:
-    """Replace the hole of ``template`` by ``tactic`` so that the step fails unless it closes the hole."""
-    if _BY_HOLE_RE.search(template):
+    """Replace the hole of ``template`` by ``tactic`` so that the step fails unless it closes the hole.
+
+    The hole is the first one ``hole_spans`` finds (text inside strings is never a hole)."""
+    spans = hole_spans(template)
+    if not spans:
+        return template
+    start, end = spans[0]
+    before, after = template[:start], template[end:]
+    if _BY_BEFORE_RE.search(before):
         # ``assert (h : P) by t`` already fails unless t proves P
-        return _BY_HOLE_RE.sub(lambda _m: "by " + _paren(tactic), template, count=1)
-    return _HOLE_RE.sub(lambda _m: f"solve [ {tactic.strip()} ]", template, count=1)
+        return before + _paren(tactic) + after
+    return before + f"solve [ {tactic.strip()} ]" + after
 
 
 _COQ_ENDS = {"Qed", "Defined"}
@@ -169,13 +192,14 @@ def parse_coq(text: str, validate: Callable[[str], object] = validate_tactic) ->
             break
         if head in _COQ_REFUSED_ENDS:
             return SketchError(f"sentence {k}: {head} is not allowed in a sketch")
-        is_hole = bool(_HOLE_RE.search(sent))
+        holes = hole_spans(sent)
+        is_hole = bool(holes)
         probe = fill_hole(sent, "idtac") if is_hole else sent
         try:
             validate(probe)
         except ValueError as exc:
             return SketchError(f"sentence {k} ({sent[:60]!r}): {exc}")
-        if is_hole and len(_HOLE_RE.findall(sent)) > 1:
+        if len(holes) > 1:
             return SketchError(f"sentence {k}: more than one hole in one sentence")
         claim = ""
         if is_hole:
