@@ -282,21 +282,18 @@ class TreeGroup:
         return 0.0
 
     def oom_kills(self) -> int:
-        """How often the kernel refused the tree memory (v1 ``memory.failcnt``, v2 ``oom_kill``)."""
+        """Processes of the tree the kernel killed for going over the memory limit (v1
+        ``memory.oom_control``, v2 ``memory.events``: their ``oom_kill`` line; 0 where absent)."""
         for d in self.dirs:
-            try:
-                with open(os.path.join(d, "memory.events"), encoding="ascii") as fh:
-                    for line in fh:
-                        key, _, val = line.partition(" ")
-                        if key == "oom_kill":
-                            return int(val)
-            except OSError:
-                pass
-            try:
-                with open(os.path.join(d, "memory.failcnt"), encoding="ascii") as fh:
-                    return int(fh.read().strip())
-            except (OSError, ValueError):
-                continue
+            for name in ("memory.events", "memory.oom_control"):
+                try:
+                    with open(os.path.join(d, name), encoding="ascii") as fh:
+                        for line in fh:
+                            key, _, val = line.partition(" ")
+                            if key == "oom_kill":
+                                return int(val)
+                except (OSError, ValueError):
+                    continue
         return 0
 
     def kill(self, except_pids: Sequence[int] = (), deadline: float | None = None) -> bool:
