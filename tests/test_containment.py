@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+from conftest import ProcessWatcher
 
 from llemma_prover.backends.base import make_backend
 from llemma_prover.backends.cgroup import Cgroups, TreeLimits
@@ -24,8 +25,6 @@ from llemma_prover.backends.sandbox import Sandbox
 from llemma_prover.core.config import ProverConfig
 from llemma_prover.core.errors import ProverDesync
 from llemma_prover.core.types import Advanced, ProofFinished, TacticError, TacticTimeout, Theorem
-
-from conftest import ProcessWatcher
 
 #: seconds allowed beyond the T + 2 s promise for killing and reaping a tree on a loaded machine
 KILL_SLACK_S = 1.5
@@ -117,7 +116,8 @@ NT237 = Theorem(
 )
 GOOD = "vm_compute; reflexivity"
 
-needs_hammer = pytest.mark.skipif(not hammer_tactics_installed(), reason="CoqHammer (libcoq-hammer) not installed")
+needs_hammer = pytest.mark.skipif(not hammer_tactics_installed(),
+                                  reason="CoqHammer (libcoq-hammer) not installed")
 
 
 def _hostile_then_good(hostile: str, timeout: float) -> tuple[float, object, object]:
@@ -198,9 +198,9 @@ def test_state_ids_coq_never_gave_are_a_desync() -> None:
 
 # -- 3. one layout for search, proof file and export ---------------------------------------------
 
-SELECTORS = ["", "all:", "all: ", " all :", "1:", "1: ", "2-3:", "2 - 3 :", "1,3:", "1, 2-3:", "[x]:", "[ x ] :",
-             "!:", "par:"]
-BODIES = ["lra", "(lra)", "idtac; lra", "try (x: lra)", "rewrite H at 1", "assert (h : x := 1)"]
+SELECTORS = ["", "all:", "all: ", " all :", "1:", "1: ", "2-3:", "2 - 3 :", "1,3:", "1, 2-3:", "[x]:",
+             "[ x ] :", "!:", "par:"]
+BODIES = ["lra", "lra; (idtac)", "idtac; lra", "try (x: lra)", "rewrite H at 1", "assert (h : x := 1)"]
 
 
 @pytest.mark.parametrize("sel", SELECTORS)
@@ -224,8 +224,8 @@ def test_bullets_are_refused_alike_by_search_and_proof_file(bullet: str) -> None
 
 
 def _thm(name: str, statement: str) -> Theorem:
-    return Theorem(name=name, split="test", system="coq", header="Require Import Reals Psatz.\nOpen Scope R_scope.\n",
-                   statement=statement)
+    return Theorem(name=name, split="test", system="coq",
+                   header="Require Import Reals Psatz.\nOpen Scope R_scope.\n", statement=statement)
 
 
 PATHS = [

@@ -2,9 +2,10 @@
 
 A proof script (``Proof.``/``Qed.`` optional) in which the word ``hole`` -- as code, by Coq's lexer
 (``hole_spans``), never inside a string or a comment -- stands for a tactic that automation must
-find: ``assert (h1 : x = 2) by hole.`` or a bare ``hole.``. Bullets and braces are dropped (they only focus goals; without them each tactic works on the first goal, which is what they
-focus), comments are dropped, every other sentence must pass the backend's tactic validator (so
-``Admitted``, ``admit``, vernacular and the like are refused). Sentences are split and comments found
+find: ``assert (h1 : x = 2) by hole.`` or a bare ``hole.``. Bullets and braces are dropped (they
+only focus goals; without them each tactic works on the first goal, which is what they focus),
+comments are dropped, every other sentence must pass the backend's tactic validator (so ``Admitted``,
+``admit``, vernacular and the like are refused). Sentences are split and comments found
 with the backend's own lexer (``sentences.py``).
 
 Hole automation: decision procedures first (cheap when they fail), then rewriting/simplification
