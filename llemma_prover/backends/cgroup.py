@@ -19,7 +19,8 @@ rlimits are per process and Coq's ``Timeout`` is per process: a tactic that fork
   in the group before the prover's first instruction.
 * ``TreeGroup.count()`` reads ``cgroup.procs`` (one small file: processes, not threads);
   ``kill()`` SIGKILLs every member until none is left; ``remove()`` rmdirs the group once its tasks
-  are gone, and the per-run parent once it is empty: no empty group is left behind.
+  are gone, and the per-run parent once it is empty: no empty group is left behind; ``detect``
+  also removes the empty groups of runs that died without cleaning up (``sweep_stale``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["CONTROLLERS", "Cgroups", "TreeGroup", "TreeLimits", "own_group"]
+__all__ = ["CONTROLLERS", "Cgroups", "TreeGroup", "TreeLimits", "own_group", "sweep_stale"]
 
 #: the controllers a process tree needs
 CONTROLLERS: tuple[str, ...] = ("pids", "memory", "cpu")
@@ -113,6 +114,8 @@ class Cgroups:
                 return f"our {ctrl!r} group {own} is not visible under {mount}"
             parents.append((ctrl, os.path.join(base, token)))
         found = cls(version="v1", parents=tuple(parents), limits=limits)
+        for _, parent in parents:
+            sweep_stale(os.path.dirname(parent))
         return found._probe()
 
     @classmethod
@@ -142,6 +145,7 @@ class Cgroups:
         except OSError as exc:
             return f"cannot enable {list(CONTROLLERS)} below {base} (delegate a cgroup to this user): {exc}"
         found = cls(version="v2", parents=(("", os.path.join(base, token)),), limits=limits)
+        sweep_stale(base)
         return found._probe()
 
     def _probe(self) -> Cgroups | str:
@@ -180,6 +184,37 @@ class Cgroups:
             "cpus": self.limits.cpus,
             "parent": os.path.basename(self.parents[0][1]),
         }
+
+
+def sweep_stale(base: str) -> list[str]:
+    """Remove the *empty* groups that a run which no longer exists left under ``base`` (a run killed
+    with SIGKILL never removed its per-run parent): ``llemma-prover-<pid>-*`` whose ``pid`` is not a
+    live process. rmdir only ever removes an empty group; a group with tasks stays. Returns what was
+    removed."""
+    removed: list[str] = []
+    try:
+        entries = os.listdir(base)
+    except OSError:
+        return removed
+    for name in entries:
+        parts = name.split("-")
+        if not name.startswith("llemma-prover-") or len(parts) != 4 or not parts[2].isdigit():
+            continue
+        if os.path.exists(f"/proc/{parts[2]}"):
+            continue
+        parent = os.path.join(base, name)
+        try:
+            children = [e for e in os.listdir(parent) if os.path.isdir(os.path.join(parent, e))]
+        except OSError:
+            continue
+        for child in children:
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.join(parent, child))
+                removed.append(os.path.join(parent, child))
+        with contextlib.suppress(OSError):
+            os.rmdir(parent)
+            removed.append(parent)
+    return removed
 
 
 def _mkdir_under(parent: str, name: str, *, v2: bool) -> str:

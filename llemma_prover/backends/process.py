@@ -521,7 +521,7 @@ class ManagedProcess:
         if proc is None:
             return
         tree = self.tree
-        if (self._sandbox is not None or tree is not None) and proc.poll() is None:
+        if self._sandbox is not None and proc.poll() is None:
             # Under a sandbox the leader is a wrapper (bwrap) whose child runs the prover. Kill the
             # members below the leader first and let the wrapper reap them and exit: killing the
             # wrapper first would orphan its child, which becomes a zombie of PID 1 (never ours to reap).
