@@ -115,6 +115,12 @@ class Sandbox:
                 network = "unshare"
         return cls(network=network, limits=limits, cgroups=cgroups, cgroups_reason=reason)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled to another process (a Ray worker, perhaps on another machine), the cgroups are
+        probed again there: the per-run parent belongs to the process that created it."""
+        tree = self.cgroups.limits if self.cgroups is not None else None
+        return (_rebuilt, (self.network, self.limits, self.scrub_env, self.hidden, tree, self.cgroups_reason))
+
     @property
     def wrapper_processes(self) -> int:
         """Processes the wrapper keeps beside the prover: bwrap's monitor and its PID-namespace init
@@ -205,6 +211,23 @@ class Sandbox:
             else {"mechanism": "none", "reason": self.cgroups_reason,
                   "note": "per-process rlimits only: a process a prover forks is not bounded with it"},
         }
+
+
+def _rebuilt(
+    network: str,
+    limits: Limits,
+    scrub_env: bool,
+    hidden: tuple[str, ...],
+    tree: TreeLimits | None,
+    reason: str,
+) -> Sandbox:
+    """``Sandbox.__reduce__``: the same sandbox, with cgroups detected in this process."""
+    cgroups: Cgroups | None = None
+    if tree is not None:
+        found = Cgroups.detect(tree)
+        cgroups, reason = (found, "") if isinstance(found, Cgroups) else (None, found)
+    return Sandbox(network=network, limits=limits, scrub_env=scrub_env, hidden=hidden, cgroups=cgroups,
+                   cgroups_reason=reason)
 
 
 def _bwrap_prefix(workdir: str | None, read_only: Sequence[str], hidden: Sequence[str] = ()) -> list[str]:
