@@ -20,9 +20,12 @@ A candidate (already through ``validate_tactic``, the cheap first filter whose l
    ``ProofFinished``; foreground goals are ``Advanced``; anything else (only shelved/unfocused goals,
    given-up goals) is a ``TacticError``.
 
-A candidate during which the process exits, answers outside the protocol or cannot be taken back
-raises ``CandidateFailed`` (the backend turns it into a ``TacticError`` and replaces the process); a
-candidate that outlives the client deadline is a ``TacticTimeout`` (process replaced). Failures while
+A candidate during which the process exits, answers outside the protocol, answers after its process
+tree changed (a forked worker still alive, the prover gone: ``ide.IdeDesync``; see
+``docs/containment.md``) or cannot be taken back raises ``CandidateFailed`` (the backend turns it into
+a ``TacticError`` and replaces the whole tree); a candidate whose three answers are not all in by
+``T + TIMEOUT_GRACE_S`` after sending is a ``TacticTimeout`` (tree replaced), whatever it forked or
+waits for (``par:``). Failures while
 *restoring* a state are infrastructure: ``restore_or_raise`` raises ``ProverHung``/``ProverCrashed``/
 ``ProverDesync`` and counts one restart.
 
