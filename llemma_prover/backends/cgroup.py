@@ -50,8 +50,9 @@ KILL_TIMEOUT_S = 10.0
 class TreeLimits:
     """Limits of one process tree (0 = not limited)."""
 
-    #: processes (v1/v2 ``pids.max``: tasks, i.e. threads count too) in the tree at once
-    max_tasks: int = 64
+    #: tasks (v1/v2 ``pids.max``: threads count too) in the tree at once; a bound on fork storms,
+    #: high enough for a JVM's threads (the Isabelle server); Coq's check is the per-candidate one
+    max_tasks: int = 512
     #: resident memory of the whole tree, page cache included (MiB)
     memory_mb: int = 4096
     #: CPUs the whole tree may use at once (CFS quota / period)
