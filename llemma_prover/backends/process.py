@@ -183,9 +183,14 @@ class ManagedProcess:
             if workdir is None:
                 raise ProcessError("stderr_file needs a working directory")
             stderr = open(os.path.join(workdir, STDERR_FILE), "ab")  # noqa: SIM115 - closed below
-        try:
-            if self.cgroups is not None:
+        if self.cgroups is not None and self.tree is None:
+            try:
                 self.tree = self.cgroups.create()
+            except OSError as exc:
+                if not isinstance(stderr, int):
+                    stderr.close()
+                raise ProcessError(f"cannot create the process tree's cgroup: {exc}") from None
+        try:
             self._proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.PIPE,
