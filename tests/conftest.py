@@ -11,8 +11,32 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def data_dir() -> Path:
+    """``$LLEMMA_PROVER_DATA``, else ``../shared/benchmarks/minif2f`` beside the checkout, else (a fresh
+    clone with neither) the package's shipped copy unpacked into ``test-artifacts/minif2f``."""
     env = os.environ.get("LLEMMA_PROVER_DATA")
-    return Path(env) if env else REPO.parent / "shared" / "benchmarks" / "minif2f"
+    if env:
+        return Path(env)
+    shared = REPO.parent / "shared" / "benchmarks" / "minif2f"
+    return shared if shared.is_dir() else _unpacked_shipped_copy()
+
+
+def _unpacked_shipped_copy() -> Path:
+    """Plain ``<system>/<split>.jsonl`` files (and README.md) from the shipped ``.jsonl.gz`` copy, for
+    the tests that read the files themselves; rewritten only when they differ."""
+    import gzip
+
+    shipped = REPO / "llemma_prover" / "data" / "benchmarks" / "minif2f"
+    target = REPO / "test-artifacts" / "minif2f"
+    for packed in sorted(shipped.glob("*/*.jsonl.gz")):
+        plain = target / packed.parent.name / packed.name.removesuffix(".gz")
+        data = gzip.decompress(packed.read_bytes())
+        if not plain.is_file() or plain.read_bytes() != data:
+            plain.parent.mkdir(parents=True, exist_ok=True)
+            plain.write_bytes(data)
+    readme = (shipped / "PROVENANCE.md").read_bytes()
+    if not (target / "README.md").is_file() or (target / "README.md").read_bytes() != readme:
+        (target / "README.md").write_bytes(readme)
+    return target
 
 
 @pytest.fixture(scope="session")

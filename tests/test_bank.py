@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shutil
 import subprocess
@@ -252,8 +251,9 @@ def test_isabelle_entries_are_single_proof_steps() -> None:
 
 
 def _data_dir() -> Path:
-    env = os.environ.get("LLEMMA_PROVER_DATA")
-    return Path(env) if env else REPO.parent / "shared" / "benchmarks" / "minif2f"
+    from conftest import data_dir
+
+    return data_dir()
 
 
 def _coqc(tmp: Path, text: str) -> subprocess.CompletedProcess[str]:

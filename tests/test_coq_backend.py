@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import data_dir as conftest_data_dir
 
 from llemma_prover.backends.base import make_backend
 from llemma_prover.backends.coq import CoqBackend
@@ -28,7 +29,7 @@ if shutil.which("coqtop") is None or shutil.which("coqc") is None:
     pytestmark = [pytest.mark.coq, pytest.mark.skip(reason="coqtop/coqc not installed")]
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("LLEMMA_PROVER_DATA", REPO.parent / "shared" / "benchmarks" / "minif2f"))
+DATA = conftest_data_dir()
 LONG = "do 1000000000 idtac"  # runs for minutes; nothing else in it can fail
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,8 +21,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def data_dir() -> Path:
-    env = os.environ.get("LLEMMA_PROVER_DATA")
-    return Path(env) if env else REPO.parent / "shared" / "benchmarks" / "minif2f"
+    from conftest import data_dir as found
+
+    return found()
 
 
 def load_coq(split: str) -> dict[str, dict]:

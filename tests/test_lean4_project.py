@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import tomllib
+from conftest import data_dir as conftest_data_dir
 
 from llemma_prover.backends.lean4 import Lean4Backend, Lean4Settings
 from llemma_prover.backends.lean4.locate import REPL_IN_PROJECT, resolve_repl
@@ -29,7 +30,7 @@ TRANSCRIPTS = Path(
     os.environ.get("LLEMMA_PROVER_LEAN_TRANSCRIPTS", REPO.parent / "shared/lean4_repl/transcripts")
 )
 DATA_README = (
-    Path(os.environ.get("LLEMMA_PROVER_DATA", REPO.parent / "shared/benchmarks/minif2f")) / "README.md"
+    conftest_data_dir() / "README.md"
 )
 
 

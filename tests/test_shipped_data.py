@@ -16,6 +16,13 @@ from llemma_prover.data.minif2f import load_split, resolve_data_dir, sha256_file
 SYSTEMS = ("coq", "lean4", "isabelle")
 SPLITS = ("test", "valid")
 REPO = Path(__file__).resolve().parent.parent
+#: where tests/conftest.py unpacks the shipped copy when no plain miniF2F folder exists
+UNPACKED = REPO / "test-artifacts" / "minif2f"
+
+
+def _plain_source(folder: Path) -> bool:
+    """Whether ``folder`` is a plain miniF2F folder that is not the shipped copy itself (unpacked)."""
+    return (folder / "coq" / "test.jsonl").is_file() and folder.resolve() != UNPACKED.resolve()
 
 
 def _statement_hashes(path: Path) -> dict[str, str]:
@@ -44,8 +51,8 @@ def test_shipped_copy_loads(system: str, split: str) -> None:
 @pytest.mark.parametrize("split", SPLITS)
 def test_shipped_copy_equals_source_per_statement(minif2f_dir: Path, system: str, split: str) -> None:
     source = minif2f_dir / system / f"{split}.jsonl"
-    if source.resolve().parent.parent == shipped_data_dir() or not source.is_file():
-        pytest.skip("no plain miniF2F folder to compare with")
+    if not _plain_source(minif2f_dir):
+        pytest.skip("no plain miniF2F folder to compare with (only the shipped copy)")
     shipped = _statement_hashes(shipped_data_dir() / system / f"{split}.jsonl.gz")
     upstream = _statement_hashes(source)
     assert shipped.keys() == upstream.keys()
@@ -57,8 +64,8 @@ def test_shipped_copy_equals_source_per_statement(minif2f_dir: Path, system: str
 
 
 def test_build_script_reproduces_the_shipped_copy(minif2f_dir: Path) -> None:
-    if not (minif2f_dir / "README.md").is_file():
-        pytest.skip("no plain miniF2F folder to build from")
+    if not _plain_source(minif2f_dir) or not (minif2f_dir / "README.md").is_file():
+        pytest.skip("no plain miniF2F folder to build from (only the shipped copy)")
     proc = subprocess.run([sys.executable, str(REPO / "scripts" / "build_minif2f_data.py"), "--check",
                            "--source", str(minif2f_dir)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
