@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         step = max(1, len(dataset.theorems) // args.limit)
         theorems = list(dataset.theorems[::step][: args.limit])
     gen, note = make_generator(
-        GeneratorConfig(name=args.generator, replay_file=args.replay_file), "coq", gpu_available=False
+        GeneratorConfig(name=args.generator, replay_file=args.replay_file), "coq"
     )
     search_cfg = SearchConfig(
         candidates=args.candidates, max_expansions=args.max_expansions, time_budget=args.time_budget

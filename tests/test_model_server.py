@@ -80,15 +80,15 @@ def test_importing_serving_loads_no_heavy_module() -> None:
 
 
 def test_model_server_flag() -> None:
-    assert use_model_server("auto", generator="llemma", gpus=1) is True
-    assert use_model_server("auto", generator="llemma", gpus=0) is False
-    assert use_model_server("auto", generator="bank", gpus=4) is False
-    assert use_model_server("on", generator="llemma", gpus=0) is True
-    assert use_model_server("off", generator="llemma", gpus=8) is False
+    assert use_model_server("auto", model=True, gpus=1) is True
+    assert use_model_server("auto", model=True, gpus=0) is False
+    assert use_model_server("auto", model=False, gpus=4) is False
+    assert use_model_server("on", model=True, gpus=0) is True
+    assert use_model_server("off", model=True, gpus=8) is False
     with pytest.raises(ConfigError, match="needs --generator llemma"):
-        use_model_server("on", generator="bank", gpus=1)
+        use_model_server("on", model=False, gpus=1)
     with pytest.raises(ConfigError):
-        use_model_server("yes", generator="llemma", gpus=1)
+        use_model_server("yes", model=True, gpus=1)
 
 
 def test_server_config_validation() -> None:

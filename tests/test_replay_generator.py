@@ -120,14 +120,16 @@ def test_make_generator_unknown_name() -> None:
         make_generator(GeneratorConfig(name="gpt"), "coq")
 
 
-def test_make_generator_auto_without_gpu_uses_bank() -> None:
-    pytest.importorskip("llemma_prover.generators.bank")
-    gen, note = make_generator(GeneratorConfig(name="auto"), "coq", gpu_available=False)
-    try:
-        assert gen.name == "bank"
-        assert note == "auto: no GPU found, using bank"
-    finally:
-        gen.close()
+def test_auto_is_resolved_in_one_place_before_anything_is_built() -> None:
+    from llemma_prover.generators.registry import resolve_auto
+
+    assert resolve_auto("auto", gpus=0) == ("bank", "auto: no GPU found")
+    assert resolve_auto("auto", gpus=2) == ("llemma", "auto: GPU found")
+    assert resolve_auto("auto", gpus=2, model_failed="llemma could not load (x)") == (
+        "bank", "auto: llemma could not load (x)")
+    assert resolve_auto("llemma+bank", gpus=0) == ("llemma+bank", None)  # named: nothing resolved
+    with pytest.raises(ConfigError, match="resolved before"):
+        make_generator(GeneratorConfig(name="auto"), "coq")
 
 
 def test_explicit_llemma_that_cannot_load_says_why(tmp_path: Path) -> None:
@@ -135,19 +137,51 @@ def test_explicit_llemma_that_cannot_load_says_why(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-model"
     cfg = GeneratorConfig(name="llemma", model=str(missing), device="cpu")
     with pytest.raises(GeneratorUnavailable) as ei:
-        make_generator(cfg, "coq", gpu_available=False)
+        make_generator(cfg, "coq")
     msg = str(ei.value)
     assert "no-such-model" in msg
 
 
 def test_auto_with_gpu_falls_back_to_bank_when_llemma_cannot_load(tmp_path: Path) -> None:
-    pytest.importorskip("llemma_prover.generators.bank")
+    """``--generator auto --workers 0`` on a GPU machine (simulated): the model chosen by auto cannot load
+    for real (no such model), so the run is planned again for bank, saying why."""
     pytest.importorskip("llemma_prover.generators.llemma")
-    cfg = GeneratorConfig(name="auto", model=str(tmp_path / "no-such-model"), device="cpu")
-    gen, note = make_generator(cfg, "coq", gpu_available=True)
+    from llemma_prover.cli import prove
+    from llemma_prover.cli.main import build_parser
+    from llemma_prover.workers.driver import Machine
+
+    argv = ["prove", "--generator", "auto", "--model", str(tmp_path / "no-such-model"), "--workers", "0"]
+    args = build_parser().parse_args(argv)
+    args._argv = argv
+    machine = Machine(gpus=1, cpus=2)
+    planned = prove.build_config(args, machine=machine)
+    assert planned.generator.name == "llemma" and planned.generator_choice == "auto: GPU found"
+    cfg, resolved, note = prove.start_planned(args, planned, machine)
     try:
-        assert gen.name == "bank"
-        assert note.startswith("auto: llemma could not load (")
-        assert note.endswith("using bank")
+        assert cfg.generator.name == "bank" and resolved.local_context is not None
+        choice = cfg.generator_choice
+        assert choice is not None and choice.startswith("auto: llemma could not load (")
+        assert note.startswith("auto: llemma could not load (") and note.endswith("using bank"), note
+    finally:
+        resolved.close()
+
+
+def test_the_served_model_stands_for_the_model_part_of_a_mixture(tmp_path: Path) -> None:
+    """With model servers, a worker builds ``llemma+bank`` with the served generator as its model part
+    (here a replay generator stands for the servers' ``ServerGenerator``) and the bank built as usual."""
+    pytest.importorskip("llemma_prover.generators.bank")
+    tactics = tmp_path / "t.txt"
+    tactics.write_text("ring.\n")
+    served = ReplayGenerator(str(tactics))
+    gen, note = make_generator(GeneratorConfig(name="llemma+bank", model="m"), "coq", served=served)
+    try:
+        parts = [p["name"] for p in gen.describe()["parts"]]  # type: ignore[union-attr]
+        assert parts == ["replay", "bank"] and "m on the model servers" in note
     finally:
         gen.close()
+    served = ReplayGenerator(str(tactics))
+    alone, _ = make_generator(GeneratorConfig(name="llemma", model="m"), "coq", served=served)
+    try:
+        assert alone.describe()["name"] == "replay"
+    finally:
+        alone.close()

@@ -224,6 +224,25 @@ def test_the_plan_is_decided_from_flags_and_machine_alone() -> None:
     assert plan_generator("auto", "off", ServerConfig(), None, failed).name == "bank"
 
 
+def test_a_mixture_with_a_model_gets_model_servers_and_gpus() -> None:
+    """Issue 20: ``llemma+bank`` on a machine with 4 GPUs started no model server and gave workers no
+    GPU. Any mixture that contains a model is planned like the model alone; one without is not."""
+    from llemma_prover.core.config import BANK_SEARCH, LLEMMA_SEARCH, ServerConfig
+    from llemma_prover.workers.driver import Machine, effective_search, plan_generator
+
+    gpu4 = Machine(gpus=4, vllm=False, cpus=8)
+    plan = plan_generator("llemma+bank", "auto", ServerConfig(), None, gpu4)
+    assert plan.name == "llemma+bank" and plan.serving == ServerConfig(engine="hf") and plan.why is None
+    plan = plan_generator("bank+llemma", "off", ServerConfig(), None, gpu4)
+    assert (plan.serving, plan.gpus_per_worker, plan.workers) == (None, 1.0, 4)
+    plan = plan_generator("bank+retrieval", "auto", ServerConfig(), None, gpu4)
+    assert (plan.serving, plan.gpus_per_worker, plan.workers) == (None, 0.0, 8)
+    with pytest.raises(ConfigError, match="needs --generator llemma"):
+        plan_generator("bank+retrieval", "on", ServerConfig(), 1, gpu4)
+    assert effective_search("llemma+bank", None, None, None) == LLEMMA_SEARCH
+    assert effective_search("bank+retrieval", None, None, None) == BANK_SEARCH
+
+
 def test_default_model_offline_fails_fast_in_one_line(tmp_path: Path) -> None:
     """The default model id, not cached, Hub unreachable (an endpoint nothing listens on): one line,
     exit 2, no download retries."""

@@ -23,6 +23,7 @@ from ..core.config import (
     ProverConfig,
     RunConfig,
     ServerConfig,
+    uses_model,
 )
 from ..core.errors import ConfigError, GeneratorError, UserError
 from ..lm.loading import absolute_model, parse_load_kwargs
@@ -128,7 +129,17 @@ def _given_on_command_line(args: argparse.Namespace) -> set[str]:
 
 def with_config_file(args: argparse.Namespace) -> argparse.Namespace:
     """The settings of a run: a copy of ``args`` filled from ``--config FILE`` wherever the command line
-    left a flag at its default (``args`` itself is not changed)."""
+    left a flag at its default. The file is read once: the settings are kept on ``args`` (as
+    ``_settings``) and every later call returns them."""
+    cached = getattr(args, "_settings", None)
+    if cached is not None:
+        return cached
+    merged = _merge_config_file(args)
+    args._settings = merged
+    return merged
+
+
+def _merge_config_file(args: argparse.Namespace) -> argparse.Namespace:
     merged = argparse.Namespace(**vars(args))
     if not getattr(args, "config", None):
         return merged
@@ -175,7 +186,15 @@ def _repo_root() -> Path:
 
 
 def _check_flags(a: argparse.Namespace) -> None:
-    """The checks of flag values that need no plan (one-line ``ConfigError``s)."""
+    """The checks of flag values that need no plan (one-line ``ConfigError``s); run once per settings
+    (``with_config_file``), however often it is called."""
+    if getattr(a, "_flags_checked", False):
+        return
+    _check_flag_values(a)
+    a._flags_checked = True
+
+
+def _check_flag_values(a: argparse.Namespace) -> None:
     from ..backends.base import backend_class
 
     if a.lean_repl and backend_class(a.backend).executable_flag != "--lean-repl":
@@ -269,6 +288,7 @@ def build_config(args: argparse.Namespace, *, data_dir: str = "", machine: Machi
         serving=plan.serving,
         gpus_per_worker=plan.gpus_per_worker,
         library=library,
+        generator_choice=plan.why,
     )
     cfg.validate()
     return cfg
@@ -284,27 +304,23 @@ def start_planned(args: argparse.Namespace, cfg: RunConfig, machine: Machine
     """
     from ..workers.driver import start_generator
 
-    requested = with_config_file(args).generator
-    why = None
-    if requested == "auto":
-        why = "auto: GPU found" if cfg.generator.name == "llemma" else \
-            f"auto: {machine.llemma_failed or 'no GPU found'}"
+    why = cfg.generator_choice
     try:
         started = start_generator(cfg)
     except GeneratorError as exc:
-        if requested != "auto" or cfg.generator.name != "llemma":
+        if why is None or not uses_model(cfg.generator.name):  # only a model that auto chose falls back
             raise
         what = "the llemma model server could not start" if cfg.serving else "llemma could not load"
         log.warning("auto: %s, using bank: %s", what, exc)
         failed = dataclasses.replace(machine, llemma_failed=f"{what} ({exc})")
         cfg = build_config(args, data_dir=cfg.data_dir, machine=failed)
-        why = f"auto: {failed.llemma_failed}"
+        why = cfg.generator_choice
         started = start_generator(cfg)
     if why is None:
         return cfg, started, started.note
     what = started.note if cfg.serving else cfg.generator.name
-    if cfg.generator.name == "llemma" and not cfg.serving:
-        what = f"llemma ({cfg.generator.model})"
+    if uses_model(cfg.generator.name) and not cfg.serving:
+        what = f"{cfg.generator.name} ({cfg.generator.model})"
     return cfg, started, f"{why}, using {what}"
 
 

@@ -14,14 +14,43 @@ from typing import Any
 from .errors import ConfigError
 
 BACKENDS: tuple[str, ...] = ("coq", "lean4", "leandojo", "isabelle")
-GENERATORS: tuple[str, ...] = ("auto", "llemma", "bank", "replay", "retrieval")
+#: ``--generator auto``: resolved by ``generators.registry.resolve_auto`` (the one place that does)
+AUTO = "auto"
+GENERATORS: tuple[str, ...] = (AUTO, "llemma", "bank", "replay", "retrieval")
 #: generators that can be parts of a ``+``-joined mixture (``bank+retrieval``)
 MIXABLE: tuple[str, ...] = ("llemma", "bank", "replay", "retrieval")
+#: generators that run a language model (model servers, GPUs, the model id in the run's identity)
+MODEL_GENERATORS: tuple[str, ...] = ("llemma",)
+#: generators without a model that rank cheap tactics: they (and their mixtures) get ``BANK_SEARCH``
+BANK_BUDGET_GENERATORS: tuple[str, ...] = ("bank", "retrieval")
+#: the names above are compared nowhere else than here and in ``generators/``
+#: (``tests/test_generator_branches.py``); everyone else asks these functions
 
 
 def generator_parts(name: str) -> tuple[str, ...]:
     """The generators named by ``name`` (``"bank+retrieval"`` -> ``("bank", "retrieval")``)."""
     return tuple(p.strip() for p in name.split("+"))
+
+
+def is_auto(name: str) -> bool:
+    """Whether ``name`` is ``--generator auto`` (still to be resolved)."""
+    return name == AUTO
+
+
+def uses_model(name: str) -> bool:
+    """Whether generator ``name`` (one name or a mixture) runs a language model: model servers start
+    for it, workers reserve GPUs for it. ``auto`` is not resolved here (see ``may_use_model``)."""
+    return any(p in MODEL_GENERATORS for p in generator_parts(name))
+
+
+def may_use_model(name: str) -> bool:
+    """Whether generator ``name`` runs a model or is ``auto`` (which may resolve to one)."""
+    return is_auto(name) or uses_model(name)
+
+
+def uses_bank_budgets(name: str) -> bool:
+    """Whether the bank's budgets (``BANK_SEARCH``) are the defaults for generator ``name``."""
+    return set(generator_parts(name)) <= set(BANK_BUDGET_GENERATORS)
 SPLITS: dict[str, str] = {"minif2f-test": "test", "minif2f-valid": "valid"}
 #: the ``split`` of a run over a ``--dataset FILE`` (the file is recorded in ``dataset``)
 DATASET_SPLIT = "dataset"
@@ -313,6 +342,9 @@ class RunConfig:
     dataset: str = ""
     #: ``prove --library``: the library's lemmas instead of a miniF2F split (None: miniF2F)
     library: LibraryConfig | None = None
+    #: why ``--generator auto`` chose ``generator.name`` (``generators.registry.resolve_auto``); None
+    #: when the generator was named
+    generator_choice: str | None = None
 
     @property
     def split_name(self) -> str:

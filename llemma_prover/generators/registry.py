@@ -1,9 +1,11 @@
-"""Build the tactic generator a run asked for, resolving ``auto``.
+"""Resolve ``--generator auto`` (``resolve_auto``, the one place that does) and build the tactic
+generator a run asked for (``make_generator``).
 
-``auto`` uses ``llemma`` when a GPU is there and the model's weights load, else ``bank``; the
-returned note says which ran and why (the CLI prints it at start, the run records it). An explicit
-``llemma`` that cannot load raises ``GeneratorUnavailable`` saying why and what to do: nothing
-ever pretends Llemma ran. Heavy modules (torch, transformers) are imported only when needed.
+``auto`` means ``llemma`` when a GPU is there and the model did not already fail to load or serve,
+else ``bank``; the plan (``workers/driver.py: plan_generator``) asks ``resolve_auto`` and the CLI
+re-plans with the failure when a model chosen by ``auto`` cannot start. An explicit ``llemma`` that
+cannot load raises ``GeneratorUnavailable`` saying why and what to do: nothing ever pretends Llemma
+ran. Heavy modules (torch, transformers) are imported only when needed.
 """
 
 from __future__ import annotations
@@ -16,11 +18,24 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
-from ..core.config import GeneratorConfig, generator_parts
-from ..core.errors import ConfigError, GeneratorError, GeneratorUnavailable
+from ..core.config import MODEL_GENERATORS, GeneratorConfig, generator_parts, is_auto
+from ..core.errors import ConfigError, GeneratorUnavailable
 from .base import TacticGenerator
 
 log = logging.getLogger(__name__)
+
+
+def resolve_auto(requested: str, *, gpus: int, model_failed: str | None = None) -> tuple[str, str | None]:
+    """``(generator, why)``: ``--generator auto`` resolved on a machine with ``gpus`` GPUs, where a model
+    chosen by auto already failed to start when ``model_failed`` says why; any other name as it is,
+    with no reason (``why`` is None exactly when nothing was resolved)."""
+    if not is_auto(requested):
+        return requested, None
+    if model_failed:
+        return "bank", f"auto: {model_failed}"
+    if gpus == 0:
+        return "bank", "auto: no GPU found"
+    return "llemma", "auto: GPU found"
 
 
 def detect_gpu() -> bool:
@@ -33,15 +48,16 @@ def detect_gpu() -> bool:
 
 
 def make_generator(
-    config: GeneratorConfig, backend: str, *, gpu_available: bool | None = None
+    config: GeneratorConfig, backend: str, *, served: TacticGenerator | None = None
 ) -> tuple[TacticGenerator, str]:
     """A *started* generator for ``config`` and ``backend``, and a one-line note on what runs.
 
     ``config.name`` is one name of ``FACTORIES`` or several joined by ``+`` (a ``MixtureGenerator``
-    of them, see ``mixture.py``). ``gpu_available`` overrides GPU detection (tests; a driver that
-    already knows). The caller owns the generator and must ``close()`` it.
+    of them, see ``mixture.py``); ``auto`` must have been resolved (``resolve_auto``). ``served``: the
+    generator that stands for the model part (``llemma``), e.g. the model servers' ``ServerGenerator``;
+    it is started here. The caller owns the generator and must ``close()`` it.
     """
-    gen, note = _make_plain(config, backend, gpu_available)
+    gen, note = _make_plain(config, backend, served)
     if not (config.root_tactic or config.extra_tactics):
         return gen, note
     from .probe import ProbeGenerator
@@ -52,23 +68,19 @@ def make_generator(
 
 
 def _make_plain(
-    config: GeneratorConfig, backend: str, gpu_available: bool | None
+    config: GeneratorConfig, backend: str, served: TacticGenerator | None
 ) -> tuple[TacticGenerator, str]:
+    if is_auto(config.name):
+        raise ConfigError("--generator auto is resolved before a generator is built (resolve_auto)")
     parts = generator_parts(config.name)
     if len(parts) == 1:
-        factory = FACTORIES.get(config.name)
-        if factory is None:
-            raise ConfigError(f"unknown generator {config.name!r}")
-        return factory(config, backend, gpu_available)
+        return _make_part(config.name, config, backend, served)
     from .mixture import MixtureGenerator
 
     built: list[tuple[TacticGenerator, str]] = []
     try:
         for part in parts:
-            factory = FACTORIES.get(part)
-            if factory is None or part == "auto":
-                raise ConfigError(f"cannot mix generator {part!r}")
-            built.append(factory(config, backend, gpu_available))
+            built.append(_make_part(part, config, backend, served))
     except BaseException:
         for gen, _ in built:
             gen.close()
@@ -83,7 +95,18 @@ def _make_plain(
     return mixture, f"{mixture.name}: mixture of " + "; ".join(note for _, note in built)
 
 
-def _make_replay(config: GeneratorConfig, backend: str, gpu: bool | None) -> tuple[TacticGenerator, str]:
+def _make_part(part: str, config: GeneratorConfig, backend: str, served: TacticGenerator | None
+               ) -> tuple[TacticGenerator, str]:
+    if served is not None and part in MODEL_GENERATORS:
+        served.start()
+        return served, f"{part}: {config.model} on the model servers"
+    factory = FACTORIES.get(part)
+    if factory is None:
+        raise ConfigError(f"unknown generator {part!r}")
+    return factory(config, backend)
+
+
+def _make_replay(config: GeneratorConfig, backend: str) -> tuple[TacticGenerator, str]:
     if not config.replay_file:
         raise ConfigError("--generator replay needs --replay-file FILE")
     from .replay import ReplayGenerator
@@ -93,15 +116,15 @@ def _make_replay(config: GeneratorConfig, backend: str, gpu: bool | None) -> tup
     return gen, f"replay: tactics from {config.replay_file}"
 
 
-def _make_bank(config: GeneratorConfig, backend: str, gpu: bool | None) -> tuple[TacticGenerator, str]:
+def _make_bank(config: GeneratorConfig, backend: str) -> tuple[TacticGenerator, str]:
     return _bank(config, backend), "bank: ranked automation tactics"
 
 
-def _make_llemma(config: GeneratorConfig, backend: str, gpu: bool | None) -> tuple[TacticGenerator, str]:
+def _make_llemma(config: GeneratorConfig, backend: str) -> tuple[TacticGenerator, str]:
     return _llemma(config, backend), f"llemma: {config.model}"
 
 
-def _make_retrieval(config: GeneratorConfig, backend: str, gpu: bool | None) -> tuple[TacticGenerator, str]:
+def _make_retrieval(config: GeneratorConfig, backend: str) -> tuple[TacticGenerator, str]:
     if not config.retrieval_data:
         raise ConfigError("--generator retrieval needs --retrieval-data DIR (an `extract` output folder)")
     from .retrieval import RetrievalGenerator
@@ -116,25 +139,12 @@ def _make_retrieval(config: GeneratorConfig, backend: str, gpu: bool | None) -> 
     return gen, f"retrieval: tactics of the nearest goals in {config.retrieval_data} ({steps} steps)"
 
 
-def _make_auto(config: GeneratorConfig, backend: str, gpu: bool | None) -> tuple[TacticGenerator, str]:
-    has_gpu = detect_gpu() if gpu is None else gpu
-    if not has_gpu:
-        return _bank(config, backend), "auto: no GPU found, using bank"
-    try:
-        gen = _llemma(config, backend)
-    except GeneratorError as exc:
-        log.warning("auto: llemma could not load, using bank: %s", exc)
-        return _bank(config, backend), f"auto: llemma could not load ({exc}), using bank"
-    return gen, f"auto: GPU found, using llemma ({config.model})"
-
-
-#: name -> factory(config, backend, gpu_available) returning a started generator and its note
-FACTORIES: dict[str, Callable[[GeneratorConfig, str, bool | None], tuple[TacticGenerator, str]]] = {
+#: name -> factory(config, backend) returning a started generator and its note
+FACTORIES: dict[str, Callable[[GeneratorConfig, str], tuple[TacticGenerator, str]]] = {
     "replay": _make_replay,
     "bank": _make_bank,
     "llemma": _make_llemma,
     "retrieval": _make_retrieval,
-    "auto": _make_auto,
 }
 
 

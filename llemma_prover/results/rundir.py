@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from ..core.config import uses_model
 from ..core.errors import RunDirError
 from ..core.records import TheoremRecord
 from .layout import CONFIG, PROOFS, RESULTS, RUN_LOG, SUMMARY, TRACES, proof_relpath, safe_name, trace_relpath
@@ -195,7 +196,7 @@ def check_compatible(old: dict[str, Any], new: dict[str, Any], path: Path) -> No
         if a != b:
             diffs.append(f"{key}: {a!r} there vs {b!r} now")
     old_model, new_model = _get(old, "generator.model"), _get(new, "generator.model")
-    if _get(new, "generator.name") == "llemma" and old_model != new_model:  # the model matters only then
+    if uses_model(str(_get(new, "generator.name"))) and old_model != new_model:  # only then it matters
         diffs.append(f"generator.model: {old_model!r} there vs {new_model!r} now")
     if diffs:
         raise RunDirError(f"{path} holds a run with other settings ({'; '.join(diffs)}); use another --out")

@@ -38,18 +38,19 @@ def select_engine(requested: str, *, gpu: bool, vllm_available: bool) -> str:
     raise ConfigError(f"unknown engine {requested!r}; choose one of {', '.join(ENGINES)}")
 
 
-def use_model_server(flag: str, *, generator: str, gpus: float) -> bool:
+def use_model_server(flag: str, *, model: bool, gpus: float) -> bool:
     """Whether ``prove`` should start model servers.
 
-    ``flag`` is ``--model-server`` (``auto``/``on``/``off``); ``generator`` the generator that will run
-    (after ``--generator auto`` was resolved); ``gpus`` the GPUs Ray sees. ``auto`` = on exactly when the
-    generator is ``llemma`` and a GPU is present.
+    ``flag`` is ``--model-server`` (``auto``/``on``/``off``); ``model`` whether the generator that will
+    run (``--generator auto`` resolved) runs a language model (``core.config.uses_model``: ``llemma``
+    or a mixture with it); ``gpus`` the GPUs Ray sees. ``auto`` = on exactly when it does and a GPU is
+    present.
     """
     if flag not in ("auto", "on", "off"):
         raise ConfigError(f"--model-server must be auto, on or off, got {flag!r}")
-    if generator != "llemma":
+    if not model:
         if flag == "on":
-            raise ConfigError("--model-server on needs --generator llemma")
+            raise ConfigError("--model-server on needs --generator llemma (or a mixture with it)")
         return False
     if flag == "auto":
         return gpus >= 1

@@ -30,7 +30,10 @@ from ..core.config import (
     RunConfig,
     SearchConfig,
     ServerConfig,
-    generator_parts,
+    is_auto,
+    may_use_model,
+    uses_bank_budgets,
+    uses_model,
 )
 from ..core.errors import ConfigError, GeneratorUnavailable
 from ..core.records import TheoremRecord
@@ -53,8 +56,7 @@ def effective_search(generator: str, candidates: int | None, max_expansions: int
     """Budgets: each value not given explicitly comes from ``BANK_SEARCH`` for the bank generator (and
     its mixtures with ``retrieval``: generators without a model), from the Llemma evaluation's defaults
     otherwise."""
-    modelless = set(generator_parts(generator)) <= {"bank", "retrieval"}
-    defaults = base or (BANK_SEARCH if modelless else LLEMMA_SEARCH)
+    defaults = base or (BANK_SEARCH if uses_bank_budgets(generator) else LLEMMA_SEARCH)
     return dataclasses.replace(
         defaults,
         candidates=defaults.candidates if candidates is None else candidates,
@@ -78,10 +80,10 @@ class Machine:
 
 
 def probe_machine(generator: str) -> Machine:
-    """GPUs (only looked for when ``generator`` may be llemma: it imports torch), vllm, CPU count."""
+    """GPUs (only looked for when ``generator`` may run a model: it imports torch), vllm, CPU count."""
     from ..serving import vllm_installed
 
-    gpus = _gpu_count(GeneratorConfig(name=generator)) if generator in ("auto", "llemma") else 0
+    gpus = _gpu_count(GeneratorConfig(name=generator)) if may_use_model(generator) else 0
     return Machine(gpus=gpus, vllm=vllm_installed(), cpus=os.cpu_count() or 1)
 
 
@@ -91,7 +93,7 @@ class GeneratorPlan:
 
     #: the generator the workers build (``auto`` resolved)
     name: str
-    #: model servers for llemma (engine resolved), or None
+    #: model servers for the model part of the generator (engine resolved), or None
     serving: ServerConfig | None
     #: GPUs each Ray worker reserves
     gpus_per_worker: float
@@ -103,25 +105,21 @@ class GeneratorPlan:
 
 def plan_generator(requested: str, model_server: str, server: ServerConfig, workers: int | None,
                    machine: Machine) -> GeneratorPlan:
-    """Resolve ``--generator auto``, ``--model-server`` and ``--engine`` against ``machine`` (pure).
+    """Resolve ``--generator auto`` (``resolve_auto``), ``--model-server`` and ``--engine`` against
+    ``machine`` (pure).
 
-    ``auto`` = llemma when a GPU is there (and llemma did not already fail to start), else bank. Model
-    servers (``serving.use_model_server``) need Ray workers; ``--model-server on`` with ``--workers 0``
-    or without llemma is a ``ConfigError``, an engine that cannot run a ``GeneratorUnavailable`` (under
-    auto: bank instead). Without servers, llemma on GPUs takes one GPU per worker and one worker per GPU.
+    Model servers (``serving.use_model_server``) start for any generator that runs a model, a mixture
+    such as ``llemma+bank`` included, and need Ray workers; ``--model-server on`` with ``--workers 0``
+    or without a model is a ``ConfigError``, an engine that cannot run a ``GeneratorUnavailable``
+    (under auto: bank instead). Without servers, a model on GPUs takes one GPU per worker and one
+    worker per GPU.
     """
+    from ..generators.registry import resolve_auto
     from ..serving import select_engine, use_model_server
 
-    name, why = requested, None
-    if requested == "auto":
-        if machine.llemma_failed:
-            name, why = "bank", f"auto: {machine.llemma_failed}"
-        elif machine.gpus == 0:
-            name, why = "bank", "auto: no GPU found"
-        else:
-            name, why = "llemma", "auto: GPU found"
+    name, why = resolve_auto(requested, gpus=machine.gpus, model_failed=machine.llemma_failed)
     serving = None
-    if use_model_server(model_server, generator=name, gpus=machine.gpus):
+    if use_model_server(model_server, model=uses_model(name), gpus=machine.gpus):
         if workers == 0:
             if model_server == "on":
                 raise ConfigError("--model-server on needs --workers >= 1 (the servers and workers run "
@@ -130,12 +128,12 @@ def plan_generator(requested: str, model_server: str, server: ServerConfig, work
             try:
                 engine = select_engine(server.engine, gpu=machine.gpus > 0, vllm_available=machine.vllm)
             except GeneratorUnavailable as exc:
-                if requested != "auto":
+                if not is_auto(requested):
                     raise
                 failed = dataclasses.replace(machine, llemma_failed=f"llemma could not load ({exc})")
                 return plan_generator(requested, model_server, server, workers, failed)
             serving = dataclasses.replace(server, engine=engine)
-    gpus_per_worker = 1.0 if name == "llemma" and serving is None and machine.gpus else 0.0
+    gpus_per_worker = 1.0 if uses_model(name) and serving is None and machine.gpus else 0.0
     default_workers = max(1, machine.gpus) if gpus_per_worker else machine.cpus
     return GeneratorPlan(name, serving, gpus_per_worker, default_workers if workers is None else workers, why)
 
@@ -161,7 +159,8 @@ class ResolvedGenerator:
         return self.servers.describe() if self.servers is not None else None
 
     def spec(self, run_config: RunConfig) -> ProveSpec:
-        """A worker's recipe: with model servers, each call hands out a new server-backed generator."""
+        """A worker's recipe: with model servers, each call hands out a new server-backed generator for
+        the model part of the run's generator."""
         given = self.servers.generator() if self.servers is not None else None
         return ProveSpec(run_config.backend, run_config.prover, run_config.generator, given)
 
@@ -239,8 +238,8 @@ def _start_servers(run_config: RunConfig, server: ServerConfig) -> ResolvedGener
         raise
     desc = pool.describe()
     engine = desc.get("engine", server.engine)
-    note = f"llemma ({gen_cfg.model}) on {len(pool.handles)} model server(s), engine {engine}"
-    return ResolvedGenerator("llemma", note, desc, None, servers=pool, started_ray=started)
+    note = f"{gen_cfg.name} ({gen_cfg.model} on {len(pool.handles)} model server(s), engine {engine})"
+    return ResolvedGenerator(gen_cfg.name, note, desc, None, servers=pool, started_ray=started)
 
 
 def _start_local(run_config: RunConfig) -> ResolvedGenerator:

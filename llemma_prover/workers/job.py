@@ -150,9 +150,9 @@ class ProveContext:
 
 @dataclass(frozen=True)
 class ProveSpec:
-    """Worker recipe for ``prove``: a started backend and a tactic generator (built from
-    ``generator_config``, or ``generator`` when given: a picklable ready-made one, e.g. the
-    ``ServerGenerator`` that sends requests to the model servers)."""
+    """Worker recipe for ``prove``: a started backend and a tactic generator built from
+    ``generator_config``; ``generator``, when given, is a picklable ready-made one that stands for its
+    model part (the ``ServerGenerator`` that sends requests to the model servers)."""
 
     backend: str
     prover: ProverConfig
@@ -166,11 +166,7 @@ class ProveSpec:
         backend = make_backend(self.backend, self.prover)
         try:
             backend.start()
-            if self.generator is not None:
-                generator = self.generator
-                generator.start()
-            else:
-                generator, _note = make_generator(self.generator_config, self.backend)
+            generator, _note = make_generator(self.generator_config, self.backend, served=self.generator)
         except BaseException:
             backend.close()
             raise
