@@ -84,10 +84,8 @@ class LibrarySpec:
     def setup(self) -> LibraryContext:
         from ..generators.registry import make_generator
 
-        if self.generator is not None:
-            self.generator.start()
-            return LibraryContext(self.generator)
-        generator, _note = make_generator(self.generator_config, self.backend)
+        # the served generator (model servers) stands for the model part, a mixture's too
+        generator, _note = make_generator(self.generator_config, self.backend, served=self.generator)
         return LibraryContext(generator)
 
     def teardown(self, context: LibraryContext) -> None:
