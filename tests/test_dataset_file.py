@@ -153,3 +153,14 @@ def test_autoformalize_on_a_dataset_file(tmp_path: Path) -> None:
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["dataset"] == str(f.resolve())
     assert cfg["data_hash"] == hashlib.sha256(f.read_bytes()).hexdigest()
+
+
+def test_footer_on_a_backend_that_would_drop_it_is_refused(tmp_path: Path) -> None:
+    rec = {"name": "s", "header": "import Mathlib\nsection S\n", "statement": "theorem s : 1 = 1 :=",
+           "footer": "end S"}
+    f = write(tmp_path / "lean.jsonl", [rec])
+    out = tmp_path / "run"
+    proc = run_cli("--backend", "lean4", "--dataset", str(f), "--generator", "bank", "--workers", "0",
+                   "--out", str(out), timeout=120)
+    assert proc.returncode == 2 and "does not support the 'footer' field" in proc.stderr, proc.stderr
+    assert not out.exists()

@@ -176,6 +176,18 @@ class ProverBackend(abc.ABC):
         """An extracted ``tactic`` as this backend's generators write it. Default: unchanged."""
         return tactic
 
+    #: whether proof files and the final check put a theorem's ``footer`` after its proof
+    honours_footer: ClassVar[bool] = False
+
+    @classmethod
+    def require_footers_honoured(cls, theorems: Sequence[Theorem]) -> None:
+        """``ConfigError`` when a theorem has a ``footer`` (``--dataset``) that this backend would drop."""
+        with_footer = [t.name for t in theorems if t.footer.strip()]
+        if with_footer and not cls.honours_footer:
+            more = ", ..." if len(with_footer) > 3 else ""
+            raise ConfigError(f"backend {cls.name!r} does not support the 'footer' field yet "
+                              f"(theorems {', '.join(with_footer[:3])}{more})")
+
     #: whether ``goal_parts`` can split this backend's goal text (the retrieval generator needs it)
     splits_goals: ClassVar[bool] = False
 

@@ -163,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = build_config(args, plan, data_dir)
     out = Path(cfg.out_dir).parent
     theorems = select(dataset.theorems, cfg.theorems, cfg.limit)
+    backend_class(cfg.backend).require_footers_honoured(theorems)
     probes = [plan.make(t, p) for t in theorems for p in plan.probes]
     preflight(cfg)
     started = start_generator(cfg)

@@ -260,6 +260,7 @@ def run(args: argparse.Namespace) -> int:
                                       DATA_SYSTEM[args.backend], SPLITS[args.split], _repo_root())
     cfg = build_config(args, drafter_name, data_dir=data_dir)
     theorems = select(dataset.theorems, cfg.theorems, cfg.limit)
+    backend_class(cfg.backend).require_footers_honoured(theorems)
     out = Path(cfg.out_dir)
 
     drafter = make_drafter(cfg.drafter, cfg.backend)

@@ -347,6 +347,9 @@ def run(args: argparse.Namespace) -> int:
     machine = probe_machine(a.generator)
     cfg = build_config(args, data_dir=data_dir, machine=machine)
     theorems = select(dataset.theorems, cfg.theorems, cfg.limit)
+    from ..backends.base import backend_class
+
+    backend_class(cfg.backend).require_footers_honoured(theorems)
 
     # 2. the prover can be found; the generator starts (auto -> bank if llemma cannot)
     preflight(cfg)

@@ -44,6 +44,7 @@ class CoqText:
     """Mixin of ``CoqBackend``: its capabilities that need no prover."""
 
     splits_goals: ClassVar[bool] = True
+    honours_footer: ClassVar[bool] = True
     whole_proof_sketch: ClassVar[str] = "hole."
 
     @classmethod
