@@ -393,3 +393,10 @@ def test_stdlib_lemma_inside_a_functor(stdlib_checker: LibraryRechecker) -> None
     assert result.ok, result.message
     assert "LlemmaCheck.M.proof_irrelevance" in result.axioms
     assert not stdlib_checker.check(ctx, ["apply Coq.Logic.ProofIrrelevanceFacts.eq_rect_eq."]).ok
+
+
+def test_check_refuses_to_run_unhidden(tiny: tuple[Path, LibraryDeps]) -> None:
+    """Without bubblewrap the check raises (library mode refuses) instead of running unhidden."""
+    for sandbox in (Sandbox(), Sandbox(network="unshare")):
+        with pytest.raises(ConfigError, match="bubblewrap"):
+            LibraryRechecker(sandbox, deps=tiny[1]).check(tiny_ctx(tiny[0], "later"), ["reflexivity."])

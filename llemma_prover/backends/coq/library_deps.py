@@ -34,7 +34,7 @@ PRELUDE = "Coq.Init.Prelude"
 #: the compiled forms of a module that hiding covers (``.vo`` and its variants, the glob file)
 HIDDEN_SUFFIXES = (".vo", ".vos", ".vok", ".glob")
 #: bump when the cached JSON changes shape
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 _COQDEP_TIMEOUT_S = 300.0
 
 
@@ -124,7 +124,7 @@ class LibraryDeps:
         module_of: dict[str, str] = {}  # absolute path without suffix -> module
         lib_of: dict[str, _Lib] = {}
         for lib in libs:
-            args += ["-R" if lib.stdlib else "-Q", lib.root, lib.logical]
+            args += ["-R", lib.root, lib.logical]  # -R: short names resolve too (more edges, never fewer)
             for rel in v_files(lib.root):
                 path = os.path.join(lib.root, rel)
                 files.append(path)
