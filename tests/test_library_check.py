@@ -10,13 +10,14 @@ module) are accepted. Two real stdlib lemmas of ``ZArith/BinInt.v`` (a test-spli
 
 from __future__ import annotations
 
+import os
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from conftest import ProcessWatcher
 
 from llemma_prover.backends.coq.library_check import (
     LemmaContext,
@@ -364,20 +365,18 @@ def test_stdlib_binint_in_context(stdlib_checker: LibraryRechecker) -> None:
         assert not result.ok, tactic
 
 
-@pytest.mark.skipif(shutil.which("coqidetop.opt") is None, reason="needs coqidetop.opt")
 def test_no_leftover_processes(checker: LibraryRechecker, tiny: tuple[Path, LibraryDeps]) -> None:
-    before = subprocess.run(
-        ["pgrep", "-u", str(__import__("os").getuid()), "-f", "llemma-libcheck-"],
-        capture_output=True,
-        text=True,
-    ).stdout.split()
-    checker.check(tiny_ctx(tiny[0], "later"), ["reflexivity."])
-    after = subprocess.run(
-        ["pgrep", "-u", str(__import__("os").getuid()), "-f", "llemma-libcheck-"],
-        capture_output=True,
-        text=True,
-    ).stdout.split()
-    assert set(after) <= set(before)
+    """Every process a check starts (coqc, coqchk, coqidetop, their bwrap wrappers) is gone after it,
+    on acceptance and on refusal."""
+    watcher = ProcessWatcher(os.getpid())
+    try:
+        assert checker.check(tiny_ctx(tiny[0], "later"), ["reflexivity."]).ok
+        assert not checker.check(tiny_ctx(tiny[0], "later"), ["admit."]).ok
+    finally:
+        watcher.stop()
+    assert watcher.matching("coq"), "the watcher saw no Coq process: it watched the wrong tree"
+    assert watcher.alive("coq", timeout=10) == []
+    assert watcher.alive("bwrap", timeout=10) == []
 
 
 def test_stdlib_lemma_inside_a_functor(stdlib_checker: LibraryRechecker) -> None:
