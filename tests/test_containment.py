@@ -328,3 +328,64 @@ def test_a_string_hole_is_run_as_written_on_coqidetop() -> None:
     assert res.filled, res.message
     assert len(res.holes) == 1 and res.holes[0].status == "closed"
     assert res.proof is not None and res.proof[0] == 'idtac "hole"'
+
+
+# -- 6. end to end: hostile candidates mixed with the proof, through prove --------------------------
+
+HOSTILE = [
+    "best time: 100000 simp: (do 2000000000 idtac)",
+    "par: do 2000000000 idtac",
+    "best simp: (let rec f := (f; idtac) in f)",
+]
+
+
+@pytest.mark.coq
+@needs_hammer
+def test_true_theorems_are_proved_after_every_hostile_candidate(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Each hostile candidate is tried first at the root of each theorem, then the proof: every
+    theorem is proved and passes the check, the run records the cgroups, and no process and no
+    group is left."""
+    import json
+
+    from conftest import cli_command, cli_env
+
+    theorems = [
+        (NT237.name, NT237.header, NT237.statement, [GOOD]),
+        ("comm", "Require Import Lia.\n", "Theorem comm : forall n m : nat, n + m = m + n.", ["intros; lia"]),
+        ("posr", "Require Import Reals Psatz.\nOpen Scope R_scope.\n",
+         "Theorem posr (x : R) (h : 0 < x) : 0 < 2 * x + 1.", ["nra"]),
+    ]
+    data = tmp_path / "data"
+    (data / "coq").mkdir(parents=True)
+    rows = [{"name": n, "split": "test", "header": h, "statement": s} for n, h, s, _ in theorems]
+    (data / "coq" / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    replay = tmp_path / "replay.jsonl"
+    lines = [{"theorem": n, "tactics": [t]} for n, _, _, proof in theorems for t in [*HOSTILE, *proof]]
+    replay.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    out = tmp_path / "run"
+    cmd = cli_command(
+        "--generator", "replay", "--replay-file", str(replay), "--data-dir", str(data),
+        "--split", "minif2f-test", "--workers", "0", "--out", str(out),
+        "--candidates", "8", "--max-expansions", "3", "--time-budget", "120", "--tactic-timeout", "2",
+    )  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
+                            cwd=tmp_path)
+    watcher = ProcessWatcher(proc.pid)
+    try:
+        _, stderr = proc.communicate(timeout=900)
+    finally:
+        watcher.stop()
+    assert proc.returncode == 0, stderr[-3000:]
+    assert watcher.alive("coq", timeout=10) == [] and watcher.alive("bwrap", timeout=10) == []
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines() if line.strip()]
+    assert {r["theorem"]: r["status"] for r in records} == {n: "proved" for n, _, _, _ in theorems}
+    assert all((r["check"] or {}).get("ok") for r in records)
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["sandbox"]["process_tree"]["mechanism"].startswith("cgroup")
+    pids = set(watcher.seen) | {proc.pid}
+    cg = _cgroups()
+    for _, parent in cg.parents:
+        base = os.path.dirname(parent)
+        left = [e for e in os.listdir(base)
+                if e.startswith("llemma-prover-") and int(e.split("-")[2]) in pids]
+        assert left == [], f"groups left behind in {base}: {left}"
