@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -138,12 +139,29 @@ HOSTILE: list[tuple[str, str, str, str]] = [
         TRUE_PROOF + "\nQed.\nFrom Coq Require Import extraction.Extraction.",
     ),
     ("an extra declaration after the proof", HEADER, TRUE, TRUE_PROOF + "\nQed.\nDefinition extra := 0."),
+    # a header without objects of its own: identity 4b (the proof's type against the trusted statement)
+    (
+        "an extra plugin loaded after the proof, header without objects",
+        NAT_HEADER,
+        "Theorem thm : 1 = 1.",
+        "reflexivity.\nQed.\nFrom Coq Require Import extraction.Extraction.",
+    ),
+    (
+        "Abort, the name re-declared with a convertible but different statement",
+        NAT_HEADER,
+        "Theorem thm : 2 = 2.",
+        "Abort.\nTheorem thm : 1 + 1 = 2.\nProof. reflexivity. Qed.",
+    ),
 ]
 
 
-@pytest.fixture(scope="module")
-def rechecker() -> Rechecker:
-    return Rechecker(sandbox=Sandbox.detect())
+@pytest.fixture(scope="module", params=["fast", "reference"])
+def rechecker(request: pytest.FixtureRequest) -> Iterator[Rechecker]:
+    """Each identity path on its own: "fast" (4b; an undecided check is a refusal, no fallback) and
+    "reference" (4a). Headers with objects of their own go to 4a in both."""
+    r = Rechecker(sandbox=Sandbox.detect(), identity=request.param)
+    yield r
+    r.close()
 
 
 def _file(header: str, statement: str, rest: str) -> str:

@@ -96,7 +96,11 @@ class CoqBackend(CoqText, ProverBackend):
                 )
 
     def close(self) -> None:
-        self._pool.close()
+        try:
+            self._pool.close()
+        finally:
+            if self._rechecker is not None:
+                self._rechecker.close()
 
     def _launch(self, header: str) -> IdeTop:
         """The (not yet started) coqidetop for ``header``, in this backend's sandbox."""

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import time
@@ -63,6 +64,7 @@ from .sentences import InvalidTactic, validate_tactic
 
 __all__ = [
     "CHECK_MODULE",
+    "IDENTITY_MODES",
     "CheckReport",
     "HeaderFacts",
     "Rechecker",
@@ -77,6 +79,12 @@ __all__ = [
 
 #: the logical name of every library compiled by the check (proof, reference and header alike)
 CHECK_MODULE = "LlemmaCheck"
+#: how step 4 shows statement identity: "auto" (4b when the header library has no objects of its own,
+#: 4a when it has or when 4b cannot decide), "reference" (4a only, the check before 4b existed),
+#: "fast" (4b only; undecided is a refusal; for tests)
+IDENTITY_MODES = ("auto", "reference", "fast")
+#: step-0 coqidetops kept warm, one per header (each holds its header's libraries in memory)
+WARM_PARSERS = 2
 #: characters of output accepted from a compile or a coqchk run (an honest one prints next to nothing)
 MAX_COMPILE_OUTPUT = 1024 * 1024
 #: characters of output accepted from a print file (header objects printed in full)
@@ -245,17 +253,31 @@ class Rechecker:
         coqchk: str = "coqchk",
         coqidetop: str = "coqidetop.opt",
         memory_limit_mb: int = 0,
+        identity: str = "auto",
     ) -> None:
+        if identity not in IDENTITY_MODES:
+            raise ValueError(f"identity must be one of {IDENTITY_MODES}, not {identity!r}")
+        #: how statement identity is shown (``IDENTITY_MODES``; module docstring, step 4)
+        self.identity = identity
         self.sandbox = sandbox
         self.coqc = coqc
         self.coqchk = coqchk
         self.coqidetop = coqidetop
         self.memory_limit_mb = memory_limit_mb
         self._headers: dict[str, HeaderFacts] = {}
-        #: seconds spent per step, summed over checks (for ``stats``)
+        #: warm coqidetops of step 0, most recently used last: header -> (process, state after the header)
+        self._parsers: dict[str, tuple[IdeTop, int]] = {}
+        #: seconds spent per step, summed over checks (for ``stats``); counts of the identity paths taken
         self.times: dict[str, float] = {
             "structure": 0.0, "compile": 0.0, "kernel": 0.0, "header": 0.0, "checks": 0.0,
+            "fast": 0.0, "reference": 0.0,
         }
+
+    def close(self) -> None:
+        """Stop the warm step-0 parsers (a later check starts new ones)."""
+        parsers, self._parsers = self._parsers, {}
+        for ide, _ in parsers.values():
+            ide.close()
 
     # -- the check ---------------------------------------------------------------------------
     def check(
@@ -341,6 +363,19 @@ class Rechecker:
         tactics: Sequence[str] | None = None,
         footer: str = "",
     ) -> CheckResult:
+        if self.identity != "reference":
+            facts = self.header_facts(header, deadline)
+            if not facts.names:  # a header without objects of its own: the one-file identity (4b)
+                fast = self._check_fast(
+                    root, header, statement, text, name, audit_header, deadline, t0, parse_structure, tactics
+                )
+                if isinstance(fast, CheckResult):
+                    return fast
+                if self.identity == "fast":
+                    return self._result(False, t0, fast)
+                root = _mkdir(root, "reference")  # undecided: the reference files decide (4a)
+                parse_structure = False  # step 0 already passed
+        self.times["reference"] += 1
         proof_dir, ref_dir = _mkdir(root, "proof"), _mkdir(root, "ref")
         problem = self._compile_both(
             proof_dir, ref_dir, header, statement, text, deadline, tactics, parse_structure, footer
@@ -349,6 +384,80 @@ class Rechecker:
             return self._result(False, t0, f"not header + statement + Proof. + tactics + Qed.: {problem}")
         return self._judge(root, proof_dir, ref_dir, with_footer(header, footer), name,
                            with_footer(audit_header, footer), deadline, t0)
+
+    def _check_fast(  # steps 0-3 and 4b; a verdict, or why 4b could not decide
+        self,
+        root: str,
+        header: str,
+        statement: str,
+        text: str,
+        name: str,
+        audit_header: str,
+        deadline: float,
+        t0: float,
+        parse_structure: bool,
+        tactics: Sequence[str] | None,
+    ) -> CheckResult | str:
+        """The proof compiled as ``<random>.LlemmaCheck``; coqchk on it beside one proof-free identity
+        file (``_identity_file``) whose exit status says whether the theorem's type is exactly the
+        statement elaborated from trusted text. A ``str`` result: 4b could not decide (the identity
+        file failed, or the library loads a plugin the header does not), the caller falls back to 4a."""
+        prefix = f"Llemma{secrets.token_hex(8)}"
+        proof_dir = _mkdir(root, "proof")
+        t = time.monotonic()
+        jobs = [self._compile(proof_dir, text, prefix)]
+        procs = self._start(jobs)
+        try:
+            if parse_structure:
+                ts = time.monotonic()
+                problem = self._structure(header, statement, text, deadline, tactics)
+                self.times["structure"] += time.monotonic() - ts
+                if problem is not None:
+                    return self._result(
+                        False, t0, f"not header + statement + Proof. + tactics + Qed.: {problem}"
+                    )
+            (proof_run,) = self._collect(jobs, procs, deadline)
+        finally:
+            for proc in procs:
+                proc.close()
+        self.times["compile"] += time.monotonic() - t
+        _require_ok("coqc (proof file)", proof_run)
+        facts = self.header_facts(header, deadline)
+        audit = facts if audit_header == header else self.header_facts(audit_header, deadline)
+        t = time.monotonic()
+        chk, ident = self._run(
+            [
+                self._coqchk(_mkdir(root, "chk"), proof_dir, prefix),
+                self._print(
+                    _mkdir(root, "identity"),
+                    proof_dir,
+                    _identity_file(header, statement, name, prefix),
+                    prefix,
+                ),
+            ],
+            deadline,
+        )
+        self.times["kernel"] += time.monotonic() - t
+        report = _require_report("coqchk (proof library)", chk)
+        # the header has no objects, so every allowed axiom is another library's: no renaming needed
+        bad = [*report.unsafe, *(a for a in report.axioms if a not in facts.allowed_axioms)]
+        if report.theory != _PREDICATIVE:
+            bad.append(f"Theory: {report.theory}")
+        if bad:
+            why = "depends on what the header does not bring in (coqchk -o)"
+            return self._result(False, t0, why, report.axioms, bad)
+        if isinstance(ident, str) or ident[0] != 0:
+            return "the identity file failed: " + (ident if isinstance(ident, str) else _tail(ident[1]))
+        before_after, used = split_assumptions(ident[1])
+        if used is None or not _same_plugins(before_after):
+            return "the identity file's output is not two equal plugin lists and the assumptions"
+        self.times["fast"] += 1
+        forbidden = facts.allowed_axioms - audit.allowed_axioms
+        bad = [u for u in used if any(f == u or f.endswith("." + u) for f in forbidden)]
+        if bad:
+            why = "uses axioms the problem's own header does not bring in"
+            return self._result(False, t0, why, used, bad)
+        return self._result(True, t0, "", used)
 
     def _compile_both(  # the proof file and the trusted reference, with the structure parse beside them
         self,
@@ -466,19 +575,22 @@ class Rechecker:
         return facts
 
     # -- processes ---------------------------------------------------------------------------
-    def _compile(self, workdir: str, source: str) -> _Job:
+    def _compile(self, workdir: str, source: str, prefix: str = "") -> _Job:
+        """``coqc`` of ``source`` as the library ``[prefix.]LlemmaCheck``."""
+        load = ("-Q", ".", prefix) if prefix else ()
         return _Job(
-            (self.coqc, "-q", f"{CHECK_MODULE}.v"), workdir, files=((f"{CHECK_MODULE}.v", source),)
+            (self.coqc, "-q", *load, f"{CHECK_MODULE}.v"), workdir, files=((f"{CHECK_MODULE}.v", source),)
         )
 
-    def _coqchk(self, workdir: str, lib: str) -> _Job:
+    def _coqchk(self, workdir: str, lib: str, prefix: str = "") -> _Job:
+        module = f"{prefix}.{CHECK_MODULE}" if prefix else CHECK_MODULE
         return _Job(
-            (self.coqchk, "-silent", "-o", "-norec", CHECK_MODULE, "-Q", lib, ""), workdir, read_only=(lib,)
+            (self.coqchk, "-silent", "-o", "-norec", module, "-Q", lib, prefix), workdir, read_only=(lib,)
         )
 
-    def _print(self, workdir: str, lib: str, source: str) -> _Job:
+    def _print(self, workdir: str, lib: str, source: str, prefix: str = "") -> _Job:
         return _Job(
-            (self.coqc, "-q", "-Q", lib, "", "LlemmaPrint.v"),
+            (self.coqc, "-q", "-Q", lib, prefix, "LlemmaPrint.v"),
             workdir,
             files=(("LlemmaPrint.v", source),),
             read_only=(lib,),
@@ -566,11 +678,10 @@ class Rechecker:
         for i, line in enumerate(lines[2:-1], start=3):
             if not split_selector(line)[1].startswith("("):
                 return f"sentence {i} is not a parenthesised tactic: {line[:200]!r}"
-        ide = IdeTop.create(
-            self.coqidetop, header=prefix, sandbox=self.sandbox, memory_limit_mb=self.memory_limit_mb
-        )
+        ide, root = self._parser(prefix, deadline)
+        tip = root
+        clean = False
         try:
-            tip = ide.start(deadline)
             for i, line in enumerate(lines):
                 if not line.endswith("."):
                     return f"sentence {i + 1} does not end with a period: {line[:200]!r}"
@@ -585,11 +696,38 @@ class Rechecker:
                 if not isinstance(added, Added):
                     return f"Coq's parser refuses sentence {i + 1}: {added.message}"
                 tip = added.state_id
+            clean = tip == root or ide.edit_at(root, deadline) is None
         except ProcessError as exc:
             return f"coqidetop failed: {exc}"
         finally:
-            ide.close()
+            if clean:  # back at the state after the header: kept warm for the next check
+                self._parsers[prefix] = (ide, root)
+            else:
+                ide.close()
         return None
+
+    def _parser(self, header: str, deadline: float) -> tuple[IdeTop, int]:
+        """A coqidetop with ``header`` loaded and nothing after it, and the state after the header.
+
+        It runs no model text: step 0 only ``Add``s sentences (parsed, never executed) and goes back
+        with ``Edit_at``. The caller owns it until it puts it back in ``_parsers``; the least recently
+        used one is stopped beyond ``WARM_PARSERS``."""
+        cached = self._parsers.pop(header, None)
+        if cached is not None and cached[0].alive:
+            return cached
+        if cached is not None:
+            cached[0].close()
+        while len(self._parsers) >= WARM_PARSERS:
+            oldest = next(iter(self._parsers))
+            self._parsers.pop(oldest)[0].close()
+        ide = IdeTop.create(
+            self.coqidetop, header=header, sandbox=self.sandbox, memory_limit_mb=self.memory_limit_mb
+        )
+        try:
+            return ide, ide.start(deadline)
+        except BaseException:
+            ide.close()
+            raise
 
     def _result(
         self,
@@ -620,6 +758,49 @@ def _print_file(name: str, header_names: Sequence[str]) -> str:
         f"Check @{CHECK_MODULE}.{name}.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _identity_file(header: str, statement: str, name: str, prefix: str) -> str:
+    """Step 4b's proof-free file: the trusted header and statement (renamed ``LlemmaExpected``,
+    ``Admitted``, inside a module so that nothing stays imported after it, as in 4a's print files)
+    elaborated *before* the proof's library is loaded, then the proof's theorem's type compared with
+    it by ``constr_eq_strict`` (syntactic equality, universes included): the file compiles only if
+    they are the same term. The two plugin lists and ``Print Assumptions`` are read for the record
+    and to see that loading the library added no plugin."""
+    m = _THEOREM_RE.search(statement)
+    if m is None or m.group(1) != name:
+        raise _Failed(f"the statement does not declare {name!r}")
+    expected = statement[: m.start(1)] + "LlemmaExpected" + statement[m.end(1) :]
+    lines = [
+        'Set Warnings "-require-in-module".',
+        "Module LlemmaTrusted.",  # what the header imports and opens ends with the module
+        header.rstrip("\n"),
+        expected.strip(),
+        "Admitted.",
+        "End LlemmaTrusted.",
+        "Print ML Modules.",
+        f"Require {prefix}.{CHECK_MODULE}.",
+        "Print ML Modules.",
+        "Goal True.",
+        "  let a := type of @LlemmaTrusted.LlemmaExpected in",
+        f"  let b := type of @{prefix}.{CHECK_MODULE}.{name} in",
+        "  constr_eq_strict a b; exact I.",
+        "Qed.",
+        "Set Printing Width 1000000.",
+        f"Print Assumptions {prefix}.{CHECK_MODULE}.{name}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _same_plugins(output: str) -> bool:
+    """The output holds two identical ``Print ML Modules`` answers (before and after the ``Require``;
+    what comes before them is the trusted header's own output, e.g. a warning)."""
+    parts = output.split("Loaded ML Modules:")
+    return len(parts) == 3 and _normal(parts[1]) == _normal(parts[2])
+
+
+def _tail(output: str) -> str:
+    return " ".join(output.split())[-800:]
 
 
 def _assumptions(name: str) -> str:
