@@ -42,6 +42,7 @@ from ...core.types import CheckResult, RootState, StepResult, TacticError, Theor
 from ..base import ProverBackend, register_backend
 from ..process import ProcessError
 from ..sandbox import Sandbox, sandbox_for
+from .facts_cache import FactsCache, default_cache_dir
 from .header import theorem_header
 from .ide import MAX_ANSWER_CHARS, IdeTop, ide_executable_for
 from .pool import SessionPool
@@ -202,6 +203,7 @@ class CoqBackend(CoqText, ProverBackend):
                 coqchk=sibling_tool(self._executable, "coqchk"),
                 coqidetop=ide_executable_for(self._executable),
                 memory_limit_mb=self.config.memory_limit_mb,
+                facts_cache=FactsCache(default_cache_dir(), coqc=sibling_tool(self._executable, "coqc")),
             )
         return self._rechecker
 

@@ -50,6 +50,7 @@ import os
 import re
 import secrets
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
@@ -58,6 +59,7 @@ from dataclasses import dataclass
 from ...core.types import CheckResult
 from ..process import ManagedProcess, ProcessError, ProcessOutputLimit, ProcessTimeout
 from ..sandbox import Sandbox
+from .facts_cache import FactsCache
 from .ide import Added, IdeTop
 from .layout import proof_sentence, split_selector
 from .sentences import InvalidTactic, validate_tactic
@@ -254,6 +256,8 @@ class Rechecker:
         coqidetop: str = "coqidetop.opt",
         memory_limit_mb: int = 0,
         identity: str = "auto",
+        warm_parsers: int = WARM_PARSERS,
+        facts_cache: FactsCache | None = None,
     ) -> None:
         if identity not in IDENTITY_MODES:
             raise ValueError(f"identity must be one of {IDENTITY_MODES}, not {identity!r}")
@@ -265,6 +269,10 @@ class Rechecker:
         self.coqidetop = coqidetop
         self.memory_limit_mb = memory_limit_mb
         self._headers: dict[str, HeaderFacts] = {}
+        #: ``HeaderFacts`` shared with other processes and runs (``facts_cache.py``); None: memory only
+        self.facts_cache = facts_cache
+        #: how many step-0 coqidetops are kept warm (0: a new one per check, as before)
+        self.warm_parsers = warm_parsers
         #: warm coqidetops of step 0, most recently used last: header -> (process, state after the header)
         self._parsers: dict[str, tuple[IdeTop, int]] = {}
         #: seconds spent per step, summed over checks (for ``stats``); counts of the identity paths taken
@@ -546,9 +554,16 @@ class Rechecker:
         return self._result(True, t0, "", used)
 
     def header_facts(self, header: str, deadline: float) -> HeaderFacts:
-        """Allowed axioms and object names of the header-only library (cached per header)."""
+        """Allowed axioms and object names of the header-only library (cached per header, in memory
+        and in ``facts_cache`` when there is one)."""
         cached = self._headers.get(header)
+        if cached is None and self.facts_cache is not None:
+            try:
+                cached = self.facts_cache.get(header)
+            except (OSError, subprocess.SubprocessError):  # no fingerprint of the installation
+                self.facts_cache = None
         if cached is not None:
+            self._headers[header] = cached
             return cached
         t = time.monotonic()
         root = tempfile.mkdtemp(prefix="llemma-check-header-")
@@ -572,6 +587,8 @@ class Rechecker:
             self.times["header"] += time.monotonic() - t
         facts = HeaderFacts(allowed_axioms=frozenset(report.axioms), names=tuple(found))
         self._headers[header] = facts
+        if self.facts_cache is not None:
+            self.facts_cache.put(header, facts)
         return facts
 
     # -- processes ---------------------------------------------------------------------------
@@ -700,7 +717,7 @@ class Rechecker:
         except ProcessError as exc:
             return f"coqidetop failed: {exc}"
         finally:
-            if clean:  # back at the state after the header: kept warm for the next check
+            if clean and self.warm_parsers > 0:  # back at the state after the header: kept warm
                 self._parsers[prefix] = (ide, root)
             else:
                 ide.close()
@@ -711,13 +728,13 @@ class Rechecker:
 
         It runs no model text: step 0 only ``Add``s sentences (parsed, never executed) and goes back
         with ``Edit_at``. The caller owns it until it puts it back in ``_parsers``; the least recently
-        used one is stopped beyond ``WARM_PARSERS``."""
+        used one is stopped beyond ``warm_parsers``."""
         cached = self._parsers.pop(header, None)
         if cached is not None and cached[0].alive:
             return cached
         if cached is not None:
             cached[0].close()
-        while len(self._parsers) >= WARM_PARSERS:
+        while self._parsers and len(self._parsers) >= self.warm_parsers:
             oldest = next(iter(self._parsers))
             self._parsers.pop(oldest)[0].close()
         ide = IdeTop.create(

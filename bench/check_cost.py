@@ -1,0 +1,192 @@
+"""The independent check's cost per proof, old and new side by side on the same proofs (issue 21).
+
+Reads the proved records of a run directory (``prove --out DIR``), loads their theorems from the
+miniF2F data, and re-checks every proof twice, interleaved proof by proof (the order alternates) so
+that load from other processes hits both alike:
+
+* **old**: ``Rechecker(identity="reference", warm_parsers=0)``: the check as it was before issue 21
+  (two compiles, coqchk, two print files, a new step-0 coqidetop per check);
+* **new**: ``Rechecker()`` as the prove job builds it (``identity="auto"``: the one-file identity for
+  headers without objects of their own, the reference files otherwise; step-0 parsers kept warm).
+
+Each side has its own ``Rechecker``, so each pays its own per-header work (``HeaderFacts``) once per
+distinct header, inside the amortized figures. CPU is the user + system time of the processes each
+check started and reaped (``RUSAGE_CHILDREN`` before and after it; the checks run one at a time), plus,
+for the new side, the warm parsers' CPU when they are stopped at the end. Both verdicts must agree.
+
+Usage: ``python bench/check_cost.py RUN_DIR [--split minif2f-valid] [--data-dir DIR] [--limit N]
+[--json OUT] [--cache-dir DIR]``. Never tune on test: take proofs from a valid run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from llemma_prover.backends.coq.facts_cache import FactsCache
+from llemma_prover.backends.coq.header import prepare_header
+from llemma_prover.backends.coq.recheck import Rechecker, final_tactics, theorem_name
+from llemma_prover.backends.sandbox import Sandbox
+from llemma_prover.data.minif2f import load_split, resolve_data_dir
+
+CHECK_TIMEOUT = 600.0
+
+
+class CpuMeter:
+    """CPU seconds of this process and everything it starts.
+
+    A cgroup v1 ``cpuacct`` group of its own (``/sys/fs/cgroup/cpuacct``, writable as root): every
+    descendant inherits it, sandboxed ones included, however they are reaped. Without it, the
+    user + system time of this process and its reaped children (``getrusage``; misses processes
+    reaped elsewhere, so it is marked as such in the output)."""
+
+    ROOT = Path("/sys/fs/cgroup/cpuacct")
+
+    def __init__(self) -> None:
+        self.group: Path | None = self.ROOT / f"llemma-check-cost-{os.getpid()}"
+        try:
+            self.group.mkdir()
+            (self.group / "cgroup.procs").write_text(str(os.getpid()))
+        except OSError:
+            self.group = None
+        self.source = "cgroup cpuacct" if self.group is not None else "getrusage (children reaped here only)"
+
+    def seconds(self) -> float:
+        if self.group is not None:
+            return int((self.group / "cpuacct.usage").read_text()) / 1e9
+        total = 0.0
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+            r = resource.getrusage(who)
+            total += r.ru_utime + r.ru_stime
+        return total
+
+    def close(self) -> None:
+        if self.group is not None:
+            (self.ROOT / "cgroup.procs").write_text(str(os.getpid()))
+            with contextlib.suppress(OSError):  # a straggler still in it: left for the OS
+                self.group.rmdir()
+
+
+def _check(
+    meter: CpuMeter, rechecker: Rechecker, theorem: Any, proof: list[str]
+) -> tuple[bool, float, float, str]:
+    """(ok, wall seconds, CPU seconds, message)."""
+    cpu0, t0 = meter.seconds(), time.monotonic()
+    res = rechecker.check(
+        header=prepare_header(theorem.header),
+        statement=theorem.statement,
+        tactics=final_tactics(proof),
+        name=theorem_name(theorem.statement) or theorem.name,
+        timeout=CHECK_TIMEOUT,
+    )
+    return res.ok, time.monotonic() - t0, meter.seconds() - cpu0, res.message
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("run_dir", type=Path)
+    ap.add_argument("--split", default=None, help="minif2f-valid or minif2f-test (default: the run's own)")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument(
+        "--cache-dir", type=Path, default=None,
+        help="the new side's header-facts cache (default: a new empty one, so its per-header work is "
+        "paid in this run as the old side's is; give the prove job's cache to measure a warm one)",
+    )
+    a = ap.parse_args(argv)
+
+    records = [json.loads(line) for line in (a.run_dir / "results.jsonl").read_text().splitlines() if line]
+    proved = [r for r in records if r.get("status") == "proved" and r.get("proof")]
+    if not proved:
+        print("no proved record in", a.run_dir, file=sys.stderr)
+        return 2
+    split = a.split or proved[0]["split"]
+    short = split.removeprefix("minif2f-")
+    data = load_split(resolve_data_dir(a.data_dir, os.environ.get("LLEMMA_PROVER_DATA")), "coq", short)
+    by_name = {t.name: t for t in data.theorems}
+    proved = [r for r in proved if r["theorem"] in by_name][: a.limit]
+
+    meter = CpuMeter()
+    try:
+        return _bench(a, proved, by_name, meter)
+    finally:
+        meter.close()
+
+
+def _bench(
+    a: argparse.Namespace, proved: list[dict[str, Any]], by_name: dict[str, Any], meter: CpuMeter
+) -> int:
+    sandbox = Sandbox.detect()
+    cache_dir = Path(tempfile.mkdtemp(prefix="llemma-check-cost-")) if a.cache_dir is None else a.cache_dir
+    sides = {
+        "old": Rechecker(sandbox=sandbox, identity="reference", warm_parsers=0),
+        "new": Rechecker(sandbox=sandbox, facts_cache=FactsCache(cache_dir)),
+    }
+    rows: list[dict[str, Any]] = []
+    load0 = os.getloadavg()
+    t_start = time.monotonic()
+    for i, rec in enumerate(proved):
+        theorem = by_name[rec["theorem"]]
+        order = ["old", "new"] if i % 2 == 0 else ["new", "old"]
+        row: dict[str, Any] = {"theorem": theorem.name, "tactics": len(rec["proof"])}
+        for side in order:
+            ok, wall, cpu, message = _check(meter, sides[side], theorem, rec["proof"])
+            row[side] = {"ok": ok, "wall": round(wall, 3), "cpu": round(cpu, 3), "message": message[:300]}
+        rows.append(row)
+        print(
+            f"{theorem.name:60s} old {row['old']['cpu']:6.2f} s CPU {row['old']['wall']:6.2f} s wall"
+            f" | new {row['new']['cpu']:6.2f} s CPU {row['new']['wall']:6.2f} s wall"
+            + ("" if row["old"]["ok"] == row["new"]["ok"] else "  VERDICTS DIFFER"),
+            flush=True,
+        )
+    closing: dict[str, float] = {}
+    for side, rechecker in sides.items():
+        cpu0 = meter.seconds()
+        rechecker.close()
+        closing[side] = meter.seconds() - cpu0
+    load1 = os.getloadavg()
+
+    n = len(rows)
+    summary: dict[str, Any] = {
+        "proofs": n,
+        "new_side_header_cache": str(cache_dir),
+        "cpu_measured_by": meter.source,
+        "load_average_before": [round(x, 2) for x in load0],
+        "load_average_after": [round(x, 2) for x in load1],
+        "bench_wall_s": round(time.monotonic() - t_start, 1),
+        "verdicts_differ": [r["theorem"] for r in rows if r["old"]["ok"] != r["new"]["ok"]],
+    }
+    for side in sides:
+        cpu = sum(r[side]["cpu"] for r in rows) + closing[side]
+        wall = [r[side]["wall"] for r in rows]
+        summary[side] = {
+            "accepted": sum(r[side]["ok"] for r in rows),
+            "cpu_per_proof_amortized": round(cpu / n, 3),
+            "wall_per_proof_mean": round(statistics.fmean(wall), 3),
+            "wall_per_proof_median": round(statistics.median(wall), 3),
+            "steps_s": {k: round(v, 2) for k, v in sides[side].times.items()},
+        }
+    summary["cpu_ratio_old_over_new"] = round(
+        summary["old"]["cpu_per_proof_amortized"] / summary["new"]["cpu_per_proof_amortized"], 2
+    )
+    summary["wall_ratio_old_over_new"] = round(
+        summary["old"]["wall_per_proof_mean"] / summary["new"]["wall_per_proof_mean"], 2
+    )
+    print(json.dumps(summary, indent=2))
+    if a.json is not None:
+        a.json.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1) + "\n", encoding="utf-8")
+    return 1 if summary["verdicts_differ"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
