@@ -116,6 +116,13 @@ class ProverBackend(abc.ABC):
         raise NotImplementedError(f"backend {self.name!r} judges axioms only against the theorem's header")
 
     @classmethod
+    def artifact_proof(cls, proof: Sequence[str]) -> list[str]:
+        """The proof as it is checked, recorded and exported: without the wall-clock wrappers the
+        search ran its steps under (a proof must not depend on the speed of the machine that replays
+        it). Default: unchanged."""
+        return list(proof)
+
+    @classmethod
     @abc.abstractmethod
     def proof_text(cls, theorem: Theorem, proof: Sequence[str]) -> str:
         """The complete source file of ``theorem`` proved by ``proof`` (what ``check`` checks)."""

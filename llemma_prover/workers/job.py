@@ -102,13 +102,17 @@ def prove_theorem(
 
 def finish_record(theorem: Theorem, backend: ProverBackend, run_config: RunConfig, gen_name: str,
                   outcome: SearchOutcome, t0: float) -> TheoremRecord:
-    """Turn a search outcome into a record, re-checking a found proof."""
+    """Turn a search outcome into a record, re-checking a found proof: the record holds the proof as
+    checked (``artifact_proof``: without the search's wall-clock wrappers); the trace keeps the steps
+    as the search ran them."""
     check: CheckResult | None = None
     status = Status.FAILED
     reason = outcome.reason
-    if outcome.reason is Reason.PROVED and outcome.proof is not None:
+    # the artifact: what is checked is what is recorded and exported (no wall-clock wrapper)
+    proof = None if outcome.proof is None else tuple(backend.artifact_proof(outcome.proof))
+    if outcome.reason is Reason.PROVED and proof is not None:
         try:
-            check = backend.check(theorem, outcome.proof)
+            check = backend.check(theorem, proof)
         except ProverError as exc:
             check = CheckResult(ok=False, checker=backend.name, elapsed=0.0, message=_one_line(exc))
         if check.ok:
@@ -125,7 +129,7 @@ def finish_record(theorem: Theorem, backend: ProverBackend, run_config: RunConfi
     time_split = replace(t, total=time.monotonic() - t0, check=check.elapsed if check else 0.0)
     return _record(
         theorem, run_config, gen_name,
-        status=status, reason=reason, proof=outcome.proof,
+        status=status, reason=reason, proof=proof,
         expansions=outcome.expansions, nodes=outcome.nodes, time=time_split, check=check,
         restarts=outcome.restarts, error=outcome.error,
         extra=dict(outcome.extra) if outcome.extra else {},

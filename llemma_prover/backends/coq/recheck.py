@@ -128,7 +128,16 @@ _TIMEOUT_PREFIX_RE = re.compile(r"^timeout\s+\d+\s*\(")
 
 def without_timeout(tactic: str) -> str:
     """``T`` for a tactic that is exactly ``timeout N (T)`` (the parenthesis opened after ``N`` closes
-    at the very end), else the tactic unchanged (also whenever it holds a comment or a string)."""
+    at the very end), repeated while that holds (``timeout 2 (timeout 3 (T))`` is ``T``, so applying it
+    twice changes nothing); else the tactic unchanged (also whenever it holds a comment or a string)."""
+    while True:
+        stripped = _without_one_timeout(tactic)
+        if stripped == tactic:
+            return tactic
+        tactic = stripped
+
+
+def _without_one_timeout(tactic: str) -> str:
     m = _TIMEOUT_PREFIX_RE.match(tactic)
     if m is None or not tactic.endswith(")") or '"' in tactic or "(*" in tactic:
         return tactic

@@ -15,7 +15,7 @@ from ...core.types import Theorem
 from . import sketch
 from .header import theorem_header
 from .layout import proof_sentence
-from .recheck import final_tactics, footer_block, proof_file
+from .recheck import final_tactics, footer_block, proof_file, without_timeout
 from .sentences import InvalidTactic, validate_tactic
 
 if TYPE_CHECKING:
@@ -71,6 +71,11 @@ class CoqText:
         """
         return proof_file(theorem_header(theorem.header, theorem.footer), theorem.statement,
                           final_tactics(proof), theorem.footer)
+
+    @classmethod
+    def artifact_proof(cls, proof: Sequence[str]) -> list[str]:
+        """Each tactic that is exactly ``timeout N (T)`` as ``T`` (``recheck.without_timeout``)."""
+        return [without_timeout(t) for t in proof]
 
     @classmethod
     def export_text(
