@@ -103,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         help="the new side's header-facts cache (default: a new empty one, so its per-header work is "
         "paid in this run as the old side's is; give the prove job's cache to measure a warm one)",
     )
+    ap.add_argument(
+        "--env-axioms-too", action="store_true",
+        help="a third side: the new check listing the environment's axioms (Rechecker(assumptions=False))",
+    )
     a = ap.parse_args(argv)
 
     records = [json.loads(line) for line in (a.run_dir / "results.jsonl").read_text().splitlines() if line]
@@ -132,21 +136,25 @@ def _bench(
         "old": Rechecker(sandbox=sandbox, identity="reference", warm_parsers=0),
         "new": Rechecker(sandbox=sandbox, facts_cache=FactsCache(cache_dir)),
     }
+    if a.env_axioms_too:
+        sides["new_env_axioms"] = Rechecker(
+            sandbox=sandbox, facts_cache=FactsCache(cache_dir / "env"), assumptions=False
+        )
     rows: list[dict[str, Any]] = []
     load0 = os.getloadavg()
     t_start = time.monotonic()
     for i, rec in enumerate(proved):
         theorem = by_name[rec["theorem"]]
-        order = ["old", "new"] if i % 2 == 0 else ["new", "old"]
+        order = list(sides) if i % 2 == 0 else list(reversed(sides))
         row: dict[str, Any] = {"theorem": theorem.name, "tactics": len(rec["proof"])}
         for side in order:
             ok, wall, cpu, message = _check(meter, sides[side], theorem, rec["proof"])
             row[side] = {"ok": ok, "wall": round(wall, 3), "cpu": round(cpu, 3), "message": message[:300]}
         rows.append(row)
         print(
-            f"{theorem.name:60s} old {row['old']['cpu']:6.2f} s CPU {row['old']['wall']:6.2f} s wall"
-            f" | new {row['new']['cpu']:6.2f} s CPU {row['new']['wall']:6.2f} s wall"
-            + ("" if row["old"]["ok"] == row["new"]["ok"] else "  VERDICTS DIFFER"),
+            f"{theorem.name[:50]:50s}"
+            + "".join(f" | {s} {row[s]['cpu']:5.2f} s CPU {row[s]['wall']:5.2f} s wall" for s in sides)
+            + ("" if len({row[side]["ok"] for side in sides}) == 1 else "  VERDICTS DIFFER"),
             flush=True,
         )
     closing: dict[str, float] = {}
@@ -164,7 +172,7 @@ def _bench(
         "load_average_before": [round(x, 2) for x in load0],
         "load_average_after": [round(x, 2) for x in load1],
         "bench_wall_s": round(time.monotonic() - t_start, 1),
-        "verdicts_differ": [r["theorem"] for r in rows if r["old"]["ok"] != r["new"]["ok"]],
+        "verdicts_differ": [r["theorem"] for r in rows if len({r[side]["ok"] for side in sides}) > 1],
     }
     for side in sides:
         cpu = sum(r[side]["cpu"] for r in rows) + closing[side]
@@ -182,6 +190,9 @@ def _bench(
     summary["wall_ratio_old_over_new"] = round(
         summary["old"]["wall_per_proof_mean"] / summary["new"]["wall_per_proof_mean"], 2
     )
+    if "new_env_axioms" in sides:
+        old, lean = (summary[k]["cpu_per_proof_amortized"] for k in ("old", "new_env_axioms"))
+        summary["cpu_ratio_old_over_new_env_axioms"] = round(old / lean, 2)
     print(json.dumps(summary, indent=2))
     if a.json is not None:
         a.json.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1) + "\n", encoding="utf-8")
