@@ -386,7 +386,7 @@ class Rechecker:
         tactics: Sequence[str] | None = None,
         footer: str = "",
     ) -> CheckResult:
-        if self.identity != "reference":
+        if self.identity != "reference" and not footer.strip():  # (a footer closes a section: 4a)
             facts = self.header_facts(header, deadline)
             if not facts.names:  # a header without objects of its own: the one-file identity (4b)
                 fast = self._check_fast(
