@@ -17,7 +17,10 @@ directory, no network, rlimits) with a byte cap on what it prints and one deadli
    ``LlemmaCheck`` (so an axiom the header declares, ``LlemmaCheck.Rfloor_spec``, has the same kernel
    name in both) and audited by the same ``coqchk -o``; ``Coq.Logic.Classical_Prop.classic`` is allowed
    exactly when the header's own imports bring it in. Cached per header (``HeaderFacts``).
-4. **Statement identity**. A reference library ``LlemmaCheck`` is compiled from trusted text only:
+4. **Statement identity**, by one of two paths (``identity``; ``docs/check.md``).
+
+   4a. **Reference files** (headers with objects of their own, a theorem with a footer, or when 4b
+   cannot decide). A reference library ``LlemmaCheck`` is compiled from trusted text only:
    header + statement + ``Admitted.``. Then one small proof-free file is compiled twice, once against
    the reference and once against the proof's library::
 
@@ -31,6 +34,14 @@ directory, no network, rlimits) with a byte cap on what it prints and one deadli
    declaration, a header object redefined after ``Reset Initial``, or an extra plugin all change
    the output. Its type and every header object must be exactly those of the trusted text.
 
+   4b. **One proof-free file** (a header whose library has no objects of its own: its statement can
+   only mention other libraries' objects, whose kernel names no proof file can change). The proof is
+   compiled as ``<random>.LlemmaCheck``; the file elaborates the trusted header and statement (renamed,
+   ``Admitted``) inside ``Module LlemmaTrusted``, then ``Require``s the proof's library and runs
+   ``constr_eq_strict`` on the two types: it compiles (exit 0) only if the theorem's type is exactly the
+   trusted statement, universes included. ``Print ML Modules`` before and after the ``Require`` must
+   agree (no plugin loaded by the library). Anything 4b cannot decide goes to 4a.
+
 0. **Structure, by Coq's parser** (``_structure``): the file must be the header, then exactly the
    lines ``statement``, ``Proof.``, one tactic sentence per line, ``Qed.``; a ``coqidetop`` with the
    header loaded ``Add``s them one by one *without executing any* (``IdeTop.parses_to_end``: each line
@@ -38,10 +49,14 @@ directory, no network, rlimits) with a byte cap on what it prints and one deadli
    inside parentheses as an ``ltac_expr`` (so a vernacular command cannot hide in a tactic line). This
    runs at the same time as the compiles. Our validator (``validate_tactic``, in ``proof_file``) comes
    before it. The kernel steps below do not depend on either: a file that fools both is still judged
-   by coqchk and the identity files (tests/test_recheck_coq.py feeds them such files directly).
+   by coqchk and the identity files (tests/test_recheck_coq.py feeds them such files directly). The
+   coqidetop runs no model text (parse and ``Edit_at`` only) and is kept for the next check with the
+   same header (``warm_parsers``).
 
-Cost (measured, see ``docs/results.md``): two ``coqc`` compiles and two ``coqc`` prints per proof, run two
-at a time, plus one ``coqc`` + ``coqchk`` + one print per new header.
+Cost (``docs/check.md``, ``bench/check_cost.py``): with 4b, one compile, one ``coqchk`` and one
+identity file per proof (the step-0 coqidetop is kept warm per header); with 4a, two compiles and two
+print files. Per header (once per Coq installation when a ``FactsCache`` is given): one ``coqc``, one
+``coqchk`` and one print.
 """
 
 from __future__ import annotations
