@@ -262,15 +262,22 @@ def test_cli_end_to_end_in_process_resume_and_report(tiny: Path, tmp_path: Path)
     rep = run_cli_report(out, tmp_path / "report", env)
     assert rep.returncode == 0, rep.stderr[-2000:]
     assert (tmp_path / "report" / "report.md").exists()
+    path = _cli("trace", "path", str(out), "A.v:k_is_3", env=env)
+    assert path.returncode == 0 and "Lemma k_is_3 : k = 3." in path.stdout, path.stderr[-2000:]
+    html = _cli("trace", "html", str(out), "--out", str(tmp_path / "html"), env=env)
+    assert html.returncode == 0, html.stderr[-2000:]
 
 
-def run_cli_report(run: Path, out: Path, env: dict[str, str]) -> Any:
+def _cli(*argv: str, env: dict[str, str]) -> Any:
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "llemma_prover.cli.main", "report", str(run),
-                           "--out", str(out), "--no-plots"],
-                          capture_output=True, text=True, timeout=300, env=env)
+    return subprocess.run([sys.executable, "-m", "llemma_prover.cli.main", *argv], capture_output=True,
+                          text=True, timeout=300, env=env)
+
+
+def run_cli_report(run: Path, out: Path, env: dict[str, str]) -> Any:
+    return _cli("report", str(run), "--out", str(out), "--no-plots", env=env)
 
 
 def test_cli_on_ray(tiny: Path, tmp_path: Path) -> None:

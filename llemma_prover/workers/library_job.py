@@ -118,8 +118,10 @@ class LibraryJob:
         return [lem for lem in self.chunk.lemmas if lem.key in wanted]
 
     def _located(self, rec: TheoremRecord, lemma: Lemma, **extra: Any) -> TheoremRecord:
+        # ``statement``: the lemma's statement sentence (``trace path`` writes it above the tactics)
         return replace(rec, library=lemma.library, file=lemma.rel, line=lemma.line,
-                       extra={**rec.extra, "automation": list(self.chunk.file.automation), **extra})
+                       extra={**rec.extra, "automation": list(self.chunk.file.automation),
+                              "statement": " ".join(lemma.statement.split()), **extra})
 
     def run(self, context: LibraryContext, attempt: int) -> LibraryJobResult:
         cfg = self.run_config
