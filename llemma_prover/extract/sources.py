@@ -108,10 +108,10 @@ def _module_args(source: Source, root: str, rel: str) -> tuple[str, ...]:
     args: list[str] = []
     if source.library == "coq-stdlib" and rel.startswith("Init/"):
         args.append("-noinit")  # the Init files are compiled without the prelude they make up
-    if not source.installed:
+    if source.library != "coq-stdlib":
+        # -R, as the library's own build binds it: its files Require each other by short names
+        # (Coquelicot's ``Require Import Rbar.``), which -Q does not resolve
         args += ["-R", root, source.logical]
-    elif source.library != "coq-stdlib":
-        args += ["-Q", root, source.logical]
     return tuple(args)
 
 

@@ -133,6 +133,7 @@ class LibraryJob:
         out: list[JobResult] = []
         broken = ""
         learned = 0
+        walk_from = time.monotonic()  # the walk since the last search: replays, process start, statement
         try:
             for lem in self.chunk.lemmas:
                 if broken:
@@ -147,20 +148,20 @@ class LibraryJob:
                     else:
                         learned += self._learn(generator, lem)
                     continue
-                t0 = time.monotonic()
                 try:
                     session.open_lemma(_located(lem))
                 except ProverError as exc:
                     broken = _one_line(exc)
                     out.append(self._unreachable(lem, broken, attempt))
                     continue
-                walk_s = time.monotonic() - t0
+                walk_s = time.monotonic() - walk_from
                 res = run_job(lemma_theorem(lem, cfg.split), session, generator, cfg, attempt=attempt)
                 stats = session.stats()
                 rec = self._located(res.record, lem, walk_s=walk_s, learned_steps=learned,
                                     prefix_replays=int(stats.get("prefix_replays", 0)),
                                     prefix_replay_s=stats.get("prefix_replay_s", 0.0))
                 out.append(replace(res, record=rec))
+                walk_from = time.monotonic()
                 try:
                     session.finish_lemma()
                 except ProverError as exc:
