@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -127,6 +128,42 @@ def _sandbox(cl: Checklist, config: ProverConfig) -> None:
         network,
         needs=["sandbox rlimits"],
     )
+
+    def tree() -> Verdict:
+        from ..backends.process import ManagedProcess
+
+        sb, _ = sb_info
+        if sb.cgroups is None:
+            return Verdict(False, f"no cgroups: {sb.cgroups_reason}", otherwise=Outcome.WARN)
+        proc = ManagedProcess(["sh", "-c", "sleep 30 & sleep 30 & exec cat"], sandbox=sb)
+        proc.start()
+        try:
+            deadline = time.monotonic() + 10
+            while proc.extra_processes() < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            seen = proc.extra_processes()
+            members = proc.tree_members()
+        finally:
+            proc.close()
+        left = [p for p in members if _alive(p)]
+        kind = str(sb.describe()["process_tree"]["mechanism"])  # type: ignore[index]
+        return Verdict(seen == 2 and not left, f"{kind}: {seen} forked process(es) counted, {len(left)} left")
+
+    cl.run(
+        "sandbox process tree",
+        "every prover process tree in a cgroup (forks counted, all killed on close)",
+        "cgroup v1 pids/memory/cpu or a delegated cgroup v2 is needed (docs/containment.md); without it "
+        "a tactic that forks is bounded by per-process rlimits only",
+        tree,
+        needs=["sandbox rlimits"],
+    )
+
+
+def _alive(pid: int) -> bool:
+    from ..core import procfs
+
+    st = procfs.stat(pid)
+    return st is not None and st.alive
 
 
 def _exchanges(cl: Checklist, config: ProverConfig) -> None:
