@@ -317,7 +317,37 @@ def test_sandbox_recorded_in_config_json(tmp_path: Path) -> None:
     assert meta["sandbox"]["network_isolation"] == "none"  # rlimits: no network isolation asked for
     assert meta["sandbox"]["rlimits"]["address_space_mb"] == cfg.prover.memory_limit_mb
     assert meta["generator"]["model_server"] is None
-    assert meta["prover_settings"] == meta["prover"]  # coq runs exactly the recorded ProverConfig
+    settings = dict(meta["prover_settings"])
+    settings.pop("time_policy")
+    assert settings == meta["prover"]  # coq runs exactly the recorded ProverConfig
+
+
+def test_one_time_policy_per_backend_for_prove_and_autoformalize() -> None:
+    """``prove`` and ``autoformalize`` take the same tactic timeout for the same backend (the backend's
+    ``default_config``), and the bank's time budget scales with it (12 s tuned on Coq's 5 s)."""
+    from llemma_prover.backends.base import backend_class
+    from llemma_prover.cli import autoformalize_cmd, prove
+    from llemma_prover.cli.main import build_parser
+
+    parser = build_parser()
+    for backend in ("coq", "lean4", "isabelle"):
+        policy = backend_class(backend).default_config()
+        argv = ["prove", "--backend", backend, "--generator", "bank", "--workers", "0"]
+        pargs = parser.parse_args(argv)
+        pargs._argv = argv
+        p = prove.build_config(pargs)
+        fargs = parser.parse_args(["autoformalize", "--backend", backend, "--generator", "none"])
+        f = autoformalize_cmd.build_config(fargs, "none")
+        assert p.prover.tactic_timeout == f.prover.tactic_timeout == policy.tactic_timeout, backend
+        assert p.search.time_budget == 12.0 * max(1.0, policy.tactic_timeout / 5.0), backend
+    # config.json records Coq's derived deadlines beside its ProverConfig, and what the budget covers
+    from llemma_prover.workers.driver import ResolvedGenerator, run_metadata
+
+    meta = run_metadata(RunConfig(workers=0), ResolvedGenerator("bank", "bank"), [], "h", ["x"])
+    policy = meta["prover_settings"]["time_policy"]
+    assert policy["tactic_deadline"] == policy["tactic_coq_timeout"] + policy["grace"] == 5 + 2.0
+    assert policy["check"] == meta["prover"]["check_timeout"] and policy["qed"] <= policy["check"]
+    assert "not the final re-check" in meta["time_budget_covers"]
 
 
 def test_lean4_settings_recorded_as_they_run() -> None:

@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from ..autoformalize.config import DRAFTERS, AutoformalizeConfig, DrafterConfig, HolePolicy
-from ..core.config import BACKENDS, DATA_SYSTEM, DATASET_SPLIT, SPLITS, GeneratorConfig, ProverConfig
+from ..core.config import (
+    BACKENDS,
+    DATA_SYSTEM,
+    DATASET_SPLIT,
+    LEAN_TACTIC_TIMEOUT,
+    SPLITS,
+    GeneratorConfig,
+    ProverConfig,
+)
 from ..core.errors import ConfigError
 from ..lm.loading import absolute_model, parse_load_kwargs
 
@@ -89,8 +97,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--ray-address", default=None, help="join an existing Ray cluster at this address")
     p.add_argument(
-        "--tactic-timeout", type=float, default=ProverConfig().tactic_timeout,
-        help=f"seconds per automation attempt (default {ProverConfig().tactic_timeout:g})"
+        "--tactic-timeout", type=float, default=None,
+        help="seconds per automation attempt (default: the backend's, as for prove: "
+        f"{ProverConfig().tactic_timeout:g} for coq, {LEAN_TACTIC_TIMEOUT:g} for lean4/leandojo)"
     )
     p.add_argument(
         "--hole-time-limit",
@@ -128,7 +137,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def build_config(args: argparse.Namespace, drafter_name: str, data_dir: str = "") -> AutoformalizeConfig:
     """The one, final config of an ``autoformalize`` run (nothing changes it afterwards)."""
-    from ..backends.base import backend_class
 
     names = tuple(n.strip() for n in args.theorems.split(",") if n.strip()) if args.theorems else ()
     if args.replay_file and not os.path.isfile(args.replay_file):
@@ -171,13 +179,21 @@ def build_config(args: argparse.Namespace, drafter_name: str, data_dir: str = ""
             sledgehammer=args.sledgehammer,
             sledgehammer_timeout=args.sledgehammer_timeout,
         ),
-        prover=dataclasses.replace(backend_class(args.backend).default_config(),
-                                   tactic_timeout=args.tactic_timeout),
+        prover=_prover_config(args.backend, args.tactic_timeout),
     )
     if args.ray_address and args.workers == 0:
         raise ConfigError("--ray-address needs --workers >= 1")
     cfg.validate()
     return cfg
+
+
+def _prover_config(backend: str, tactic_timeout: float | None) -> ProverConfig:
+    """The backend's own time policy (``default_config``, the same as ``prove``'s), with the flag's
+    tactic timeout when given."""
+    from ..backends.base import backend_class
+
+    base = backend_class(backend).default_config()
+    return base if tactic_timeout is None else dataclasses.replace(base, tactic_timeout=tactic_timeout)
 
 
 def _resolve_hammer(choice: str, backend: str) -> bool:

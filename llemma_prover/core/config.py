@@ -114,7 +114,9 @@ LLEMMA_SEARCH = SearchConfig()
 #: spend time on problems it cannot prove. Measured with 2 workers on a shared 2-core machine:
 #: ``prove --split minif2f-test`` 72/244 proved in 5 min wall, minif2f-valid 73/244 in 5 min; the
 #: search usually exhausts the bank's few children (``intros``/``split``/``field`` side goals) long
-#: before 8 expansions or 25 s, which only bound the rare slow theorem (5 of 244 hit the 25 s).
+#: before its 24 expansions or 12 s, which only bound the rare slow theorem (the valid study in
+#: docs/bank.md: doubling both solved nothing more). The 12 s were tuned on Coq with a 5 s tactic
+#: timeout; ``bank_search`` scales them with another backend's tactic timeout.
 BANK_SEARCH = SearchConfig(candidates=64, max_expansions=24, time_budget=12.0, stage_penalty=1000.0)
 
 #: Cost classes of the bank's tactics: class -> (search stage, Coq timeout in whole seconds (Coq's
@@ -132,6 +134,17 @@ BANK_SCHEDULE: dict[str, tuple[int, int]] = {
 }
 
 
+def bank_search(tactic_timeout: float) -> SearchConfig:
+    """``BANK_SEARCH`` for a backend whose default tactic timeout is ``tactic_timeout``: the time budget
+    scaled by ``tactic_timeout / BANK_TUNED_TACTIC_TIMEOUT`` (never below the tuned 12 s), so that a
+    backend whose one timed-out tactic costs 30 s (Lean 4) is not held to a budget tuned on Coq's 5 s."""
+    scale = max(1.0, tactic_timeout / BANK_TUNED_TACTIC_TIMEOUT)
+    return dataclasses.replace(BANK_SEARCH, time_budget=BANK_SEARCH.time_budget * scale)
+
+
+#: the tactic timeout ``BANK_SEARCH`` was tuned with (Coq's default, ``ProverConfig.tactic_timeout``)
+BANK_TUNED_TACTIC_TIMEOUT = 5.0
+
 #: default seconds per tactic of the Lean backends (lean4, leandojo; their ``default_tactic_timeout``): a
 #: timed-out tactic kills the REPL, and its replacement re-imports Mathlib
 LEAN_TACTIC_TIMEOUT = 30.0
@@ -145,7 +158,7 @@ class ProverConfig:
     tactic_timeout: float = 5.0
     #: seconds to start a process and load a theorem's header and statement
     start_timeout: float = 120.0
-    #: seconds for the independent whole-proof re-check
+    #: seconds for the independent whole-proof re-check (not part of the search's ``time_budget``)
     check_timeout: float = 300.0
     #: address-space cap per prover process (MiB); 0 disables
     memory_limit_mb: int = 4096

@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from ..core.config import (
-    BANK_SEARCH,
+    BANK_TUNED_TACTIC_TIMEOUT,
     LLEMMA_SEARCH,
     GeneratorConfig,
     RunConfig,
     SearchConfig,
     ServerConfig,
+    bank_search,
     is_auto,
     may_use_model,
     uses_bank_budgets,
@@ -45,6 +46,13 @@ from .pool import open_pool
 
 log = logging.getLogger(__name__)
 
+#: config.json["time_budget_covers"]: the per-theorem budget bounds the search only
+TIME_BUDGET_COVERS = (
+    "the search of one theorem: starting it on a warm prover, generator calls and tactics (an overrun "
+    "is bounded by one tactic or one generator call); not a retried prover start or restart, not the "
+    "final re-check (prover.check_timeout), not a retry of the theorem on a fresh worker"
+)
+
 #: distributions whose versions go into config.json
 PACKAGES: tuple[str, ...] = (
     "llemma-prover", "torch", "transformers", "ray", "networkx", "pexpect", "rich", "lean-dojo", "pyyaml",
@@ -52,11 +60,12 @@ PACKAGES: tuple[str, ...] = (
 
 
 def effective_search(generator: str, candidates: int | None, max_expansions: int | None,
-                     time_budget: float | None, base: SearchConfig | None = None) -> SearchConfig:
+                     time_budget: float | None, base: SearchConfig | None = None,
+                     tactic_timeout: float = BANK_TUNED_TACTIC_TIMEOUT) -> SearchConfig:
     """Budgets: each value not given explicitly comes from ``BANK_SEARCH`` for the bank generator (and
-    its mixtures with ``retrieval``: generators without a model), from the Llemma evaluation's defaults
-    otherwise."""
-    defaults = base or (BANK_SEARCH if uses_bank_budgets(generator) else LLEMMA_SEARCH)
+    its mixtures with ``retrieval``: generators without a model), scaled to the backend's default
+    ``tactic_timeout`` (``bank_search``), from the Llemma evaluation's defaults otherwise."""
+    defaults = base or (bank_search(tactic_timeout) if uses_bank_budgets(generator) else LLEMMA_SEARCH)
     return dataclasses.replace(
         defaults,
         candidates=defaults.candidates if candidates is None else candidates,
@@ -308,6 +317,8 @@ def run_metadata(run_config: RunConfig, resolved: ResolvedGenerator, data_files:
         "sandbox": describe_sandbox(run_config.backend, run_config.prover),
         # the process policy the backend runs with (derived from "prover", value for value)
         "prover_settings": backend_class(run_config.backend).effective_settings(run_config.prover),
+        # what search.time_budget (per theorem) covers, and what each record's time.total leaves out
+        "time_budget_covers": TIME_BUDGET_COVERS,
         "command": list(argv),
         "started_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(),

@@ -48,7 +48,7 @@ from .ide import MAX_ANSWER_CHARS, IdeTop, ide_executable_for
 from .pool import SessionPool
 from .recheck import Rechecker, final_tactics, theorem_name
 from .sentences import InvalidTactic, validate_tactic
-from .settings import reset_counters, sibling_tool
+from .settings import reset_counters, sibling_tool, time_policy
 from .states import StateTree
 from .step import CandidateFailed, Stepper
 from .text import CoqText
@@ -70,6 +70,11 @@ class CoqBackend(CoqText, ProverBackend):
         from .automation import hammer_tactics_installed
 
         return hammer_tactics_installed()
+
+    @classmethod
+    def effective_settings(cls, config: ProverConfig) -> dict[str, object]:
+        """``config`` and the deadlines the backend derives from it (``settings.time_policy``)."""
+        return {**super().effective_settings(config), "time_policy": time_policy(config)}
 
     def __init__(self, config: ProverConfig) -> None:
         super().__init__(config)

@@ -23,6 +23,7 @@ __all__ = [
     "reset_counters",
     "sibling_tool",
     "tactic_seconds",
+    "time_policy",
 ]
 
 #: seconds the client waits beyond Coq's own ``Timeout`` before it declares the prover hung
@@ -72,6 +73,20 @@ def qed_seconds(config: ProverConfig) -> float:
     the final check's. The kernel re-checks what the tactic built, at a cost of the tactic's order, so
     a proof term made to be slow to check costs one candidate, not minutes."""
     return min(config.check_timeout, QED_TACTIC_FACTOR * tactic_seconds(config) + TIMEOUT_GRACE_S)
+
+
+def time_policy(config: ProverConfig) -> dict[str, float]:
+    """Every deadline the backend derives from ``config``, in seconds (``config.json["prover_settings"]
+    ["time_policy"]``): what a tactic, a bookkeeping call, a ``Qed`` and a start may take."""
+    return {
+        "tactic_coq_timeout": tactic_seconds(config),
+        "tactic_deadline": tactic_seconds(config) + TIMEOUT_GRACE_S,
+        "grace": TIMEOUT_GRACE_S,
+        "command": COMMAND_TIMEOUT_S,
+        "qed": qed_seconds(config),
+        "start": config.start_timeout,
+        "check": config.check_timeout,
+    }
 
 
 def sibling_tool(coqtop: str, tool: str) -> str:
