@@ -59,8 +59,6 @@ class ProverBackend(abc.ABC):
 
     #: registry name, set by ``register_backend``
     name: str = ""
-    #: ``--tactic-timeout`` when not given (seconds); a backend whose timeouts cost more says so
-    default_tactic_timeout: float = ProverConfig().tactic_timeout
     #: file extension of this prover's source files (proof files in a run directory), set by
     #: ``register_backend``
     proof_ext: str = "txt"
@@ -271,10 +269,10 @@ class ProverBackend(abc.ABC):
 
     @classmethod
     def default_config(cls) -> ProverConfig:
-        """The process policy of this backend when no flag says otherwise: what ``prove`` and
-        ``autoformalize`` start from, so that ``config.json["prover"]`` is the policy that runs.
-        Default: ``ProverConfig()`` with ``default_tactic_timeout``."""
-        return ProverConfig(tactic_timeout=cls.default_tactic_timeout)
+        """The process policy of this backend when no flag says otherwise (its one time policy: tactic,
+        start and check timeouts): what ``prove`` and ``autoformalize`` start from, so that
+        ``config.json["prover"]`` is the policy that runs. Default: ``ProverConfig()``."""
+        return ProverConfig()
 
     @classmethod
     def hammer_installed(cls) -> bool | None:

@@ -144,8 +144,6 @@ class _Node:
 
 @register_backend("leandojo", proof_ext="lean")
 class LeanDojoBackend(LeanText, ProverBackend):
-    default_tactic_timeout = LEAN_TACTIC_TIMEOUT
-
     @classmethod
     def default_config(cls) -> ProverConfig:
         """Lean's tactic timeout, and a start timeout that fits elaborating a file with ``import Mathlib``."""

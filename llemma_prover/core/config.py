@@ -145,7 +145,7 @@ def bank_search(tactic_timeout: float) -> SearchConfig:
 #: the tactic timeout ``BANK_SEARCH`` was tuned with (Coq's default, ``ProverConfig.tactic_timeout``)
 BANK_TUNED_TACTIC_TIMEOUT = 5.0
 
-#: default seconds per tactic of the Lean backends (lean4, leandojo; their ``default_tactic_timeout``): a
+#: default seconds per tactic of the Lean backends (lean4, leandojo; their ``default_config``): a
 #: timed-out tactic kills the REPL, and its replacement re-imports Mathlib
 LEAN_TACTIC_TIMEOUT = 30.0
 

@@ -196,7 +196,6 @@ def repl_sandbox(config: ProverConfig, process: ProcessPolicy) -> Sandbox:
 class Lean4Backend(LeanText, ProverBackend):
     """Lean 4 through the community REPL (``lean_project/``)."""
 
-    default_tactic_timeout = LEAN_TACTIC_TIMEOUT
     executable_flag = "--lean-repl"
 
     @classmethod
