@@ -371,3 +371,19 @@ def test_extract_only_one_split(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     files = {json.loads(line)["file"] for line in (out / "steps.jsonl").read_text().splitlines()}
     assert files == {"Logic/ProofIrrelevanceFacts.v"}  # Classical_Prop.v is a train file
+
+
+def test_automation_flag_chooses_the_modules_and_needs_library(tiny: Path, tmp_path: Path) -> None:
+    out = tmp_path / "auto"
+    env = cli_env(LLEMMA_PROVER_CACHE=os.environ["LLEMMA_PROVER_CACHE"])
+    got = run_cli("--library", str(tiny), "--files", "A.v", "--limit", "1", "--generator", "bank",
+                  "--workers", "0", "--time-budget", "5", "--automation", "Coq.micromega.Lia",
+                  "--out", str(out), env=env, timeout=300)
+    assert got.returncode == 0, got.stderr[-2000:]
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["library"]["automation"] == ["Coq.micromega.Lia"]
+    assert all(r["extra"]["automation"] == ["Coq.micromega.Lia"] for r in _records(out).values())
+    bad = run_cli("--automation", "Coq.micromega.Lia", "--theorems", "mathd_algebra_478", "--workers", "0",
+                  "--out", str(tmp_path / "bad"), env=env, timeout=120)
+    assert bad.returncode == 2 and "--automation needs --library" in bad.stderr
+    assert not (tmp_path / "bad").exists()

@@ -57,6 +57,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--online-learning", action="store_true",
                    help="--library: the steps of the original proofs earlier in the same file join the "
                    "generator's index as the file proceeds (Tactician-style; retrieval generators)")
+    p.add_argument("--automation", default="", metavar="M1,M2",
+                   help="--library: the automation modules Required at the top of each file where coqdep "
+                   "shows "
+                   "they do not load it (default: the bank's: Lia, Lra, Psatz, Ring, Field, PreOmega, Zify, "
+                   "CoqHammer's Tactics; add Hammer.Plugin.Hammer for CoqHammer's `hammer`)")
     p.add_argument("--lemmas-per-job", type=int, default=LibraryConfig().lemmas_per_job, metavar="N",
                    help="--library: sampled lemmas per worker job (a job replays its file up to them)")
     p.add_argument("--backend", default="coq", choices=BACKENDS, help="prover (default: coq)")
@@ -216,6 +221,7 @@ def _check_flag_values(a: argparse.Namespace) -> None:
     if a.workers is not None and a.workers < 0:
         raise ConfigError(f"--workers must be >= 0, got {a.workers}")
     library_only = {"--files": a.files, "--sample": a.sample, "--online-learning": a.online_learning,
+                    "--automation": a.automation,
                     "--logical-name": a.logical_name}
     if not a.library:
         given = [flag for flag, val in library_only.items() if val]
@@ -240,6 +246,7 @@ def library_config(a: argparse.Namespace, lemmas: tuple[str, ...] = ()) -> Libra
     cfg = LibraryConfig(library=library, logical=a.logical_name, split=a.split or "test",
                         files=tuple(f.strip() for f in a.files.split(",") if f.strip()),
                         sample=a.sample, seed=a.seed, lemmas=lemmas, online_learning=bool(a.online_learning),
+                        automation=tuple(m.strip() for m in a.automation.split(",") if m.strip()),
                         lemmas_per_job=a.lemmas_per_job)
     cfg.validate()
     return cfg
