@@ -399,3 +399,11 @@ def test_check_refuses_to_run_unhidden(tiny: tuple[Path, LibraryDeps]) -> None:
     for sandbox in (Sandbox(), Sandbox(network="unshare")):
         with pytest.raises(ConfigError, match="bubblewrap"):
             LibraryRechecker(sandbox, deps=tiny[1]).check(tiny_ctx(tiny[0], "later"), ["reflexivity."])
+
+
+def test_loaded_libraries_parse() -> None:
+    from llemma_prover.backends.coq.library_check import _loaded_libraries
+
+    out = "x\nLoaded library files: \n  Coq.Init.Prelude\n  LlemmaCheck\nAxioms:\n"
+    assert _loaded_libraries(out) == ["Coq.Init.Prelude", "LlemmaCheck"]
+    assert _loaded_libraries("no such answer") == []

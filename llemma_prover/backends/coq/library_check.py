@@ -531,6 +531,13 @@ class LibraryRechecker:
             return _result(False, t0, why, report.axioms, bad)
         text, used = split_assumptions(_require_ok("print (proof library)", printed))
         loaded = _loaded_libraries(text)
+        if CHECK_MODULE not in loaded:  # fail closed: not the answer Print Libraries gives
+            return _result(
+                False,
+                t0,
+                f"print (proof library): no list of loaded libraries naming {CHECK_MODULE}",
+                report.axioms,
+            )
         forbidden = self.graph(ctx).dependant_modules(ctx.rel)
         own = sorted(m for m in loaded if m in forbidden)
         if own:
