@@ -250,6 +250,10 @@ def test_cli_end_to_end_in_process_resume_and_report(tiny: Path, tmp_path: Path)
     assert len(recs) == 7
     assert recs["B.v:double_2"]["file"] == "B.v" and recs["B.v:double_2"]["library"] == "Tiny"
     assert recs["A.v:k_is_3"]["proof"]  # the bank closes it with the section hypothesis in context
+    assert recs["A.v:k_is_3"]["status"] == "proved" and recs["A.v:k_is_3"]["check"]["ok"]
+    proof_file = (out / "proofs" / "A.v_k_is_3.v").read_text()
+    assert proof_file.startswith("(* Tiny/A.v:11: proved in its file's context")
+    assert "Lemma k_is_3 : k = 3." in proof_file
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["library"]["lemmas"] == list(recs) and cfg["split"] == "Tiny-test"
     # interrupted after two records: the same command resumes with the five others only

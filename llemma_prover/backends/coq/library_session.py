@@ -44,7 +44,7 @@ from ..sandbox import Sandbox, sandbox_for
 from .ide import MAX_ANSWER_CHARS, CoqFailure, Goals, IdeTop, Sentence, ide_executable_for
 from .library_check import LemmaContext, LibraryRechecker
 from .pool import Session
-from .recheck import final_tactics
+from .recheck import final_tactics, proof_file
 from .sentences import InvalidTactic, validate_tactic
 from .settings import COMMAND_TIMEOUT_S, reset_counters
 from .states import StateTree, goal_texts
@@ -369,6 +369,13 @@ class LibrarySession(CoqText, ProverBackend):
 
     def tactics_to(self, state_id: int) -> list[str]:
         return self._states.tactics_to(state_id)
+
+    @classmethod
+    def proof_text(cls, theorem: Theorem, proof: Sequence[str]) -> str:
+        """The proof file of a run directory: where the lemma is (its file's text before it is its
+        context, not repeated here), the statement sentence and the tactics the check compiled."""
+        where = f"(* {theorem.source}: proved in its file's context (llemma-prover prove --library) *)"
+        return proof_file(where, theorem.statement, final_tactics(proof))
 
     def check(self, theorem: Theorem, proof: Sequence[str]) -> CheckResult:
         """The in-context check (``library_check.LibraryRechecker``) of ``proof`` for the open lemma
