@@ -164,6 +164,20 @@ def test_best_spinning_workers_cost_one_candidate() -> None:
     assert isinstance(good, ProofFinished)
 
 
+#: CoqHammer's ``best`` workers run the ``simp:`` tactic; this one overflows the stack in each (the
+#: overflow unwinds into the worker's copy of coqidetop, which then reads and answers our calls)
+STACK_OVERFLOW_IN_WORKERS = "best simp: (let y := eval vm_compute in (Nat.iter 2000000 S 0) in idtac)"
+
+
+@pytest.mark.coq
+@needs_hammer
+def test_stack_overflow_in_forked_workers_costs_one_candidate() -> None:
+    wall, bad, good = _hostile_then_good(STACK_OVERFLOW_IN_WORKERS, 2)
+    assert isinstance(bad, TacticError | TacticTimeout)
+    assert wall <= 2 + 2 + KILL_SLACK_S, wall
+    assert isinstance(good, ProofFinished)  # not "Error: Stack overflow." from a stray copy
+
+
 @pytest.mark.coq
 def test_par_waits_no_longer_than_the_tactic_timeout() -> None:
     wall, bad, good = _hostile_then_good("par: do 2000000000 idtac", 1)
@@ -186,7 +200,7 @@ def test_an_answer_read_while_workers_live_is_a_desync() -> None:
         got = list(ide.split_sentences(NT237.statement + "\nProof.", ide.root_state, time.monotonic() + 60))
         tip = got[-1].state_id  # type: ignore[union-attr]
         with pytest.raises(IdeDesync):
-            ide.run_sentence("Timeout 2 ( best simp: (let rec f := (f; idtac) in f)\n)", tip,
+            ide.run_sentence(f"Timeout 2 ( {STACK_OVERFLOW_IN_WORKERS}\n)", tip,
                              time.monotonic() + 30, time.monotonic() + 4)
         peak = ide.proc.memory_peak_mb()
     finally:
@@ -336,6 +350,7 @@ HOSTILE = [
     "best time: 100000 simp: (do 2000000000 idtac)",
     "par: do 2000000000 idtac",
     "best simp: (let rec f := (f; idtac) in f)",
+    STACK_OVERFLOW_IN_WORKERS,
 ]
 
 
