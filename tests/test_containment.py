@@ -113,6 +113,23 @@ def test_memory_of_a_forking_tree_is_held_under_the_limit() -> None:
     assert 100 < peak <= limit + 1, peak  # 4 x 120 MB asked for, never more than the limit held
 
 
+def test_v2_groups_are_written_with_the_v2_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """No cgroup v2 with controllers here: the v2 layout is written into a plain directory and read
+    back (what a v2 kernel is told: ``cgroup.subtree_control`` of the per-run parent, ``pids.max``,
+    ``memory.max``, ``cpu.max``)."""
+    parent = tmp_path / "llemma-prover-1-abcdef"
+    limits = TreeLimits(max_tasks=7, memory_mb=3, cpus=0.5)
+    cg = Cgroups(version="v2", parents=(("", str(parent)),), limits=limits)
+    group = cg.create()
+    (d,) = group.dirs
+    assert (parent / "cgroup.subtree_control").read_text() == "+pids +memory +cpu"
+    from pathlib import Path
+
+    read = {f: (Path(d) / f).read_text() for f in ("pids.max", "memory.max", "cpu.max")}
+    assert read == {"pids.max": "7", "memory.max": str(3 * 1024 * 1024), "cpu.max": "50000 100000"}
+    assert group.procs_file == os.path.join(d, "cgroup.procs")
+
+
 def test_sandbox_records_the_tree_mechanism() -> None:
     sb = Sandbox.detect(tree=TreeLimits(memory_mb=1024))
     tree = sb.describe()["process_tree"]
