@@ -214,13 +214,12 @@ def _resolve_hammer(choice: str, backend: str) -> bool:
 
 
 def _resolve_drafter_name(requested: str) -> tuple[str, str]:
-    if requested != "auto":
-        return requested, "requested"
-    from ..generators.registry import detect_gpu
+    """``--generator auto`` as ``prove`` resolves it (``resolve_auto``): the model on a GPU machine, else
+    no drafts (the ``none`` drafter: one hole per problem, pure automation)."""
+    from ..generators.registry import detect_gpu, resolve_auto
 
-    if detect_gpu():
-        return "llemma", "auto: a GPU is visible"
-    return "none", "auto: no GPU, so no model drafts; one hole per problem (pure automation)"
+    name, why = resolve_auto(requested, gpus=int(detect_gpu()), without_model="none")
+    return name, why or "requested"
 
 
 def _repo_root() -> Path:

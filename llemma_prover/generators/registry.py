@@ -25,16 +25,18 @@ from .base import TacticGenerator
 log = logging.getLogger(__name__)
 
 
-def resolve_auto(requested: str, *, gpus: int, model_failed: str | None = None) -> tuple[str, str | None]:
+def resolve_auto(requested: str, *, gpus: int, model_failed: str | None = None,
+                 without_model: str = "bank") -> tuple[str, str | None]:
     """``(generator, why)``: ``--generator auto`` resolved on a machine with ``gpus`` GPUs, where a model
     chosen by auto already failed to start when ``model_failed`` says why; any other name as it is,
-    with no reason (``why`` is None exactly when nothing was resolved)."""
+    with no reason (``why`` is None exactly when nothing was resolved). ``without_model``: what auto
+    means without a model (``prove``: the bank; ``autoformalize``: its ``none`` drafter)."""
     if not is_auto(requested):
         return requested, None
     if model_failed:
-        return "bank", f"auto: {model_failed}"
+        return without_model, f"auto: {model_failed}"
     if gpus == 0:
-        return "bank", "auto: no GPU found"
+        return without_model, "auto: no GPU found"
     return "llemma", "auto: GPU found"
 
 
