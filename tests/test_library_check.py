@@ -407,3 +407,10 @@ def test_loaded_libraries_parse() -> None:
     out = "x\nLoaded library files: \n  Coq.Init.Prelude\n  LlemmaCheck\nAxioms:\n"
     assert _loaded_libraries(out) == ["Coq.Init.Prelude", "LlemmaCheck"]
     assert _loaded_libraries("no such answer") == []
+
+
+def test_graph_without_a_writable_cache(tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    deps = LibraryDeps.build(coq_stdlib(), cache_dir=str(blocked / "cache"))
+    assert "ZArith/BinInt.v" in deps.dependants("ZArith/BinInt.v")

@@ -110,10 +110,13 @@ class LibraryDeps:
                 pass  # a damaged cache file is rebuilt below
         deps = cls._compute(source, libs, version, coqc)
         if use_cache:
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(json.dumps(deps._to_json()), encoding="utf-8")
-            os.replace(tmp, cached)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                tmp = cached.with_suffix(f".tmp{os.getpid()}")
+                tmp.write_text(json.dumps(deps._to_json()), encoding="utf-8")
+                os.replace(tmp, cached)
+            except OSError:
+                pass  # a cache folder that cannot be written: the graph is rebuilt next time
         return deps
 
     @classmethod
