@@ -391,3 +391,34 @@ def test_automation_flag_chooses_the_modules_and_needs_library(tiny: Path, tmp_p
                   "--out", str(tmp_path / "bad"), env=env, timeout=120)
     assert bad.returncode == 2 and "--automation needs --library" in bad.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_file_that_stops_loading_records_the_rest_as_errors(tmp_path: Path) -> None:
+    """The walk of a job meets a sentence that does not load (here: the file changed after its scan):
+    the lemmas before it are searched, every later one gets an error record; nothing raises."""
+    lib = tmp_path / "Brk"
+    lib.mkdir()
+    good = ("Lemma one : 1 = 1.\nProof. reflexivity. Qed.\n"
+            "Definition pad := 0.\n"
+            "Lemma two : 2 = 2.\nProof. reflexivity. Qed.\n"
+            "Lemma three : 3 = 3.\nProof. reflexivity. Qed.\n")
+    (lib / "F.v").write_text(good)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LLEMMA_PROVER_CACHE", str(tmp_path / "cache"))
+        plan = plan_library(LibraryConfig(library=str(lib), files=("F.v",)), ProverConfig(tactic_timeout=2))
+    scan = plan.scans[0]
+    # the copy the job walks (the compiled one), changed after the scan: same length, so the spans still
+    # fit, but "pad" now refers to a name that does not exist
+    Path(scan.job.path).write_text(good.replace("Definition pad := 0.", "Definition pad := q."))
+    file = library_file(plan.source, scan.job, ())
+    chunk = FileChunk(file, tuple(scan.lemmas), tuple(lem.key for lem in scan.lemmas), 0)
+    cfg = RunConfig(split="Brk-test", backend="coq", workers=0,
+                    search=SearchConfig(candidates=4, max_expansions=2, time_budget=30.0),
+                    prover=ProverConfig(tactic_timeout=2), library=LibraryConfig(library=str(lib)))
+    res = LibraryJob(chunk, cfg, {}).run(LibraryContext(Spy({"1 = 1": ["reflexivity"]})), 1).results
+    by = {r.record.theorem: r.record for r in res}
+    assert list(by) == ["F.v:one", "F.v:two", "F.v:three"]
+    assert by["F.v:one"].status.value == "proved"
+    for key in ("F.v:two", "F.v:three"):
+        assert by[key].status.value == "error" and by[key].reason.value == "start_failed", by[key]
+        assert "could not be replayed" in by[key].error and "line 3" in by[key].error
