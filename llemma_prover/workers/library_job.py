@@ -149,7 +149,7 @@ class LibraryJob:
                         learned += self._learn(generator, lem)
                     continue
                 try:
-                    session.open_lemma(_located(lem))
+                    session.open_lemma(_span(lem))
                 except ProverError as exc:
                     broken = _one_line(exc)
                     out.append(self._unreachable(lem, broken, attempt))
@@ -188,7 +188,8 @@ class LibraryJob:
         return JobResult(self._located(rec, lemma), None, None, "")
 
 
-def _located(lemma: Lemma) -> LibraryLemma:
+def _span(lemma: Lemma) -> LibraryLemma:
+    """Where ``lemma`` is in its file, as the session needs it."""
     return LibraryLemma(key=lemma.key, name=lemma.name, start=lemma.start, stmt_end=lemma.stmt_end,
                         end=lemma.end)
 
