@@ -183,7 +183,6 @@ class Cgroups:
             "max_tasks": self.limits.max_tasks,
             "memory_mb": self.limits.memory_mb,
             "cpus": self.limits.cpus,
-            "parent": os.path.basename(self.parents[0][1]),
         }
 
 
