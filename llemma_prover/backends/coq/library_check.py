@@ -51,7 +51,9 @@ is), coqchk and the print files read the compiled ``.vo`` as data.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -64,7 +66,7 @@ from ...core.errors import ConfigError
 from ...core.types import CheckResult
 from ..process import ManagedProcess, ProcessError, ProcessOutputLimit, ProcessTimeout
 from ..sandbox import Sandbox
-from .ide import Added, IdeTop
+from .ide import Added, IdeTop, Sentence
 from .library_deps import LibraryDeps
 from .recheck import (
     CHECK_MODULE,
@@ -77,6 +79,7 @@ from .recheck import (
 from .sentences import InvalidTactic
 
 __all__ = [
+    "BatchItem",
     "LemmaContext",
     "LibraryRechecker",
     "ReferenceFacts",
@@ -93,6 +96,9 @@ MAX_COMPILE_OUTPUT = 4 * 1024 * 1024
 MAX_PRINT_OUTPUT = 32 * 1024 * 1024
 _PREDICATIVE = "Set is predicative"
 _PRINT_FILE = "LlemmaPrint.v"
+#: the folder of the reference cache under the user cache dir, and its format (bump on a change)
+REFERENCE_CACHE = "library-references"
+REFERENCE_CACHE_FORMAT = "1"
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,17 @@ class LemmaContext:
     name: str
     #: automation modules ``Require Import``ed before the prefix for the search (``automation_header``)
     automation: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One proof of a batch (``LibraryRechecker.check_batch``): the lemma in context, the model's
+    tactics, and ``end``, the offset in the file where the lemma's original proof ends (the prefix of a
+    later lemma of the batch contains this lemma's statement and original proof up to ``end``)."""
+
+    ctx: LemmaContext
+    tactics: tuple[str, ...]
+    end: int
 
 
 def automation_header(automation: Sequence[str]) -> str:
@@ -356,6 +373,8 @@ class LibraryRechecker:
         deps: LibraryDeps | None = None,
         hide: bool = True,
         packages: Sequence[str] = ("Hammer",),
+        cache_dir: str | None = None,
+        disk_cache: bool = True,
     ) -> None:
         self.sandbox = sandbox
         self.coqbin = coqbin
@@ -365,9 +384,18 @@ class LibraryRechecker:
         self.packages = tuple(packages)
         #: the reference's facts per lemma (prefix + statement), computed on the lemma's first check
         self.reference_cache: dict[str, ReferenceFacts] = {}
-        #: seconds spent per step, summed over checks
-        self.times: dict[str, float] = {"compile": 0.0, "structure": 0.0, "kernel": 0.0, "checks": 0.0}
+        #: where references are cached on disk (``None``: in memory only); see ``_reference_key``
+        self.cache_dir: str | None = (
+            (cache_dir or os.path.join(_user_cache(), REFERENCE_CACHE)) if disk_cache else None
+        )
+        #: seconds spent per step, summed over checks; ``references``: reference compiles run
+        self.times: dict[str, float] = {
+            "compile": 0.0, "structure": 0.0, "kernel": 0.0, "checks": 0.0, "references": 0.0,
+            "batches": 0.0, "batch_fallbacks": 0.0,
+        }
         self._graphs: dict[tuple[str, str, str], LibraryDeps] = {}
+        #: why the last batch was refused (then checked lemma by lemma), "" if none was
+        self.last_batch_refusal = ""
 
     def _bin(self, name: str) -> str:
         return os.path.join(self.coqbin, name) if self.coqbin else name
@@ -453,10 +481,8 @@ class LibraryRechecker:
         t0: float,
         parse_structure: bool,
     ) -> CheckResult:
-        key = hashlib.sha256(
-            "\0".join([ctx.library, ctx.rel, *ctx.args, files.header, files.lines[0], files.ends]).encode()
-        ).hexdigest()
-        cached = self.reference_cache.get(key)
+        key = self._reference_key(ctx, files.reference, sandbox)
+        cached = self._cached_reference(key)
         proof_dir = _mkdir(root, "proof")
         ref_dir = _mkdir(root, "ref")
         t = time.monotonic()
@@ -507,7 +533,7 @@ class LibraryRechecker:
                 unsafe=frozenset(ref.unsafe),
                 printed=_normal(_require_ok("print (reference)", results[3])),
             )
-            self.reference_cache[key] = cached
+            self._store_reference(key, cached)
         return self._judge(ctx, files, cached, results[0], results[1], t0)
 
     def _judge(
@@ -557,6 +583,290 @@ class LibraryRechecker:
                 report.axioms,
             )
         return _result(True, t0, "", used)
+
+    # -- the batch ----------------------------------------------------------------------------------
+    def check_batch(self, items: Sequence[BatchItem]) -> list[CheckResult]:
+        """The check of several proofs of lemmas of one file at once (same guarantees as ``check``).
+
+        One proof file: the file up to the last lemma's statement, every batched lemma's original
+        proof replaced by ``Proof using All.`` + its model proof + ``Qed.`` (other lemmas keep their
+        original proofs), then the last lemma's model proof; one reference: the same text with every
+        batched lemma ``Admitted``; one structure parse of every model line; one coqchk of each (the
+        allowed axioms: the reference's minus every batched lemma); one print per library showing every
+        batched lemma's type. Any refusal of the batch (a hostile proof, a later original proof that
+        ``Proof using All.`` broke, ...) falls back to ``check`` of each lemma on its own, so a proof can
+        only make its own lemma fail. A batch's time is split evenly over its lemmas (``elapsed``); an
+        accepted batch says ``batched: N`` in each result's message."""
+        t0 = time.monotonic()
+        if len(items) == 1:
+            return [self.check(items[0].ctx, items[0].tactics)]
+        if not items:
+            return []
+        self.times["batches"] += 1
+        why = ""
+        try:
+            results = self._batch(items, t0)
+        except _Failed as exc:
+            why = str(exc)
+        except ConfigError:
+            raise
+        else:
+            return results
+        self.times["batch_fallbacks"] += 1
+        self.last_batch_refusal = why
+        share = (time.monotonic() - t0) / len(items)
+        out = []
+        for item in items:
+            res = self.check(item.ctx, item.tactics)
+            out.append(dataclasses.replace(res, elapsed=res.elapsed + share))
+        return out
+
+    def _batch(self, items: Sequence[BatchItem], t0: float) -> list[CheckResult]:
+        deadline = t0 + self.timeout_s
+        last = items[-1].ctx
+        sentences: list[list[str]] = []
+        for item in items:
+            try:
+                sentences.append([tactic_sentence(t) for t in final_tactics(item.tactics)])
+            except InvalidTactic as exc:
+                raise _Failed(f"rejected: {exc}") from exc
+            if not sentences[-1]:
+                raise _Failed("rejected: no tactic")
+        for a, b in zip(items, items[1:], strict=False):
+            same = (a.ctx.library, a.ctx.rel, a.ctx.root, a.ctx.args, a.ctx.automation) == (
+                b.ctx.library, b.ctx.rel, b.ctx.root, b.ctx.args, b.ctx.automation)
+            start = len(a.ctx.prefix)
+            if not same or not (start + len(a.ctx.statement) <= a.end <= len(b.ctx.prefix)) or not (
+                b.ctx.prefix.startswith(a.ctx.prefix + a.ctx.statement)
+            ):
+                raise _Failed("the lemmas are not of one file, in file order")
+        kernel: list[str] = []
+        for item in items[:-1]:
+            blocks = _scan(item.ctx.prefix)
+            if any(b.kind != "Section" and rep is not None for b, (_, _, rep) in blocks):
+                raise _Failed(f"{item.ctx.name} is in a functor, module type or constrained module")
+            mods = [b.name for b, _ in blocks if b.kind != "Section"]
+            kernel.append(f"{CHECK_MODULE}.{'.'.join([*mods, item.ctx.name.split('.')[-1]])}")
+        files = self._files(last, sentences[-1])
+        kernel.append(files.kernel_name)
+        if len(set(kernel)) != len(kernel):
+            raise _Failed("two batched lemmas have one kernel name")
+        # the file: trusted prefix of the last lemma, earlier batched proofs replaced (by offsets in
+        # the trusted text), the modules left open made closable
+        edits: list[tuple[int, int, str | Sequence[str]]] = [
+            (len(it.ctx.prefix) + len(it.ctx.statement), it.end, body)
+            for it, body in zip(items[:-1], sentences[:-1], strict=True)
+        ]
+        edits += [(a, b, rep) for _, (a, b, rep) in _scan(last.prefix) if rep is not None]
+        edits.sort(key=lambda e: e[0])
+
+        def text(admitted: bool) -> str:
+            out, pos = [], 0
+            for a, b, rep in edits:
+                out.append(last.prefix[pos:a])
+                if isinstance(rep, str):
+                    out.append(rep)
+                else:
+                    body = ["Admitted."] if admitted else [*rep, "Qed."]
+                    out.append("\n" + "\n".join([PROOF_USING, *body]) + "\n")
+                pos = b
+            out.append(last.prefix[pos:])
+            prefix = "".join(out)
+            prefix = prefix if prefix.endswith("\n") or not prefix else prefix + "\n"
+            return automation_header(last.automation) + prefix
+
+        proof_text = text(False) + "\n".join(files.lines) + "\n" + files.ends
+        reference = text(True) + "\n".join([files.lines[0], PROOF_USING, "Admitted."]) + "\n" + files.ends
+        root = tempfile.mkdtemp(prefix="llemma-libbatch-")
+        try:
+            sandbox = self.sandbox_for(last)
+            return self._check_batch(items, sentences, kernel, proof_text, reference, sandbox, root,
+                                     deadline, t0)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+    def _check_batch(self, items: Sequence[BatchItem], sentences: Sequence[Sequence[str]],
+                     kernel: Sequence[str], proof_text: str, reference: str, sandbox: Sandbox, root: str,
+                     deadline: float, t0: float) -> list[CheckResult]:
+        last = items[-1].ctx
+        key = self._reference_key(last, reference, sandbox)
+        cached = self._cached_reference(key)
+        proof_dir, ref_dir = _mkdir(root, "proof"), _mkdir(root, "ref")
+        t = time.monotonic()
+        jobs = [self._compile(last, proof_dir, proof_text)]
+        if cached is None:
+            jobs.append(self._compile(last, ref_dir, reference))
+        procs = self._start(jobs, sandbox)
+        try:
+            ts = time.monotonic()
+            problem = self._batch_structure(items, sentences, sandbox, deadline)
+            self.times["structure"] += time.monotonic() - ts
+            if problem is not None:
+                raise _Failed(f"not statement + Proof + tactic sentences + Qed.: {problem}")
+            compiled = self._collect(jobs, procs, deadline)
+        finally:
+            for proc in procs:
+                proc.close()
+        self.times["compile"] += time.monotonic() - t
+        _require_ok("coqc (batch proof file)", compiled[0])
+        if cached is None:
+            _require_ok("coqc (batch reference)", compiled[1])
+        t = time.monotonic()
+        common = _print_file(kernel[0]).replace(
+            f"Check @{kernel[0]}.\n", "".join(f"Check @{k}.\n" for k in kernel))
+        kernel_jobs = [
+            self._coqchk(last, _mkdir(root, "chk-proof"), proof_dir),
+            self._print(last, _mkdir(root, "print-proof"), proof_dir,
+                        common + "".join(_assumptions(k) for k in kernel)),
+        ]
+        if cached is None:
+            kernel_jobs += [
+                self._coqchk(last, _mkdir(root, "chk-ref"), ref_dir),
+                self._print(last, _mkdir(root, "print-ref"), ref_dir, common),
+            ]
+        results = self._run(kernel_jobs, sandbox, deadline)
+        self.times["kernel"] += time.monotonic() - t
+        if cached is None:
+            ref = _require_report("coqchk (batch reference)", results[2])
+            if ref.theory != _PREDICATIVE:
+                raise _Failed(f"the reference itself is not predicative: {ref.theory}")
+            missing = [k for k in kernel if k not in ref.axioms]
+            if missing:
+                raise _Failed(f"the batch reference does not admit {missing}")
+            cached = ReferenceFacts(
+                allowed_axioms=frozenset(a for a in ref.axioms if a not in kernel),
+                unsafe=frozenset(ref.unsafe),
+                printed=_normal(_require_ok("print (batch reference)", results[3])),
+            )
+            self._store_reference(key, cached)
+        report = _require_report("coqchk (batch proof library)", results[0])
+        bad = [u for u in report.unsafe if u not in cached.unsafe]
+        bad += [a for a in report.axioms if a not in cached.allowed_axioms]
+        if report.theory != _PREDICATIVE:
+            bad.append(f"Theory: {report.theory}")
+        if bad:
+            raise _Failed(f"the batch depends on what the file's context does not bring in: {bad[:5]}")
+        text = _require_ok("print (batch proof library)", results[1])
+        used: list[tuple[str, ...]] = []
+        for _ in kernel:
+            text, axioms = split_assumptions(text)
+            if axioms is None:
+                raise _Failed("print (batch proof library): no Print Assumptions answer")
+            used.append(axioms)
+        used.reverse()
+        forbidden = self.graph(last).dependant_modules(last.rel)
+        own = sorted(m for m in _loaded_libraries(text) if m in forbidden)
+        if own:
+            raise _Failed(f"the batch's library loads {own}")
+        if _normal(text) != cached.printed:
+            raise _Failed(f"the batch's types differ: {_first_difference(cached.printed, text)}")
+        share = (time.monotonic() - t0) / len(items)
+        return [
+            CheckResult(ok=True, checker="coqchk-library", elapsed=share, message=f"batched: {len(items)}",
+                        axioms=tuple(u))
+            for u in used
+        ]
+
+    def _batch_structure(self, items: Sequence[BatchItem], sentences: Sequence[Sequence[str]],
+                         sandbox: Sandbox, deadline: float) -> str | None:
+        """Step 1 for every lemma of a batch in one coqidetop: after automation + the (closable) prefix
+        of the first lemma, each lemma's lines are added unexecuted, the document goes back, and the
+        file's trusted text up to the next lemma is run."""
+        first = items[0].ctx
+        per = [self._files(it.ctx, list(sen)) for it, sen in zip(items, sentences, strict=True)]
+        for k, files in enumerate(per):
+            for i, line in enumerate(files.lines[2:-1], start=3):
+                if not line.lstrip().startswith("(") and not re.match(r"^[^(]*:\s*\(", line):
+                    return f"{items[k].ctx.name}: sentence {i} is not a parenthesised tactic: {line[:200]!r}"
+        proc = ManagedProcess(
+            IdeTop.argv(self._bin("coqidetop.opt"), *first.args, "-l", "header.v"),
+            private_tmpdir=True,
+            sandbox=sandbox,
+            stderr_file=True,
+            read_only=(first.root,),
+        )
+        workdir = proc.workdir
+        assert workdir is not None
+        with open(os.path.join(workdir, "header.v"), "w", encoding="utf-8") as fh:
+            fh.write(per[0].header)
+        ide = IdeTop(proc)
+        try:
+            base = ide.start(deadline)
+            for k, files in enumerate(per):
+                tip = base
+                for i, line in enumerate(files.lines):
+                    if not line.endswith("."):
+                        return f"{items[k].ctx.name}: sentence {i + 1} does not end with a period"
+                    problem = ide.parses_to_end(line[:-1], tip, deadline)
+                    if problem is not None:
+                        return (f"{items[k].ctx.name}: Coq's parser does not read sentence {i + 1} as one "
+                                f"({problem.message}): {line[:300]!r}")
+                    added = ide.add(line, tip, deadline)
+                    if not isinstance(added, Added):
+                        return f"{items[k].ctx.name}: Coq's parser refuses sentence {i + 1}: {added.message}"
+                    tip = added.state_id
+                if k + 1 == len(per):
+                    break
+                failure = ide.edit_at(base, deadline)
+                if failure is not None:
+                    return f"cannot go back: {failure.message}"
+                nxt = items[k + 1].ctx.prefix[len(items[k].ctx.prefix):]
+                for got in ide.split_sentences(nxt, base, deadline):
+                    if not isinstance(got, Sentence):
+                        return f"the file's text before {items[k + 1].ctx.name} does not run: {got.message}"
+                    base = got.state_id
+        except ProcessError as exc:
+            return f"coqidetop failed: {exc} {proc.stderr_tail()[-500:]}"
+        finally:
+            ide.close()
+        return None
+
+    # -- the reference cache ------------------------------------------------------------------------
+    def _reference_key(self, ctx: LemmaContext, reference: str, sandbox: Sandbox) -> str:
+        """sha256 of everything the reference's facts depend on: its text (automation, prefix,
+        statement, ends), the file's arguments, the library and its root, the Coq version and the
+        files hidden from it."""
+        h = hashlib.sha256(f"{REFERENCE_CACHE_FORMAT}\0{self.graph(ctx).coq_version}".encode())
+        for part in (ctx.library, ctx.logical, ctx.root, ctx.rel, *ctx.args, reference, *sandbox.hidden):
+            h.update(b"\0" + part.encode())
+        return h.hexdigest()
+
+    def _cached_reference(self, key: str) -> ReferenceFacts | None:
+        cached = self.reference_cache.get(key)
+        if cached is not None or self.cache_dir is None:
+            return cached
+        try:
+            with open(os.path.join(self.cache_dir, f"{key}.json"), encoding="utf-8") as fh:
+                data = json.load(fh)
+            cached = ReferenceFacts(
+                allowed_axioms=frozenset(str(a) for a in data["allowed_axioms"]),
+                unsafe=frozenset(str(u) for u in data["unsafe"]),
+                printed=str(data["printed"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # absent or damaged: compiled again
+        if data.get("key") != key:
+            return None
+        self.reference_cache[key] = cached
+        return cached
+
+    def _store_reference(self, key: str, facts: ReferenceFacts) -> None:
+        """Kept in memory and written atomically to the disk cache (only our process writes it, from
+        the trusted reference compile: no model text reaches a reference)."""
+        self.reference_cache[key] = facts
+        self.times["references"] += 1
+        if self.cache_dir is None:
+            return
+        data = {"key": key, "allowed_axioms": sorted(facts.allowed_axioms),
+                "unsafe": sorted(facts.unsafe), "printed": facts.printed}
+        try:
+            os.makedirs(self.cache_dir, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", dir=self.cache_dir)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(data, fh)
+            os.replace(tmp, os.path.join(self.cache_dir, f"{key}.json"))
+        except OSError:
+            pass  # the cache is an optimisation; the in-memory copy stands
 
     # -- step 1 -------------------------------------------------------------------------------------
     def _structure(self, ctx: LemmaContext, files: _Files, sandbox: Sandbox, deadline: float) -> str | None:
@@ -733,6 +1043,11 @@ def _loaded_libraries(text: str) -> list[str]:
             break
         out.append(line.strip())
     return out
+
+
+def _user_cache() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "llemma-prover")
 
 
 def _mkdir(root: str, name: str) -> str:
