@@ -117,6 +117,8 @@ def finish_record(theorem: Theorem, backend: ProverBackend, run_config: RunConfi
             check = CheckResult(ok=False, checker=backend.name, elapsed=0.0, message=_one_line(exc))
         if check.ok:
             status = Status.PROVED
+        elif check.checker == "deferred":  # library mode: checked with the job's other proofs
+            reason = Reason.CHECK_FAILED
         else:
             reason = Reason.CHECK_FAILED
             log.warning("%s: the search found a proof but the re-check rejected it: %s",

@@ -21,11 +21,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..backends.coq.library_session import LibraryLemma, LibrarySession
+from ..backends.coq.library_session import DEFERRED, LibraryLemma, LibrarySession
 from ..core.config import GeneratorConfig, ProverConfig, RunConfig
 from ..core.errors import ProverError
 from ..core.records import TheoremRecord
-from ..core.types import Reason, Status, Theorem, TimeSplit
+from ..core.types import CheckResult, Reason, Status, Theorem, TimeSplit
 from ..generators.base import TacticGenerator
 from ..library.lemmas import Lemma
 from ..library.plan import FileChunk
@@ -129,6 +129,7 @@ class LibraryJob:
         generator.forget_learned()
         session = LibrarySession(cfg.prover, self.chunk.file, rechecker=context.checker(cfg.prover),
                                  replay_timeout=cfg.library.replay_timeout if cfg.library else 900.0)
+        session.defer_checks = True  # checked together after the walk (``_settle``)
         wanted = set(self.chunk.attempt)
         out: list[JobResult] = []
         broken = ""
@@ -170,7 +171,35 @@ class LibraryJob:
                 learned += self._learn(generator, lem)
         finally:
             session.close()
-        return LibraryJobResult(tuple(out))
+        return LibraryJobResult(tuple(self._settle(session, out)))
+
+    def _settle(self, session: LibrarySession, out: list[JobResult]) -> list[JobResult]:
+        """The deferred checks of the job's proofs, run as one batch; each record gets its own result
+        (``PROVED`` only if it passed), ``time.check`` its share of the batch."""
+        deferred = [i for i, res in enumerate(out)
+                    if res.record.check is not None and res.record.check.checker == DEFERRED]
+        if not deferred:
+            return out
+        checks = session.check_deferred()
+        cfg = self.run_config
+        lemmas = {lem.key: lem for lem in self.chunk.lemmas}
+        for i in deferred:
+            rec = out[i].record
+            check = checks.get(rec.theorem)
+            if check is None:  # never: every deferred proof is in the batch; not counted if it were not
+                check = CheckResult(ok=False, checker="coqchk-library", elapsed=0.0, message="not checked")
+            t = replace(rec.time, check=check.elapsed, total=rec.time.total + check.elapsed)
+            proof_text = None
+            if check.ok:
+                rec = replace(rec, status=Status.PROVED, reason=Reason.PROVED, check=check, time=t)
+                assert rec.proof is not None
+                proof_text = session.proof_text(lemma_theorem(lemmas[rec.theorem], cfg.split), rec.proof)
+            else:
+                log.warning("%s: the search found a proof but the re-check rejected it: %s",
+                            rec.theorem, check.message[:300])
+                rec = replace(rec, check=check, time=t)
+            out[i] = replace(out[i], record=rec, proof_text=proof_text)
+        return out
 
     def _learn(self, generator: TacticGenerator, lemma: Lemma) -> int:
         if not (self.run_config.library and self.run_config.library.online_learning):

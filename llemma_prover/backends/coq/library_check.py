@@ -641,9 +641,13 @@ class LibraryRechecker:
             ):
                 raise _Failed("the lemmas are not of one file, in file order")
         kernel: list[str] = []
+        # a functor, module type or constrained module is made closable only where it is still open
+        # at the last lemma (``closable_prefix``): an earlier lemma inside one closed before is refused
+        reopened = {span[0] for _, span in _scan(last.prefix) if span[2] is not None}
         for item in items[:-1]:
             blocks = _scan(item.ctx.prefix)
-            if any(b.kind != "Section" and rep is not None for b, (_, _, rep) in blocks):
+            if any(b.kind != "Section" and rep is not None and a not in reopened
+                   for b, (a, _, rep) in blocks):
                 raise _Failed(f"{item.ctx.name} is in a functor, module type or constrained module")
             mods = [b.name for b, _ in blocks if b.kind != "Section"]
             kernel.append(f"{CHECK_MODULE}.{'.'.join([*mods, item.ctx.name.split('.')[-1]])}")

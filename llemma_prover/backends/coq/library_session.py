@@ -42,7 +42,7 @@ from ..base import ProverBackend
 from ..process import ManagedProcess, ProcessError
 from ..sandbox import Sandbox, sandbox_for
 from .ide import MAX_ANSWER_CHARS, CoqFailure, Goals, IdeTop, Sentence, ide_executable_for
-from .library_check import LemmaContext, LibraryRechecker
+from .library_check import BatchItem, LemmaContext, LibraryRechecker
 from .pool import Session
 from .recheck import final_tactics, proof_file
 from .sentences import InvalidTactic, validate_tactic
@@ -51,8 +51,10 @@ from .states import StateTree, goal_texts
 from .step import CandidateFailed, Stepper
 from .text import CoqText
 
-__all__ = ["LibraryFile", "LibraryLemma", "LibraryReplayError", "LibrarySession"]
+__all__ = ["DEFERRED", "LibraryFile", "LibraryLemma", "LibraryReplayError", "LibrarySession"]
 
+#: the ``checker`` of the placeholder result of a deferred check (never ok)
+DEFERRED = "deferred"
 #: counters of a library session besides the Coq backend's (``settings.COUNTERS``)
 LIBRARY_COUNTERS = ("prefix_replays", "prefix_replay_s", "walk_s")
 
@@ -289,6 +291,10 @@ class LibrarySession(CoqText, ProverBackend):
                            self._executable)
         self._steps = Stepper(config, self._states, self._walk, self._stats)  # type: ignore[arg-type]
         self._lemma: LibraryLemma | None = None
+        #: ``True``: ``check`` only records the proof (a failed ``DEFERRED`` result) and
+        #: ``check_deferred`` checks every recorded proof at once (``LibraryRechecker.check_batch``)
+        self.defer_checks = False
+        self._deferred: list[tuple[str, BatchItem]] = []
 
     def _reset_stats(self) -> None:
         reset_counters(self._stats)
@@ -393,16 +399,39 @@ class LibrarySession(CoqText, ProverBackend):
                            prefix=self.source[:lemma.start],
                            statement=self.source[lemma.start:lemma.stmt_end],
                            name=lemma.name, automation=f.automation)
-        if self._rechecker is None:
-            self._rechecker = LibraryRechecker(sandbox_for(self.config),
-                                               coqbin=_coqbin(self.config.executable),
-                                               timeout_s=self.config.check_timeout)
+        if self.defer_checks:
+            self._deferred.append((lemma.key, BatchItem(ctx, tuple(tactics), lemma.end)))
+            return CheckResult(ok=False, checker=DEFERRED, elapsed=0.0,
+                               message="deferred to the batch check at the end of the job")
         try:
-            result: CheckResult = self._rechecker.check(ctx, tactics)
+            result: CheckResult = self.rechecker().check(ctx, tactics)
         except ConfigError as exc:  # no bubblewrap to hide the installed copy: nothing is counted
             return CheckResult(ok=False, checker="coqchk", elapsed=time.monotonic() - t0,
                                message=f"not checked: {exc}")
         return result
+
+    def rechecker(self) -> LibraryRechecker:
+        if self._rechecker is None:
+            self._rechecker = LibraryRechecker(sandbox_for(self.config),
+                                               coqbin=_coqbin(self.config.executable),
+                                               timeout_s=self.config.check_timeout)
+        checker: LibraryRechecker = self._rechecker
+        return checker
+
+    def check_deferred(self) -> dict[str, CheckResult]:
+        """The check of every proof ``check`` deferred, by lemma key (one batch; a refused batch is
+        checked lemma by lemma, see ``LibraryRechecker.check_batch``); the deferred list is emptied."""
+        pending, self._deferred = self._deferred, []
+        if not pending:
+            return {}
+        t0 = time.monotonic()
+        try:
+            results = self.rechecker().check_batch([item for _, item in pending])
+        except ConfigError as exc:  # no bubblewrap to hide the installed copy: nothing is counted
+            share = (time.monotonic() - t0) / len(pending)
+            return {key: CheckResult(ok=False, checker="coqchk", elapsed=share, message=f"not checked: {exc}")
+                    for key, _ in pending}
+        return {key: res for (key, _), res in zip(pending, results, strict=True)}
 
     def _checked_lemma(self, theorem: Theorem) -> LibraryLemma:
         lemma = self._lemma
