@@ -66,7 +66,7 @@ from ...core.errors import ConfigError
 from ...core.types import CheckResult
 from ..process import ManagedProcess, ProcessError, ProcessOutputLimit, ProcessTimeout
 from ..sandbox import Sandbox
-from .ide import Added, IdeTop, Sentence
+from .ide import Added, IdeTop
 from .library_deps import LibraryDeps
 from .recheck import (
     CHECK_MODULE,
@@ -775,7 +775,7 @@ class LibraryRechecker:
                          sandbox: Sandbox, deadline: float) -> str | None:
         """Step 1 for every lemma of a batch in one coqidetop: after automation + the (closable) prefix
         of the first lemma, each lemma's lines are added unexecuted, the document goes back, and the
-        file's trusted text up to the next lemma is run."""
+        file's trusted text up to the next lemma is run (``Load``)."""
         first = items[0].ctx
         per = [self._files(it.ctx, list(sen)) for it, sen in zip(items, sentences, strict=True)]
         for k, files in enumerate(per):
@@ -814,11 +814,17 @@ class LibraryRechecker:
                 failure = ide.edit_at(base, deadline)
                 if failure is not None:
                     return f"cannot go back: {failure.message}"
-                nxt = items[k + 1].ctx.prefix[len(items[k].ctx.prefix):]
-                for got in ide.split_sentences(nxt, base, deadline):
-                    if not isinstance(got, Sentence):
-                        return f"the file's text before {items[k + 1].ctx.name} does not run: {got.message}"
-                    base = got.state_id
+                # the file's trusted text up to the next lemma, run by ``Load`` (as ``-l`` runs the
+                # header): one request instead of one per sentence
+                chunk = os.path.join(workdir, f"chunk{k}.v")
+                with open(chunk, "w", encoding="utf-8") as fh:
+                    fh.write(items[k + 1].ctx.prefix[len(items[k].ctx.prefix):])
+                loaded = ide.add(f'Load "{chunk}".', base, deadline)
+                failure = loaded if not isinstance(loaded, Added) else ide.observe(deadline)
+                if failure is not None:
+                    return f"the file's text before {items[k + 1].ctx.name} does not run: {failure.message}"
+                assert isinstance(loaded, Added)
+                base = loaded.state_id
         except ProcessError as exc:
             return f"coqidetop failed: {exc} {proc.stderr_tail()[-500:]}"
         finally:
