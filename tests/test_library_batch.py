@@ -77,6 +77,19 @@ def test_batch_of_honest_proofs_passes_at_once(
     assert checker.times["references"] == 1  # one reference compile for the three
 
 
+def test_batch_over_a_closed_constrained_module(
+    checker: LibraryRechecker, tiny: tuple[Path, LibraryDeps]  # noqa: F811
+) -> None:
+    """``in_module`` is inside ``Module M <: Empty``, closed before ``uses_earlier``: batched."""
+    items = [
+        tiny_item(tiny[0], "in_module", ["reflexivity."]),
+        tiny_item(tiny[0], "uses_earlier", ["rewrite double_0.", "reflexivity."]),
+    ]
+    results = checker.check_batch(items)
+    assert [r.ok for r in results] == [True, True], [r.message for r in results]
+    assert all(r.message == "batched: 2" for r in results), checker.last_batch_refusal
+
+
 @pytest.mark.parametrize(
     ("label", "hostile"),
     [
@@ -99,16 +112,26 @@ def test_hostile_proof_fails_only_its_own_lemma(
     assert all("batched" not in r.message for r in results)
 
 
+@pytest.mark.parametrize(
+    ("first", "sentences"),
+    [
+        ("double_0", ["Axiom cheat : forall P : Prop, P.", "( apply cheat\n)."]),
+        # inside ``Module M <: Empty``, closed before the last lemma: coqchk still sees M's lemma
+        ("in_module", ["Admitted.", "Lemma other : True.", "Proof.", "( exact I\n)."]),
+    ],
+)
 def test_kernel_refuses_a_batch_with_a_smuggled_axiom(
-    checker: LibraryRechecker, tiny: tuple[Path, LibraryDeps], monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    checker: LibraryRechecker, tiny: tuple[Path, LibraryDeps], monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    first: str, sentences: list[str],
 ) -> None:
     """The structure parse skipped and raw sentences fed: the batch's own kernel steps refuse an axiom
-    declared inside an earlier lemma's proof (coqchk lists it; the reference does not have it)."""
+    declared inside, or an admitted lemma closed by, an earlier lemma's proof (coqchk lists it; the
+    reference does not allow it)."""
     items = [
-        tiny_item(tiny[0], "double_0", ["a", "b"]),
+        tiny_item(tiny[0], first, ["x"] * len(sentences)),
         tiny_item(tiny[0], "uses_earlier", ["c"]),
     ]
-    queue = ["Axiom cheat : forall P : Prop, P.", "( apply cheat\n).", "( rewrite double_0; reflexivity\n)."]
+    queue = [*sentences, "( rewrite double_0; reflexivity\n)."]
     monkeypatch.setattr(lc, "tactic_sentence", lambda t: queue.pop(0))
     monkeypatch.setattr(checker, "_batch_structure", lambda *a, **k: None)
     with pytest.raises(lc._Failed, match="does not bring in"):
