@@ -14,8 +14,13 @@ distinct header, inside the amortized figures. CPU is the user + system time of 
 check started and reaped (``RUSAGE_CHILDREN`` before and after it; the checks run one at a time), plus,
 for the new side, the warm parsers' CPU when they are stopped at the end. Both verdicts must agree.
 
+Afterwards (``--batch N``, default 8) the same proofs go through ``Rechecker.check_batch``, up to N
+proofs of one header per call (one coqchk and one identity file per call), with a fresh ``Rechecker``
+and header cache, and the amortized CPU per proof of that is printed too.
+
 Usage: ``python bench/check_cost.py RUN_DIR [--split minif2f-valid] [--data-dir DIR] [--limit N]
-[--json OUT] [--cache-dir DIR]``. Never tune on test: take proofs from a valid run.
+[--json OUT] [--cache-dir DIR] [--batch N] [--env-axioms-too]``. Never tune on test: take proofs
+from a valid run.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from typing import Any
 
 from llemma_prover.backends.coq.facts_cache import FactsCache
 from llemma_prover.backends.coq.header import prepare_header
-from llemma_prover.backends.coq.recheck import Rechecker, final_tactics, theorem_name
+from llemma_prover.backends.coq.recheck import BatchItem, Rechecker, final_tactics, theorem_name
 from llemma_prover.backends.sandbox import Sandbox
 from llemma_prover.data.minif2f import load_split, resolve_data_dir
 
@@ -104,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         "paid in this run as the old side's is; give the prove job's cache to measure a warm one)",
     )
     ap.add_argument(
+        "--batch", type=int, default=8,
+        help="afterwards, the same proofs through Rechecker.check_batch, up to N of one header per call "
+        "(0 or 1: skip)",
+    )
+    ap.add_argument(
         "--env-axioms-too", action="store_true",
         help="a third side: the new check listing the environment's axioms (Rechecker(assumptions=False))",
     )
@@ -162,6 +172,7 @@ def _bench(
         cpu0 = meter.seconds()
         rechecker.close()
         closing[side] = meter.seconds() - cpu0
+    batch = _batch_side(a, proved, by_name, meter, sandbox, cache_dir / "batch") if a.batch > 1 else None
     load1 = os.getloadavg()
 
     n = len(rows)
@@ -176,12 +187,12 @@ def _bench(
     }
     for side in sides:
         cpu = sum(r[side]["cpu"] for r in rows) + closing[side]
-        wall = [r[side]["wall"] for r in rows]
+        walls = [r[side]["wall"] for r in rows]
         summary[side] = {
             "accepted": sum(r[side]["ok"] for r in rows),
             "cpu_per_proof_amortized": round(cpu / n, 3),
-            "wall_per_proof_mean": round(statistics.fmean(wall), 3),
-            "wall_per_proof_median": round(statistics.median(wall), 3),
+            "wall_per_proof_mean": round(statistics.fmean(walls), 3),
+            "wall_per_proof_median": round(statistics.median(walls), 3),
             "steps_s": {k: round(v, 2) for k, v in sides[side].times.items()},
         }
     summary["cpu_ratio_old_over_new"] = round(
@@ -193,10 +204,54 @@ def _bench(
     if "new_env_axioms" in sides:
         old, lean = (summary[k]["cpu_per_proof_amortized"] for k in ("old", "new_env_axioms"))
         summary["cpu_ratio_old_over_new_env_axioms"] = round(old / lean, 2)
+    if batch is not None:
+        summary["batch"] = batch
+        summary["cpu_ratio_old_over_batch"] = round(
+            summary["old"]["cpu_per_proof_amortized"] / batch["cpu_per_proof_amortized"], 2
+        )
+        if batch["accepted_list"] != [r["new"]["ok"] for r in rows]:
+            summary["verdicts_differ"].append("batch")
+        del batch["accepted_list"]
     print(json.dumps(summary, indent=2))
     if a.json is not None:
         a.json.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1) + "\n", encoding="utf-8")
     return 1 if summary["verdicts_differ"] else 0
+
+
+def _batch_side(
+    a: argparse.Namespace, proved: list[dict[str, Any]], by_name: dict[str, Any], meter: CpuMeter,
+    sandbox: Sandbox, cache_dir: Path,
+) -> dict[str, Any]:
+    """The same proofs through ``Rechecker.check_batch``, ``a.batch`` proofs of one header per call
+    (a fresh ``Rechecker`` and header cache: its per-header work is paid here too)."""
+    rechecker = Rechecker(sandbox=sandbox, facts_cache=FactsCache(cache_dir))
+    items = []
+    for rec in proved:
+        t = by_name[rec["theorem"]]
+        items.append(BatchItem(prepare_header(t.header), t.statement, tuple(final_tactics(rec["proof"])),
+                               theorem_name(t.statement) or t.name))
+    by_header: dict[str, list[int]] = {}
+    for i, it in enumerate(items):
+        by_header.setdefault(it.header, []).append(i)
+    ok: list[bool] = [False] * len(items)
+    cpu0, t0 = meter.seconds(), time.monotonic()
+    for idxs in by_header.values():
+        for start in range(0, len(idxs), a.batch):
+            chunk = idxs[start : start + a.batch]
+            results = rechecker.check_batch([items[i] for i in chunk], CHECK_TIMEOUT)
+            for i, res in zip(chunk, results, strict=True):
+                ok[i] = res.ok
+    rechecker.close()
+    cpu, wall = meter.seconds() - cpu0, time.monotonic() - t0
+    return {
+        "batch_size": a.batch,
+        "calls": sum((len(v) + a.batch - 1) // a.batch for v in by_header.values()),
+        "accepted": sum(ok),
+        "accepted_list": ok,
+        "cpu_per_proof_amortized": round(cpu / len(items), 3),
+        "wall_per_proof_amortized": round(wall / len(items), 3),
+        "steps_s": {k: round(v, 2) for k, v in rechecker.times.items()},
+    }
 
 
 if __name__ == "__main__":

@@ -31,9 +31,12 @@ def _run(split: str, theorems: list[str], workers: int, generator: str, extra: l
         "prove", "--split", split, "--generator", generator, "--theorems", ",".join(theorems),
         "--workers", str(workers), "--out", str(out), *extra,
     ]
+    # each run starts with an empty header-facts cache (LLEMMA_PROVER_CACHE), so the later run does not
+    # reuse what the earlier one computed
+    env = {**os.environ, "LLEMMA_PROVER_CACHE": str(out.parent / "cache")}
     load0 = os.getloadavg()
     t0 = time.monotonic()
-    proc = subprocess.run(argv, capture_output=True, text=True)
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env)
     wall = time.monotonic() - t0
     records = []
     results = out / "results.jsonl"

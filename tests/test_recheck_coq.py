@@ -18,7 +18,9 @@ import pytest
 from llemma_prover.backends.coq.header import prepare_header
 from llemma_prover.backends.coq.recheck import (
     CHECK_MODULE,
+    BatchItem,
     Rechecker,
+    _assumption_answers,
     parse_coqchk,
     proof_file,
     split_assumptions,
@@ -43,6 +45,9 @@ NAT_FALSE = "Theorem thm : 1 = 2."
 REAL_HEADER = prepare_header(
     "Require Import Coq.Reals.Reals.\nOpen Scope R_scope.\nDefinition gr (x : R) := x + 1.\n"
 )
+
+#: a prepared real-number header without objects of its own (identity 4b)
+REAL_HEADER_NO_OBJECTS = prepare_header("Require Import Coq.Reals.Reals.\nOpen Scope R_scope.\n")
 
 #: (label, header, statement, everything after ``Proof.``): every one must be refused
 HOSTILE: list[tuple[str, str, str, str]] = [
@@ -303,3 +308,41 @@ def test_split_assumptions() -> None:
     assert split_assumptions("a\nAxioms:\n")[1] is None
     assert split_assumptions("Closed under the global context\nmore")[1] is None
     assert split_assumptions("nothing")[1] is None
+
+
+def test_batch_shares_the_kernel_steps_and_decides_as_check_does() -> None:
+    """``check_batch``: one coqchk and one identity file for the proofs of a header; the verdicts and
+    the axioms listed are those of ``check`` one by one; a proof that fails takes nothing with it."""
+    reals = REAL_HEADER_NO_OBJECTS
+    items = [
+        BatchItem(reals, "Theorem thm (x : R) (h : x = 1) : x + 1 = 2.", ("subst; lra",), "thm"),
+        BatchItem(NAT_HEADER, "Theorem thm : 1 + 1 = 2.", ("reflexivity",), "thm"),
+        BatchItem(NAT_HEADER, "Theorem thm : 1 = 2.", ("reflexivity",), "thm"),  # false: coqc refuses
+        BatchItem(NAT_HEADER, "Theorem other (n : nat) : n + 0 = n.", ("intro n", "lia"), "other"),
+        BatchItem(reals, "Theorem thm (x : R) : x * 1 = x.", ("intros; ring",), "thm"),
+        BatchItem(HEADER, TRUE, (TRUE_PROOF.rstrip("."),), "thm"),  # header with objects: 4a
+    ]
+    r = Rechecker(sandbox=Sandbox.detect())
+    try:
+        batch = r.check_batch(items, timeout=600)
+        assert [v.ok for v in batch] == [True, True, False, False, True, True], [v.message for v in batch]
+        assert "lia" in batch[3].message or "coqc" in batch[3].message  # lia is not loaded: a compile error
+        assert r.times["fast"] == 3 and r.times["reference"] == 1, r.times  # nothing fell back to one by one
+        one_by_one = [
+            r.check(header=it.header, statement=it.statement, tactics=it.tactics, name=it.name, timeout=300)
+            for it in items
+        ]
+        assert [v.ok for v in one_by_one] == [v.ok for v in batch]
+        assert [v.axioms for v in one_by_one] == [v.axioms for v in batch]
+        assert "ClassicalDedekindReals.sig_forall_dec" in batch[0].axioms
+    finally:
+        r.close()
+
+
+def test_assumption_answers() -> None:
+    out = "Loaded ML Modules: a\n\nAxioms:\nX.y : nat\nClosed under the global context\nAxioms:\nZ : Prop\n"
+    start, answers = _assumption_answers(out, 3) or (0, [])
+    assert answers == [("X.y",), (), ("Z",)] and out[:start].endswith("Loaded ML Modules: a\n")
+    assert _assumption_answers(out, 4) is None  # the plugin list is not an answer
+    assert _assumption_answers("Axioms:\nno colon here\n", 1) is None
+    assert _assumption_answers("Closed under the global context\nextra\n", 1) is None

@@ -82,6 +82,7 @@ from .sentences import InvalidTactic, validate_tactic
 __all__ = [
     "CHECK_MODULE",
     "IDENTITY_MODES",
+    "BatchItem",
     "CheckReport",
     "HeaderFacts",
     "Rechecker",
@@ -262,6 +263,16 @@ class _Job:
     files: tuple[tuple[str, str], ...] = ()
     read_only: tuple[str, ...] = ()
     max_output: int = MAX_COMPILE_OUTPUT
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One proof for ``Rechecker.check_batch`` (the arguments of ``check``; no footer, one header)."""
+
+    header: str
+    statement: str
+    tactics: tuple[str, ...]
+    name: str
 
 
 class _Failed(Exception):
@@ -590,6 +601,133 @@ class Rechecker:
             )
         return self._result(True, t0, "", used)
 
+    # -- several proofs at once ---------------------------------------------------------------
+    def check_batch(self, items: Sequence[BatchItem], timeout: float) -> list[CheckResult]:
+        """``check`` on each item, with the kernel steps shared: per header without objects of its own
+        (4b), each proof is compiled (under its own random prefix) and parsed as in ``check``, then
+        **one** ``coqchk -o`` audits all their libraries and **one** identity file requires all of them
+        (one ``constr_eq_strict`` goal and one ``Print Assumptions`` per theorem). The batch is accepted
+        only when everything holds for all: coqchk's summary (the union of their environments) has no
+        unsafe entry and only axioms the header allows, the file compiles and the plugin lists agree.
+        Otherwise every proof of that header is checked on its own by ``check``, which decides. Items
+        whose header has objects, or that 4b never takes, go to ``check`` directly. ``timeout`` is the
+        deadline of the whole batch. Results are in the order of ``items``."""
+        t0 = time.monotonic()
+        deadline = t0 + timeout
+        results: list[CheckResult | None] = [None] * len(items)
+        groups: dict[str, list[int]] = {}
+        for i, it in enumerate(items):
+            try:
+                facts = self.header_facts(it.header, deadline)
+            except _Failed as exc:
+                results[i] = self._result(False, t0, str(exc))
+                continue
+            if self.identity == "reference" or facts.names:
+                results[i] = self._single(it, deadline)
+            else:
+                groups.setdefault(it.header, []).append(i)
+        root = tempfile.mkdtemp(prefix="llemma-check-batch-")
+        try:
+            for g, (header, idxs) in enumerate(groups.items()):
+                group = [items[i] for i in idxs]
+                verdicts = self._batch_group(_mkdir(root, f"g{g}"), header, group, deadline)
+                for i, verdict in zip(idxs, verdicts, strict=True):
+                    results[i] = verdict if verdict is not None else self._single(items[i], deadline)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        return [r if r is not None else self._result(False, t0, "not checked") for r in results]
+
+    def _single(self, it: BatchItem, deadline: float) -> CheckResult:
+        return self.check(header=it.header, statement=it.statement, tactics=it.tactics, name=it.name,
+                          timeout=max(1.0, deadline - time.monotonic()))
+
+    def _batch_group(
+        self, root: str, header: str, items: Sequence[BatchItem], deadline: float
+    ) -> list[CheckResult | None]:
+        """One header's items: a verdict each, or None for "check it on its own"."""
+        t0 = time.monotonic()
+        out: list[CheckResult | None] = [None] * len(items)
+        compiled: list[tuple[int, str, str]] = []  # (index, prefix, library directory)
+        for start in range(0, len(items), 2):  # two compiles at a time, as ``check`` runs them
+            chunk = list(range(start, min(start + 2, len(items))))
+            texts: dict[int, str] = {}
+            for i in chunk:
+                try:
+                    texts[i] = proof_file(header, items[i].statement, items[i].tactics)
+                except InvalidTactic as exc:
+                    out[i] = self._result(False, t0, f"rejected: {exc}")
+            prefixes = {i: f"Llemma{secrets.token_hex(8)}" for i in texts}
+            dirs = {i: _mkdir(root, f"proof{i}") for i in texts}
+            jobs = [self._compile(dirs[i], texts[i], prefixes[i]) for i in texts]
+            t = time.monotonic()
+            procs = self._start(jobs)
+            try:
+                problems = {}
+                for i in texts:
+                    ts = time.monotonic()
+                    problems[i] = self._structure(header, items[i].statement, texts[i], deadline,
+                                                  items[i].tactics)
+                    self.times["structure"] += time.monotonic() - ts
+                runs = self._collect(jobs, procs, deadline)
+            finally:
+                for proc in procs:
+                    proc.close()
+            self.times["compile"] += time.monotonic() - t
+            for i, run in zip(texts, runs, strict=True):
+                if problems[i] is not None:
+                    out[i] = self._result(
+                        False, t0, f"not header + statement + Proof. + tactics + Qed.: {problems[i]}"
+                    )
+                elif isinstance(run, str) or run[0] != 0:
+                    try:
+                        _require_ok("coqc (proof file)", run)
+                    except _Failed as exc:
+                        out[i] = self._result(False, t0, str(exc))
+                else:
+                    compiled.append((i, prefixes[i], dirs[i]))
+        if not compiled:
+            return out
+        facts = self.header_facts(header, deadline)
+        t = time.monotonic()
+        chk_job = _Job(
+            (self.coqchk, "-silent", "-o",
+             *(a for _, p, _ in compiled for a in ("-norec", f"{p}.{CHECK_MODULE}")),
+             *(a for _, p, d in compiled for a in ("-Q", d, p))),
+            _mkdir(root, "chk"),
+            read_only=tuple(d for _, _, d in compiled),
+        )
+        try:
+            source = _identity_batch_file(
+                header, [(items[i].statement, items[i].name, p) for i, p, _ in compiled], self.assumptions
+            )
+        except _Failed:
+            return out
+        ident_job = _Job(
+            (self.coqc, "-q", *(a for _, p, d in compiled for a in ("-Q", d, p)), "LlemmaPrint.v"),
+            _mkdir(root, "identity"),
+            files=(("LlemmaPrint.v", source),),
+            read_only=tuple(d for _, _, d in compiled),
+            max_output=MAX_PRINT_OUTPUT,
+        )
+        chk, ident = self._run([chk_job, ident_job], deadline)
+        self.times["kernel"] += time.monotonic() - t
+        try:
+            report = _require_report("coqchk (batch)", chk)
+        except _Failed:
+            return out
+        bad = [*report.unsafe, *(a for a in report.axioms if a not in facts.allowed_axioms)]
+        if bad or report.theory != _PREDICATIVE or isinstance(ident, str) or ident[0] != 0:
+            return out  # someone in the batch fails: each is checked on its own
+        answers = _assumption_answers(ident[1], len(compiled)) if self.assumptions else None
+        plugins = ident[1] if answers is None else ident[1][: answers[0]]
+        if not _same_plugins(plugins) or (self.assumptions and answers is None):
+            return out
+        for k, (i, _, _) in enumerate(compiled):
+            used = report.axioms if answers is None else answers[1][k]
+            self.times["fast"] += 1
+            out[i] = self._result(True, t0, "", used)
+        return out
+
     def header_facts(self, header: str, deadline: float) -> HeaderFacts:
         """Allowed axioms and object names of the header-only library (cached per header, in memory
         and in ``facts_cache`` when there is one)."""
@@ -844,6 +982,71 @@ def _identity_file(header: str, statement: str, name: str, prefix: str, assumpti
     if assumptions:
         lines += ["Set Printing Width 1000000.", f"Print Assumptions {prefix}.{CHECK_MODULE}.{name}."]
     return "\n".join(lines) + "\n"
+
+
+def _identity_batch_file(
+    header: str, theorems: Sequence[tuple[str, str, str]], assumptions: bool
+) -> str:
+    """``_identity_file`` for several theorems of one header: (statement, name, prefix) each; the
+    expected statements are ``LlemmaExpected<k>``, all elaborated before any proof library is loaded."""
+    expected, checks, prints = [], [], []
+    for k, (statement, name, prefix) in enumerate(theorems):
+        m = _THEOREM_RE.search(statement)
+        if m is None or m.group(1) != name:
+            raise _Failed(f"the statement does not declare {name!r}")
+        renamed = statement[: m.start(1)] + f"LlemmaExpected{k}" + statement[m.end(1) :]
+        expected += [renamed.strip(), "Admitted."]
+        checks += [
+            "Goal True.",
+            f"  let a := type of @LlemmaTrusted.LlemmaExpected{k} in",
+            f"  let b := type of @{prefix}.{CHECK_MODULE}.{name} in",
+            "  constr_eq_strict a b; exact I.",
+            "Qed.",
+        ]
+        prints.append(f"Print Assumptions {prefix}.{CHECK_MODULE}.{name}.")
+    lines = [
+        'Set Warnings "-require-in-module".',
+        "Module LlemmaTrusted.",
+        header.rstrip("\n"),
+        *expected,
+        "End LlemmaTrusted.",
+        "Print ML Modules.",
+        *(f"Require {prefix}.{CHECK_MODULE}." for _, _, prefix in theorems),
+        "Print ML Modules.",
+        *checks,
+    ]
+    if assumptions:
+        lines += ["Set Printing Width 1000000.", *prints]
+    return "\n".join(lines) + "\n"
+
+
+def _assumption_answers(output: str, n: int) -> tuple[int, list[tuple[str, ...]]] | None:
+    """The last ``n`` ``Print Assumptions`` answers of ``output``: (character offset where the first
+    starts, the axiom names of each), or None when the output does not end with exactly such answers
+    (each ``Closed under the global context`` or ``Axioms:`` + one ``name : type`` line per axiom)."""
+    lines = output.rstrip("\n").split("\n")
+    answers: list[tuple[str, ...]] = []
+    end = len(lines)
+    i = len(lines) - 1
+    while i >= 0 and len(answers) < n:
+        if lines[i] == "Closed under the global context":
+            if i + 1 != end:
+                return None
+            answers.append(())
+            end = i
+        elif lines[i] == "Axioms:":
+            entries = lines[i + 1 : end]
+            names = [e.split(" : ", 1)[0] for e in entries]
+            if not entries or not all(
+                " : " in e and x and " " not in x for e, x in zip(entries, names, strict=True)
+            ):
+                return None
+            answers.append(tuple(names))
+            end = i
+        i -= 1
+    if len(answers) != n:
+        return None
+    return len("\n".join(lines[:end])), answers[::-1]
 
 
 def _same_plugins(output: str) -> bool:
