@@ -45,6 +45,11 @@ same hypotheses in context either way.
    depends on it (``LibraryDeps.dependant_modules``). With the hiding this cannot happen (loading one
    fails); it is checked anyway, by kernel module name, so a hiding that failed is still caught.
 
+``check_batch`` runs the same steps once for several proofs of one file (every proved lemma's original
+proof replaced by its model proof in one file, all of them ``Admitted`` in the reference, the allowed
+axioms the reference's minus all of them); any refusal falls back to ``check`` per lemma. References
+are cached on disk (``cache_dir``), keyed by the sha256 of everything that determines them.
+
 Nothing is decided from text a tactic can print: the compile's output is never read (its exit status
 is), coqchk and the print files read the compiled ``.vo`` as data.
 """
