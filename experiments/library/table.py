@@ -29,7 +29,8 @@ def main(argv: list[str]) -> int:
     lemmas = sorted(set().union(*[set(d) for d in data.values()]))
     proved = {n: {t for t, r in d.items() if r["status"] == "proved"} for n, d in data.items()}
     any_rec = {t: next(d[t] for d in data.values() if t in d) for t in lemmas}
-    hammer_ok = {t for t, r in any_rec.items() if "Hammer.Tactics.Tactics" in r["extra"].get("automation", [])}
+    hammer_ok = {t for t, r in any_rec.items()
+                 if "Hammer.Tactics.Tactics" in r["extra"].get("automation", [])}
     print(f"{len(lemmas)} lemmas; {len(hammer_ok)} in files where CoqHammer's tactics can be loaded\n")
     print("| configuration | proved | % | where CoqHammer loads | elsewhere | only this one | "
           "search s/lemma (model + prover) | check s/proof |")
@@ -42,7 +43,8 @@ def main(argv: list[str]) -> int:
         checks = [r["time"]["check"] for r in recs if r["status"] == "proved"]
         check = statistics.mean(checks) if checks else 0.0
         print(f"| {n} | {len(p)}/{len(data[n])} | {100 * len(p) / max(1, len(data[n])):.1f} | "
-              f"{len(p & hammer_ok)}/{len(hammer_ok)} | {len(p - hammer_ok)}/{len(lemmas) - len(hammer_ok)} | "
+              f"{len(p & hammer_ok)}/{len(hammer_ok)} | "
+              f"{len(p - hammer_ok)}/{len(lemmas) - len(hammer_ok)} | "
               f"{len(p - others)} | {search:.2f} | {check:.2f} |")
     if len(names) > 1:
         print("\npairs (row proves, column does not):\n")
