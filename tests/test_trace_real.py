@@ -133,7 +133,9 @@ def test_exported_paths_compile_with_coqc(
     )
     assert "partial path" in capsys.readouterr().err
     text = out.read_text()
-    assert rec.proof[0] in text and rec.proof[-1] not in text.split("Proof.")[1]
+    # laid out as the proof file lays out a step (``layout.step_sentence``: ``( tactic\n).``)
+    first, last = (t.strip().rstrip(".").strip() for t in (rec.proof[0], rec.proof[-1]))
+    assert first in text and last not in text.split("Proof.")[1]
     res = subprocess.run(
         ["coqc", "-q", out.name], cwd=out.parent, capture_output=True, text=True, timeout=300
     )

@@ -104,7 +104,10 @@ def steps_from_run(path: str | os.PathLike[str], data_dir: str | os.PathLike[str
             out.skipped[rec.theorem] = f"unreadable trace: {exc}"
             continue
         edges = trace.proof_edges() if trace is not None else []
-        if trace is None or not edges or [e.tactic for e in edges] != list(rec.proof or ()):
+        # the record holds the proof as checked (``artifact_proof``: no wall-clock wrappers), the trace the
+        # tactics as the search ran them; the data takes the checked text
+        tactics = kind.artifact_proof([e.tactic for e in edges])
+        if trace is None or not edges or tactics != list(rec.proof or ()):
             out.skipped[rec.theorem] = "no trace of the proof path"
             continue
         thm = find_theorem(rec, backend, rec.split or split, data_dir)
@@ -115,7 +118,7 @@ def steps_from_run(path: str | os.PathLike[str], data_dir: str | os.PathLike[str
                 break
             out.steps.append({
                 "library": library, "file": f"{rec.theorem}.{kind.proof_ext}", "theorem": rec.theorem,
-                "statement": statement, "step": i, "goals_before": before, "tactic": e.tactic,
+                "statement": statement, "step": i, "goals_before": before, "tactic": tactics[i],
                 "goals_after": goal_records(kind, trace.nodes[e.target].goals), "split": "train",
                 "source_split": rec.split or split,
             })
