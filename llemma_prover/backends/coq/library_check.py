@@ -73,11 +73,15 @@ from ..process import ManagedProcess, ProcessError, ProcessOutputLimit, ProcessT
 from ..sandbox import Sandbox
 from .ide import Added, IdeTop
 from .library_deps import LibraryDeps
-from .recheck import (
+from .recheck import (  # the check's step helpers are shared with the miniF2F check
     CHECK_MODULE,
-    CheckReport,
+    _Failed,
+    _first_difference,
+    _mkdir,
+    _normal,
+    _require_ok,
+    _require_report,
     final_tactics,
-    parse_coqchk,
     split_assumptions,
     tactic_sentence,
 )
@@ -338,10 +342,6 @@ class _Job:
     files: tuple[tuple[str, str], ...] = ()
     read_only: tuple[str, ...] = ()
     max_output: int = MAX_COMPILE_OUTPUT
-
-
-class _Failed(Exception):
-    """A step of the check failed; the message says which and why."""
 
 
 @dataclass
@@ -1079,38 +1079,6 @@ def _loaded_libraries(text: str) -> list[str]:
 def _user_cache() -> str:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "llemma-prover")
-
-
-def _mkdir(root: str, name: str) -> str:
-    path = os.path.join(root, name)
-    os.mkdir(path)
-    return path
-
-
-def _require_ok(step: str, result: tuple[int, str] | str) -> str:
-    if isinstance(result, str):
-        raise _Failed(f"{step}: {result}")
-    status, out = result
-    if status != 0:
-        raise _Failed(f"{step} exit {status}: {' '.join(out.split())[-800:]}")
-    return out
-
-
-def _require_report(step: str, result: tuple[int, str] | str) -> CheckReport:
-    report = parse_coqchk(_require_ok(step, result))
-    if report is None:
-        raise _Failed(f"{step}: not a context summary")
-    return report
-
-
-def _normal(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _first_difference(expected: str, got: str) -> str:
-    a, b = _normal(expected), _normal(got)
-    i = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
-    return f"expected {a[max(0, i - 60) : i + 100]!r}, got {b[max(0, i - 60) : i + 100]!r}"
 
 
 def _result(
