@@ -222,7 +222,9 @@ def test_an_answer_read_while_workers_live_is_a_desync() -> None:
         peak = ide.proc.memory_peak_mb()
     finally:
         ide.close()
-    assert 0 < peak <= 1024
+    # the kernel may charge a page or a charge batch past the limit while it reclaims (v1
+    # page_counter_charge on the forced path), never more: 1 MiB of slack, as the test above
+    assert 0 < peak <= 1024 + 1, peak
 
 
 def test_state_ids_coq_never_gave_are_a_desync() -> None:
