@@ -144,7 +144,7 @@ def test_lean_sketch_steps():
     assert isinstance(sk, Sketch)
     assert [s.hole for s in sk.steps] == [True, False, True]
     assert sk.steps[1].text == "rw [h,\n  foo]"
-    assert sk.steps[0].render("lean4", "norm_num") == "have h : x = 3 := by norm_num"
+    assert fill_template("lean4", sk.steps[0].text, "norm_num") == "have h : x = 3 := by norm_num"
     assert isinstance(parse_sketch("lean4", "by\n  exact sorryAx _"), SketchError)
 
 

@@ -32,14 +32,6 @@ class Step:
     #: for holes: the claim the hole must prove when it can be read off the step (``assert (h : P)``)
     claim: str = ""
 
-    def render(self, backend: str, tactic: str) -> str:
-        """The step with its hole replaced by ``tactic`` (``fill_hole`` of the backend ``backend``)."""
-        if not self.hole:
-            return self.text
-        from .base import backend_class
-
-        return backend_class(backend).fill_hole(self.text, tactic)
-
 
 @dataclass(frozen=True)
 class Sketch:

@@ -19,7 +19,7 @@ from ..core.errors import UserError
 
 #: (name, module) of every subcommand; modules are imported only when the parser is built
 SUBCOMMANDS: list[tuple[str, str]] = [
-    ("prove", "llemma_prover.cli.prove"),
+    ("prove", "llemma_prover.cli.prove_cmd"),
     ("autoformalize", "llemma_prover.cli.autoformalize_cmd"),
     ("trace", "llemma_prover.cli.trace_cmd"),
     ("report", "llemma_prover.cli.report_cmd"),

@@ -343,10 +343,8 @@ def run(args: argparse.Namespace) -> int:
 
     console = args._console
     _check_flags(with_config_file(args))  # flag errors first, before the data is looked for
-    if with_config_file(args).library:
-        from .prove_library import run_library
-
-        return run_library(args)
+    if with_config_file(args).library:  # ``prove_cmd.run`` sends these to ``prove_library``
+        raise ConfigError("prove --library runs through prove_cmd.run (prove_library.run_library)")
     # 1. the one config (flags checked, generator planned for this machine, budgets, workers), then the
     #    data: read and validated before anything runs
     a = with_config_file(args)

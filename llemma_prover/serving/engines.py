@@ -13,32 +13,11 @@ from ..generators.prompts import STOP_MARKER, FewShotPrompt
 from ..lm.decoder import Decoder
 from ..lm.loading import LoadedModel, load_model, load_tokenizer, resolve_device, resolve_dtype
 from .config import ServerConfig
+from .engine_base import Engine, Pairs
 
 __all__ = ["Engine", "HFEngine", "build_engine", "load_for_server"]
 
 log = logging.getLogger(__name__)
-
-#: what an engine returns per request: (tactic, mean token log-prob), best first, distinct
-Pairs = list[tuple[str, float]]
-
-
-class Engine:
-    """Decodes a batch of ``(goal, k)`` requests."""
-
-    name = ""
-
-    def run(self, requests: Sequence[tuple[str, int]]) -> list[Pairs]:
-        raise NotImplementedError
-
-    def describe(self) -> dict[str, Any]:
-        return {"engine": self.name}
-
-    def stats(self) -> dict[str, Any]:
-        return {}
-
-    def close(self) -> None:
-        """Free the model."""
-
 
 def load_for_server(gen: GeneratorConfig, server: ServerConfig) -> LoadedModel:
     """The model a server owns: loaded from ``gen.model``, or random with ``server.random_init``."""

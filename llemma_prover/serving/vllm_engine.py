@@ -38,7 +38,7 @@ from ..core.types import Candidate
 from ..generators.base import dedupe
 from ..generators.prompts import STOP_MARKER, FewShotPrompt
 from .config import ServerConfig
-from .engines import Engine
+from .engine_base import Engine
 
 __all__ = ["SUPPORTED_VLLM", "VLLMEngine", "tactic_from_tokens", "vllm_version_supported"]
 

@@ -1,4 +1,4 @@
-"""What a header brings in (``recheck.HeaderFacts``), kept on disk between processes and runs.
+"""What a header brings in (``HeaderFacts``, used by ``recheck``), kept on disk between processes and runs.
 
 ``HeaderFacts`` come from trusted text only (the header alone, compiled, audited by ``coqchk -o`` and
 searched; no model text), so they depend on nothing but the header and the installed Coq libraries.
@@ -19,12 +19,8 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .recheck import HeaderFacts
-
-__all__ = ["FactsCache", "default_cache_dir"]
+__all__ = ["FactsCache", "HeaderFacts", "default_cache_dir"]
 
 #: bumped when the meaning of an entry changes
 _FORMAT = 1
@@ -40,6 +36,15 @@ def default_cache_dir() -> Path:
     return Path(base) / "llemma-prover"
 
 
+@dataclass(frozen=True)
+class HeaderFacts:
+    """What a header brings in, from the header-only library (trusted text, audited by coqchk)."""
+
+    allowed_axioms: frozenset[str]
+    #: the library's objects (``Search _ inside``), printed in full by the identity check
+    names: tuple[str, ...]
+
+
 @dataclass
 class FactsCache:
     """Header facts on disk under ``directory/coq-header-facts``; ``coqc`` names the installation."""
@@ -49,8 +54,6 @@ class FactsCache:
     _installation: str | None = None
 
     def get(self, header: str) -> HeaderFacts | None:
-        from .recheck import HeaderFacts
-
         try:
             data = json.loads(self._path(header).read_text(encoding="utf-8"))
             if data.get("format") != _FORMAT or data.get("header") != header:

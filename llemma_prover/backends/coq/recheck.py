@@ -74,7 +74,7 @@ from dataclasses import dataclass
 from ...core.types import CheckResult
 from ..process import ManagedProcess, ProcessError, ProcessOutputLimit, ProcessTimeout
 from ..sandbox import Sandbox
-from .facts_cache import FactsCache
+from .facts_cache import FactsCache, HeaderFacts
 from .ide import Added, IdeTop
 from .layout import proof_sentence, split_selector
 from .sentences import InvalidTactic, validate_tactic
@@ -245,15 +245,6 @@ def parse_coqchk(output: str) -> CheckReport | None:
         return None
     unsafe = tuple(f"{title}: {name}" for title in _UNSAFE for name in sections[title])
     return CheckReport(theory=theory, axioms=tuple(sections[_AXIOMS]), unsafe=unsafe)
-
-
-@dataclass(frozen=True)
-class HeaderFacts:
-    """What a header brings in, from the header-only library (trusted text, audited by coqchk)."""
-
-    allowed_axioms: frozenset[str]
-    #: the library's objects (``Search _ inside``), printed in full by the identity check
-    names: tuple[str, ...]
 
 
 @dataclass(frozen=True)
