@@ -113,6 +113,15 @@ class ProverBackend(abc.ABC):
             return self.check(theorem, proof)
         raise NotImplementedError(f"backend {self.name!r} judges axioms only against the theorem's header")
 
+    #: whether ``check_many`` is cheaper than one ``check`` per proof: a prove run then checks found
+    #: proofs in batches on a checker of its own (``workers/checker.py``) instead of on the search worker
+    batched_check: bool = False
+
+    def check_many(self, proofs: Sequence[tuple[Theorem, Sequence[str]]]) -> list[CheckResult]:
+        """``check`` of each (theorem, proof), verdicts in order; the same verdict as ``check`` gives
+        each. Default: one ``check`` after another."""
+        return [self.check(theorem, proof) for theorem, proof in proofs]
+
     @classmethod
     def artifact_proof(cls, proof: Sequence[str]) -> list[str]:
         """The proof as it is checked, recorded and exported: without the wall-clock wrappers the

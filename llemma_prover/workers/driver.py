@@ -11,6 +11,8 @@ Nothing here changes the run config: the workers and ``config.json`` get the ver
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import dataclasses
 import datetime as _dt
 import importlib.metadata
@@ -18,6 +20,7 @@ import logging
 import os
 import platform
 import subprocess
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -329,34 +332,72 @@ def execute(run_config: RunConfig, resolved: ResolvedGenerator, theorems: Sequen
             on_result: Callable[[TheoremRecord], None] | None = None) -> list[TheoremRecord]:
     """Prove every theorem of ``theorems`` that has no record in ``run_dir`` yet.
 
-    Each result is written (trace, proof file, then the fsynced record) as soon as it arrives;
-    ``on_result`` is called after that. Returns the new records.
+    Each result is written (trace, proof file, then the fsynced record) as soon as it is final;
+    ``on_result`` is called after that. Returns the new records. On a backend whose ``check_many`` is
+    cheaper than one check per proof (``batched_check``), found proofs are checked here, in batches per
+    header, by a ``BatchChecker`` while the workers search on (``workers/checker.py``); a record is
+    final (and written) only once its proof's check has returned.
     """
+    from ..backends.base import backend_class, make_backend
+    from .checker import BatchChecker, Pending
+    from .job import complete_check
+
     # theorems with the same header run back to back (stable: file order within a header), so that a
     # prover that keeps its process per header loads each header about once per worker (miniF2F-valid
-    # on Coq: 102 distinct headers, 191 header changes in file order)
+    # on Coq: 102 distinct headers, 191 header changes in file order); the checker's batches follow
     todo = sorted((t for t in theorems if not run_dir.done(t.name)), key=lambda t: t.header)
     new: list[TheoremRecord] = []
     theorem_by_name = {t.name: t for t in todo}
-
-    def handle(_job: ProveJob, res: JobResult) -> None:
-        rec = res.record
-        trace_rel = run_dir.write_trace(rec.theorem, res.trace)
-        if res.proof_text is not None:
-            run_dir.write_proof(rec.theorem, res.proof_text, res.proof_ext)
-        rec = dataclasses.replace(rec, trace=trace_rel)
-        run_dir.append(rec)
-        new.append(rec)
-        if rec.theorem not in theorem_by_name:
-            log.warning("a worker returned a record for an unexpected theorem %r", rec.theorem)
-        if on_result is not None:
-            on_result(rec)
-
     if not todo:
         return new
-    jobs = [ProveJob(t, run_config) for t in todo]
-    with open_pool(lambda: resolved.spec(run_config), run_config.workers, run_config.ray_address,
-                   retries=run_config.worker_retries, gpus_per_worker=run_config.gpus_per_worker,
-                   context=resolved.local_context) as pool:
-        pool.run(jobs, handle)
+    backend_cls = backend_class(run_config.backend)
+    deferred = backend_cls.batched_check
+    #: searches not yet finished per header (a header's batch is checked once its count reaches 0)
+    searching = collections.Counter(t.header for t in todo)
+    lock = threading.Lock()  # the run dir, ``new`` and ``on_result`` are shared with the checker thread
+
+    def write(res: JobResult) -> None:
+        with lock:
+            rec = res.record
+            trace_rel = run_dir.write_trace(rec.theorem, res.trace)
+            if res.proof_text is not None:
+                run_dir.write_proof(rec.theorem, res.proof_text, res.proof_ext)
+            rec = dataclasses.replace(rec, trace=trace_rel)
+            run_dir.append(rec)
+            new.append(rec)
+            if rec.theorem not in theorem_by_name:
+                log.warning("a worker returned a record for an unexpected theorem %r", rec.theorem)
+            if on_result is not None:
+                on_result(rec)
+
+    def checked(pending: Pending, verdict: Any, size: int) -> None:
+        res = complete_check(pending.theorem, pending.payload, verdict, backend_cls)
+        extra = {**res.record.extra, "check_batch": size}
+        write(dataclasses.replace(res, record=dataclasses.replace(res.record, extra=extra)))
+
+    jobs = [ProveJob(t, run_config, defer_check=deferred) for t in todo]
+    with contextlib.ExitStack() as stack:
+        checker: BatchChecker | None = None
+        if deferred:
+            check_backend = make_backend(run_config.backend, run_config.prover)
+            stack.callback(check_backend.close)
+            check_backend.start()
+            checker = stack.enter_context(BatchChecker(check_backend, checked))
+
+        def handle(job: ProveJob, res: JobResult) -> None:
+            header = job.theorem.header
+            searching[header] -= 1
+            if res.unchecked is not None and checker is not None:
+                checker.submit(Pending(job.theorem, res.unchecked, res))
+            elif res.unchecked is not None:
+                raise RuntimeError(f"{job.key}: a deferred check without a checker")
+            else:
+                write(res)
+            if checker is not None and searching[header] == 0:
+                checker.header_done(header)
+
+        with open_pool(lambda: resolved.spec(run_config), run_config.workers, run_config.ray_address,
+                       retries=run_config.worker_retries, gpus_per_worker=run_config.gpus_per_worker,
+                       context=resolved.local_context) as pool:
+            pool.run(jobs, handle)
     return new

@@ -3,6 +3,11 @@
 ``ProveSpec`` is what each worker builds once (a started backend and a generator); ``ProveJob`` is one
 theorem. ``prove_theorem`` never raises for a prover or theorem problem: every outcome becomes a
 ``TheoremRecord`` (a crash is a record with ``Status.ERROR``), so one theorem can never stop a run.
+
+With ``ProveJob.defer_check`` the worker does not check: its ``JobResult`` carries the found proof in
+``unchecked`` and a record that is not final; the driver's ``BatchChecker`` (``workers/checker.py``)
+checks it with other proofs and ``complete_check`` turns it into the final record. Only a record made
+by ``finish_record`` with a check, or by ``complete_check``, is ever ``PROVED``.
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ class JobResult:
     #: the checked proof file (None unless proved)
     proof_text: str | None
     proof_ext: str
+    #: a found proof (the artifact) whose check was deferred: ``record`` is then not final and must
+    #: not be written before ``complete_check`` (None: ``record`` is final)
+    unchecked: tuple[str, ...] | None = None
 
 
 def _record(theorem: Theorem, run_config: RunConfig, generator: str, **kw: Any) -> TheoremRecord:
@@ -64,11 +72,13 @@ def prove_theorem(
     backend: ProverBackend,
     generator: TacticGenerator,
     run_config: RunConfig,
+    check: bool = True,
 ) -> tuple[TheoremRecord, dict[str, Any] | None]:
     """Search for a proof of ``theorem``; re-check a found proof with ``backend.check``.
 
     Status is ``PROVED`` only if the re-check succeeds; a proof the checker rejects is ``FAILED``
-    with reason ``CHECK_FAILED``. Prover failures become ``ERROR`` records.
+    with reason ``CHECK_FAILED``. Prover failures become ``ERROR`` records. ``check=False``: a found
+    proof is not checked here and its record is not final (``finish_record``).
     """
     from ..search.best_first import best_first_search  # search layer; imported when a job runs
 
@@ -97,25 +107,38 @@ def prove_theorem(
                        proof=None, time=TimeSplit(total=time.monotonic() - t0),
                        restarts=backend.restarts, error=_one_line(exc)), None
     trace = tree.to_node_link() if tree is not None else None
-    return finish_record(theorem, backend, run_config, gen_name, outcome, t0), trace
+    return finish_record(theorem, backend, run_config, gen_name, outcome, t0, check=check), trace
 
 
 def finish_record(theorem: Theorem, backend: ProverBackend, run_config: RunConfig, gen_name: str,
-                  outcome: SearchOutcome, t0: float) -> TheoremRecord:
+                  outcome: SearchOutcome, t0: float, check: bool = True) -> TheoremRecord:
     """Turn a search outcome into a record, re-checking a found proof: the record holds the proof as
     checked (``artifact_proof``: without the search's wall-clock wrappers); the trace keeps the steps
-    as the search ran them."""
-    check: CheckResult | None = None
-    status = Status.FAILED
-    reason = outcome.reason
+    as the search ran them.
+
+    ``check=False``: a found proof is not checked; the record is ``FAILED``/``CHECK_FAILED`` with no
+    ``check`` until ``complete_check`` gives it the verdict (it is never written as it is)."""
     # the artifact: what is checked is what is recorded and exported (no wall-clock wrapper)
     proof = None if outcome.proof is None else tuple(backend.artifact_proof(outcome.proof))
-    if outcome.reason is Reason.PROVED and proof is not None:
+    verdict: CheckResult | None = None
+    if check and outcome.reason is Reason.PROVED and proof is not None:
         try:
-            check = backend.check(theorem, proof)
+            verdict = backend.check(theorem, proof)
         except ProverError as exc:
-            check = CheckResult(ok=False, checker=backend.name, elapsed=0.0, message=_one_line(exc))
-        if check.ok:
+            verdict = CheckResult(ok=False, checker=backend.name, elapsed=0.0, message=_one_line(exc))
+    return _verdict(theorem, run_config, gen_name, outcome, proof, verdict, time.monotonic() - t0)
+
+
+def _verdict(theorem: Theorem, run_config: RunConfig, gen_name: str, outcome: SearchOutcome,
+             proof: tuple[str, ...] | None, check: CheckResult | None, total: float) -> TheoremRecord:
+    """The record of a search outcome whose found proof ``proof`` got the verdict ``check`` (None: not
+    checked, never ``PROVED``); ``total``: seconds of the whole theorem, the check included."""
+    status = Status.FAILED
+    reason = outcome.reason
+    if outcome.reason is Reason.PROVED and proof is not None:
+        if check is None:
+            reason = Reason.CHECK_FAILED
+        elif check.ok:
             status = Status.PROVED
         elif check.checker == "deferred":  # library mode: checked with the job's other proofs
             reason = Reason.CHECK_FAILED
@@ -127,8 +150,7 @@ def finish_record(theorem: Theorem, backend: ProverBackend, run_config: RunConfi
         status = Status.ERROR
     elif outcome.reason is Reason.PROVED:  # PROVED without a proof is a search bug; do not count it
         reason = Reason.CHECK_FAILED
-    t = outcome.time
-    time_split = replace(t, total=time.monotonic() - t0, check=check.elapsed if check else 0.0)
+    time_split = replace(outcome.time, total=total, check=check.elapsed if check else 0.0)
     return _record(
         theorem, run_config, gen_name,
         status=status, reason=reason, proof=proof,
@@ -184,17 +206,20 @@ class ProveSpec:
 
 @dataclass(frozen=True)
 class ProveJob:
-    """One theorem to prove (picklable)."""
+    """One theorem to prove (picklable). ``defer_check``: a found proof is left to the driver's
+    ``BatchChecker`` (``JobResult.unchecked``) instead of being checked on the search worker."""
 
     theorem: Theorem
     run_config: RunConfig
+    defer_check: bool = False
 
     @property
     def key(self) -> str:
         return self.theorem.name
 
     def run(self, context: ProveContext, attempt: int) -> JobResult:
-        return run_job(self.theorem, context.backend, context.generator, self.run_config, attempt=attempt)
+        return run_job(self.theorem, context.backend, context.generator, self.run_config, attempt=attempt,
+                       check=not self.defer_check)
 
     def failed(self, attempt: int, error: str) -> JobResult:
         rec = crash_record(self.theorem, self.run_config, self.run_config.generator.name, attempt, error)
@@ -202,11 +227,12 @@ class ProveJob:
 
 
 def run_job(theorem: Theorem, backend: ProverBackend, generator: TacticGenerator, run_config: RunConfig,
-            attempt: int = 1) -> JobResult:
-    """``prove_theorem`` plus the proof file; an unexpected exception becomes an ERROR record."""
+            attempt: int = 1, check: bool = True) -> JobResult:
+    """``prove_theorem`` plus the proof file; an unexpected exception becomes an ERROR record.
+    ``check=False``: a found proof comes back unchecked (``JobResult.unchecked``; ``complete_check``)."""
     ext = backend.proof_ext
     try:
-        record, trace = prove_theorem(theorem, backend, generator, run_config)
+        record, trace = prove_theorem(theorem, backend, generator, run_config, check=check)
     except Exception as exc:  # a bug in a layer below must not end the run: record it loudly
         log.error("%s: unexpected error:\n%s", theorem.name, traceback.format_exc())
         record = _record(theorem, run_config, generator.name or run_config.generator.name,
@@ -217,7 +243,32 @@ def run_job(theorem: Theorem, backend: ProverBackend, generator: TacticGenerator
     proof_text = None
     if record.status is Status.PROVED and record.proof is not None:
         proof_text = backend.proof_text(theorem, record.proof)
-    return JobResult(record=record, trace=trace, proof_text=proof_text, proof_ext=ext)
+    unchecked = None
+    found = record.reason is Reason.CHECK_FAILED and record.check is None and record.proof is not None
+    if not check and found:
+        unchecked = record.proof  # found, not checked: the record is not final
+    return JobResult(record=record, trace=trace, proof_text=proof_text, proof_ext=ext, unchecked=unchecked)
+
+
+def complete_check(theorem: Theorem, result: JobResult, check: CheckResult, backend: type[ProverBackend]
+                   ) -> JobResult:
+    """The final result of a job whose check was deferred (``result.unchecked``), given the check's
+    verdict on exactly that proof: ``PROVED`` only if ``check.ok``; the check's seconds are added to
+    the record's total as ``finish_record`` counts them."""
+    if result.unchecked is None:
+        raise ValueError(f"{theorem.name}: the result has no deferred check")
+    rec = result.record
+    if check.ok:
+        status, reason = Status.PROVED, Reason.PROVED
+    else:
+        status, reason = Status.FAILED, Reason.CHECK_FAILED
+        log.warning("%s: the search found a proof but the re-check rejected it: %s",
+                    theorem.name, check.message[:300])
+    t = rec.time
+    rec = replace(rec, status=status, reason=reason, check=check,
+                  time=replace(t, total=t.total + check.elapsed, check=check.elapsed))
+    text = backend.proof_text(theorem, result.unchecked) if check.ok else None
+    return replace(result, record=rec, proof_text=text, unchecked=None)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -46,7 +46,7 @@ from .facts_cache import FactsCache, default_cache_dir
 from .header import theorem_header
 from .ide import MAX_ANSWER_CHARS, IdeTop, ide_executable_for
 from .pool import SessionPool
-from .recheck import Rechecker, final_tactics, theorem_name
+from .recheck import BatchItem, Rechecker, final_tactics, theorem_name
 from .sentences import InvalidTactic, validate_tactic
 from .settings import reset_counters, sibling_tool, time_policy
 from .states import StateTree
@@ -198,6 +198,34 @@ class CoqBackend(CoqText, ProverBackend):
 
     def check_audited(self, theorem: Theorem, proof: Sequence[str], audit_header: str) -> CheckResult:
         return self.check(theorem, proof, audit_header=audit_header)
+
+    batched_check = True
+
+    def check_many(self, proofs: Sequence[tuple[Theorem, Sequence[str]]]) -> list[CheckResult]:
+        """``Rechecker.check_batch`` on the proofs of theorems without a footer (one deadline of
+        ``check_timeout`` per proof for the whole batch: each keeps its own budget), ``check`` on the
+        others. Same verdicts as ``check`` one by one (a batch that fails is decided proof by proof)."""
+        t0 = time.monotonic()
+        out: list[CheckResult | None] = [None] * len(proofs)
+        batch: list[tuple[int, BatchItem]] = []
+        for i, (theorem, proof) in enumerate(proofs):
+            if theorem.footer.strip():
+                continue
+            try:
+                tactics = final_tactics(proof)
+            except InvalidTactic as exc:
+                out[i] = CheckResult(ok=False, checker="coqchk", elapsed=time.monotonic() - t0,
+                                     message=f"rejected: {exc}")
+                continue
+            batch.append((i, BatchItem(header=theorem_header(theorem.header, theorem.footer),
+                                       statement=theorem.statement, tactics=tuple(tactics),
+                                       name=theorem_name(theorem.statement) or theorem.name)))
+        if batch:
+            verdicts = self.rechecker.check_batch([it for _, it in batch],
+                                                  timeout=self.config.check_timeout * len(batch))
+            for (i, _), verdict in zip(batch, verdicts, strict=True):
+                out[i] = verdict
+        return [r if r is not None else self.check(*proofs[i]) for i, r in enumerate(out)]
 
     @property
     def rechecker(self) -> Rechecker:

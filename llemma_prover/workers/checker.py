@@ -1,0 +1,153 @@
+"""The independent check of a prove run, off the search workers: proofs checked in batches per header.
+
+A search worker that finds a proof does not check it (``ProveJob(defer_check=True)``): its result comes
+back to the driver with the proof in ``JobResult.unchecked`` and a record that is not final. The driver
+hands it to a ``BatchChecker``, which groups pending proofs by header and checks a group with the
+backend's ``check_many`` (Coq: ``Rechecker.check_batch``: one ``coqchk`` and one identity file for the
+whole group, a failing batch decided proof by proof) on a thread of its own, while the search goes on.
+
+* A group is checked when it holds ``batch_size`` proofs, when the search of its header's last theorem
+  has finished (``header_done``: the driver counts them; no later proof can join it), and at the end of
+  the run (``close``): no proof waits for a batch that cannot fill.
+* ``on_checked(pending, verdict, size)`` is called (on the checker's thread) with each proof's verdict;
+  the driver writes the record only then, so a proof is recorded as proved only after its check
+  passed. The verdict's ``elapsed`` is the proof's share of its batch (the batch's seconds divided by
+  its size); ``size`` is how many proofs were checked together.
+* Crash safety: nothing about a pending proof is written before its verdict. A run killed while proofs
+  wait or are being checked has no record of them; on resume those theorems are searched again. A
+  checker call that raises (its process could not start, a bug) gives each proof of the batch a failed
+  verdict (never a pass). ``close(flush=False)`` (the run is stopping on an error) checks nothing more
+  and records nothing more.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..backends.base import ProverBackend
+from ..core.types import CheckResult, Theorem
+
+log = logging.getLogger(__name__)
+
+#: proofs of one header checked together at most (Coq: the shared ``coqchk`` and identity file are
+#: about 1.9 s of CPU per batch; docs/check.md)
+BATCH_SIZE = 8
+#: seconds ``close(flush=False)`` waits for a batch being checked to end before leaving it behind
+ABORT_WAIT_S = 30.0
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One found proof waiting for its check, and what the driver needs to record it."""
+
+    theorem: Theorem
+    proof: tuple[str, ...]
+    #: the driver's own data for this proof (the job and its unfinished result)
+    payload: Any = None
+
+
+OnChecked = Callable[[Pending, CheckResult, int], None]
+
+
+class BatchChecker:
+    """Checks pending proofs in batches of one header on its own thread (module docstring)."""
+
+    def __init__(self, backend: ProverBackend, on_checked: OnChecked, batch_size: int = BATCH_SIZE) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.backend = backend
+        self.on_checked = on_checked
+        self.batch_size = batch_size
+        self._groups: dict[str, list[Pending]] = {}
+        self._done_headers: set[str] = set()
+        self._queue: queue.Queue[list[Pending] | None] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        #: sizes of the batches checked, in order (for ``stats`` and the benches)
+        self.batches: list[int] = []
+
+    def start(self) -> BatchChecker:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="llemma-checker", daemon=True)
+            self._thread.start()
+        return self
+
+    def __enter__(self) -> BatchChecker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close(flush=exc[0] is None)
+
+    # -- fed by the driver (one thread) -------------------------------------------------------
+    def submit(self, pending: Pending) -> None:
+        """Queue a found proof; its group goes to the check when full or when its header is done."""
+        header = pending.theorem.header
+        group = self._groups.setdefault(header, [])
+        group.append(pending)
+        if len(group) >= self.batch_size or header in self._done_headers:
+            self._send(header)
+
+    def header_done(self, header: str) -> None:
+        """No more proofs of ``header`` will come (its theorems' searches have all finished)."""
+        self._done_headers.add(header)
+        if self._groups.get(header):
+            self._send(header)
+
+    def _send(self, header: str) -> None:
+        group = self._groups.pop(header, [])
+        if group:
+            self._queue.put(group)
+
+    def close(self, flush: bool = True) -> None:
+        """``flush``: check every proof still waiting and return when all verdicts are delivered;
+        otherwise check nothing more (what is being checked is left to finish, not recorded)."""
+        if flush:
+            for header in list(self._groups):
+                self._send(header)
+        else:
+            self._stop.set()
+            self._groups.clear()
+        self._queue.put(None)
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(None if flush else ABORT_WAIT_S)
+        if flush and self._error is not None:
+            raise RuntimeError(f"the checker failed: {self._error}") from self._error
+
+    # -- the checker's thread -----------------------------------------------------------------
+    def _loop(self) -> None:
+        while True:
+            batch = self._queue.get()
+            if batch is None or self._stop.is_set():
+                return
+            try:
+                self._check(batch)
+            except BaseException as exc:  # on_checked failed (the run dir): the run must hear of it
+                log.error("the checker stopped: %s", exc)
+                self._error = exc
+                return
+
+    def _check(self, batch: Sequence[Pending]) -> None:
+        t0 = time.monotonic()
+        try:
+            verdicts = self.backend.check_many([(p.theorem, p.proof) for p in batch])
+            if len(verdicts) != len(batch):
+                raise RuntimeError(f"{len(verdicts)} verdicts for {len(batch)} proofs")
+        except Exception as exc:  # the checker itself failed: no proof of this batch passes
+            message = "the checker failed: " + " ".join(str(exc).split())[:500]
+            log.warning("%d proof(s): %s", len(batch), message)
+            verdicts = [CheckResult(ok=False, checker=self.backend.name, elapsed=0.0, message=message)
+                        for _ in batch]
+        share = (time.monotonic() - t0) / len(batch)
+        self.batches.append(len(batch))
+        for pending, verdict in zip(batch, verdicts, strict=True):
+            if self._stop.is_set():
+                return
+            self.on_checked(pending, replace(verdict, elapsed=share), len(batch))
