@@ -16,7 +16,10 @@ for the new side, the warm parsers' CPU when they are stopped at the end. Both v
 
 Afterwards (``--batch N``, default 8) the same proofs go through ``Rechecker.check_batch``, up to N
 proofs of one header per call (one coqchk and one identity file per call), with a fresh ``Rechecker``
-and header cache, and the amortized CPU per proof of that is printed too.
+and header cache, and the amortized CPU per proof of that is printed too. ``--batch run``: the batches
+the run's checker actually made (``workers/checker.py``; each record's ``extra.check_batch`` is the size
+of its batch, and a batch's records are consecutive among the records that have one), its proved
+proofs each.
 
 Usage: ``python bench/check_cost.py RUN_DIR [--split minif2f-valid] [--data-dir DIR] [--limit N]
 [--json OUT] [--cache-dir DIR] [--batch N] [--env-axioms-too]``. Never tune on test: take proofs
@@ -109,9 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         "paid in this run as the old side's is; give the prove job's cache to measure a warm one)",
     )
     ap.add_argument(
-        "--batch", type=int, default=8,
+        "--batch", default="8",
         help="afterwards, the same proofs through Rechecker.check_batch, up to N of one header per call "
-        "(0 or 1: skip)",
+        "(0 or 1: skip); 'run': in the batches the run's checker made",
     )
     ap.add_argument(
         "--env-axioms-too", action="store_true",
@@ -172,7 +175,9 @@ def _bench(
         cpu0 = meter.seconds()
         rechecker.close()
         closing[side] = meter.seconds() - cpu0
-    batch = _batch_side(a, proved, by_name, meter, sandbox, cache_dir / "batch") if a.batch > 1 else None
+    batch = None
+    if a.batch == "run" or int(a.batch) > 1:
+        batch = _batch_side(a, proved, by_name, meter, sandbox, cache_dir / "batch")
     load1 = os.getloadavg()
 
     n = len(rows)
@@ -230,28 +235,49 @@ def _batch_side(
         t = by_name[rec["theorem"]]
         items.append(BatchItem(prepare_header(t.header), t.statement, tuple(final_tactics(rec["proof"])),
                                theorem_name(t.statement) or t.name))
-    by_header: dict[str, list[int]] = {}
-    for i, it in enumerate(items):
-        by_header.setdefault(it.header, []).append(i)
+    chunks = _run_batches(a.run_dir, proved) if a.batch == "run" else _header_batches(items, int(a.batch))
     ok: list[bool] = [False] * len(items)
     cpu0, t0 = meter.seconds(), time.monotonic()
-    for idxs in by_header.values():
-        for start in range(0, len(idxs), a.batch):
-            chunk = idxs[start : start + a.batch]
-            results = rechecker.check_batch([items[i] for i in chunk], CHECK_TIMEOUT)
-            for i, res in zip(chunk, results, strict=True):
-                ok[i] = res.ok
+    for chunk in chunks:
+        results = rechecker.check_batch([items[i] for i in chunk], CHECK_TIMEOUT)
+        for i, res in zip(chunk, results, strict=True):
+            ok[i] = res.ok
     rechecker.close()
     cpu, wall = meter.seconds() - cpu0, time.monotonic() - t0
     return {
         "batch_size": a.batch,
-        "calls": sum((len(v) + a.batch - 1) // a.batch for v in by_header.values()),
+        "batch_sizes": [len(c) for c in chunks],
+        "calls": len(chunks),
         "accepted": sum(ok),
         "accepted_list": ok,
         "cpu_per_proof_amortized": round(cpu / len(items), 3),
         "wall_per_proof_amortized": round(wall / len(items), 3),
         "steps_s": {k: round(v, 2) for k, v in rechecker.times.items()},
     }
+
+
+def _header_batches(items: list[BatchItem], size: int) -> list[list[int]]:
+    by_header: dict[str, list[int]] = {}
+    for i, it in enumerate(items):
+        by_header.setdefault(it.header, []).append(i)
+    return [idxs[s : s + size] for idxs in by_header.values() for s in range(0, len(idxs), size)]
+
+
+def _run_batches(run_dir: Path, proved: list[dict[str, Any]]) -> list[list[int]]:
+    """The run checker's batches, as indices into ``proved`` (its proved members only)."""
+    index = {r["theorem"]: i for i, r in enumerate(proved)}
+    records = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines() if line]
+    batched = [r for r in records if (r.get("extra") or {}).get("check_batch")]
+    chunks: list[list[int]] = []
+    k = 0
+    while k < len(batched):
+        size = int(batched[k]["extra"]["check_batch"])
+        members = [index[r["theorem"]] for r in batched[k : k + size] if r["theorem"] in index]
+        if members:
+            chunks.append(members)
+        k += size
+    missing = sorted(set(range(len(proved))) - {i for c in chunks for i in c})
+    return chunks + [[i] for i in missing]  # proofs the run did not batch (checked alone)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import shutil
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -112,40 +113,43 @@ def _profile(r: Rechecker, meter: CpuMeter, root: str, header: str,
             raise RuntimeError(f"{job.argv}: {res if isinstance(res, str) else res[1][-2000:]}")
         return res
 
-    measure("process start: coqc of an empty file", lambda: run(r._compile(_mkdir(root, "empty"), "")))
+    measure("process start: coqc of an empty file", partial(run, r._compile(_mkdir(root, "empty"), "")))
     measure("header loading: coqc of the header alone",
-            lambda: run(r._compile(_mkdir(root, "header"), header.rstrip("\n") + "\n")))
+            partial(run, r._compile(_mkdir(root, "header"), header.rstrip("\n") + "\n")))
     n = len(group)
     items = []
-    for k, (t, proof) in enumerate(group):
+    for k, (thm, proof) in enumerate(group):
         tactics = final_tactics(proof)
-        items.append((t, tactics, proof_file(header, t.statement, tactics), theorem_name(t.statement) or t.name,
+        text = proof_file(header, thm.statement, tactics)
+        items.append((thm, tactics, text, theorem_name(thm.statement) or thm.name,
                       f"Llemma{secrets.token_hex(8)}", _mkdir(root, f"proof{k}")))
     t, tactics, text, name, prefix, pdir = items[0]
     measure("step 0: structure parse, new coqidetop (start + header)",
-            lambda: r._structure(header, t.statement, text, deadline, tactics))
+            partial(r._structure, header, t.statement, text, deadline, tactics))
     measure("step 0: structure parse, warm coqidetop",
-            lambda: r._structure(header, t.statement, text, deadline, tactics))
+            partial(r._structure, header, t.statement, text, deadline, tactics))
     for k, (tk, _, text_k, _, prefix_k, dir_k) in enumerate(items):
         measure(f"step 1: coqc of proof {k + 1} ({tk.name[:30]})",
-                lambda: run(r._compile(dir_k, text_k, prefix_k)))
-    measure("step 2: coqchk -o, one library", lambda: run(r._coqchk(_mkdir(root, "chk1"), pdir, prefix)))
-    chk = _Job((r.coqchk, "-silent", "-o", *(x for *_, p, _ in items for x in ("-norec", f"{p}.{CHECK_MODULE}")),
-                *(x for *_, p, d in items for x in ("-Q", d, p))),
-               _mkdir(root, "chkn"), read_only=tuple(d for *_, d in items))
-    measure(f"step 2: coqchk -o, {n} libraries in one call", lambda: run(chk))
-    for assumptions in (True, False):
-        label = "with" if assumptions else "without"
+                partial(run, r._compile(dir_k, text_k, prefix_k)))
+    measure("step 2: coqchk -o, one library", partial(run, r._coqchk(_mkdir(root, "chk1"), pdir, prefix)))
+    libs = [x for *_, p, _ in items for x in ("-norec", f"{p}.{CHECK_MODULE}")]
+    paths = [x for *_, p, d in items for x in ("-Q", d, p)]
+    chk = _Job((r.coqchk, "-silent", "-o", *libs, *paths), _mkdir(root, "chkn"),
+               read_only=tuple(d for *_, d in items))
+    measure(f"step 2: coqchk -o, {n} libraries in one call", partial(run, chk))
+    for label, assumptions in (("with", True), ("without", False)):
         src = _identity_file(header, t.statement, name, prefix, assumptions)
         measure(f"step 4b: identity file, one proof, {label} Print Assumptions",
-                lambda src=src: run(r._print(_mkdir(root, "id1" + label), pdir, src, prefix)))
-    for assumptions in (True, False):
-        label = "with" if assumptions else "without"
-        src = _identity_batch_file(header, [(it[0].statement, it[3], it[4]) for it in items], assumptions)
-        job = _Job((r.coqc, "-q", *(x for *_, p, d in items for x in ("-Q", d, p)), "LlemmaPrint.v"),
-                   _mkdir(root, "idn" + label), files=(("LlemmaPrint.v", src),),
-                   read_only=tuple(d for *_, d in items), max_output=16 * 1024 * 1024)
-        measure(f"step 4b: identity file, {n} proofs, {label} Print Assumptions", lambda job=job: run(job))
+                partial(run, r._print(_mkdir(root, "id1" + label), pdir, src, prefix)))
+    theorems = [(it[0].statement, it[3], it[4]) for it in items]
+    for label, assumptions, union in (("one Print Assumptions each", True, False),
+                                      ("one Print Assumptions of all", True, True),
+                                      ("no Print Assumptions", False, False)):
+        src = _identity_batch_file(header, theorems, assumptions, union=union)
+        job = _Job((r.coqc, "-q", *paths, "LlemmaPrint.v"), _mkdir(root, "idn" + label.replace(" ", "_")),
+                   files=(("LlemmaPrint.v", src),), read_only=tuple(d for *_, d in items),
+                   max_output=16 * 1024 * 1024)
+        measure(f"step 4b: identity file, {n} proofs, {label}", partial(run, job))
     return rows
 
 

@@ -520,8 +520,10 @@ class ManagedProcess:
             return None
 
     # -- ending ------------------------------------------------------------------------------
-    def kill(self) -> None:
-        """SIGKILL the whole process group and reap the child. Idempotent; never raises."""
+    def kill(self, reaped: bool = True) -> None:
+        """SIGKILL the whole process group and reap the child. Idempotent; never raises.
+        ``reaped=False``: return once no member of the group runs any more, without waiting for init
+        to reap the zombies a wrapper's killed children leave (up to seconds on some systems)."""
         proc = self._proc
         if proc is None:
             return
@@ -546,7 +548,7 @@ class ManagedProcess:
             proc.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=REAP_TIMEOUT_S)
-        _await_group_gone(proc.pid, time.monotonic() + REAP_TIMEOUT_S)
+        _await_group_gone(proc.pid, time.monotonic() + REAP_TIMEOUT_S, reaped)
         if tree is not None:
             tree.remove()  # kills what is left in the group (whatever its process group), then rmdir
             self.tree = None
@@ -556,21 +558,25 @@ class ManagedProcess:
                     stream.close()
         self._spawn = None
 
-    def close(self) -> None:
-        """Kill the group, reap it and remove the private working directory. Idempotent."""
-        self.kill()
+    def close(self, reaped: bool = True) -> None:
+        """Kill the group, reap it and remove the private working directory. Idempotent.
+        ``reaped``: as for ``kill``."""
+        self.kill(reaped)
         if self._tmpdir is not None and self._cwd is None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
 
 
-def _await_group_gone(pgid: int, deadline: float) -> None:
+def _await_group_gone(pgid: int, deadline: float, reaped: bool = True) -> None:
     """Wait until no process of group ``pgid`` exists any more (members that a wrapper such as
-    ``bwrap`` forked are SIGKILLed with the group but reaped by init, a moment after the leader)."""
+    ``bwrap`` forked are SIGKILLed with the group but reaped by init, a moment after the leader);
+    ``reaped=False``: until none of them runs (zombies left for init)."""
     while time.monotonic() < deadline:
         try:
             os.killpg(pgid, 0)
         except (ProcessLookupError, PermissionError):
+            return
+        if not reaped and not procfs.group_members(pgid, live_only=True):
             return
         time.sleep(0.005)
 

@@ -101,6 +101,9 @@ CHECK_MODULE = "LlemmaCheck"
 #: 4a when it has or when 4b cannot decide), "reference" (4a only, the check before 4b existed),
 #: "fast" (4b only; undecided is a refusal; for tests)
 IDENTITY_MODES = ("auto", "reference", "fast")
+#: what ``check_batch`` lists as each proof's axioms: "union" (one ``Print Assumptions`` for the
+#: batch's theorems together) or "each" (one per theorem: its own)
+BATCH_AXIOMS = ("union", "each")
 #: step-0 coqidetops kept warm, one per header (each holds its header's libraries in memory)
 WARM_PARSERS = 2
 #: characters of output accepted from a compile or a coqchk run (an honest one prints next to nothing)
@@ -285,9 +288,18 @@ class Rechecker:
         warm_parsers: int = WARM_PARSERS,
         facts_cache: FactsCache | None = None,
         assumptions: bool = True,
+        batch_axioms: str = "union",
     ) -> None:
         if identity not in IDENTITY_MODES:
             raise ValueError(f"identity must be one of {IDENTITY_MODES}, not {identity!r}")
+        if batch_axioms not in BATCH_AXIOMS:
+            raise ValueError(f"batch_axioms must be one of {BATCH_AXIOMS}, not {batch_axioms!r}")
+        #: what ``check_batch`` records as a proof's axioms (``BATCH_AXIOMS``; docs/check.md): "each":
+        #: one ``Print Assumptions`` per theorem (its own axioms, about 0.6 s of CPU each on the real
+        #: numbers); "union": one for the batch's theorems together (what they depend on together: a
+        #: superset of each one's own, the same when alone or when they depend on the same axioms;
+        #: every one of them allowed by the header, as coqchk has shown)
+        self.batch_axioms = batch_axioms
         #: how statement identity is shown (``IDENTITY_MODES``; module docstring, step 4)
         self.identity = identity
         self.sandbox = sandbox
@@ -459,7 +471,7 @@ class Rechecker:
             (proof_run,) = self._collect(jobs, procs, deadline)
         finally:
             for proc in procs:
-                proc.close()
+                proc.close(reaped=False)
         self.times["compile"] += time.monotonic() - t
         _require_ok("coqc (proof file)", proof_run)
         facts = self.header_facts(header, deadline)
@@ -535,7 +547,7 @@ class Rechecker:
             proof_run, ref_run = self._collect(jobs, procs, deadline)
         finally:
             for proc in procs:
-                proc.close()
+                proc.close(reaped=False)
         self.times["compile"] += time.monotonic() - t
         _require_ok("coqc (proof file)", proof_run)
         _require_ok("coqc (reference: header + statement, no proof)", ref_run)
@@ -662,7 +674,7 @@ class Rechecker:
                 runs = self._collect(jobs, procs, deadline)
             finally:
                 for proc in procs:
-                    proc.close()
+                    proc.close(reaped=False)
             self.times["compile"] += time.monotonic() - t
             for i, run in zip(texts, runs, strict=True):
                 if problems[i] is not None:
@@ -689,7 +701,8 @@ class Rechecker:
         )
         try:
             source = _identity_batch_file(
-                header, [(items[i].statement, items[i].name, p) for i, p, _ in compiled], self.assumptions
+                header, [(items[i].statement, items[i].name, p) for i, p, _ in compiled], self.assumptions,
+                union=self.batch_axioms == "union",
             )
         except _Failed:
             return out
@@ -709,12 +722,13 @@ class Rechecker:
         bad = [*report.unsafe, *(a for a in report.axioms if a not in facts.allowed_axioms)]
         if bad or report.theory != _PREDICATIVE or isinstance(ident, str) or ident[0] != 0:
             return out  # someone in the batch fails: each is checked on its own
-        answers = _assumption_answers(ident[1], len(compiled)) if self.assumptions else None
+        union = self.batch_axioms == "union" and len(compiled) > 1
+        answers = _assumption_answers(ident[1], 1 if union else len(compiled)) if self.assumptions else None
         plugins = ident[1] if answers is None else ident[1][: answers[0]]
         if not _same_plugins(plugins) or (self.assumptions and answers is None):
             return out
         for k, (i, _, _) in enumerate(compiled):
-            used = report.axioms if answers is None else answers[1][k]
+            used = report.axioms if answers is None else answers[1][0 if union else k]
             self.times["fast"] += 1
             out[i] = self._result(True, t0, "", used)
         return out
@@ -787,7 +801,7 @@ class Rechecker:
             return self._collect(jobs, procs, deadline)
         finally:
             for proc in procs:
-                proc.close()
+                proc.close(reaped=False)
 
     def _start(self, jobs: Sequence[_Job]) -> list[ManagedProcess]:
         procs: list[ManagedProcess] = []
@@ -810,7 +824,7 @@ class Rechecker:
                 proc.start()
         except ProcessError as exc:
             for proc in procs:
-                proc.close()
+                proc.close(reaped=False)
             raise _Failed(f"could not start {exc}") from exc
         return procs
 
@@ -976,10 +990,13 @@ def _identity_file(header: str, statement: str, name: str, prefix: str, assumpti
 
 
 def _identity_batch_file(
-    header: str, theorems: Sequence[tuple[str, str, str]], assumptions: bool
+    header: str, theorems: Sequence[tuple[str, str, str]], assumptions: bool, union: bool = False
 ) -> str:
     """``_identity_file`` for several theorems of one header: (statement, name, prefix) each; the
-    expected statements are ``LlemmaExpected<k>``, all elaborated before any proof library is loaded."""
+    expected statements are ``LlemmaExpected<k>``, all elaborated before any proof library is loaded.
+    ``union``: one ``Print Assumptions`` of the tuple of all the theorems (``LlemmaAll``: the axioms
+    they depend on together, one traversal of the libraries instead of one per theorem) instead of
+    one per theorem."""
     expected, checks, prints = [], [], []
     for k, (statement, name, prefix) in enumerate(theorems):
         m = _THEOREM_RE.search(statement)
@@ -1006,7 +1023,11 @@ def _identity_batch_file(
         "Print ML Modules.",
         *checks,
     ]
-    if assumptions:
+    if assumptions and union and len(theorems) > 1:
+        every = ", ".join(f"@{prefix}.{CHECK_MODULE}.{name}" for _, name, prefix in theorems)
+        lines += ["Set Printing Width 1000000.", f"Definition LlemmaAll := ({every}).",
+                  "Print Assumptions LlemmaAll."]
+    elif assumptions:
         lines += ["Set Printing Width 1000000.", *prints]
     return "\n".join(lines) + "\n"
 
