@@ -216,3 +216,57 @@ def test_portable_argv_drops_machine_paths() -> None:
             "--proofs-from", "runs/a"]
     assert portable_argv(argv) == \
         ["--out", "...", "--split", "minif2f-valid", "--dataset=...", "--limit", "3", "--proofs-from", "..."]
+
+
+def _shipped_probe_flags() -> list[tuple[str, str, str]]:
+    out = []
+    for split in ("test", "valid"):
+        m = load_manifest(shipped_manifest_path("coq", split))
+        out += [(split, e.name, f.kind) for e in m.entries for f in e.flags
+                if f.kind in ("vacuous", "inconsistent")]
+    return out
+
+
+@pytest.mark.coq
+@pytest.mark.slow
+@pytest.mark.parametrize(("split", "name", "kind"), _shipped_probe_flags())
+def test_every_shipped_probe_flag_recompiles_with_plain_coqc(tmp_path: Path, split: str, name: str,
+                                                              kind: str) -> None:
+    """A flag is only as good as its proof: each shipped vacuous/inconsistent flag's proof, written as the
+    check writes it (no wall-clock wrapper), compiles with plain ``coqc`` here, on the shipped statement
+    under the probe header of its kind -- nothing from the search that found it is needed."""
+    from llemma_prover.backends.coq.recheck import final_tactics, proof_file
+
+    if shutil.which("coqc") is None:
+        pytest.skip("coqc not installed")
+    theorem = {t.name: t for t in load_split(shipped_data_dir(), "coq", split).theorems}[name]
+    entry = {e.name: e for e in load_manifest(shipped_manifest_path("coq", split)).entries}[name]
+    (flag,) = [f for f in entry.flags if f.kind == kind]
+    assert entry.sha256 == statement_sha256(theorem) and flag.proof and flag.proof[0] == ROOT_TACTIC
+    probe = probe_theorem(theorem, kind)
+    # the recorded artifact itself carries no wall-clock wrapper (the search's timeouts are not in it)
+    assert not any(t.lstrip().startswith("timeout") for t in flag.proof), flag.proof
+    tactics = final_tactics(flag.proof)
+    (tmp_path / "P.v").write_text(proof_file(prepare_header(probe.header), probe.statement, tactics,
+                                             probe.footer), encoding="utf-8")
+    proc = subprocess.run(["coqc", "-q", "P.v"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_an_old_run_is_also_counted_against_todays_shipped_manifest() -> None:
+    """After an audit changes the shipped manifest, ``report`` on an older run adds a line against
+    today's flags -- only when the run read the same shipped statements (its data_hash)."""
+    from llemma_prover.data.manifest import manifest_sha256, shipped_flags_now
+
+    data = load_split(shipped_data_dir(), "coq", "test")
+    now = manifest_sha256(shipped_manifest_path("coq", "test"))
+    old = {"split": "minif2f-test", "backend": "coq", "data_hash": data.sha256,
+           "manifest": {"sha256": "0" * 64, "flagged": {}}}
+    got = shipped_flags_now(old)
+    assert got is not None and got[0] == now
+    assert got[1] == {n: list(k) for n, k in load_manifest(shipped_manifest_path("coq", "test"))
+                      .flagged(data.theorems).items()}
+    assert "mathd_numbertheory_293" in got[1]
+    assert shipped_flags_now({**old, "manifest": {"sha256": now}}) is None  # unchanged since the run
+    assert shipped_flags_now({**old, "data_hash": "f" * 64}) is None  # other statements: no claim
+    assert shipped_flags_now({**old, "split": "dataset"}) is None

@@ -184,3 +184,27 @@ def run_manifest(manifest_file: str | None, system: str, split: str,
     manifest = load_manifest(path)
     return {"file": str(path.resolve()), "sha256": manifest_sha256(path),
             "flagged": {n: list(k) for n, k in manifest.flagged(theorems).items()}}
+
+
+def shipped_flags_now(config: Mapping[str, Any]) -> tuple[str, dict[str, list[str]]] | None:
+    """For a recorded miniF2F run (its ``config.json``): the shipped manifest's sha256 today and its flags
+    on the run's theorems -- ``None`` unless the run read the shipped statements (same ``data_hash``) and
+    the shipped manifest has changed since the run recorded it (a later audit)."""
+    from ..core.config import DATA_SYSTEM, SPLITS
+    from .minif2f import load_split, shipped_data_dir
+
+    recorded = config.get("manifest")
+    split = SPLITS.get(str(config.get("split", "")))
+    system = DATA_SYSTEM.get(str(config.get("backend", "")))
+    if not isinstance(recorded, Mapping) or split is None or system is None:
+        return None
+    path = shipped_manifest_path(system, split)
+    if not path.is_file() or manifest_sha256(path) == recorded.get("sha256"):
+        return None
+    try:
+        data = load_split(shipped_data_dir(), system, split)
+    except DataError:
+        return None
+    if data.sha256 != config.get("data_hash"):
+        return None
+    return manifest_sha256(path), {n: list(k) for n, k in load_manifest(path).flagged(data.theorems).items()}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -258,7 +258,7 @@ def build_report(
 
 def _flagged_lines(runs: Sequence[RunView]) -> list[str]:
     """Solved over all and over the unflagged theorems, for runs whose config.json names a manifest."""
-    from ..data.manifest import flagged_summary
+    from ..data.manifest import flagged_summary, shipped_flags_now
 
     out = []
     for run in runs:
@@ -269,11 +269,18 @@ def _flagged_lines(runs: Sequence[RunView]) -> list[str]:
         solved = [r.theorem for r in run.records if r.proved]
         line = flagged_summary(solved, [r.theorem for r in run.records], flagged)
         digest = str(manifest.get("sha256", ""))[:12]
-        out.append(f"- {run.name}: {line} (manifest {digest}: "
-                   + (", ".join(f"`{n}` {'/'.join(k)}" for n, k in sorted(flagged.items())) or "none flagged")
-                   + ")")
+        out.append(f"- {run.name}: {line} (manifest {digest}: {_flag_list(flagged)})")
+        now = shipped_flags_now(run.config)
+        if now is not None:  # a later audit changed the shipped manifest: count against it too
+            line = flagged_summary(solved, [r.theorem for r in run.records], now[1])
+            out.append(f"- {run.name}, against today's shipped manifest: {line} (manifest {now[0][:12]}: "
+                       f"{_flag_list(now[1])})")
     return ["", "Solved over all theorems and over those the statement manifest does not flag:", "", *out] \
         if out else []
+
+
+def _flag_list(flagged: Mapping[str, Sequence[str]]) -> str:
+    return ", ".join(f"`{n}` {'/'.join(k)}" for n, k in sorted(flagged.items())) or "none flagged"
 
 
 def _most(run: RunView, attr: str) -> str:
