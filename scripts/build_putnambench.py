@@ -273,7 +273,9 @@ def compile_record(rec: dict[str, str], workdir: Path, timeout: float) -> dict[s
                    if ln.strip() and not ln.startswith("File "))
     missing = _MISSING.search(err)
     if missing:
-        library = f"{missing.group(2)}.{missing.group(1)}" if missing.group(2) else missing.group(1)
+        # Coq ends the message with a period, which the name pattern takes in
+        prefix, path = (missing.group(2) or "").rstrip("."), missing.group(1).rstrip(".")
+        library = f"{prefix}.{path}" if prefix else path
         return {"name": tag, "status": "missing-library", "library": library, "message": err[:300]}
     return {"name": tag, "status": "error", "message": err[:300], "seconds": seconds}
 

@@ -101,7 +101,7 @@ def test_each_record_compiles_with_coqc(tmp_path: Path) -> None:
     assert bp.compile_record(broken, tmp_path, 120)["status"] == "error"
     missing = dict(records[0], header="From NoSuchLibraryHere Require Import Foo.\n" + records[0]["header"])
     got = bp.compile_record(missing, tmp_path, 120)
-    assert got["status"] == "missing-library" and got["library"].startswith("NoSuchLibraryHere"), got
+    assert got["status"] == "missing-library" and got["library"] == "NoSuchLibraryHere.Foo", got
     assert list(tmp_path.iterdir()) == []  # nothing left behind
 
 
