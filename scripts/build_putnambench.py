@@ -202,11 +202,15 @@ def informal_texts(source: Path) -> dict[str, str]:
     return out
 
 
-def source_commit(source: Path) -> str:
-    proc = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit("build_putnambench: --source is not a git checkout; give --commit")
-    return proc.stdout.strip()
+def source_commit(source: Path) -> str | None:
+    """The commit of the checkout ``source``; ``None`` unless ``source`` is the top of a git work tree
+    (a folder inside another repository, e.g. a fixture, has no PutnamBench commit)."""
+    proc = subprocess.run(["git", "-C", str(source), "rev-parse", "--show-toplevel", "HEAD"],
+                          capture_output=True, text=True)
+    lines = proc.stdout.split()
+    if proc.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != source.resolve():
+        return None
+    return lines[1]
 
 
 def build(source: Path, commit: str) -> tuple[list[dict[str, str]], dict[str, str]]:
@@ -298,6 +302,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"build_putnambench: no coq/src folder in {args.source}", file=sys.stderr)
         return 2
     commit = args.commit or source_commit(args.source)
+    if not commit:
+        print(f"build_putnambench: {args.source} is not the top of a git checkout; give --commit",
+              file=sys.stderr)
+        return 2
     records, rejected = build(args.source, commit)
     args.out.write_bytes(encode(records, args.out.name.endswith(".gz")))
     total = len(records) + len(rejected)

@@ -145,6 +145,10 @@ def test_misnamed_theorem_takes_the_file_name() -> None:
 def test_a_bad_source_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert bp.main(["--source", str(tmp_path), "--commit", COMMIT, "--out", str(tmp_path / "x.jsonl")]) == 2
     assert "no coq/src folder" in capsys.readouterr().err
+    # the fixture lies inside this repository's checkout: its commit is not PutnamBench's
+    assert bp.source_commit(FIXTURE) is None
+    assert bp.main(["--source", str(FIXTURE), "--out", str(tmp_path / "x.jsonl")]) == 2
+    assert "give --commit" in capsys.readouterr().err
     assert not (tmp_path / "x.jsonl").exists()
     with pytest.raises(DataError):  # nothing written means nothing to load
         load_dataset_file(tmp_path / "x.jsonl", "coq")
