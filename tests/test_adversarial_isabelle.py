@@ -144,7 +144,10 @@ def test_nodes_status_notes_are_tolerated_and_the_server_is_sandboxed(
 
 
 def test_config_json_sandbox_says_what_each_backend_really_runs_under() -> None:
-    from llemma_prover.backends.base import describe_sandbox
+    from llemma_prover.backends.base import prover_setup
+
+    def describe_sandbox(name: str, config: ProverConfig) -> dict[str, object]:
+        return prover_setup(name).sandbox_description(config)
 
     cfg = ProverConfig()
     isa = describe_sandbox("isabelle", cfg)

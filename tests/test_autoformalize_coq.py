@@ -105,11 +105,13 @@ def test_hand_written_sketch_for_real_problem_is_filled_and_checked(backend, coq
 class _LyingStepper:
     """Wraps the real Coq backend but accepts every step: a stand-in for a hole filler that is wrong.
 
-    ``check`` and ``proof_text`` are the real backend's (coqc + Print Assumptions), so this shows that a
-    filled proof counts only if the independent check accepts it, whatever the filling loop believed."""
+    ``check`` and ``dialect.proof_text`` are the real backend's (coqc + Print Assumptions), so this shows
+    that a filled proof counts only if the independent check accepts it, whatever the filling loop
+    believed."""
 
     def __init__(self, real):
         self.real = real
+        self.dialect = real.dialect
         self.n = 0
 
     def start_theorem(self, theorem):
@@ -125,9 +127,6 @@ class _LyingStepper:
 
     def check(self, theorem, proof):
         return self.real.check(theorem, proof)
-
-    def proof_text(self, theorem, proof):
-        return self.real.proof_text(theorem, proof)
 
     @property
     def restarts(self):

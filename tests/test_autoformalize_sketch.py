@@ -308,8 +308,10 @@ class _ScriptedBackend:
         self.checked = list(proof)
         return CheckResult(ok=True, checker="scripted", elapsed=0.0)
 
-    def proof_text(self, theorem, proof):
-        return "\n".join(proof)
+    class dialect:  # noqa: N801 - the part a backend carries (``backends/parts.py``), as the pipeline uses it
+        @staticmethod
+        def proof_text(theorem, proof):
+            return "\n".join(proof)
 
     @property
     def restarts(self):

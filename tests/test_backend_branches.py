@@ -1,6 +1,6 @@
 """No caller branches on a backend's name: what differs per prover is asked of the backend
-(``ProverBackend`` / ``backend_class(name)``: ``proof_ext``, ``preflight``, ``proof_text``,
-``export_text``, ``parse_sketch``, ``hole_candidates``, ``doctor_checks``, ...).
+(``ProverBackend`` and its parts, ``proof_dialect(name)``, ``sketch_dialect(name)``, ``data_hooks(name)``,
+``prover_setup(name)``: ``proof_ext``, ``preflight``, ``proof_text``, ``parse_sketch``, ...).
 
 Counted with ``ast`` in the package outside ``backends/``:
 
@@ -26,7 +26,7 @@ NAMES = set(BACKENDS) | set(DATA_SYSTEM.values())
 DEFINITIONS = {Path("core/config.py")}
 #: (issue 11: 19 branches when counted first, 26 with the doctor, the retrieval generator and train/;
 #: the last, the bank generator's table of banks keyed by backend name, became
-#: ``ProverBackend.tactic_bank()``: none is left)
+#: ``DataHooks.tactic_bank()``: none is left)
 
 
 def _subject(node: ast.expr) -> str:

@@ -77,22 +77,19 @@ def test_unknown_backend_is_a_config_error() -> None:
 def test_each_backend_class_provides_its_bank() -> None:
     """The bank comes from the backend class (``tactic_bank``), not from a table keyed by name;
     a backend without one says so."""
-    from llemma_prover.backends.base import ProverBackend, backend_class
+    from llemma_prover.backends.base import DataHooks, data_hooks
     from llemma_prover.backends.coq.bank import COQ_POOL
     from llemma_prover.backends.isabelle.bank import ISABELLE_BANK
     from llemma_prover.backends.lean4.bank import LEAN4_BANK
 
-    coq = backend_class("coq").tactic_bank()
+    coq = data_hooks("coq").tactic_bank()
     assert coq.measured and {e.tactic for e in coq.entries} <= {e.tactic for e in COQ_POOL}
-    assert backend_class("lean4").tactic_bank().entries == LEAN4_BANK
-    assert backend_class("leandojo").tactic_bank().entries == LEAN4_BANK
-    assert backend_class("isabelle").tactic_bank().entries == ISABELLE_BANK
-
-    class NoBank(ProverBackend):  # type: ignore[misc]
-        name = "nobank"
+    assert data_hooks("lean4").tactic_bank().entries == LEAN4_BANK
+    assert data_hooks("leandojo").tactic_bank().entries == LEAN4_BANK
+    assert data_hooks("isabelle").tactic_bank().entries == ISABELLE_BANK
 
     with pytest.raises(ConfigError, match="no tactic bank for backend 'nobank'"):
-        NoBank.tactic_bank()
+        DataHooks("nobank").tactic_bank()
 
 
 def test_coq_goal_features() -> None:

@@ -69,7 +69,7 @@ def test_a_hostile_proof_in_an_honest_batch_fails_alone() -> None:
         (_thm("bad3", "Theorem bad3 (x : R) : x = x + 1."), ("intros; lra",)),
     ]
     mixed = [honest[0], hostile[0], honest[1], hostile[1], hostile[2], honest[2]]
-    backend = make_backend("coq", CoqBackend.default_config())
+    backend = make_backend("coq", CoqBackend.setup.default_config())
     assert isinstance(backend, CoqBackend)
     try:
         got, batches = _collect(backend, mixed)
@@ -110,7 +110,7 @@ def test_a_batch_whose_checker_processes_die_passes_nothing() -> None:
         (_thm("h1", "Theorem h1 (x : R) (h : x = 1) : x + 1 = 2."), ("subst; lra",)),
         (_thm("h2", "Theorem h2 (x : R) : x * 1 = x."), ("intros; ring",)),
     ]
-    backend = make_backend("coq", CoqBackend.default_config())
+    backend = make_backend("coq", CoqBackend.setup.default_config())
     assert isinstance(backend, CoqBackend)
     stop, killed = threading.Event(), []  # type: ignore[var-annotated]
     killer = threading.Thread(target=_kill_while, args=(("coqchk",), stop, killed), daemon=True)

@@ -19,7 +19,7 @@ from llemma_prover.backends.coq.automation import hammer_tactics_installed
 from llemma_prover.backends.coq.ide import IdeDesync, IdeTop
 from llemma_prover.backends.coq.layout import proof_sentence, split_selector, step_sentence
 from llemma_prover.backends.coq.sketch import fill_hole, parse_coq
-from llemma_prover.backends.coq.text import CoqText
+from llemma_prover.backends.coq.text import CoqDialect
 from llemma_prover.backends.process import ManagedProcess
 from llemma_prover.backends.sandbox import Sandbox
 from llemma_prover.core.config import ProverConfig
@@ -305,12 +305,12 @@ def test_selector_proofs_found_by_search_pass_the_check_and_export(tmp_path) -> 
                 result = backend.check(thm, proof)
                 assert result.ok, (thm.name, result.message)
             else:
-                (tmp_path / f"{thm.name}_proof.v").write_text(CoqText.proof_text(thm, proof))
+                (tmp_path / f"{thm.name}_proof.v").write_text(CoqDialect("coq").proof_text(thm, proof))
                 out = subprocess.run(["coqc", f"{thm.name}_proof.v"], cwd=tmp_path, capture_output=True,
                                      text=True, timeout=120)
                 assert out.returncode == 0, (thm.name, out.stdout + out.stderr)
             exported = tmp_path / f"{thm.name}.v"
-            exported.write_text(CoqText.export_text(thm, proof, complete=True))
+            exported.write_text(CoqDialect("coq").export_text(thm, proof, complete=True))
             out = subprocess.run(["coqc", exported.name], cwd=tmp_path, capture_output=True, text=True,
                                  timeout=120)
             assert out.returncode == 0, (thm.name, out.stdout + out.stderr)

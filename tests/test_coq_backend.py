@@ -287,7 +287,7 @@ def test_check_rejects_wrong_and_unfinished_proofs(test_split):
         assert not unfinished.ok
         smuggled = b.check(th, ["intros x y h", "admit"])
         assert not smuggled.ok and "rejected" in smuggled.message
-        text = b.proof_text(th, ["intros x y h", "nra"])
+        text = b.dialect.proof_text(th, ["intros x y h", "nra"])
         assert text.endswith("Proof.\n( intros x y h\n).\n( nra\n).\nQed.\n")  # recheck.tactic_sentence
 
 
@@ -308,7 +308,7 @@ def test_axiom_audit_header_axioms_library_axioms_and_smuggled_ones():
         r = b.check(th, ["exact classic"])
         assert r.ok and r.axioms == ("Classical_Prop.classic",), r
         # the same proof text with an axiom that the header does not bring in
-        text = b.proof_text(th, ["destruct smuggled"]).replace(
+        text = b.dialect.proof_text(th, ["destruct smuggled"]).replace(
             "Theorem t_ax", "Axiom smuggled : False.\nTheorem t_ax"
         )
         r = b.rechecker.check_file(  # the kernel steps alone (Coq's structure parse refuses it anyway)

@@ -127,7 +127,7 @@ def test_check_honours_the_footer(tmp_path: Path) -> None:
 
     thm = Theorem(name="sec_double", split="dataset", system="coq", header=SECTION["header"],
                   statement=SECTION["statement"], footer="End S.")
-    with make_backend("coq", backend_class("coq").default_config()) as backend:
+    with make_backend("coq", backend_class("coq").setup.default_config()) as backend:
         assert backend.check(thm, ["lia."]).ok
         assert not backend.check(Theorem(**{**thm.__dict__, "footer": ""}), ["lia."]).ok
         assert not backend.check(thm, ["lia. End S."]).ok

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from llemma_prover.backends.base import ProverBackend
+from llemma_prover.backends.base import ProofDialect, ProverBackend
 from llemma_prover.core.config import ProverConfig, RunConfig
 from llemma_prover.core.errors import ProverCrashed
 from llemma_prover.core.types import CheckResult, Reason, SearchOutcome, Status, Theorem, TimeSplit
@@ -19,8 +19,14 @@ from llemma_prover.workers.job import finish_record
 THM = Theorem(name="mathd_algebra_171", split="test", system="coq", header="", statement="Theorem x : True.")
 
 
+class _NoText(ProofDialect):
+    def proof_text(self, theorem: Theorem, proof: Sequence[str]) -> str:
+        return ""
+
+
 class CheckOnly(ProverBackend):
     name = "coq"
+    dialect = _NoText("coq")
 
     def __init__(self, result: CheckResult | Exception) -> None:
         super().__init__(ProverConfig())
@@ -35,9 +41,6 @@ class CheckOnly(ProverBackend):
 
     def apply(self, state_id, tactic):  # type: ignore[no-untyped-def]
         raise NotImplementedError
-
-    def proof_text(self, theorem: Theorem, proof: Sequence[str]) -> str:
-        return ""
 
     def check(self, theorem: Theorem, proof: Sequence[str]) -> CheckResult:
         self.checked.append(tuple(proof))

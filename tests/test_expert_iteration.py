@@ -72,7 +72,7 @@ def test_steps_are_the_proof_paths_with_coqs_goals(valid_run: Path, data: Path) 
         # the goals are Coq's, split by the backend: the first step's goal renders back to the root's text
         from llemma_prover.backends.base import backend_class
 
-        assert backend_class("coq").step_goal_text(mine[0]) == root
+        assert backend_class("coq").data.step_goal_text(mine[0]) == root
         assert mine[-1]["goals_after"] == []
         assert name in str(mine[0]["statement"])
     two_step = [s for s in steps if s["theorem"] == "mathd_numbertheory_48"]
@@ -102,7 +102,7 @@ def test_retrieval_proposes_the_valid_proofs_tactic(data: Path) -> None:
     from llemma_prover.backends.base import backend_class
 
     gen = RetrievalGenerator(data)
-    cands = gen.generate(backend_class("coq").step_goal_text(step), 4)
+    cands = gen.generate(backend_class("coq").data.step_goal_text(step), 4)
     assert cands[0].tactic == step["tactic"], cands
     assert all(c.score <= 0 for c in cands)
 
@@ -180,7 +180,7 @@ def test_mixing_merges_a_models_final_period_on_coq(tmp_path: Path) -> None:
     """A trained model writes Coq sentences with their period (``lia.``), the bank without: one tactic."""
     from llemma_prover.backends.base import backend_class
 
-    key = backend_class("coq").tactic_key
+    key = backend_class("coq").data.tactic_key
     bank = [Candidate("timeout 2 (intros; lia)", math.log(0.5))]
     model = [Candidate("timeout 2 (intros;  lia).", math.log(0.5)), Candidate("auto...", math.log(0.2))]
     out = mix([bank, model], [0.5, 0.5], 10, key)
@@ -207,7 +207,7 @@ def test_goal_records_invert_the_goal_text_of_several_goals() -> None:
     from llemma_prover.backends.base import backend_class
     from llemma_prover.extract.from_runs import goal_records
 
-    kind = backend_class("coq")
+    kind = backend_class("coq").data
     text = "x, y : R\nH : x < y\n============================\nx <= y\n\ny <= y + 1\n\n0 <= 1"
     goals = goal_records(kind, text)
     assert goals[0] == {"hyps": ["x, y : R", "H : x < y"], "concl": "x <= y"}

@@ -244,7 +244,7 @@ def test_backend_apply_check_timeout_and_no_leftover_process(tmp_path):
         assert not backend.check(THM, ["by blast"]).ok
         cheat = backend.check(THM, ["sorry"])
         assert not cheat.ok and "refused" in cheat.message
-        assert backend.proof_text(THM, ["by auto"]).endswith("by auto\n\nend\n")
+        assert backend.dialect.proof_text(THM, ["by auto"]).endswith("by auto\n\nend\n")
         assert backend.restarts == 0
     assert not pid_alive(pid)
 

@@ -498,7 +498,8 @@ def test_parse_axioms_and_proof_text() -> None:
     assert parse_axioms("'foo' does not depend on any axioms\n'foo' depends on axioms: [sorryAx]") is None
     b = Lean4Backend(ProverConfig())
     t = thm("theorem t (x : Nat) : x = x :=", header="import Mathlib\nopen Nat\n")
-    assert b.proof_text(t, ["rfl"]) == "import Mathlib\nopen Nat\n\ntheorem t (x : Nat) : x = x := by rfl\n"
+    want = "import Mathlib\nopen Nat\n\ntheorem t (x : Nat) : x = x := by rfl\n"
+    assert b.dialect.proof_text(t, ["rfl"]) == want
     assert proof_body(["intro h", "cases h with\n| inl a => exact a"]) == (
         "\n  intro h\n  cases h with\n  | inl a => exact a"
     )

@@ -204,7 +204,7 @@ def test_start_timeout_for_entering_then_tactic_timeout(monkeypatch: pytest.Monk
     assert b.settings.start_timeout == 900
     b.close()
     # the class default: generous for Mathlib, not the tactic timeout
-    default = LeanDojoBackend.default_config()
+    default = LeanDojoBackend.setup.default_config()
     assert default.start_timeout >= 300 and default.start_timeout > default.tactic_timeout
 
 

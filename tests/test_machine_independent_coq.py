@@ -34,7 +34,7 @@ THM = Theorem(name="thm", split="u", system="coq", header="", statement=SLOW_STA
 
 
 def test_artifact_proof_has_no_wall_clock_wrapper() -> None:
-    coq = backend_class("coq")
+    coq = backend_class("coq").dialect
     proof = ["intros", "timeout 2 (timeout 3 (intros; lia))", "timeout 2 (a); (b)"]
     got = coq.artifact_proof(proof)
     # the whole-tactic wrapper goes (nested ones too); a timeout that is not around the whole tactic stays
@@ -52,7 +52,7 @@ def test_the_record_holds_the_proof_that_was_checked() -> None:
         rec = finish_record(THM, b, RunConfig(), "bank", outcome, time.monotonic())
         assert rec.status is Status.PROVED, rec.check
         assert rec.proof == (SLOW,)
-        text = b.proof_text(THM, rec.proof)
+        text = b.dialect.proof_text(THM, rec.proof)
     assert "timeout" not in text and text.endswith(f"Proof.\n( {SLOW}\n).\nQed.\n")
 
 
@@ -98,7 +98,7 @@ def _coqc(tmp: Path, text: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.coq
 def test_proofs_recheck_on_a_slowed_machine(tmp_path: Path) -> None:
-    coq = backend_class("coq")
+    coq = backend_class("coq").dialect
     artifact = coq.artifact_proof(WRAPPED)
     exported = coq.proof_text(THM, artifact)
     wrapped_file = exported.replace(f"( {SLOW}\n)", f"( {WRAPPED[0]}\n)")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import networkx as nx
 import pytest
 
-from llemma_prover.backends.base import ProverBackend
+from llemma_prover.backends.base import ProofDialect, ProverBackend
 from llemma_prover.core.config import ProverConfig, SearchConfig
 from llemma_prover.core.errors import ProverCrashed, ProverStartError, RestartLimitExceeded
 from llemma_prover.core.types import (
@@ -48,10 +48,16 @@ class FakeClock:
         return self.t
 
 
+class _NoFiles(ProofDialect):
+    def proof_text(self, theorem: Theorem, proof: Sequence[str]) -> str:
+        raise NotImplementedError
+
+
 class ScriptBackend(ProverBackend):
     """States are goal texts; ``script[(goal, tactic)]`` is a goal text or one of the markers."""
 
     name = "script"
+    dialect = _NoFiles("script")
 
     def __init__(
         self,
@@ -102,9 +108,6 @@ class ScriptBackend(ProverBackend):
         return Advanced(state_id=len(self.states) - 1, goals=(out,), elapsed=self.cost)
 
     def check(self, theorem: Theorem, proof: Sequence[str]) -> CheckResult:
-        raise NotImplementedError
-
-    def proof_text(self, theorem: Theorem, proof: Sequence[str]) -> str:
         raise NotImplementedError
 
 

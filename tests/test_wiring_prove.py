@@ -331,7 +331,7 @@ def test_one_time_policy_per_backend_for_prove_and_autoformalize() -> None:
 
     parser = build_parser()
     for backend in ("coq", "lean4", "isabelle"):
-        policy = backend_class(backend).default_config()
+        policy = backend_class(backend).setup.default_config()
         argv = ["prove", "--backend", backend, "--generator", "bank", "--workers", "0"]
         pargs = parser.parse_args(argv)
         pargs._argv = argv
@@ -367,7 +367,7 @@ def test_lean4_settings_recorded_as_they_run() -> None:
     assert meta["prover_settings"]["pool"]["start_timeout"] == ran.pool.start_timeout == 10.0
     assert meta["prover_settings"]["tactic_timeout"] == 30.0
     built = build_config(_args("--backend", "lean4", "--generator", "bank")).prover
-    assert built == Lean4Backend.default_config()
+    assert built == Lean4Backend.setup.default_config()
     assert built.start_timeout == PoolPolicy().start_timeout
     assert built.memory_limit_mb == ProcessPolicy().rss_kill_mb
     settings = Lean4Settings.from_prover_config(built)

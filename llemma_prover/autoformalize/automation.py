@@ -1,4 +1,4 @@
-"""The ranked automation that attacks each hole: each backend's own (``ProverBackend.hole_candidates``).
+"""The ranked automation that attacks each hole: each backend's own (``SketchDialect.hole_candidates``).
 
 Re-exported here for scripts and tests: Coq's (``backends/coq/sketch.py``: decision procedures first,
 then rewriting/simplification combinations, then general search, each wrapped so that it must *close*

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..backends.base import backend_class
+from ..backends.base import sketch_dialect
 from ..core.errors import ConfigError, DataError, GeneratorError
 from ..core.types import Theorem
 from .config import DrafterConfig
@@ -62,7 +62,7 @@ class NoneDrafter(SketchDrafter):
 
     def __init__(self, backend: str) -> None:
         try:
-            sketch = backend_class(backend).whole_proof_sketch
+            sketch = sketch_dialect(backend).whole_proof_sketch
         except ConfigError:
             sketch = ""
         if not sketch:

@@ -11,7 +11,7 @@
   heuristics) are tried first, then its ``hammer_command`` (Sledgehammer), whose suggestions are
   re-checked.
 
-What differs per prover is asked of the backend's class (``hole_candidates``, ``fill_hole``,
+What differs per prover is asked of the backend's sketch dialect (``hole_candidates``, ``fill_hole``,
 ``hammer_command``) and of the backend (``apply``, ``probe``); nothing here knows a prover by name.
 
 Both return a ``FillResult`` value; only a broken prover raises (``ProverError``).
@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..backends.base import ProverBackend
+from ..backends.base import ProverBackend, SketchDialect
 from ..backends.sketch import Probe, goal_claim
 from ..core.errors import ProverError, RestartLimitExceeded
 from ..core.types import Advanced, ProofFinished, TacticError, TacticTimeout, Theorem
@@ -98,18 +98,18 @@ def _short(msg: str, n: int = 300) -> str:
 class StepwiseFiller(HoleFiller):
     """Coq / Lean 4: steps through ``backend.apply``; candidates from ``tactics_for(step, goals)``
     (default: ``kind.hole_candidates``), hole steps completed by ``kind.fill_hole``; ``kind``: the
-    backend's class (``backend_class(name)``; default ``type(backend)``)."""
+    backend's sketch dialect (``sketch_dialect(name)``; default ``backend.sketches``)."""
 
     def __init__(
         self,
         backend: ProverBackend,
         policy: HolePolicy,
         tactics_for: Callable[[Step, tuple[str, ...]], list[str]] | None = None,
-        kind: type[ProverBackend] | None = None,
+        kind: SketchDialect | None = None,
     ) -> None:
         self.backend = backend
         self.policy = policy
-        self.kind = kind or type(backend)
+        self.kind = kind or backend.sketches
         self.tactics_for = tactics_for or self._candidates
 
     def _candidates(self, step: Step, goals: tuple[str, ...]) -> list[str]:
@@ -247,11 +247,11 @@ class ProbeFiller(HoleFiller):
         backend: ProverBackend,
         policy: HolePolicy,
         methods: tuple[str, ...] | None = None,
-        kind: type[ProverBackend] | None = None,
+        kind: SketchDialect | None = None,
     ) -> None:
-        self.kind = kind or type(backend)
+        self.kind = kind or backend.sketches
         if not self.kind.fills_by_probes:
-            raise TypeError(f"backend {self.kind.name!r} does not fill holes by probes")
+            raise TypeError(f"backend {self.kind.backend!r} does not fill holes by probes")
         self.backend = backend
         self.policy = policy
         self.methods = methods if methods is not None else tuple(

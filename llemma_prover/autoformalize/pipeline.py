@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..backends.base import ProverBackend, backend_class, make_backend
+from ..backends.base import ProverBackend, make_backend, sketch_dialect
 from ..core.config import ProverConfig
 from ..core.errors import ProverError, ProverStartError
 from ..core.records import TheoremRecord
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 def make_filler(backend_name: str, backend: ProverBackend, policy: HolePolicy) -> HoleFiller:
     """Whole-file probes for a backend that ``fills_by_probes`` (Isabelle), else step by step."""
-    kind = backend_class(backend_name)
+    kind = sketch_dialect(backend_name)
     if kind.fills_by_probes:
         return ProbeFiller(backend, policy, kind=kind)
     return StepwiseFiller(backend, policy, kind=kind)
@@ -42,8 +42,8 @@ def make_filler(backend_name: str, backend: ProverBackend, policy: HolePolicy) -
 
 def prepare_theorem(theorem: Theorem, backend_name: str, policy: HolePolicy) -> Theorem:
     """The theorem as the backend gets it: with what the hole automation needs loaded (Coq: CoqHammer's
-    tactics when they are enabled; ``ProverBackend.automation_theorem``)."""
-    return backend_class(backend_name).automation_theorem(theorem, policy.use_hammer)
+    tactics when they are enabled; ``SketchDialect.automation_theorem``)."""
+    return sketch_dialect(backend_name).automation_theorem(theorem, policy.use_hammer)
 
 
 @dataclass(frozen=True)
@@ -241,7 +241,7 @@ def autoformalize_theorem(
         status, reason = Status.FAILED, Reason.SEARCH_EXHAUSTED
     proof = best.fill.proof if best and best.fill else None
     check = best.check if best else next((o.check for o in outcomes if o.check is not None), None)
-    proof_text = backend.proof_text(thm, proof) if proof is not None else None
+    proof_text = backend.dialect.proof_text(thm, proof) if proof is not None else None
     total = time.monotonic() - t0 + model_time
     rec = TheoremRecord(
         theorem=theorem.name,

@@ -1,7 +1,7 @@
 """Formal proof sketches with holes: parsing untrusted model text in the backend's dialect.
 
 A *sketch* is the structure of a proof whose small steps are left open as **holes**. Each backend
-defines its dialect (``ProverBackend.parse_sketch``, ``fill_hole``; the data model is
+defines its dialect (``SketchDialect.parse_sketch``, ``fill_hole``: ``backends/parts.py``; the data model is
 ``backends/sketch.py``):
 
 * **Coq** (``backends/coq/sketch.py``): a proof script (``Proof.``/``Qed.`` optional) in which the word
@@ -19,7 +19,7 @@ Parsing never raises on model output: ``parse_sketch`` returns a ``Sketch`` or a
 
 from __future__ import annotations
 
-from ..backends.base import backend_class
+from ..backends.base import sketch_dialect
 from ..backends.sketch import MAX_SKETCH_CHARS, Sketch, SketchError, Step, strip_fences
 from ..core.errors import ConfigError
 
@@ -29,7 +29,7 @@ __all__ = ["MAX_SKETCH_CHARS", "Sketch", "SketchError", "Step", "fill_template",
 
 def fill_template(backend: str, template: str, tactic: str) -> str:
     """Replace the hole of ``template`` by ``tactic`` so that the step fails unless it closes the hole."""
-    return backend_class(backend).fill_hole(template, tactic)
+    return sketch_dialect(backend).fill_hole(template, tactic)
 
 
 def parse_sketch(backend: str, text: str) -> Sketch | SketchError:
@@ -37,7 +37,7 @@ def parse_sketch(backend: str, text: str) -> Sketch | SketchError:
     if not isinstance(text, str) or not text.strip():
         return SketchError("empty sketch")
     try:
-        cls = backend_class(backend)
+        dialect = sketch_dialect(backend)
     except ConfigError:
         return SketchError(f"no sketch format for backend {backend!r}")
-    return cls.parse_sketch(text)
+    return dialect.parse_sketch(text)

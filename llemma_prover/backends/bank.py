@@ -2,7 +2,7 @@
 
 A bank is prover-language knowledge -- which automation tactics exist, the goal features they need,
 how the prover spells a per-tactic timeout -- so each backend provides its own through
-``ProverBackend.tactic_bank()`` (``backends/coq/bank.py``, ``backends/lean4/bank.py``,
+``DataHooks.tactic_bank()`` (``backends/coq/bank.py``, ``backends/lean4/bank.py``,
 ``backends/isabelle/bank.py``); ``generators.bank.BankGenerator`` ranks and filters any of them.
 """
 
@@ -57,7 +57,7 @@ def no_features(goal_text: str) -> frozenset[str] | None:
 @dataclass(frozen=True)
 class Bank:
     """A backend's tactic bank: what ``generators.bank.BankGenerator`` ranks and filters for it
-    (``ProverBackend.tactic_bank()``)."""
+    (``DataHooks.tactic_bank()``)."""
 
     entries: tuple[BankEntry, ...]
     features: Callable[[str], frozenset[str] | None]

@@ -77,7 +77,8 @@ from ..core.types import (
 )
 from .base import ProverBackend, register_backend
 from .lean4.tactics import check_tactic
-from .lean4.text import LeanText, proof_body
+from .lean4.text import LeanData, LeanDialect, LeanSketches, proof_body
+from .parts import ProverSetup
 
 log = logging.getLogger(__name__)
 
@@ -142,17 +143,38 @@ class _Node:
     state: Any = None  # lean_dojo.TacticState in ``generation``
 
 
-@register_backend("leandojo", proof_ext="lean")
-class LeanDojoBackend(LeanText, ProverBackend):
-    @classmethod
-    def default_config(cls) -> ProverConfig:
+class LeanDojoData(LeanData):
+    """The Lean 4 bank and step data; it reads Lean 4 REPL data too (the same Lean)."""
+
+    def reads_steps_of(self, backend: str) -> bool:
+        """Its own data, and Lean 4 REPL data (the same Lean)."""
+        return backend in (self.backend, "lean4")
+
+
+class LeanDojoSetup(ProverSetup):
+    """LeanDojo's process policy; its Lean processes are its own (no confinement of ours applies)."""
+
+    def default_config(self) -> ProverConfig:
         """Lean's tactic timeout, and a start timeout that fits elaborating a file with ``import Mathlib``."""
         return ProverConfig(tactic_timeout=LEAN_TACTIC_TIMEOUT, start_timeout=LeanDojoSettings.start_timeout)
 
-    @classmethod
-    def reads_steps_of(cls, backend: str) -> bool:
-        """Its own data, and Lean 4 REPL data (the same Lean)."""
-        return backend in (cls.name, "lean4")
+    def sandbox_description(self, config: ProverConfig) -> dict[str, object]:
+        # lean_dojo.Dojo starts and owns its Lean processes: none of our confinement applies to them
+        return {
+            "network_isolation": "none",
+            "rlimits": {},
+            "scrubbed_env": False,
+            "private_tmpdir": False,
+            "note": "lean_dojo starts its own Lean processes; llemma-prover does not confine them",
+        }
+
+
+@register_backend("leandojo")
+class LeanDojoBackend(ProverBackend):
+    dialect = LeanDialect("leandojo")
+    sketches = LeanSketches("leandojo")
+    data = LeanDojoData("leandojo")
+    setup = LeanDojoSetup("leandojo")
 
     def __init__(
         self,
@@ -202,17 +224,6 @@ class LeanDojoBackend(LeanText, ProverBackend):
         dojo, self._dojo = self._dojo, None
         if dojo is not None:
             _tear_down(dojo)
-
-    @classmethod
-    def sandbox_description(cls, config: ProverConfig) -> dict[str, object]:
-        # lean_dojo.Dojo starts and owns its Lean processes: none of our confinement applies to them
-        return {
-            "network_isolation": "none",
-            "rlimits": {},
-            "scrubbed_env": False,
-            "private_tmpdir": False,
-            "note": "lean_dojo starts its own Lean processes; llemma-prover does not confine them",
-        }
 
     @property
     def restarts(self) -> int:

@@ -1,11 +1,11 @@
 """Proof sketches as data: what each backend's sketch dialect parses model text into.
 
 A *sketch* is the structure of a proof whose small steps are left open as **holes**. Each backend
-parses its own dialect (``ProverBackend.parse_sketch``: ``coq/sketch.py``, ``lean4/sketch.py``,
+parses its own dialect (``SketchDialect.parse_sketch``: ``coq/sketch.py``, ``lean4/sketch.py``,
 ``isabelle/sketch.py``) into one of two shapes:
 
 * stepwise (Coq, Lean 4): ``steps``, run one by one through ``apply``; a hole step is a template that
-  ``ProverBackend.fill_hole`` completes with a candidate tactic;
+  ``SketchDialect.fill_hole`` completes with a candidate tactic;
 * whole text (Isabelle): ``text`` with the character ``spans`` of its holes, filled by whole-file
   probes (``ProverBackend.probe``).
 

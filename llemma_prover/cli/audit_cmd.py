@@ -123,7 +123,7 @@ def _ill_typed(cfg: RunConfig, theorems: list[Any]) -> dict[str, str]:
 def build_config(args: argparse.Namespace, plan: AuditProbes, data_dir: str) -> RunConfig:
     """The one, final config of the probe searches: the bank with the probes' first step and witness
     family, ``AUDIT_SEARCH`` budgets, results in ``<out>/search``."""
-    from ..backends.base import backend_class
+    from ..backends.base import prover_setup
 
     names = tuple(n.strip() for n in args.theorems.split(",") if n.strip())
     tag = Path(args.dataset).stem.removesuffix(".jsonl") if args.dataset else args.split
@@ -133,7 +133,7 @@ def build_config(args: argparse.Namespace, plan: AuditProbes, data_dir: str) -> 
         out_dir=str(out / "search"), dataset=os.path.abspath(args.dataset) if args.dataset else "",
         theorems=names, limit=args.limit,
         workers=(os.cpu_count() or 1) if args.workers is None else args.workers,
-        search=AUDIT_SEARCH, prover=backend_class(args.backend).default_config(),
+        search=AUDIT_SEARCH, prover=prover_setup(args.backend).default_config(),
         generator=GeneratorConfig(name="bank", root_tactic=plan.root_tactic,
                                   extra_tactics=plan.extra_tactics),
     )
@@ -142,7 +142,7 @@ def build_config(args: argparse.Namespace, plan: AuditProbes, data_dir: str) -> 
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..backends.base import backend_class
+    from ..backends.base import proof_dialect
     from ..core.types import Reason, Status
     from ..data.audit import audit_flags, audit_markdown, probe_name, verdicts
     from ..data.manifest import build_manifest, load_manifest, merge_manifest, shipped_manifest_path
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     from .prove import _run_with_progress
 
     console = args._console
-    plan = backend_class(args.backend).audit_probes()
+    plan = proof_dialect(args.backend).audit_probes()
     if plan is None:
         raise ConfigError(f"no audit probes for --backend {args.backend} yet (coq has them)")
     if args.write_manifest and args.dataset:
@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = build_config(args, plan, data_dir)
     out = Path(cfg.out_dir).parent
     theorems = select(dataset.theorems, cfg.theorems, cfg.limit)
-    backend_class(cfg.backend).require_footers_honoured(theorems)
+    proof_dialect(cfg.backend).require_footers_honoured(theorems)
     probes = [plan.make(t, p) for t in theorems for p in plan.probes]
     preflight(cfg)
     started = start_generator(cfg)

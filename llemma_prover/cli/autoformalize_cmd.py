@@ -190,19 +190,19 @@ def build_config(args: argparse.Namespace, drafter_name: str, data_dir: str = ""
 def _prover_config(backend: str, tactic_timeout: float | None) -> ProverConfig:
     """The backend's own time policy (``default_config``, the same as ``prove``'s), with the flag's
     tactic timeout when given."""
-    from ..backends.base import backend_class
+    from ..backends.base import prover_setup
 
-    base = backend_class(backend).default_config()
+    base = prover_setup(backend).default_config()
     return base if tactic_timeout is None else dataclasses.replace(base, tactic_timeout=tactic_timeout)
 
 
 def _resolve_hammer(choice: str, backend: str) -> bool:
     """``--hammer``: on when asked (or, for auto, when installed) and the backend has a hammer."""
-    from ..backends.base import backend_class
+    from ..backends.base import prover_setup
 
     if choice == "off":
         return False
-    available = backend_class(backend).hammer_installed()
+    available = prover_setup(backend).hammer_installed()
     if available is None:
         return False
     if choice == "on" and not available:
@@ -263,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..autoformalize.drafter import make_drafter
     from ..autoformalize.pipeline import TheoremOutcome, pass_markdown, pass_summary, run_split
-    from ..backends.base import backend_class
+    from ..backends.base import proof_dialect
     from ..core.types import Theorem
     from ..data.minif2f import DATA_ENV, load_theorems, select
     from ..results.rundir import RunDir
@@ -275,7 +275,7 @@ def run(args: argparse.Namespace) -> int:
                                       DATA_SYSTEM[args.backend], SPLITS[args.split], _repo_root())
     cfg = build_config(args, drafter_name, data_dir=data_dir)
     theorems = select(dataset.theorems, cfg.theorems, cfg.limit)
-    backend_class(cfg.backend).require_footers_honoured(theorems)
+    proof_dialect(cfg.backend).require_footers_honoured(theorems)
     out = Path(cfg.out_dir)
 
     drafter = make_drafter(cfg.drafter, cfg.backend)
@@ -322,7 +322,7 @@ def run(args: argparse.Namespace) -> int:
             def write(outcome: TheoremOutcome) -> None:
                 rec = outcome.record
                 if outcome.proof_text is not None:
-                    run_dir.write_proof(rec.theorem, outcome.proof_text, backend_class(cfg.backend).proof_ext)
+                    run_dir.write_proof(rec.theorem, outcome.proof_text, proof_dialect(cfg.backend).proof_ext)
                 run_dir.append(rec)
                 if rec.proved:
                     solved[0] += 1

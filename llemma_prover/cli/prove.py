@@ -200,9 +200,9 @@ def _check_flags(a: argparse.Namespace) -> None:
 
 
 def _check_flag_values(a: argparse.Namespace) -> None:
-    from ..backends.base import backend_class
+    from ..backends.base import prover_setup
 
-    if a.lean_repl and backend_class(a.backend).executable_flag != "--lean-repl":
+    if a.lean_repl and prover_setup(a.backend).executable_flag != "--lean-repl":
         raise ConfigError("--lean-repl is for --backend lean4")
     if a.model_server == "off" and a.engine != "auto":
         raise ConfigError("--engine chooses the model server's engine; it needs --model-server auto or on")
@@ -258,13 +258,13 @@ def build_config(args: argparse.Namespace, *, data_dir: str = "", machine: Machi
     machine (``plan_generator``: ``--generator auto``, model servers and engine, GPUs per worker, the
     worker count) and the budgets that go with the planned generator. ``machine``: what
     ``probe_machine`` found (probed here when not given). Nothing changes this object afterwards."""
-    from ..backends.base import backend_class
+    from ..backends.base import prover_setup
     from ..workers.driver import effective_search, plan_generator, probe_machine
 
     a = with_config_file(args)
     _check_flags(a)
     names = tuple(n.strip() for n in a.theorems.split(",") if n.strip()) if a.theorems else ()
-    base = backend_class(a.backend).default_config()
+    base = prover_setup(a.backend).default_config()
     tactic_timeout = base.tactic_timeout if a.tactic_timeout is None else a.tactic_timeout
     if machine is None:
         machine = probe_machine(a.generator)
@@ -353,9 +353,9 @@ def run(args: argparse.Namespace) -> int:
     machine = probe_machine(a.generator)
     cfg = build_config(args, data_dir=data_dir, machine=machine)
     theorems = select(dataset.theorems, cfg.theorems, cfg.limit)
-    from ..backends.base import backend_class
+    from ..backends.base import proof_dialect
 
-    backend_class(cfg.backend).require_footers_honoured(theorems)
+    proof_dialect(cfg.backend).require_footers_honoured(theorems)
 
     # 2. the prover can be found; the generator starts (auto -> bank if llemma cannot)
     preflight(cfg)

@@ -107,7 +107,7 @@ def run_lean4_checks(cl: Checklist, lean_repl: str | None, config: ProverConfig 
     from ..backends.lean4.locate import default_project_dir, resolve_repl
 
     cfg = replace(
-        config or Lean4Backend.default_config(), executable=lean_repl, tactic_timeout=TACTIC_TIMEOUT,
+        config or Lean4Backend.setup.default_config(), executable=lean_repl, tactic_timeout=TACTIC_TIMEOUT,
         warm_spare=False,
     )
     settings = Lean4Settings.from_prover_config(cfg)

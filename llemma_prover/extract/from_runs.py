@@ -4,7 +4,7 @@ Each proved theorem whose proof passed the run's independent re-check gives the 
 path, read from its search trace: the goals Coq printed at each node of the path, the tactic the search
 sent (exactly the text the generator proposed, ``timeout`` wrapper included) and the goals after it.
 Nothing is re-run and nothing the model wrote is parsed: the goals are the prover's own output, split by
-the backend (``ProverBackend.goal_parts``), and the proof already counted only after the re-check.
+the backend (``DataHooks.goal_parts``), and the proof already counted only after the re-check.
 
 Records have the shape of ``extract``'s (docs/FORMATS.md, "Proof-step data"), ``split`` ``train``:
 these proofs are training or retrieval data, held out from nothing. So the rules that keep numbers
@@ -56,7 +56,7 @@ class RunSteps:
 
 def goal_records(kind: Any, goal_text: str) -> list[dict[str, Any]]:
     """A node's goal text as step-record goals: the first with its hypotheses (the backend splits it),
-    the others (shown as conclusions only) with none; the inverse of ``ProverBackend.step_goal_text``."""
+    the others (shown as conclusions only) with none; the inverse of ``DataHooks.step_goal_text``."""
     text = goal_text.strip()
     if not text:
         return []
@@ -72,7 +72,7 @@ def steps_from_run(path: str | os.PathLike[str], data_dir: str | os.PathLike[str
     ``match``: keep only theorems whose ``library/theorem`` key it matches (``extract --match``).
     Raises ``ConfigError`` for a test-split run or a backend whose goals cannot be split.
     """
-    from ..backends.base import backend_class
+    from ..backends.base import data_hooks, proof_dialect
     from ..traces.export import find_theorem
     from ..traces.run import load_run
 
@@ -82,7 +82,7 @@ def steps_from_run(path: str | os.PathLike[str], data_dir: str | os.PathLike[str
         raise ConfigError(f"{path}: a run on {split}; proofs found on the test split are the held-out "
                           "measurement and never become training or retrieval data (use a minif2f-valid run)")
     backend = run.backend or "coq"
-    kind = backend_class(backend)
+    kind, dialect = data_hooks(backend), proof_dialect(backend)
     if not kind.splits_goals:
         raise ConfigError(f"{path}: proof-step data needs goals split into hypotheses; backend {backend!r} "
                           "does not split its goal text")
@@ -106,7 +106,7 @@ def steps_from_run(path: str | os.PathLike[str], data_dir: str | os.PathLike[str
         edges = trace.proof_edges() if trace is not None else []
         # the record holds the proof as checked (``artifact_proof``: no wall-clock wrappers), the trace the
         # tactics as the search ran them; the data takes the checked text
-        tactics = kind.artifact_proof([e.tactic for e in edges])
+        tactics = dialect.artifact_proof([e.tactic for e in edges])
         if trace is None or not edges or tactics != list(rec.proof or ()):
             out.skipped[rec.theorem] = "no trace of the proof path"
             continue
@@ -117,7 +117,7 @@ def steps_from_run(path: str | os.PathLike[str], data_dir: str | os.PathLike[str
             if not before:
                 break
             out.steps.append({
-                "library": library, "file": f"{rec.theorem}.{kind.proof_ext}", "theorem": rec.theorem,
+                "library": library, "file": f"{rec.theorem}.{dialect.proof_ext}", "theorem": rec.theorem,
                 "statement": statement, "step": i, "goals_before": before, "tactic": tactics[i],
                 "goals_after": goal_records(kind, trace.nodes[e.target].goals), "split": "train",
                 "source_split": rec.split or split,

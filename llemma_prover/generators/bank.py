@@ -2,7 +2,7 @@
 
 The banks themselves are prover-language data, each in its backend's package (``backends/coq/bank.py``,
 ``backends/lean4/bank.py``, ``backends/isabelle/bank.py``), asked for through
-``ProverBackend.tactic_bank()``; this module ranks, filters and schedules any of them.
+``DataHooks.tactic_bank()``; this module ranks, filters and schedules any of them.
 
 The default generator wherever no language model runs. At every node it proposes automation tactics
 -- single steps (``intros``, ``split``, case splits) and one-sentence combinations that try to finish
@@ -66,7 +66,7 @@ import math
 from collections.abc import Sequence
 
 from ..backends.bank import Bank, BankEntry
-from ..backends.base import backend_class
+from ..backends.base import data_hooks
 from ..core.config import BANK_SCHEDULE
 from ..core.errors import ConfigError
 from ..core.types import Candidate
@@ -104,7 +104,7 @@ class BankGenerator(TacticGenerator):
         entries: Sequence[BankEntry] | None = None,
         intro_first: bool | None = None,
     ) -> None:
-        bank: Bank = backend_class(backend).tactic_bank()
+        bank: Bank = data_hooks(backend).tactic_bank()
         if entries is not None:  # another static list (the study, tests); features and families stay
             bank = dataclasses.replace(bank, entries=tuple(entries))
         if intro_first is not None:

@@ -36,7 +36,7 @@ def mix(parts: Sequence[Sequence[Candidate]], weights: Sequence[float], k: int,
         key: Callable[[str], str] = _spaces) -> list[Candidate]:
     """The best ``k`` of the weighted mixture of ``parts`` (each a generator's candidates), best first.
 
-    ``key``: when two tactics are the same (``ProverBackend.tactic_key``; default: equal after
+    ``key``: when two tactics are the same (``DataHooks.tactic_key``; default: equal after
     whitespace normalisation)."""
     mass: dict[str, float] = {}
     spelling: dict[str, str] = {}

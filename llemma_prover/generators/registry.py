@@ -87,10 +87,10 @@ def _make_plain(
         for gen, _ in built:
             gen.close()
         raise
-    from ..backends.base import backend_class
+    from ..backends.base import data_hooks
 
     try:
-        key = backend_class(backend).tactic_key
+        key = data_hooks(backend).tactic_key
     except ConfigError:
         key = MixtureGenerator.same_spacing
     mixture = MixtureGenerator([g for g, _ in built], key=key)

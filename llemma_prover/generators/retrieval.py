@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..backends.base import backend_class
+from ..backends.base import data_hooks
 from ..core.errors import ConfigError, DataError
 from ..core.types import Candidate
 from ..data.steps import contamination_problems, coq_goal_text, iter_steps, split_hyp
@@ -99,7 +99,7 @@ class RetrievalGenerator(TacticGenerator):
     def __init__(self, data_dir: str | Path, backend: str = "coq", *, splits: Sequence[str] = ("train",),
                  neighbours: int = NEIGHBOURS, sharpness: float = SHARPNESS) -> None:
         try:
-            splits_goals = backend_class(backend).splits_goals
+            splits_goals = data_hooks(backend).splits_goals
         except ConfigError:
             splits_goals = False
         if not splits_goals:  # its documents are hypotheses and conclusions of extracted (Coq) goals
@@ -194,7 +194,7 @@ class RetrievalGenerator(TacticGenerator):
         if k <= 0:
             return []
         self.start()
-        hyps, concl = backend_class(self.backend).goal_parts(goal_text)
+        hyps, concl = data_hooks(self.backend).goal_parts(goal_text)
         tokens = _doc_tokens(hyps, concl)
         n = max(self.neighbours, 4 * k)
         votes: dict[str, float] = {}

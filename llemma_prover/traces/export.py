@@ -23,7 +23,7 @@ from ..core.types import Theorem
 from .run import RunView
 
 if TYPE_CHECKING:
-    from ..backends.base import ProverBackend
+    from ..backends.parts import ProofDialect
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +39,14 @@ class ExportedPath:
     tactics: tuple[str, ...]
 
 
-def _backend(backend: str) -> type[ProverBackend] | None:
-    """The class registered as ``backend``; None for a backend this installation does not know."""
-    from ..backends.base import backend_class
+def _backend(backend: str) -> ProofDialect | None:
+    """The proof files of the backend registered as ``backend``; None for a backend this installation
+    does not know."""
+    from ..backends.base import proof_dialect
     from ..core.errors import ConfigError
 
     try:
-        return backend_class(backend)
+        return proof_dialect(backend)
     except (ConfigError, ImportError):
         return None
 
@@ -90,7 +91,7 @@ def find_theorem(
 def build_text(
     theorem: Theorem, backend: str, tactics: Sequence[str], complete: bool, remaining: str = ""
 ) -> str:
-    """A proof file following the data README's conventions per system (``ProverBackend.export_text``)."""
+    """A proof file following the data README's conventions per system (``ProofDialect.export_text``)."""
     kind = _backend(backend)
     try:
         if kind is None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..backends.base import backend_class
+from ..backends.base import data_hooks
 from ..core.errors import ConfigError
 from ..generators.prompts import STOP_MARKER, FewShotPrompt
 
@@ -64,12 +64,12 @@ class Dataset:
 
 def coq_goal_text(goals: Sequence[Mapping[str, Any]]) -> str:
     """The Coq backend's goal text for extracted ``goals`` (``[{"hyps": [...], "concl": str}, ...]``)."""
-    return backend_class("coq").step_goal_text({"goals_before": goals})
+    return data_hooks("coq").step_goal_text({"goals_before": goals})
 
 
 def render_example(record: Mapping[str, Any], prompt: FewShotPrompt, backend: str) -> Example:
     """The training text of one step record (see the module docstring)."""
-    kind = backend_class(backend)
+    kind = data_hooks(backend)
     tactic = kind.step_tactic_text(str(record["tactic"]).strip())
     return Example(
         prompt=prompt.prefix + prompt.query(kind.step_goal_text(record)),
@@ -131,7 +131,7 @@ def read_dataset(folder: str | Path, prompt: FewShotPrompt, backend: str, *, all
     if card.get("steps_sha256") and card["steps_sha256"] != sha:
         raise ConfigError(f"--data {folder}: steps.jsonl does not match the sha256 in card.json "
                           "(changed after extract wrote the card)")
-    if card.get("backend") and not backend_class(backend).reads_steps_of(card["backend"]):
+    if card.get("backend") and not data_hooks(backend).reads_steps_of(card["backend"]):
         raise ConfigError(f"--data {folder} holds {card['backend']} steps, not {backend}")
     examples: dict[str, list[Example]] = {s: [] for s in SPLITS}
     skipped: Counter[str] = Counter()

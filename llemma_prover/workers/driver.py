@@ -198,9 +198,9 @@ class ResolvedGenerator:
 def preflight(run_config: RunConfig) -> None:
     """Cheap checks that the prover can be found, before any worker, model or Ray starts (raises
     ``ProverUnavailable`` saying how to install it): the backend's own ``preflight``."""
-    from ..backends.base import backend_class
+    from ..backends.base import prover_setup
 
-    backend_class(run_config.backend).preflight(run_config.prover)
+    prover_setup(run_config.backend).preflight(run_config.prover)
 
 
 def _gpu_count(gen: GeneratorConfig) -> int:
@@ -303,7 +303,7 @@ def run_metadata(run_config: RunConfig, resolved: ResolvedGenerator, data_files:
                  data_hash: str, argv: Sequence[str], note: str | None = None) -> dict[str, Any]:
     """The content of config.json (docs/FORMATS.md): ``run_config.to_dict()`` as it is, plus provenance
     (``note``: why this generator runs; default ``resolved.note``)."""
-    from ..backends.base import backend_class, describe_sandbox
+    from ..backends.base import prover_setup
 
     return {
         **run_config.to_dict(),
@@ -317,9 +317,9 @@ def run_metadata(run_config: RunConfig, resolved: ResolvedGenerator, data_files:
         # which automation libraries/solvers the generator found installed (bank on Coq), else None
         "automation": resolved.describe.get("automation"),
         # which protection the prover processes run under (rlimits, scrubbed env, network isolation)
-        "sandbox": describe_sandbox(run_config.backend, run_config.prover),
+        "sandbox": prover_setup(run_config.backend).sandbox_description(run_config.prover),
         # the process policy the backend runs with (derived from "prover", value for value)
-        "prover_settings": backend_class(run_config.backend).effective_settings(run_config.prover),
+        "prover_settings": prover_setup(run_config.backend).effective_settings(run_config.prover),
         # what search.time_budget (per theorem) covers, and what each record's time.total leaves out
         "time_budget_covers": TIME_BUDGET_COVERS,
         "command": list(argv),

@@ -119,7 +119,7 @@ def finish_record(theorem: Theorem, backend: ProverBackend, run_config: RunConfi
     ``check=False``: a found proof is not checked; the record is ``FAILED``/``CHECK_FAILED`` with no
     ``check`` until ``complete_check`` gives it the verdict (it is never written as it is)."""
     # the artifact: what is checked is what is recorded and exported (no wall-clock wrapper)
-    proof = None if outcome.proof is None else tuple(backend.artifact_proof(outcome.proof))
+    proof = None if outcome.proof is None else tuple(backend.dialect.artifact_proof(outcome.proof))
     verdict: CheckResult | None = None
     if check and outcome.reason is Reason.PROVED and proof is not None:
         try:
@@ -230,7 +230,7 @@ def run_job(theorem: Theorem, backend: ProverBackend, generator: TacticGenerator
             attempt: int = 1, check: bool = True) -> JobResult:
     """``prove_theorem`` plus the proof file; an unexpected exception becomes an ERROR record.
     ``check=False``: a found proof comes back unchecked (``JobResult.unchecked``; ``complete_check``)."""
-    ext = backend.proof_ext
+    ext = backend.dialect.proof_ext
     try:
         record, trace = prove_theorem(theorem, backend, generator, run_config, check=check)
     except Exception as exc:  # a bug in a layer below must not end the run: record it loudly
@@ -242,7 +242,7 @@ def run_job(theorem: Theorem, backend: ProverBackend, generator: TacticGenerator
     record = replace(record, attempts=attempt)
     proof_text = None
     if record.status is Status.PROVED and record.proof is not None:
-        proof_text = backend.proof_text(theorem, record.proof)
+        proof_text = backend.dialect.proof_text(theorem, record.proof)
     unchecked = None
     found = record.reason is Reason.CHECK_FAILED and record.check is None and record.proof is not None
     if not check and found:
@@ -267,7 +267,7 @@ def complete_check(theorem: Theorem, result: JobResult, check: CheckResult, back
     t = rec.time
     rec = replace(rec, status=status, reason=reason, check=check,
                   time=replace(t, total=t.total + check.elapsed, check=check.elapsed))
-    text = backend.proof_text(theorem, result.unchecked) if check.ok else None
+    text = backend.dialect.proof_text(theorem, result.unchecked) if check.ok else None
     return replace(result, record=rec, proof_text=text, unchecked=None)
 
 

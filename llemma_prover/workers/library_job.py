@@ -193,7 +193,8 @@ class LibraryJob:
             if check.ok:
                 rec = replace(rec, status=Status.PROVED, reason=Reason.PROVED, check=check, time=t)
                 assert rec.proof is not None
-                proof_text = session.proof_text(lemma_theorem(lemmas[rec.theorem], cfg.split), rec.proof)
+                lemma = lemma_theorem(lemmas[rec.theorem], cfg.split)
+                proof_text = session.dialect.proof_text(lemma, rec.proof)
             else:
                 log.warning("%s: the search found a proof but the re-check rejected it: %s",
                             rec.theorem, check.message[:300])

@@ -40,6 +40,7 @@ from ...core.config import ProverConfig
 from ...core.errors import ProverDesync, ProverError, ProverUnavailable
 from ...core.types import CheckResult, RootState, StepResult, TacticError, Theorem
 from ..base import ProverBackend, register_backend
+from ..parts import ProverSetup
 from ..process import ProcessError
 from ..sandbox import Sandbox, sandbox_for
 from .facts_cache import FactsCache, default_cache_dir
@@ -51,30 +52,37 @@ from .sentences import InvalidTactic, validate_tactic
 from .settings import reset_counters, sibling_tool, time_policy
 from .states import StateTree
 from .step import CandidateFailed, Stepper
-from .text import CoqText
+from .text import CoqData, CoqDialect, CoqSketches
 
-__all__ = ["CoqBackend"]
+__all__ = ["CoqBackend", "CoqSetup"]
 
 
-@register_backend("coq", proof_ext="v")
-class CoqBackend(CoqText, ProverBackend):
-    """Coq 8.16 through ``coqidetop``; see the module docstring for the layout and ``step``/``pool``
-    for the protocol and policies."""
+class CoqSetup(ProverSetup):
+    """Coq's process policy: ``ProverConfig()``, with the deadlines derived from it recorded."""
 
-    #: characters of XML one answer of a process may take (a tactic that prints more fails)
-    max_answer_chars: int = MAX_ANSWER_CHARS
-
-    @classmethod
-    def hammer_installed(cls) -> bool | None:
+    def hammer_installed(self) -> bool | None:
         """CoqHammer's tactics library (``sauto``/``hauto``; Debian ``libcoq-hammer``)."""
         from .automation import hammer_tactics_installed
 
         return hammer_tactics_installed()
 
-    @classmethod
-    def effective_settings(cls, config: ProverConfig) -> dict[str, object]:
+    def effective_settings(self, config: ProverConfig) -> dict[str, object]:
         """``config`` and the deadlines the backend derives from it (``settings.time_policy``)."""
         return {**super().effective_settings(config), "time_policy": time_policy(config)}
+
+
+@register_backend("coq")
+class CoqBackend(ProverBackend):
+    """Coq 8.16 through ``coqidetop``; see the module docstring for the layout and ``step``/``pool``
+    for the protocol and policies."""
+
+    dialect = CoqDialect("coq")
+    sketches = CoqSketches("coq")
+    data = CoqData("coq")
+    setup = CoqSetup("coq")
+
+    #: characters of XML one answer of a process may take (a tactic that prints more fails)
+    max_answer_chars: int = MAX_ANSWER_CHARS
 
     def __init__(self, config: ProverConfig) -> None:
         super().__init__(config)

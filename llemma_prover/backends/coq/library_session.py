@@ -39,6 +39,7 @@ from ...core.config import ProverConfig
 from ...core.errors import ConfigError, ProverDesync, ProverError, ProverStartError, RestartLimitExceeded
 from ...core.types import CheckResult, RootState, StepResult, TacticError, Theorem
 from ..base import ProverBackend
+from ..parts import ProverSetup
 from ..process import ManagedProcess, ProcessError
 from ..sandbox import Sandbox, sandbox_for
 from .ide import MAX_ANSWER_CHARS, CoqFailure, Goals, IdeTop, Sentence, ide_executable_for
@@ -49,7 +50,7 @@ from .sentences import InvalidTactic, validate_tactic
 from .settings import COMMAND_TIMEOUT_S, reset_counters
 from .states import StateTree, goal_texts
 from .step import CandidateFailed, Stepper
-from .text import CoqText
+from .text import CoqData, CoqDialect, CoqSketches
 
 __all__ = ["DEFERRED", "LibraryFile", "LibraryLemma", "LibraryReplayError", "LibrarySession"]
 
@@ -267,12 +268,25 @@ class _Walk:
         self.advance(top, lemma.end, f"the original proof of {lemma.name}")
 
 
-class LibrarySession(CoqText, ProverBackend):
+class LibraryDialect(CoqDialect):
+    """Coq's proof files, except the run directory's: a library lemma is proved in its file's context."""
+
+    def proof_text(self, theorem: Theorem, proof: Sequence[str]) -> str:
+        """The proof file of a run directory: where the lemma is (its file's text before it is its
+        context, not repeated here), the statement sentence and the tactics the check compiled."""
+        where = f"(* {theorem.source}: proved in its file's context (llemma-prover prove --library) *)"
+        return proof_file(where, theorem.statement, final_tactics(proof))
+
+
+class LibrarySession(ProverBackend):
     """The ``ProverBackend`` the search talks to for the lemmas of one library file (see the module
     docstring). Use ``open_lemma`` before each search and ``finish_lemma`` after it (and after ``check``)."""
 
     name = "coq"
-    proof_ext = "v"
+    dialect = LibraryDialect("coq")
+    sketches = CoqSketches("coq")
+    data = CoqData("coq")
+    setup = ProverSetup("coq")
 
     def __init__(self, config: ProverConfig, file: LibraryFile, *, replay_timeout: float = 900.0,
                  sandbox: Sandbox | None = None, rechecker: Any = None) -> None:
@@ -375,13 +389,6 @@ class LibrarySession(CoqText, ProverBackend):
 
     def tactics_to(self, state_id: int) -> list[str]:
         return self._states.tactics_to(state_id)
-
-    @classmethod
-    def proof_text(cls, theorem: Theorem, proof: Sequence[str]) -> str:
-        """The proof file of a run directory: where the lemma is (its file's text before it is its
-        context, not repeated here), the statement sentence and the tactics the check compiled."""
-        where = f"(* {theorem.source}: proved in its file's context (llemma-prover prove --library) *)"
-        return proof_file(where, theorem.statement, final_tactics(proof))
 
     def check(self, theorem: Theorem, proof: Sequence[str]) -> CheckResult:
         """The in-context check (``library_check.LibraryRechecker``) of ``proof`` for the open lemma

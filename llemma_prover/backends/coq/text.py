@@ -1,8 +1,8 @@
-"""What the Coq backend answers without a running prover (``CoqBackend``'s classmethods).
+"""What the Coq backend answers without a running prover (``CoqBackend``'s parts, ``backends/parts.py``).
 
 Proof files (``proof_text``, ``export_text``), extracted proof steps (``step_goal_text``,
-``step_tactic_text``, ``goal_parts``) and the sketch dialect (``sketch.py``): ``backend_class("coq")``
-answers them, nothing is started.
+``step_tactic_text``, ``goal_parts``) and the sketch dialect (``sketch.py``): ``proof_dialect("coq")``,
+``sketch_dialect("coq")`` and ``data_hooks("coq")`` answer them, nothing is started.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from ...core.types import Theorem
+from ..parts import AuditProbes, DataHooks, ProofDialect, SketchDialect
 from . import sketch
 from .header import theorem_header
 from .layout import proof_sentence
@@ -20,10 +21,9 @@ from .sentences import InvalidTactic, validate_tactic
 
 if TYPE_CHECKING:
     from ..bank import Bank
-    from ..base import AuditProbes
     from ..sketch import Sketch, SketchError
 
-__all__ = ["CoqText"]
+__all__ = ["CoqData", "CoqDialect", "CoqSketches"]
 
 
 def _export_sentence(tactic: str) -> str:
@@ -40,28 +40,13 @@ def _indent(text: str, n: int) -> str:
     return "\n".join(" " * n + line for line in text.splitlines())
 
 
-class CoqText:
-    """Mixin of ``CoqBackend``: its capabilities that need no prover."""
+class CoqDialect(ProofDialect):
+    """Coq proof files: ``.v``, the theorem's footer after the proof."""
 
-    splits_goals: ClassVar[bool] = True
+    proof_ext: ClassVar[str] = "v"
     honours_footer: ClassVar[bool] = True
-    whole_proof_sketch: ClassVar[str] = "hole."
 
-    @classmethod
-    def audit_probes(cls) -> AuditProbes:
-        from ..base import AuditProbes
-        from .audit import PROBES, ROOT_TACTIC, WITNESS_TACTICS, probe_theorem
-
-        return AuditProbes(tuple(PROBES), ROOT_TACTIC, WITNESS_TACTICS, probe_theorem)
-
-    @classmethod
-    def tactic_bank(cls) -> Bank:
-        from .bank import coq_bank
-
-        return coq_bank()
-
-    @classmethod
-    def proof_text(cls, theorem: Theorem, proof: Sequence[str]) -> str:
+    def proof_text(self, theorem: Theorem, proof: Sequence[str]) -> str:
         """Header (prepared), statement, ``Proof.``, one tactic per line, ``Qed.`` (``recheck.proof_file``).
 
         A tactic that is exactly ``timeout N (T)`` is written as ``T`` (``without_timeout``): the
@@ -72,14 +57,12 @@ class CoqText:
         return proof_file(theorem_header(theorem.header, theorem.footer), theorem.statement,
                           final_tactics(proof), theorem.footer)
 
-    @classmethod
-    def artifact_proof(cls, proof: Sequence[str]) -> list[str]:
+    def artifact_proof(self, proof: Sequence[str]) -> list[str]:
         """Each tactic that is exactly ``timeout N (T)`` as ``T`` (``recheck.without_timeout``)."""
         return [without_timeout(t) for t in proof]
 
-    @classmethod
     def export_text(
-        cls, theorem: Theorem, tactics: Sequence[str], complete: bool, remaining: str = ""
+        self, theorem: Theorem, tactics: Sequence[str], complete: bool, remaining: str = ""
     ) -> str:
         body = "\n".join(_export_sentence(t) for t in tactics)
         end = "Qed." if complete else "Admitted."
@@ -90,38 +73,52 @@ class CoqText:
         header, tail = theorem_header(theorem.header, theorem.footer), footer_block(theorem.footer)
         return f"{header}\n{theorem.statement}\nProof.\n{body}{comment}\n{end}\n{tail}"
 
-    @classmethod
-    def tactic_key(cls, tactic: str) -> str:
+    def audit_probes(self) -> AuditProbes:
+        from .audit import PROBES, ROOT_TACTIC, WITNESS_TACTICS, probe_theorem
+
+        return AuditProbes(tuple(PROBES), ROOT_TACTIC, WITNESS_TACTICS, probe_theorem)
+
+
+class CoqSketches(SketchDialect):
+    """Coq sketches: ``hole`` stands for a tactic that automation must find (``sketch.py``)."""
+
+    whole_proof_sketch: ClassVar[str] = "hole."
+
+    def parse_sketch(self, text: str) -> Sketch | SketchError:
+        return sketch.parse_coq(text, validate_tactic)
+
+    def fill_hole(self, template: str, tactic: str) -> str:
+        return sketch.fill_hole(template, tactic)
+
+    def hole_candidates(self, claim: str, goals: tuple[str, ...], use_hammer: bool) -> list[str]:
+        return sketch.hole_candidates(claim, goals, use_hammer)
+
+    def automation_theorem(self, theorem: Theorem, use_hammer: bool) -> Theorem:
+        header = sketch.automation_header(theorem.header, use_hammer)
+        return theorem if header == theorem.header else dataclasses.replace(theorem, header=header)
+
+
+class CoqData(DataHooks):
+    """Coq's bank and the goal text of its extracted steps (coqtop's layout)."""
+
+    splits_goals: ClassVar[bool] = True
+
+    def tactic_bank(self) -> Bank:
+        from .bank import coq_bank
+
+        return coq_bank()
+
+    def tactic_key(self, tactic: str) -> str:
         """White space normalised, without the sentence's final period (``lia.`` is ``lia``; ``...``,
         ``..`` are kept: not a plain end of sentence)."""
         t = " ".join(tactic.split())
         return t[:-1].rstrip() if t.endswith(".") and not t.endswith("..") else t
 
-    @classmethod
-    def step_tactic_text(cls, tactic: str) -> str:
+    def step_tactic_text(self, tactic: str) -> str:
         """A sentence ends with its period (how the generators and the few-shot prompt write tactics)."""
         return tactic if tactic.endswith(".") else tactic + "."
 
-    @classmethod
-    def goal_parts(cls, goal_text: str) -> tuple[list[str], str]:
+    def goal_parts(self, goal_text: str) -> tuple[list[str], str]:
         from ...data.steps import parse_coq_goal_text
 
         return parse_coq_goal_text(goal_text)
-
-    @classmethod
-    def parse_sketch(cls, text: str) -> Sketch | SketchError:
-        return sketch.parse_coq(text, validate_tactic)
-
-    @classmethod
-    def fill_hole(cls, template: str, tactic: str) -> str:
-        return sketch.fill_hole(template, tactic)
-
-    @classmethod
-    def hole_candidates(cls, claim: str, goals: tuple[str, ...], use_hammer: bool) -> list[str]:
-        return sketch.hole_candidates(claim, goals, use_hammer)
-
-    @classmethod
-    def automation_theorem(cls, theorem: Theorem, use_hammer: bool) -> Theorem:
-        header = sketch.automation_header(theorem.header, use_hammer)
-        return theorem if header == theorem.header else dataclasses.replace(theorem, header=header)
-

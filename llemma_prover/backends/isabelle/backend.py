@@ -37,13 +37,14 @@ from ...core.types import (
     Theorem,
 )
 from ..base import ProverBackend, register_backend
+from ..parts import ProverSetup
 from ..sandbox import Sandbox
 from ..sketch import Probe
 from .audit import audit_plan, audit_verdict
 from .automation import sledgehammer_suggestions
 from .client import server_sandbox
 from .session import IsabelleOptions, IsabelleSession, TheoryCheck, writeln_at
-from .text import IsabelleText
+from .text import IsabelleData, IsabelleDialect, IsabelleSketches
 from .theory import proof_start_line, theory_name, theory_text, validate_proof
 
 log = logging.getLogger(__name__)
@@ -51,9 +52,21 @@ log = logging.getLogger(__name__)
 CHECKER = "isabelle use_theories"
 
 
-@register_backend("isabelle", proof_ext="thy")
-class IsabelleBackend(IsabelleText, ProverBackend):
+class IsabelleSetup(ProverSetup):
+    """The Isabelle server's confinement: ``sandbox_for(config)`` adapted to a JVM TCP server."""
+
+    def sandbox_description(self, config: ProverConfig) -> dict[str, object]:
+        return server_sandbox(config).describe()
+
+
+@register_backend("isabelle")
+class IsabelleBackend(ProverBackend):
     """Proof checking through one resident Isabelle server (started lazily)."""
+
+    dialect = IsabelleDialect("isabelle")
+    sketches = IsabelleSketches("isabelle")
+    data = IsabelleData("isabelle")
+    setup = IsabelleSetup("isabelle")
 
     def __init__(self, config: ProverConfig, options: IsabelleOptions | None = None) -> None:
         super().__init__(config)
@@ -86,10 +99,6 @@ class IsabelleBackend(IsabelleText, ProverBackend):
         s, self._session = self._session, None
         if s is not None:
             s.close()
-
-    @classmethod
-    def sandbox_description(cls, config: ProverConfig) -> dict[str, object]:
-        return server_sandbox(config).describe()
 
     @property
     def restarts(self) -> int:

@@ -31,6 +31,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 from ...core.config import LEAN_TACTIC_TIMEOUT, ProverConfig
 from ...core.errors import (
@@ -52,6 +53,7 @@ from ...core.types import (
     Theorem,
 )
 from ..base import ProverBackend, register_backend
+from ..parts import ProverSetup
 from ..sandbox import Limits, Sandbox, sandbox_for
 from .audit import audit_proof, judge_proof_command, parse_axioms
 from .kernel import KernelTools, kernel_replay, kernel_tools_for
@@ -71,7 +73,7 @@ from .protocol import (
 )
 from .repl_process import BACKEND, ProcessPolicy, ReplProcess, ReplTimeout
 from .tactics import check_tactic
-from .text import LeanText, proof_body, statement_by
+from .text import LeanData, LeanDialect, LeanSketches, proof_body, statement_by
 
 log = logging.getLogger(__name__)
 
@@ -192,19 +194,38 @@ def repl_sandbox(config: ProverConfig, process: ProcessPolicy) -> Sandbox:
     return replace(sandbox_for(config), limits=limits)
 
 
-@register_backend("lean4", proof_ext="lean")
-class Lean4Backend(LeanText, ProverBackend):
-    """Lean 4 through the community REPL (``lean_project/``)."""
+class Lean4Setup(ProverSetup):
+    """The Lean 4 REPL's process policy (``Lean4Settings``) and preflight (a built REPL)."""
 
-    executable_flag = "--lean-repl"
+    executable_flag: ClassVar[str | None] = "--lean-repl"
 
-    @classmethod
-    def default_config(cls) -> ProverConfig:
+    def default_config(self) -> ProverConfig:
         """A Mathlib REPL's limits (``PoolPolicy``/``ProcessPolicy`` defaults): the header import's start
         timeout, the resident-memory kill cap and the recycling size."""
         pool, proc = PoolPolicy(), ProcessPolicy()
         return ProverConfig(tactic_timeout=LEAN_TACTIC_TIMEOUT, start_timeout=pool.start_timeout,
                             memory_limit_mb=proc.rss_kill_mb, recycle_rss_mb=pool.recycle_rss_mb)
+
+    def preflight(self, config: ProverConfig) -> None:
+        resolve_repl(config.executable)  # raises ProverUnavailable saying how to build the REPL
+
+    def effective_settings(self, config: ProverConfig) -> dict[str, object]:
+        from dataclasses import asdict
+
+        return asdict(Lean4Settings.from_prover_config(config))
+
+    def sandbox_description(self, config: ProverConfig) -> dict[str, object]:
+        return repl_sandbox(config, Lean4Settings.from_prover_config(config).process).describe()
+
+
+@register_backend("lean4")
+class Lean4Backend(ProverBackend):
+    """Lean 4 through the community REPL (``lean_project/``)."""
+
+    dialect = LeanDialect("lean4")
+    sketches = LeanSketches("lean4")
+    data = LeanData("lean4")
+    setup = Lean4Setup("lean4")
 
     def __init__(self, config: ProverConfig, settings: Lean4Settings | None = None) -> None:
         super().__init__(config)
@@ -257,20 +278,6 @@ class Lean4Backend(LeanText, ProverBackend):
         if self._sandbox is None:
             self._sandbox = repl_sandbox(self.config, self.settings.process)
         return self._sandbox
-
-    @classmethod
-    def preflight(cls, config: ProverConfig) -> None:
-        resolve_repl(config.executable)  # raises ProverUnavailable saying how to build the REPL
-
-    @classmethod
-    def effective_settings(cls, config: ProverConfig) -> dict[str, object]:
-        from dataclasses import asdict
-
-        return asdict(Lean4Settings.from_prover_config(config))
-
-    @classmethod
-    def sandbox_description(cls, config: ProverConfig) -> dict[str, object]:
-        return repl_sandbox(config, Lean4Settings.from_prover_config(config).process).describe()
 
     def _launch(self, generation: int) -> ReplProcess:
         assert self._command is not None
