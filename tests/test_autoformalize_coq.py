@@ -19,13 +19,12 @@ from pathlib import Path
 import pytest
 from conftest import ProcessWatcher, cmdline, descendants, proc_stat
 
-from llemma_prover.autoformalize.config import HolePolicy
 from llemma_prover.autoformalize.drafter import Draft
 from llemma_prover.autoformalize.pipeline import autoformalize_theorem
 from llemma_prover.autoformalize.prompts import load_dsp_prompt, split_formal
 from llemma_prover.backends.base import make_backend
 from llemma_prover.cli.main import main as cli_main
-from llemma_prover.core.config import ProverConfig
+from llemma_prover.core.config import HolePolicy, ProverConfig
 from llemma_prover.core.types import Reason, Status, Theorem
 from llemma_prover.data.minif2f import load_split
 
@@ -286,6 +285,7 @@ def test_command_with_replayed_sketches_and_resume(tmp_path, minif2f_dir, capsys
     assert "pass@1" in summary and "| 4 | 2 | 37.5% | 50.0% | 2 |" in summary
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["generator"]["name"] == "replay" and cfg["data_hash"] and cfg["drafter"]["samples"] == 2
+    assert cfg["sandbox"] and cfg["prover_settings"] and cfg["time_budget_covers"]  # the shared provenance
     printed = capsys.readouterr().out
     assert "pass@1 37.5%" in printed
     # the same command again resumes: nothing runs twice
@@ -398,8 +398,8 @@ def test_worker_killed_mid_theorem_is_retried_and_nothing_is_lost(coq_test):
     import threading
     import time as _time
 
-    from llemma_prover.autoformalize.config import AutoformalizeConfig, DrafterConfig
     from llemma_prover.autoformalize.pipeline import run_split
+    from llemma_prover.core.config import AutoformalizeConfig, DrafterConfig
 
     slow, quick = coq_test["amc12a_2020_p4"], coq_test["mathd_numbertheory_185"]
     cfg = AutoformalizeConfig(
@@ -449,9 +449,9 @@ def test_worker_killed_mid_theorem_is_retried_and_nothing_is_lost(coq_test):
 
 
 def test_coqhammer_closes_a_hole_and_axioms_are_judged_by_the_original_header(backend, coq_test):
-    from llemma_prover.autoformalize.automation import coq_hammer_available
+    from llemma_prover.backends.coq.automation import hammer_tactics_installed
 
-    if not coq_hammer_available():
+    if not hammer_tactics_installed():
         pytest.skip("CoqHammer (Debian libcoq-hammer) is not installed")
     thm = coq_test["mathd_algebra_76"]  # only sauto closes it (measured: none of the other tactics does)
     out = autoformalize_theorem(

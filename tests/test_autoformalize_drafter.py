@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from llemma_prover.autoformalize.config import DrafterConfig
 from llemma_prover.autoformalize.drafter import LMDrafter
 from llemma_prover.autoformalize.prompts import load_dsp_prompt
-from llemma_prover.core.config import GeneratorConfig
+from llemma_prover.core.config import DrafterConfig, GeneratorConfig
 from llemma_prover.core.errors import GeneratorError, GeneratorUnavailable
 from llemma_prover.core.types import Theorem
 

@@ -15,13 +15,12 @@ from pathlib import Path
 import pytest
 from test_isabelle_client import make_fake
 
-from llemma_prover.autoformalize.config import HolePolicy
 from llemma_prover.autoformalize.drafter import Draft
 from llemma_prover.autoformalize.pipeline import autoformalize_theorem
 from llemma_prover.backends.base import make_backend
 from llemma_prover.backends.isabelle.automation import HEURISTICS
 from llemma_prover.cli.main import main as cli_main
-from llemma_prover.core.config import ProverConfig
+from llemma_prover.core.config import HolePolicy, ProverConfig
 from llemma_prover.core.types import Reason, Status, Theorem
 from llemma_prover.data.minif2f import load_split
 

@@ -6,18 +6,17 @@ import json
 
 import pytest
 
-from llemma_prover.autoformalize.automation import coq_hole_tactics, needs_intros
-from llemma_prover.autoformalize.config import AutoformalizeConfig, DrafterConfig, HolePolicy
 from llemma_prover.autoformalize.drafter import NoneDrafter, ReplayDrafter, make_drafter
 from llemma_prover.autoformalize.pipeline import pass_at_k, pass_summary
 from llemma_prover.autoformalize.prompts import load_dsp_prompt, parse_prompt, split_formal
 from llemma_prover.autoformalize.sketch import (
     Sketch,
     SketchError,
-    fill_template,
     parse_sketch,
 )
-from llemma_prover.core.config import GeneratorConfig
+from llemma_prover.backends.base import sketch_dialect
+from llemma_prover.backends.coq.sketch import coq_hole_tactics, needs_intros
+from llemma_prover.core.config import AutoformalizeConfig, DrafterConfig, GeneratorConfig, HolePolicy
 from llemma_prover.core.errors import ConfigError, DataError
 from llemma_prover.core.records import TheoremRecord
 from llemma_prover.core.types import Reason, Status, Theorem
@@ -67,9 +66,10 @@ Qed.
 
 
 def test_coq_hole_templates_force_the_hole_closed():
-    assert fill_template("coq", "assert (h : P) by hole", "lia") == "assert (h : P) by lia"
-    assert fill_template("coq", "assert (h : P) by hole", "field; lra") == "assert (h : P) by (field; lra)"
-    assert fill_template("coq", "hole", "intros; nia") == "solve [ intros; nia ]"
+    fill_hole = sketch_dialect("coq").fill_hole
+    assert fill_hole("assert (h : P) by hole", "lia") == "assert (h : P) by lia"
+    assert fill_hole("assert (h : P) by hole", "field; lra") == "assert (h : P) by (field; lra)"
+    assert fill_hole("hole", "intros; nia") == "solve [ intros; nia ]"
     # "hole" inside another identifier is not a hole
     assert parse_sketch("coq", "apply holes_lemma.").steps[0].hole is False  # type: ignore[union-attr]
 
@@ -144,7 +144,7 @@ def test_lean_sketch_steps():
     assert isinstance(sk, Sketch)
     assert [s.hole for s in sk.steps] == [True, False, True]
     assert sk.steps[1].text == "rw [h,\n  foo]"
-    assert fill_template("lean4", sk.steps[0].text, "norm_num") == "have h : x = 3 := by norm_num"
+    assert sketch_dialect("lean4").fill_hole(sk.steps[0].text, "norm_num") == "have h : x = 3 := by norm_num"
     assert isinstance(parse_sketch("lean4", "by\n  exact sorryAx _"), SketchError)
 
 
@@ -254,8 +254,8 @@ def test_config_validation(cfg, msg):
 
 
 def test_lean_holes_use_the_bank_closing_tactics():
-    from llemma_prover.autoformalize.automation import lean_hole_tactics
     from llemma_prover.backends.lean4.bank import LEAN4_BANK
+    from llemma_prover.backends.lean4.sketch import hole_tactics as lean_hole_tactics
 
     tacs = lean_hole_tactics()
     assert tacs[0] == max(LEAN4_BANK, key=lambda e: e.weight).tactic
@@ -319,9 +319,9 @@ class _ScriptedBackend:
 
 
 def test_stepwise_filling_of_a_lean_sketch_with_the_bank_tactics():
-    from llemma_prover.autoformalize.automation import lean_hole_tactics
     from llemma_prover.autoformalize.drafter import Draft
     from llemma_prover.autoformalize.pipeline import autoformalize_theorem
+    from llemma_prover.backends.lean4.sketch import hole_tactics as lean_hole_tactics
 
     sketch = "by\n  have hx : x = 3 := by sorry\n  rw [h₁, hx]\n  sorry\n"
     backend = _ScriptedBackend(

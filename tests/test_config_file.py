@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from llemma_prover.cli.main import build_parser
 from llemma_prover.cli.prove import build_config
 from llemma_prover.core.errors import ConfigError
+from llemma_prover.workers.plan import Machine
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -16,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 def _cfg(argv: list[str]):  # type: ignore[no-untyped-def]
     args = build_parser().parse_args(["prove", *argv])
     args._argv = ["prove", *argv]  # as cli.main sets it
-    return build_config(args)
+    return build_config(args, machine=Machine(cpus=os.cpu_count() or 1))
 
 
 def test_file_settings_apply_and_flags_win(tmp_path: Path) -> None:

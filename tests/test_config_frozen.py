@@ -7,15 +7,16 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
+import os
 import typing
 from pathlib import Path
 
 import pytest
 
-from llemma_prover.autoformalize.config import AutoformalizeConfig
-from llemma_prover.core.config import RunConfig
+from llemma_prover.core.config import AutoformalizeConfig, RunConfig
 from llemma_prover.serving.config import ServerConfig
 from llemma_prover.workers.job import ProveJob, ProveSpec
+from llemma_prover.workers.plan import Machine
 
 #: dict-valued settings (read only; each config gets its own): from_pretrained keyword arguments, the
 #: bank's cost schedule
@@ -53,7 +54,7 @@ def test_the_prove_cli_builds_a_frozen_config_and_jobs_carry_it_unchanged() -> N
     parser = argparse.ArgumentParser()
     prove.add_parser(parser.add_subparsers())
     args = parser.parse_args(["prove", "--generator", "bank", "--workers", "0"])
-    cfg = prove.build_config(args)
+    cfg = prove.build_config(args, machine=Machine(cpus=os.cpu_count() or 1))
     before = cfg.to_dict()
     spec = ProveSpec(cfg.backend, cfg.prover, cfg.generator)
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -70,7 +71,7 @@ CONFIG_NAMES = {"cfg", "config", "run_config", "worker_cfg"}
 #: folders that hold no run config (lm/ and train/ set fields of transformers' own model configs)
 OTHER_CONFIGS = ("doctor/", "lm/", "train/")
 #: the only functions that construct a run's configuration
-BUILDERS = {("cli/prove.py", "build_config"), ("cli/autoformalize_cmd.py", "build_config"),
+BUILDERS = {("workers/plan.py", "plan_run"), ("workers/plan.py", "plan_autoformalize"),
             ("cli/audit_cmd.py", "build_config")}
 
 

@@ -351,8 +351,8 @@ def test_a_hole_in_a_string_is_not_a_hole() -> None:
 
 @pytest.mark.coq
 def test_a_string_hole_is_run_as_written_on_coqidetop() -> None:
-    from llemma_prover.autoformalize.config import HolePolicy
     from llemma_prover.autoformalize.fill import StepwiseFiller
+    from llemma_prover.core.config import HolePolicy
 
     thm = _thm("strhole", "Theorem strhole (x : R) (h : x = 1) : x <= 1.")
     sk = parse_coq('Proof.\n  idtac "hole".\n  hole.\nQed.')

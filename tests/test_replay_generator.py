@@ -121,7 +121,7 @@ def test_make_generator_unknown_name() -> None:
 
 
 def test_auto_is_resolved_in_one_place_before_anything_is_built() -> None:
-    from llemma_prover.generators.registry import resolve_auto
+    from llemma_prover.workers.plan import resolve_auto
 
     assert resolve_auto("auto", gpus=0) == ("bank", "auto: no GPU found")
     assert resolve_auto("auto", gpus=2) == ("llemma", "auto: GPU found")
@@ -148,7 +148,7 @@ def test_auto_with_gpu_falls_back_to_bank_when_llemma_cannot_load(tmp_path: Path
     pytest.importorskip("llemma_prover.generators.llemma")
     from llemma_prover.cli import prove
     from llemma_prover.cli.main import build_parser
-    from llemma_prover.workers.driver import Machine
+    from llemma_prover.workers.plan import Machine
 
     argv = ["prove", "--generator", "auto", "--model", str(tmp_path / "no-such-model"), "--workers", "0"]
     args = build_parser().parse_args(argv)

@@ -16,6 +16,10 @@ from conftest import ProcessWatcher, cli_command, cli_env, cmdline, default_sigi
 
 from llemma_prover.core.config import GeneratorConfig, RunConfig
 from llemma_prover.core.errors import ConfigError, GeneratorUnavailable, ProverUnavailable, UserError
+from llemma_prover.workers.plan import Machine
+
+#: the machine the plans of these tests are made for (no GPU, as here): plans do not depend on the host
+CPU = Machine(cpus=os.cpu_count() or 1)
 
 #: two easy miniF2F-test problems
 NAMES = ["mathd_algebra_176", "mathd_algebra_142"]
@@ -151,7 +155,7 @@ def test_auto_with_a_gpu_falls_back_to_bank_when_the_server_cannot_start(tmp_pat
     import ray
 
     from llemma_prover.cli import prove
-    from llemma_prover.workers.driver import Machine
+    from llemma_prover.workers.plan import Machine
 
     args = _args("--generator", "auto", "--model", str(tmp_path / "missing-model"), "--workers", "1")
     machine = Machine(gpus=1, cpus=2)
@@ -160,7 +164,8 @@ def test_auto_with_a_gpu_falls_back_to_bank_when_the_server_cannot_start(tmp_pat
     cfg, resolved, note = prove.start_planned(args, planned, machine)
     try:
         assert cfg.generator.name == "bank" and cfg.serving is None and resolved.servers is None
-        assert cfg.search == prove.build_config(_args("--generator", "bank", "--workers", "1")).search
+        bank = prove.build_config(_args("--generator", "bank", "--workers", "1"), machine=CPU)
+        assert cfg.search == bank.search
         assert "model server could not start" in note and "using bank" in note
         assert "no such file or directory" in note and "ray::" not in note, note
         assert not ray.is_initialized()
@@ -187,7 +192,7 @@ def test_server_start_errors_are_one_line(tmp_path: Path) -> None:
 
 def test_model_server_flag_errors() -> None:
     from llemma_prover.core.config import ServerConfig
-    from llemma_prover.workers.driver import Machine, plan_generator
+    from llemma_prover.workers.plan import Machine, plan_generator
 
     with pytest.raises(ConfigError, match="needs --generator llemma"):
         plan_generator("bank", "on", ServerConfig(), 1, Machine())
@@ -203,7 +208,7 @@ def test_the_plan_is_decided_from_flags_and_machine_alone() -> None:
     """``plan_generator`` is pure: auto, model servers, engine, GPUs per worker and the worker count
     follow from the flags and what the machine has, before anything starts."""
     from llemma_prover.core.config import ServerConfig
-    from llemma_prover.workers.driver import Machine, plan_generator
+    from llemma_prover.workers.plan import Machine, plan_generator
 
     cpu = Machine(gpus=0, vllm=False, cpus=6)
     gpu2 = Machine(gpus=2, vllm=False, cpus=6)
@@ -227,8 +232,8 @@ def test_the_plan_is_decided_from_flags_and_machine_alone() -> None:
 def test_a_mixture_with_a_model_gets_model_servers_and_gpus() -> None:
     """Issue 20: ``llemma+bank`` on a machine with 4 GPUs started no model server and gave workers no
     GPU. Any mixture that contains a model is planned like the model alone; one without is not."""
-    from llemma_prover.core.config import BANK_SEARCH, LLEMMA_SEARCH, ServerConfig
-    from llemma_prover.workers.driver import Machine, effective_search, plan_generator
+    from llemma_prover.core.config import BANK_SEARCH, LLEMMA_SEARCH, ServerConfig, effective_search
+    from llemma_prover.workers.plan import Machine, plan_generator
 
     gpu4 = Machine(gpus=4, vllm=False, cpus=8)
     plan = plan_generator("llemma+bank", "auto", ServerConfig(), None, gpu4)
@@ -277,16 +282,18 @@ def _args(*argv: str):  # type: ignore[no-untyped-def]
 def test_flags_map_onto_the_prover_config(tmp_path: Path) -> None:
     from llemma_prover.cli.prove import build_config
 
-    assert build_config(_args()).prover.tactic_timeout == 5.0
-    assert build_config(_args("--backend", "lean4")).prover.tactic_timeout == 30.0
-    assert build_config(_args("--backend", "leandojo")).prover.tactic_timeout == 30.0
-    assert build_config(_args("--backend", "lean4", "--tactic-timeout", "7")).prover.tactic_timeout == 7.0
-    assert build_config(_args("--backend", "isabelle")).prover.tactic_timeout == 5.0
-    cfg = build_config(_args("--backend", "lean4", "--lean-repl", str(tmp_path)))
+    assert build_config(_args(), machine=CPU).prover.tactic_timeout == 5.0
+    assert build_config(_args("--backend", "lean4"), machine=CPU).prover.tactic_timeout == 30.0
+    assert build_config(_args("--backend", "leandojo"), machine=CPU).prover.tactic_timeout == 30.0
+    lean7 = build_config(_args("--backend", "lean4", "--tactic-timeout", "7"), machine=CPU)
+    assert lean7.prover.tactic_timeout == 7.0
+    assert build_config(_args("--backend", "isabelle"), machine=CPU).prover.tactic_timeout == 5.0
+    cfg = build_config(_args("--backend", "lean4", "--lean-repl", str(tmp_path)), machine=CPU)
     assert cfg.prover.executable == str(tmp_path.resolve())
-    assert build_config(_args("--backend", "lean4", "--lean-repl", "repl")).prover.executable == "repl"
-    assert build_config(_args()).prover.sandbox == "auto"
-    assert build_config(_args("--sandbox", "rlimits")).prover.sandbox == "rlimits"
+    repl = build_config(_args("--backend", "lean4", "--lean-repl", "repl"), machine=CPU)
+    assert repl.prover.executable == "repl"
+    assert build_config(_args(), machine=CPU).prover.sandbox == "auto"
+    assert build_config(_args("--sandbox", "rlimits"), machine=CPU).prover.sandbox == "rlimits"
 
 
 def test_prover_errors_survive_pickling() -> None:
@@ -335,9 +342,10 @@ def test_one_time_policy_per_backend_for_prove_and_autoformalize() -> None:
         argv = ["prove", "--backend", backend, "--generator", "bank", "--workers", "0"]
         pargs = parser.parse_args(argv)
         pargs._argv = argv
-        p = prove.build_config(pargs)
+        p = prove.build_config(pargs, machine=CPU)
         fargs = parser.parse_args(["autoformalize", "--backend", backend, "--generator", "none"])
-        f = autoformalize_cmd.build_config(fargs, "none")
+        f, why = autoformalize_cmd.build_config(fargs, machine=CPU)
+        assert f.drafter.name == "none" and why == "requested"
         assert p.prover.tactic_timeout == f.prover.tactic_timeout == policy.tactic_timeout, backend
         assert p.search.time_budget == 12.0 * max(1.0, policy.tactic_timeout / 5.0), backend
     # config.json records Coq's derived deadlines beside its ProverConfig, and what the budget covers
@@ -366,14 +374,15 @@ def test_lean4_settings_recorded_as_they_run() -> None:
     ran = Lean4Settings.from_prover_config(cfg.prover)
     assert meta["prover_settings"]["pool"]["start_timeout"] == ran.pool.start_timeout == 10.0
     assert meta["prover_settings"]["tactic_timeout"] == 30.0
-    built = build_config(_args("--backend", "lean4", "--generator", "bank")).prover
+    built = build_config(_args("--backend", "lean4", "--generator", "bank"), machine=CPU).prover
     assert built == Lean4Backend.setup.default_config()
     assert built.start_timeout == PoolPolicy().start_timeout
     assert built.memory_limit_mb == ProcessPolicy().rss_kill_mb
     settings = Lean4Settings.from_prover_config(built)
     assert (settings.pool.start_timeout, settings.process.rss_kill_mb, settings.pool.recycle_rss_mb) == (
         built.start_timeout, built.memory_limit_mb, built.recycle_rss_mb)
-    assert build_config(_args("--generator", "bank")).prover == ProverConfig()  # coq: the plain defaults
+    # coq: the plain defaults
+    assert build_config(_args("--generator", "bank"), machine=CPU).prover == ProverConfig()
 
 
 @pytest.mark.coq

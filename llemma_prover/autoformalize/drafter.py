@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import sketch_dialect
+from ..core.config import DrafterConfig, drafts_nothing, reads_replay_file, uses_model
 from ..core.errors import ConfigError, DataError, GeneratorError
 from ..core.types import Theorem
-from .config import DrafterConfig
 from .prompts import STOP, DSPPrompt, load_dsp_prompt
 
 log = logging.getLogger(__name__)
@@ -200,11 +200,14 @@ class LMDrafter(SketchDrafter):
 
 
 def make_drafter(config: DrafterConfig, backend: str) -> SketchDrafter:
-    if config.name == "none":
+    """The drafter ``config`` names, asked of ``core.config`` (``drafts_nothing``, ``reads_replay_file``,
+    ``uses_model``) rather than by comparing names here."""
+    if drafts_nothing(config.name):
         return NoneDrafter(backend)
-    if config.name == "replay":
-        assert config.replay_file is not None
+    if reads_replay_file(config.name):
+        if not config.replay_file:
+            raise ConfigError("--generator replay needs --replay-file FILE")
         return ReplayDrafter(config.replay_file)
-    if config.name == "llemma":
+    if uses_model(config.name):
         return LMDrafter(config, backend)
     raise ConfigError(f"unknown drafter {config.name!r}")

@@ -20,6 +20,7 @@ Both return a ``FillResult`` value; only a broken prover raises (``ProverError``
 from __future__ import annotations
 
 import abc
+import enum
 import logging
 import time
 from collections.abc import Callable
@@ -27,12 +28,43 @@ from dataclasses import dataclass, field
 
 from ..backends.base import ProverBackend, SketchDialect
 from ..backends.sketch import Probe, goal_claim
+from ..core.config import HolePolicy
 from ..core.errors import ProverError, RestartLimitExceeded
 from ..core.types import Advanced, ProofFinished, TacticError, TacticTimeout, Theorem
-from .config import HolePolicy
 from .sketch import Sketch, Step
 
 log = logging.getLogger(__name__)
+
+
+class AttemptOutcome(str, enum.Enum):
+    """What one candidate did to a hole (recorded as its value)."""
+
+    CLOSED = "closed"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    #: the prover refused the sentence before running it (not a tactic)
+    REJECTED = "rejected"
+    #: the candidate broke the prover process (replaced by the backend)
+    PROVER_ERROR = "prover_error"
+    #: Isabelle: Sledgehammer ran and suggested methods (each then tried as its own attempt)
+    SUGGESTED = "suggested"
+
+
+class HoleStatus(str, enum.Enum):
+    CLOSED = "closed"
+    UNCLOSED = "unclosed"
+    TIME_LIMIT = "time_limit"
+    NOT_ATTEMPTED = "not_attempted"
+
+
+class FillStatus(str, enum.Enum):
+    """How filling one sketch ended (recorded as its value)."""
+
+    FILLED = "filled"
+    STEP_FAILED = "step_failed"
+    HOLE_UNCLOSED = "hole_unclosed"
+    INCOMPLETE = "incomplete"
+    TIME_BUDGET = "time_budget"
 
 
 @dataclass(frozen=True)
@@ -40,10 +72,13 @@ class Attempt:
     """One candidate tried on a hole."""
 
     tactic: str
-    #: "closed" | "error" | "timeout" | "rejected" | "prover_error" (Isabelle: also "suggested")
-    outcome: str
+    outcome: AttemptOutcome
     elapsed: float
     message: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return {"tactic": self.tactic, "outcome": self.outcome.value, "elapsed": self.elapsed,
+                "message": self.message}
 
 
 @dataclass(frozen=True)
@@ -53,26 +88,22 @@ class HoleReport:
     text: str
     claim: str = ""
     closed_by: str | None = None
-    #: "closed" | "unclosed" | "time_limit" | "not_attempted"
-    status: str = "not_attempted"
+    status: HoleStatus = HoleStatus.NOT_ATTEMPTED
     attempts: tuple[Attempt, ...] = ()
     elapsed: float = 0.0
 
-
-class FillStatus:
-    FILLED = "filled"
-    STEP_FAILED = "step_failed"
-    HOLE_UNCLOSED = "hole_unclosed"
-    INCOMPLETE = "incomplete"
-    TIME_BUDGET = "time_budget"
+    def to_dict(self) -> dict[str, object]:
+        """The record's form (``extra.dsp.samples[].holes[]``): enums as their values."""
+        return {"index": self.index, "text": self.text, "claim": self.claim, "closed_by": self.closed_by,
+                "status": self.status.value, "attempts": [a.to_dict() for a in self.attempts],
+                "elapsed": self.elapsed}
 
 
 @dataclass(frozen=True)
 class FillResult:
-    #: one of ``FillStatus``
-    status: str
+    status: FillStatus
     holes: tuple[HoleReport, ...]
-    #: the filled proof (the backend's ``check``/``proof_text`` input) when ``status == "filled"``
+    #: the filled proof (the backend's ``check``/``proof_text`` input) when ``status`` is ``FILLED``
     proof: tuple[str, ...] | None
     prover_time: float
     message: str = ""
@@ -80,7 +111,7 @@ class FillResult:
 
     @property
     def filled(self) -> bool:
-        return self.status == FillStatus.FILLED
+        return self.status is FillStatus.FILLED
 
 
 class HoleFiller(abc.ABC):
@@ -169,12 +200,12 @@ class StepwiseFiller(HoleFiller):
             hole_deadline = min(deadline, hs + self.policy.hole_time_limit)
             attempts: list[Attempt] = []
             closed: str | None = None
-            status = "unclosed"
+            status = HoleStatus.UNCLOSED
             # what the hole had to prove: the asserted claim, else the goal it stood on
             claim_at_hole = step.claim or goal_claim(goals)[:500]
             for tac in self.tactics_for(step, goals):
                 if time.monotonic() > hole_deadline:
-                    status = "time_limit"
+                    status = HoleStatus.TIME_LIMIT
                     break
                 sentence = self.kind.fill_hole(step.text, tac)
                 ts = time.monotonic()
@@ -187,12 +218,12 @@ class StepwiseFiller(HoleFiller):
                     # the process and restores the state on the next call: try the next candidate
                     el = time.monotonic() - ts
                     t_prover += el
-                    attempts.append(Attempt(tac, "prover_error", el, _short(str(exc), 160)))
+                    attempts.append(Attempt(tac, AttemptOutcome.PROVER_ERROR, el, _short(str(exc), 160)))
                     continue
                 el = time.monotonic() - ts
                 t_prover += el
                 if isinstance(r, (Advanced, ProofFinished)):
-                    attempts.append(Attempt(tac, "closed", el))
+                    attempts.append(Attempt(tac, AttemptOutcome.CLOSED, el))
                     closed = tac
                     proof.append(sentence)
                     state = r.state_id
@@ -200,17 +231,16 @@ class StepwiseFiller(HoleFiller):
                     goals = r.goals if isinstance(r, Advanced) else ()
                     break
                 if isinstance(r, TacticTimeout):
-                    attempts.append(Attempt(tac, "timeout", el))
+                    attempts.append(Attempt(tac, AttemptOutcome.TIMEOUT, el))
                 else:
-                    attempts.append(
-                        Attempt(tac, "rejected" if r.rejected else "error", el, _short(r.message, 160))
-                    )
+                    outcome = AttemptOutcome.REJECTED if r.rejected else AttemptOutcome.ERROR
+                    attempts.append(Attempt(tac, outcome, el, _short(r.message, 160)))
             rep = HoleReport(
                 index=hole_index,
                 text=step.text,
                 claim=claim_at_hole,
                 closed_by=closed,
-                status="closed" if closed else status,
+                status=HoleStatus.CLOSED if closed else status,
                 attempts=tuple(attempts),
                 elapsed=time.monotonic() - hs,
             )
@@ -286,15 +316,16 @@ class ProbeFiller(HoleFiller):
             hs = time.monotonic()
             hole_deadline = min(deadline, hs + self.policy.hole_time_limit)
             attempts: list[Attempt] = []
-            status = "unclosed"
+            status = HoleStatus.UNCLOSED
             for m in self.methods:
                 if time.monotonic() > hole_deadline:
-                    status = "time_limit"
+                    status = HoleStatus.TIME_LIMIT
                     break
                 ts = time.monotonic()
-                ok, msg, _ = probe(sketch.render_text([*closers[:i], m]), timeout)
+                ok, msg, res = probe(sketch.render_text([*closers[:i], m]), timeout)
                 el = time.monotonic() - ts
-                outcome = "closed" if ok else ("timeout" if msg == "timeout" else "error")
+                outcome = AttemptOutcome.CLOSED if ok else (
+                    AttemptOutcome.TIMEOUT if res.timed_out else AttemptOutcome.ERROR)
                 attempts.append(Attempt(m, outcome, el, "" if ok else _short(msg, 160)))
                 if ok:
                     closers[i] = m
@@ -303,7 +334,7 @@ class ProbeFiller(HoleFiller):
             if (
                 closers[i] is None
                 and cmd is not None
-                and status != "time_limit"
+                and status is not HoleStatus.TIME_LIMIT
                 and self.policy.sledgehammer
                 and time.monotonic() < hole_deadline
             ):
@@ -314,7 +345,7 @@ class ProbeFiller(HoleFiller):
                 attempts.append(
                     Attempt(
                         "sledgehammer",
-                        "suggested" if ok else "error",
+                        AttemptOutcome.SUGGESTED if ok else AttemptOutcome.ERROR,
                         time.monotonic() - ts,
                         "" if ok else _short(msg, 160),
                     )
@@ -322,14 +353,14 @@ class ProbeFiller(HoleFiller):
                 # suggestions count even if the probe failed elsewhere: each is re-checked on its own
                 for sug in res.suggestions:
                     if time.monotonic() > hole_deadline:
-                        status = "time_limit"
+                        status = HoleStatus.TIME_LIMIT
                         break
                     ts = time.monotonic()
                     ok2, msg2, _ = probe(sketch.render_text([*closers[:i], sug]), timeout)
                     attempts.append(
                         Attempt(
                             sug,
-                            "closed" if ok2 else "error",
+                            AttemptOutcome.CLOSED if ok2 else AttemptOutcome.ERROR,
                             time.monotonic() - ts,
                             "" if ok2 else _short(msg2, 160),
                         )
@@ -342,7 +373,7 @@ class ProbeFiller(HoleFiller):
                     index=i,
                     text=sketch.hole_texts()[i],
                     closed_by=closers[i],
-                    status="closed" if closers[i] else status,
+                    status=HoleStatus.CLOSED if closers[i] else status,
                     attempts=tuple(attempts),
                     elapsed=time.monotonic() - hs,
                 )
@@ -358,7 +389,3 @@ class ProbeFiller(HoleFiller):
                 )
         final = sketch.render_text(closers)
         return FillResult(FillStatus.FILLED, tuple(reports), (final,), t_prover)
-
-
-#: the name this filler had when Isabelle was its only user
-IsabelleFiller = ProbeFiller

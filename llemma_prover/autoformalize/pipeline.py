@@ -12,21 +12,21 @@ what closed each hole (or every attempt and why not), the final proof, the check
 from __future__ import annotations
 
 import dataclasses
+import enum
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..backends.base import ProverBackend, make_backend, sketch_dialect
-from ..core.config import ProverConfig
+from ..backends.base import ProverBackend, sketch_dialect
+from ..core.config import AutoformalizeConfig, HolePolicy, uses_model
 from ..core.errors import ProverError, ProverStartError
 from ..core.records import TheoremRecord
 from ..core.types import CheckResult, Reason, Status, Theorem, TimeSplit
 from ..results.summary import pass_at_k
-from .config import AutoformalizeConfig, HolePolicy
 from .drafter import Draft
-from .fill import FillResult, HoleFiller, ProbeFiller, StepwiseFiller
+from .fill import FillResult, FillStatus, HoleFiller, ProbeFiller, StepwiseFiller
 from .sketch import Sketch, SketchError, parse_sketch
 
 log = logging.getLogger(__name__)
@@ -46,14 +46,34 @@ def prepare_theorem(theorem: Theorem, backend_name: str, policy: HolePolicy) -> 
     return sketch_dialect(backend_name).automation_theorem(theorem, policy.use_hammer)
 
 
+class SampleStatus(str, enum.Enum):
+    """How one drafted sketch ended (recorded as its value in ``extra.dsp.samples[].status``); a sketch
+    that repeats an earlier one carries that one's status and ``duplicate_of``."""
+
+    PARSE_ERROR = "parse_error"
+    #: the fill's own endings (``FillStatus`` but ``FILLED``)
+    STEP_FAILED = FillStatus.STEP_FAILED.value
+    HOLE_UNCLOSED = FillStatus.HOLE_UNCLOSED.value
+    INCOMPLETE = FillStatus.INCOMPLETE.value
+    TIME_BUDGET = FillStatus.TIME_BUDGET.value
+    CHECK_FAILED = "check_failed"
+    PROVED = "proved"
+    PROVER_ERROR = "prover_error"
+
+    @classmethod
+    def of_fill(cls, status: FillStatus) -> SampleStatus:
+        """The sample's ending for a fill that did not fill (``FILLED`` goes on to the check)."""
+        if status is FillStatus.FILLED:
+            raise ValueError("a filled sketch ends with its check")
+        return cls(status.value)
+
+
 @dataclass(frozen=True)
 class SampleOutcome:
     index: int
     sketch: str
     score: float
-    #: parse_error | step_failed | hole_unclosed | incomplete | time_budget | check_failed | proved |
-    #: prover_error | duplicate
-    status: str
+    status: SampleStatus
     message: str = ""
     fill: FillResult | None = None
     check: CheckResult | None = None
@@ -64,16 +84,16 @@ class SampleOutcome:
 
     @property
     def proved(self) -> bool:
-        return self.status == "proved"
+        return self.status is SampleStatus.PROVED
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
             "index": self.index,
             "sketch": self.sketch,
             "score": self.score,
-            "status": self.status,
+            "status": self.status.value,
             "message": self.message,
-            "holes": [dataclasses.asdict(h) for h in self.fill.holes] if self.fill else [],
+            "holes": [h.to_dict() for h in self.fill.holes] if self.fill else [],
             "proof": list(self.fill.proof) if self.fill and self.fill.proof else None,
             "check": dataclasses.asdict(self.check) if self.check else None,
             "time": {
@@ -125,7 +145,8 @@ def run_sample(
     parsed = parse_sketch(backend_name, draft.text)
     if isinstance(parsed, SketchError):
         return SampleOutcome(
-            index, draft.text, draft.score, "parse_error", parsed.message, model_time=draft.model_time
+            index, draft.text, draft.score, SampleStatus.PARSE_ERROR, parsed.message,
+            model_time=draft.model_time
         )
     assert isinstance(parsed, Sketch)
     t0 = time.monotonic()
@@ -136,7 +157,7 @@ def run_sample(
             index,
             draft.text,
             draft.score,
-            "prover_error",
+            SampleStatus.PROVER_ERROR,
             str(exc)[:500],
             model_time=draft.model_time,
             prover_time=time.monotonic() - t0,
@@ -146,7 +167,7 @@ def run_sample(
             index,
             draft.text,
             draft.score,
-            fill.status,
+            SampleStatus.of_fill(fill.status),
             fill.message,
             fill,
             model_time=draft.model_time,
@@ -156,7 +177,7 @@ def run_sample(
     tc = time.monotonic()
     check = check_filled(backend_name, backend, theorem, original, fill.proof)
     check_time = time.monotonic() - tc
-    status = "proved" if check.ok else "check_failed"
+    status = SampleStatus.PROVED if check.ok else SampleStatus.CHECK_FAILED
     return SampleOutcome(
         index,
         draft.text,
@@ -212,30 +233,31 @@ def autoformalize_theorem(
         if time.monotonic() > deadline:
             outcomes.append(
                 SampleOutcome(
-                    i, d.text, d.score, "time_budget", "theorem time budget reached", model_time=d.model_time
+                    i, d.text, d.score, SampleStatus.TIME_BUDGET, "theorem time budget reached",
+                    model_time=d.model_time,
                 )
             )
             continue
         out = run_sample(i, d, thm, backend_name, backend, filler, deadline, theorem)
         restarts += backend.restarts
-        if out.status == "prover_error" and time.monotonic() < deadline:
+        if out.status is SampleStatus.PROVER_ERROR and time.monotonic() < deadline:
             # the backend has replaced its broken process; one more try before the sample counts as lost
             log.warning("%s sample %d: prover error, retrying once: %s", theorem.name, i, out.message[:200])
             out = run_sample(i, d, thm, backend_name, backend, filler, deadline, theorem)
             restarts += backend.restarts + 1
         outcomes.append(out)
-        log.debug("%s sample %d: %s %s", theorem.name, i, out.status, out.message[:120])
+        log.debug("%s sample %d: %s %s", theorem.name, i, out.status.value, out.message[:120])
     n = len(drafts) if drafts else samples
     correct = sum(1 for o in outcomes if o.proved)
     best = next((o for o in outcomes if o.proved), None)
     statuses = {o.status for o in outcomes}
     if best is not None:
         status, reason = Status.PROVED, Reason.PROVED
-    elif "prover_error" in statuses and not statuses & {"check_failed"}:
+    elif SampleStatus.PROVER_ERROR in statuses and SampleStatus.CHECK_FAILED not in statuses:
         status, reason = Status.FAILED, Reason.PROVER_CRASH
-    elif "check_failed" in statuses:
+    elif SampleStatus.CHECK_FAILED in statuses:
         status, reason = Status.FAILED, Reason.CHECK_FAILED
-    elif "time_budget" in statuses:
+    elif SampleStatus.TIME_BUDGET in statuses:
         status, reason = Status.FAILED, Reason.TIME_BUDGET
     else:
         status, reason = Status.FAILED, Reason.SEARCH_EXHAUSTED
@@ -262,7 +284,8 @@ def autoformalize_theorem(
         ),
         check=check,
         restarts=restarts,
-        error="; ".join(sorted({o.message[:200] for o in outcomes if o.status == "prover_error"})),
+        error="; ".join(sorted({o.message[:200] for o in outcomes
+                                if o.status is SampleStatus.PROVER_ERROR})),
         extra={
             "dsp": {
                 "n": n,
@@ -275,6 +298,37 @@ def autoformalize_theorem(
         },
     )
     return TheoremOutcome(rec, proof_text)
+
+
+#: config.json["time_budget_covers"]: what ``holes.theorem_time_limit`` (``--time-budget``) bounds
+TIME_BUDGET_COVERS = (
+    "the hole filling of one theorem's sketches, all samples together: prover steps and automation "
+    "(an overrun is bounded by one attempt, or by the re-check of a sketch already filled); not drafting "
+    "(time.model), not a retry of the theorem on a fresh worker"
+)
+
+
+def run_metadata(cfg: AutoformalizeConfig, describe: dict[str, object], note: str, data_files: Sequence[str],
+                 data_hash: str, argv: Sequence[str]) -> dict[str, Any]:
+    """The content of an ``autoformalize`` run's config.json: the config as it is, what drafted the
+    sketches (``generator``: the keys ``RunDir`` compares on resume, as for ``prove``) and the provenance
+    every run command records (``workers.driver.provenance``)."""
+    from ..workers.driver import provenance
+
+    d = cfg.drafter
+    return {
+        "command_name": "autoformalize",
+        **cfg.to_dict(),
+        "generator": {
+            "name": d.name,
+            "model": d.model.model if uses_model(d.name) else None,
+            "replay_file": d.replay_file,
+            "describe": describe,
+            "note": note,
+        },
+        "time_budget_covers": TIME_BUDGET_COVERS,
+        **provenance(cfg.backend, cfg.prover, data_files, data_hash, argv),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -318,26 +372,6 @@ def pass_markdown(s: PassSummary) -> str:
 # ---------------------------------------------------------------------------------------------
 # Running a split: jobs for the worker pool (``workers/pool.py``), in this process or on Ray
 # ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FillSpec:
-    """Worker recipe for autoformalize: one started prover backend, shared by the worker's jobs."""
-
-    backend: str
-    prover: ProverConfig
-
-    def setup(self) -> ProverBackend:
-        backend = make_backend(self.backend, self.prover)
-        try:
-            backend.start()
-        except BaseException:
-            backend.close()
-            raise
-        return backend
-
-    def teardown(self, backend: ProverBackend) -> None:
-        backend.close()
 
 
 @dataclass(frozen=True)
@@ -419,6 +453,7 @@ def run_split(
     it comes. A theorem whose worker died is retried once on a fresh worker, then recorded as a
     ``worker_crash``.
     """
+    from ..workers.job import BackendSpec
     from ..workers.pool import open_pool
 
     def jobs() -> Iterator[FillJob]:
@@ -426,6 +461,6 @@ def run_split(
             drafts, model_time = draft(th)
             yield FillJob(th, tuple(drafts), model_time, cfg)
 
-    with open_pool(lambda: FillSpec(cfg.backend, cfg.prover), cfg.workers, cfg.ray_address,
+    with open_pool(lambda: BackendSpec(cfg.backend, cfg.prover), cfg.workers, cfg.ray_address,
                    retries=cfg.worker_retries) as pool:
         pool.run(jobs(), lambda _job, outcome: write(outcome))

@@ -23,13 +23,7 @@ from ..backends.base import sketch_dialect
 from ..backends.sketch import MAX_SKETCH_CHARS, Sketch, SketchError, Step, strip_fences
 from ..core.errors import ConfigError
 
-__all__ = ["MAX_SKETCH_CHARS", "Sketch", "SketchError", "Step", "fill_template", "parse_sketch",
-           "strip_fences"]
-
-
-def fill_template(backend: str, template: str, tactic: str) -> str:
-    """Replace the hole of ``template`` by ``tactic`` so that the step fails unless it closes the hole."""
-    return sketch_dialect(backend).fill_hole(template, tactic)
+__all__ = ["MAX_SKETCH_CHARS", "Sketch", "SketchError", "Step", "parse_sketch", "strip_fences"]
 
 
 def parse_sketch(backend: str, text: str) -> Sketch | SketchError:

@@ -3,32 +3,35 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import datetime as _dt
 import logging
 import os
-import platform
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..autoformalize.config import DRAFTERS, AutoformalizeConfig, DrafterConfig, HolePolicy
 from ..core.config import (
+    AUTO,
     BACKENDS,
     DATA_SYSTEM,
-    DATASET_SPLIT,
+    DRAFTERS,
     LEAN_TACTIC_TIMEOUT,
     SPLITS,
+    AutoformalizeConfig,
+    DrafterConfig,
     GeneratorConfig,
+    HolePolicy,
     ProverConfig,
 )
 from ..core.errors import ConfigError
 from ..lm.loading import absolute_model, parse_load_kwargs
 
+if TYPE_CHECKING:
+    from ..workers.plan import AutoformalizeRequest, Machine
+
 log = logging.getLogger("llemma_prover.cli.autoformalize")
 
 _DEFAULT_MODEL = GeneratorConfig().model
-_GENERATOR_CHOICES = ("auto", *DRAFTERS)
+_GENERATOR_CHOICES = (AUTO, *DRAFTERS)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -135,16 +138,30 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def build_config(args: argparse.Namespace, drafter_name: str, data_dir: str = "") -> AutoformalizeConfig:
-    """The one, final config of an ``autoformalize`` run (nothing changes it afterwards)."""
+def build_config(args: argparse.Namespace, *, machine: Machine,
+                 data_dir: str = "") -> tuple[AutoformalizeConfig, str]:
+    """The one, final config of an ``autoformalize`` run and why its drafter was chosen: the flags as a
+    request, planned for ``machine`` (what ``workers.plan.probe_machine`` found) by
+    ``workers.plan.plan_autoformalize``. Nothing changes it afterwards."""
+    from ..workers.plan import plan_autoformalize
+
+    request = autoformalize_request(args, data_dir)
+    return plan_autoformalize(request, machine)
+
+
+def autoformalize_request(args: argparse.Namespace, data_dir: str = "") -> AutoformalizeRequest:
+    """What the flags ask for, checked, as values (paths made absolute)."""
+    from ..workers.plan import AutoformalizeRequest
 
     names = tuple(n.strip() for n in args.theorems.split(",") if n.strip()) if args.theorems else ()
     if args.replay_file and not os.path.isfile(args.replay_file):
         raise ConfigError(f"--replay-file {args.replay_file!r} does not exist")
     if args.prompt_file and not os.path.isfile(args.prompt_file):
         raise ConfigError(f"--prompt-file {args.prompt_file!r} does not exist")
+    replay_file = os.path.abspath(args.replay_file) if args.replay_file else None
+    prompt_file = os.path.abspath(args.prompt_file) if args.prompt_file else None
     model = GeneratorConfig(
-        name="llemma",
+        name=DrafterConfig().model.name,
         model=absolute_model(args.model),
         temperature=args.temperature,
         max_new_tokens=args.max_new_tokens,
@@ -153,127 +170,47 @@ def build_config(args: argparse.Namespace, drafter_name: str, data_dir: str = ""
         load_kwargs=parse_load_kwargs(args.load_kwarg),
         seed=args.seed,
     )
-    tag = Path(args.dataset).stem.removesuffix(".jsonl") if args.dataset else args.split
-    out = Path(args.out) if args.out else Path("runs") / f"dsp-{tag}-{args.backend}-{drafter_name}"
-    cfg = AutoformalizeConfig(
-        split=DATASET_SPLIT if args.dataset else args.split,
-        dataset=os.path.abspath(args.dataset) if args.dataset else "",
+    return AutoformalizeRequest(
         backend=args.backend,
+        split=args.split,
+        drafter=DrafterConfig(name=args.generator, samples=args.samples, replay_file=replay_file,
+                              prompt_file=prompt_file, model=model),
+        holes=HolePolicy(hole_time_limit=args.hole_time_limit, theorem_time_limit=args.time_budget,
+                         sledgehammer=args.sledgehammer, sledgehammer_timeout=args.sledgehammer_timeout),
+        hammer=args.hammer,
+        tactic_timeout=args.tactic_timeout,
+        dataset=os.path.abspath(args.dataset) if args.dataset else "",
         data_dir=data_dir,
-        out_dir=str(out.resolve()),
+        out=args.out,
         theorems=names,
         limit=args.limit,
         workers=args.workers,
         ray_address=args.ray_address,
-        drafter=DrafterConfig(
-            name=drafter_name,
-            samples=args.samples,
-            replay_file=os.path.abspath(args.replay_file) if args.replay_file else None,
-            prompt_file=os.path.abspath(args.prompt_file) if args.prompt_file else None,
-            model=model,
-        ),
-        holes=HolePolicy(
-            hole_time_limit=args.hole_time_limit,
-            theorem_time_limit=args.time_budget,
-            use_hammer=_resolve_hammer(args.hammer, args.backend),
-            sledgehammer=args.sledgehammer,
-            sledgehammer_timeout=args.sledgehammer_timeout,
-        ),
-        prover=_prover_config(args.backend, args.tactic_timeout),
     )
-    if args.ray_address and args.workers == 0:
-        raise ConfigError("--ray-address needs --workers >= 1")
-    cfg.validate()
-    return cfg
 
-
-def _prover_config(backend: str, tactic_timeout: float | None) -> ProverConfig:
-    """The backend's own time policy (``default_config``, the same as ``prove``'s), with the flag's
-    tactic timeout when given."""
-    from ..backends.base import prover_setup
-
-    base = prover_setup(backend).default_config()
-    return base if tactic_timeout is None else dataclasses.replace(base, tactic_timeout=tactic_timeout)
-
-
-def _resolve_hammer(choice: str, backend: str) -> bool:
-    """``--hammer``: on when asked (or, for auto, when installed) and the backend has a hammer."""
-    from ..backends.base import prover_setup
-
-    if choice == "off":
-        return False
-    available = prover_setup(backend).hammer_installed()
-    if available is None:
-        return False
-    if choice == "on" and not available:
-        raise ConfigError(
-            "--hammer on needs CoqHammer's tactics library: "
-            "apt-get install libcoq-hammer (or use --hammer off)"
-        )
-    return available
-
-
-def _resolve_drafter_name(requested: str) -> tuple[str, str]:
-    """``--generator auto`` as ``prove`` resolves it (``resolve_auto``): the model on a GPU machine, else
-    no drafts (the ``none`` drafter: one hole per problem, pure automation)."""
-    from ..generators.registry import detect_gpu, resolve_auto
-
-    name, why = resolve_auto(requested, gpus=int(detect_gpu()), without_model="none")
-    return name, why or "requested"
 
 
 def _repo_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
-def metadata(
-    cfg: AutoformalizeConfig,
-    describe: dict[str, object],
-    note: str,
-    data_files: list[str],
-    data_hash: str,
-    argv: list[str],
-) -> dict[str, Any]:
-    from ..workers.driver import git_commit, package_versions
-
-    d = cfg.drafter
-    return {
-        "command_name": "autoformalize",
-        **cfg.to_dict(),
-        # the keys RunDir compares on resume (docs/FORMATS.md): what drafted the sketches
-        "generator": {
-            "name": d.name,
-            "model": d.model.model if d.name == "llemma" else None,
-            "replay_file": d.replay_file,
-            "describe": describe,
-            "note": note,
-        },
-        "data_hash": data_hash,
-        "data_files": data_files,
-        "packages": package_versions(),
-        "git_commit": git_commit(),
-        "command": argv,
-        "started_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "host": platform.node(),
-    }
-
-
 def run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..autoformalize.drafter import make_drafter
-    from ..autoformalize.pipeline import TheoremOutcome, pass_markdown, pass_summary, run_split
+    from ..autoformalize.pipeline import TheoremOutcome, pass_markdown, pass_summary, run_metadata, run_split
     from ..backends.base import proof_dialect
     from ..core.types import Theorem
     from ..data.minif2f import DATA_ENV, load_theorems, select
     from ..results.rundir import RunDir
     from ..results.summary import summarize, summary_lines
+    from ..workers.plan import probe_machine
 
     console = args._console
-    drafter_name, note = _resolve_drafter_name(args.generator)
     dataset, data_dir = load_theorems(args.dataset, args.data_dir, os.environ.get(DATA_ENV),
                                       DATA_SYSTEM[args.backend], SPLITS[args.split], _repo_root())
-    cfg = build_config(args, drafter_name, data_dir=data_dir)
+    cfg, note = build_config(args, machine=probe_machine(args.generator, args.device), data_dir=data_dir)
+    drafter_name = cfg.drafter.name
     theorems = select(dataset.theorems, cfg.theorems, cfg.limit)
     proof_dialect(cfg.backend).require_footers_honoured(theorems)
     out = Path(cfg.out_dir)
@@ -281,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
     drafter = make_drafter(cfg.drafter, cfg.backend)
     drafter.start()  # GeneratorUnavailable (a UserError) says why and what to do
     try:
-        meta = metadata(
+        meta = run_metadata(
             cfg, drafter.describe(), note, list(dataset.files), dataset.sha256, ["llemma-prover", *args._argv]
         )
         run_dir = RunDir.open(out, meta)

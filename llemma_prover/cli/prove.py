@@ -22,14 +22,14 @@ from ..core.config import (
     LibraryConfig,
     ProverConfig,
     RunConfig,
-    ServerConfig,
     uses_model,
 )
 from ..core.errors import ConfigError, GeneratorError, UserError
 from ..lm.loading import absolute_model, parse_load_kwargs
 
 if TYPE_CHECKING:
-    from ..workers.driver import Machine, ResolvedGenerator
+    from ..workers.driver import ResolvedGenerator
+    from ..workers.plan import Machine, RunRequest
 
 log = logging.getLogger("llemma_prover.cli.prove")
 
@@ -200,10 +200,6 @@ def _check_flags(a: argparse.Namespace) -> None:
 
 
 def _check_flag_values(a: argparse.Namespace) -> None:
-    from ..backends.base import prover_setup
-
-    if a.lean_repl and prover_setup(a.backend).executable_flag != "--lean-repl":
-        raise ConfigError("--lean-repl is for --backend lean4")
     if a.model_server == "off" and a.engine != "auto":
         raise ConfigError("--engine chooses the model server's engine; it needs --model-server auto or on")
     if a.ray_address and a.workers == 0:
@@ -252,54 +248,42 @@ def library_config(a: argparse.Namespace, lemmas: tuple[str, ...] = ()) -> Libra
     return cfg
 
 
-def build_config(args: argparse.Namespace, *, data_dir: str = "", machine: Machine | None = None,
+def build_config(args: argparse.Namespace, *, machine: Machine, data_dir: str = "",
                  library: LibraryConfig | None = None, split: str | None = None) -> RunConfig:
-    """The one, final ``RunConfig`` of a run: ``--config`` YAML, then the flags, then the plan for this
-    machine (``plan_generator``: ``--generator auto``, model servers and engine, GPUs per worker, the
-    worker count) and the budgets that go with the planned generator. ``machine``: what
-    ``probe_machine`` found (probed here when not given). Nothing changes this object afterwards."""
-    from ..backends.base import prover_setup
-    from ..workers.driver import effective_search, plan_generator, probe_machine
+    """The one, final ``RunConfig`` of a run: the ``--config`` YAML and the flags as a request
+    (``run_request``), planned for ``machine`` (what ``workers.plan.probe_machine`` found) by
+    ``workers.plan.plan_run``: ``--generator auto``, model servers and engine, GPUs per worker, the
+    worker count, budgets, time policy, run directory. Nothing changes it afterwards."""
+    from ..workers.plan import plan_run
+
+    request = run_request(args, data_dir=data_dir, library=library, split=split)
+    return plan_run(request, machine)
+
+
+def run_request(args: argparse.Namespace, *, data_dir: str = "", library: LibraryConfig | None = None,
+                split: str | None = None) -> RunRequest:
+    """What the flags and the ``--config`` file ask for, checked, as values (paths made absolute)."""
+    from ..workers.plan import RunRequest
 
     a = with_config_file(args)
     _check_flags(a)
     names = tuple(n.strip() for n in a.theorems.split(",") if n.strip()) if a.theorems else ()
-    base = prover_setup(a.backend).default_config()
-    tactic_timeout = base.tactic_timeout if a.tactic_timeout is None else a.tactic_timeout
-    if machine is None:
-        machine = probe_machine(a.generator)
-    plan = plan_generator(a.generator, a.model_server, ServerConfig(engine=a.engine), a.workers, machine)
-    split = split or (DATASET_SPLIT if a.dataset else (a.split or "minif2f-test"))
-    tag = Path(a.dataset).stem.removesuffix(".jsonl") if a.dataset else split
-    out = Path(a.out) if a.out else Path("runs") / f"{tag}-{a.backend}-{plan.name}"
-    cfg = RunConfig(
-        split=split,
-        dataset=_abspath(a.dataset) or "",
-        backend=a.backend,
-        data_dir=data_dir,
-        out_dir=str(out.resolve()),
-        theorems=names,
-        limit=a.limit,
-        workers=plan.workers,
-        ray_address=a.ray_address,
-        search=effective_search(plan.name, a.candidates, a.max_expansions, a.time_budget,
-                                tactic_timeout=base.tactic_timeout),
-        prover=dataclasses.replace(base, tactic_timeout=tactic_timeout, sandbox=a.sandbox,
-                                   executable=_repl_path(a.lean_repl)),
-        generator=GeneratorConfig(name=plan.name, model=absolute_model(a.model),
-                                  load_kwargs=parse_load_kwargs(a.load_kwarg),
-                                  max_new_tokens=a.max_new_tokens,
-                                  replay_file=_abspath(a.replay_file),
-                                  retrieval_data=_abspath(a.retrieval_data),
-                                  bank_families=tuple(f for f in a.bank_families.split(",") if f),
-                                  temperature=a.temperature, seed=a.seed),
-        serving=plan.serving,
-        gpus_per_worker=plan.gpus_per_worker,
-        library=library,
-        generator_choice=plan.why,
+    replay_file, retrieval_data = _abspath(a.replay_file), _abspath(a.retrieval_data)
+    dataset, executable = _abspath(a.dataset), _repl_path(a.lean_repl)
+    families = tuple(f for f in a.bank_families.split(",") if f)
+    generator = GeneratorConfig(name=a.generator, model=absolute_model(a.model),
+                                load_kwargs=parse_load_kwargs(a.load_kwarg),
+                                max_new_tokens=a.max_new_tokens, replay_file=replay_file,
+                                retrieval_data=retrieval_data, bank_families=families,
+                                temperature=a.temperature, seed=a.seed)
+    return RunRequest(
+        backend=a.backend, generator=generator,
+        split=split or (DATASET_SPLIT if a.dataset else (a.split or "minif2f-test")),
+        dataset=dataset or "", data_dir=data_dir, out=a.out, theorems=names, limit=a.limit,
+        workers=a.workers, ray_address=a.ray_address, model_server=a.model_server, engine=a.engine,
+        candidates=a.candidates, max_expansions=a.max_expansions, time_budget=a.time_budget,
+        tactic_timeout=a.tactic_timeout, sandbox=a.sandbox, executable=executable, library=library,
     )
-    cfg.validate()
-    return cfg
 
 
 def start_planned(args: argparse.Namespace, cfg: RunConfig, machine: Machine
@@ -339,7 +323,8 @@ def run(args: argparse.Namespace) -> int:
     from ..data.minif2f import DATA_ENV, load_theorems, select
     from ..results.rundir import RunDir
     from ..results.summary import summarize, summary_lines
-    from ..workers.driver import preflight, probe_machine, run_metadata
+    from ..workers.driver import preflight, run_metadata
+    from ..workers.plan import probe_machine
 
     console = args._console
     _check_flags(with_config_file(args))  # flag errors first, before the data is looked for

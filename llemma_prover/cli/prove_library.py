@@ -16,8 +16,9 @@ log = logging.getLogger("llemma_prover.cli.prove")
 
 def run_library(args: argparse.Namespace) -> int:
     from ..results.rundir import RunDir
-    from ..workers.driver import preflight, probe_machine, run_metadata
+    from ..workers.driver import preflight, run_metadata
     from ..workers.library_driver import check_retrieval_data, plan_library, write_lemma_list
+    from ..workers.plan import probe_machine
 
     console = args._console
     a = with_config_file(args)

@@ -48,6 +48,22 @@ def may_use_model(name: str) -> bool:
     return is_auto(name) or uses_model(name)
 
 
+def reads_replay_file(name: str) -> bool:
+    """Whether generator (or sketch drafter) ``name`` replays what a ``--replay-file`` holds."""
+    return "replay" in generator_parts(name)
+
+
+#: ``autoformalize``'s sketch drafters: a language model, sketches replayed from a file, or no sketch
+#: (``NO_DRAFTS``: one hole for the whole proof, pure automation)
+NO_DRAFTS = "none"
+DRAFTERS: tuple[str, ...] = ("llemma", "replay", NO_DRAFTS)
+
+
+def drafts_nothing(name: str) -> bool:
+    """Whether drafter ``name`` writes no sketch (the whole proof is one hole)."""
+    return name == NO_DRAFTS
+
+
 def uses_bank_budgets(name: str) -> bool:
     """Whether the bank's budgets (``BANK_SEARCH``) are the defaults for generator ``name``."""
     return set(generator_parts(name)) <= set(BANK_BUDGET_GENERATORS)
@@ -150,6 +166,21 @@ BANK_TUNED_TACTIC_TIMEOUT = 5.0
 LEAN_TACTIC_TIMEOUT = 30.0
 
 
+def effective_search(generator: str, candidates: int | None, max_expansions: int | None,
+                     time_budget: float | None, base: SearchConfig | None = None,
+                     tactic_timeout: float = BANK_TUNED_TACTIC_TIMEOUT) -> SearchConfig:
+    """Budgets: each value not given explicitly comes from ``BANK_SEARCH`` for the bank generator (and
+    its mixtures with ``retrieval``: generators without a model), scaled to the backend's default
+    ``tactic_timeout`` (``bank_search``), from the Llemma evaluation's defaults otherwise."""
+    defaults = base or (bank_search(tactic_timeout) if uses_bank_budgets(generator) else LLEMMA_SEARCH)
+    return dataclasses.replace(
+        defaults,
+        candidates=defaults.candidates if candidates is None else candidates,
+        max_expansions=defaults.max_expansions if max_expansions is None else max_expansions,
+        time_budget=defaults.time_budget if time_budget is None else time_budget,
+    )
+
+
 @dataclass(frozen=True)
 class ProverConfig:
     """Process policy of a prover backend: timeouts, memory, restarts, recycling."""
@@ -178,6 +209,16 @@ class ProverConfig:
     sandbox: str = "auto"
     #: CPU seconds a prover process may use in all (RLIMIT_CPU; 0: unlimited)
     cpu_limit_s: int = 0
+
+    def with_flags(self, *, tactic_timeout: float | None = None, sandbox: str | None = None,
+                   executable: str | None = None) -> ProverConfig:
+        """This policy (a backend's ``default_config``) with what the flags set (None: not given)."""
+        return dataclasses.replace(
+            self,
+            tactic_timeout=self.tactic_timeout if tactic_timeout is None else tactic_timeout,
+            sandbox=self.sandbox if sandbox is None else sandbox,
+            executable=self.executable if executable is None else executable,
+        )
 
     def validate(self) -> None:
         if self.tactic_timeout <= 0:
@@ -232,7 +273,7 @@ class GeneratorConfig:
                                   "(e.g. bank+retrieval)")
             if len(set(parts)) != len(parts):
                 raise ConfigError(f"generator {self.name!r} names a generator twice")
-        if "replay" in parts and not self.replay_file:
+        if reads_replay_file(self.name) and not self.replay_file:
             raise ConfigError("--generator replay needs --replay-file FILE")
         if "retrieval" in parts and not self.retrieval_data:
             raise ConfigError("--generator retrieval needs --retrieval-data DIR (an `extract` output folder)")
@@ -326,6 +367,98 @@ class LibraryConfig:
             raise ConfigError(f"lemmas_per_job must be >= 1, got {self.lemmas_per_job}")
         if self.replay_timeout <= 0:
             raise ConfigError("replay_timeout must be > 0 seconds")
+
+
+@dataclass(frozen=True)
+class HolePolicy:
+    """How hard each hole is attacked. The per-tactic timeout is ``ProverConfig.tactic_timeout``."""
+
+    #: seconds for all candidates on one hole together
+    hole_time_limit: float = 60.0
+    #: seconds for filling all sketches of one theorem (drafting excluded)
+    theorem_time_limit: float = 600.0
+    #: add CoqHammer's ``sauto``/``hauto`` to the Coq list (needs Debian ``libcoq-hammer``)
+    use_hammer: bool = False
+    #: Isabelle: run Sledgehammer when no heuristic closes a hole
+    sledgehammer: bool = True
+    sledgehammer_timeout: float = 30.0
+
+    def validate(self) -> None:
+        if self.hole_time_limit <= 0:
+            raise ConfigError(f"--hole-time-limit must be > 0 seconds, got {self.hole_time_limit}")
+        if self.theorem_time_limit <= 0:
+            raise ConfigError(f"--time-budget must be > 0 seconds, got {self.theorem_time_limit}")
+
+
+@dataclass(frozen=True)
+class DrafterConfig:
+    """Who writes the sketches. ``model`` settings are the llemma generator's (``GeneratorConfig``)."""
+
+    name: str = "none"
+    #: sketches per problem (pass@n)
+    samples: int = 1
+    replay_file: str | None = None
+    #: few-shot prompt file (default: experiments/prompts/dsp_<backend>.txt)
+    prompt_file: str | None = None
+    model: GeneratorConfig = field(
+        default_factory=lambda: GeneratorConfig(name="llemma", max_new_tokens=512))
+
+    def validate(self) -> None:
+        if self.name not in DRAFTERS:
+            raise ConfigError(
+                f"unknown --generator {self.name!r} for autoformalize; choose one of {', '.join(DRAFTERS)}"
+            )
+        if self.samples < 1:
+            raise ConfigError(f"--samples must be >= 1, got {self.samples}")
+        if reads_replay_file(self.name) and not self.replay_file:
+            raise ConfigError('--generator replay needs --replay-file FILE (JSONL: {"theorem", "sketches"})')
+        if self.model.temperature < 0:
+            raise ConfigError("--temperature must be >= 0")
+        if uses_model(self.name) and self.samples > 1 and self.model.temperature == 0:
+            raise ConfigError("--samples > 1 needs --temperature > 0 (greedy decoding gives one sketch)")
+
+
+@dataclass(frozen=True)
+class AutoformalizeConfig:
+    """Everything an ``autoformalize`` run needs, decided before anything starts (``workers/plan.py``'s
+    ``plan_autoformalize``: ``--generator auto`` resolved, the backend's time policy as ``prove``'s);
+    recorded whole in the run's ``config.json`` beside the provenance every run records."""
+
+    split: str = "minif2f-test"
+    backend: str = "coq"
+    data_dir: str = ""
+    out_dir: str = ""
+    theorems: tuple[str, ...] = ()
+    limit: int | None = None
+    #: Ray workers that fill holes in parallel (0: in this process)
+    workers: int = 0
+    #: join this Ray cluster instead of starting one (needs ``workers >= 1``)
+    ray_address: str | None = None
+    #: how often a theorem whose worker died is tried again before it is recorded as a crash
+    worker_retries: int = 1
+    drafter: DrafterConfig = field(default_factory=DrafterConfig)
+    holes: HolePolicy = field(default_factory=HolePolicy)
+    prover: ProverConfig = field(default_factory=ProverConfig)
+    #: a ``--dataset`` file (absolute path) the theorems come from instead of a miniF2F split
+    dataset: str = ""
+
+    @property
+    def split_name(self) -> str:
+        return SPLITS.get(self.split, self.split)
+
+    @property
+    def data_system(self) -> str:
+        return DATA_SYSTEM[self.backend]
+
+    def validate(self) -> None:
+        validate_selection(self.split, self.backend, self.workers, self.limit)
+        validate_dataset(self.split, self.dataset)
+        self.drafter.validate()
+        self.holes.validate()
+        self.prover.validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..backends.coq.automation import coq_where
 from ..backends.process import ManagedProcess, ProcessError
 from ..backends.sandbox import Sandbox
 from ..core.errors import ConfigError, DataError
@@ -61,14 +62,6 @@ def file_split(library: str, rel: str) -> str:
     if h < TEST_PER_MILLE + VALID_PER_MILLE:
         return "valid"
     return "train"
-
-
-def coq_where(coqc: str = "coqc") -> Path:
-    try:
-        out = subprocess.run([coqc, "-where"], capture_output=True, text=True, timeout=30, check=True)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise ConfigError(f"cannot run `{coqc} -where` (is Coq installed?): {exc}") from exc
-    return Path(out.stdout.strip())
 
 
 def coq_stdlib(coqc: str = "coqc") -> Source:

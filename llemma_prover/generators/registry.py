@@ -1,11 +1,9 @@
-"""Resolve ``--generator auto`` (``resolve_auto``, the one place that does) and build the tactic
-generator a run asked for (``make_generator``).
+"""Build the tactic generator a run's plan chose (``make_generator``).
 
-``auto`` means ``llemma`` when a GPU is there and the model did not already fail to load or serve,
-else ``bank``; the plan (``workers/driver.py: plan_generator``) asks ``resolve_auto`` and the CLI
-re-plans with the failure when a model chosen by ``auto`` cannot start. An explicit ``llemma`` that
-cannot load raises ``GeneratorUnavailable`` saying why and what to do: nothing ever pretends Llemma
-ran. Heavy modules (torch, transformers) are imported only when needed.
+``--generator auto`` is resolved before this, by the plan (``workers/plan.py``: ``resolve_auto``, the one
+place that does; the CLI re-plans with the failure when a model chosen by ``auto`` cannot start). An
+explicit ``llemma`` that cannot load raises ``GeneratorUnavailable`` saying why and what to do: nothing
+ever pretends Llemma ran. Heavy modules (torch, transformers) are imported only when needed.
 """
 
 from __future__ import annotations
@@ -23,30 +21,6 @@ from ..core.errors import ConfigError, GeneratorUnavailable
 from .base import TacticGenerator
 
 log = logging.getLogger(__name__)
-
-
-def resolve_auto(requested: str, *, gpus: int, model_failed: str | None = None,
-                 without_model: str = "bank") -> tuple[str, str | None]:
-    """``(generator, why)``: ``--generator auto`` resolved on a machine with ``gpus`` GPUs, where a model
-    chosen by auto already failed to start when ``model_failed`` says why; any other name as it is,
-    with no reason (``why`` is None exactly when nothing was resolved). ``without_model``: what auto
-    means without a model (``prove``: the bank; ``autoformalize``: its ``none`` drafter)."""
-    if not is_auto(requested):
-        return requested, None
-    if model_failed:
-        return without_model, f"auto: {model_failed}"
-    if gpus == 0:
-        return without_model, "auto: no GPU found"
-    return "llemma", "auto: GPU found"
-
-
-def detect_gpu() -> bool:
-    """Whether torch sees a CUDA device (False when torch itself is missing)."""
-    try:
-        import torch
-    except ImportError:
-        return False
-    return bool(torch.cuda.is_available())
 
 
 def make_generator(

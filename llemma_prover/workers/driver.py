@@ -1,7 +1,8 @@
-"""The driver side of a ``prove`` run: resolve the generator, record provenance, run, write results.
+"""The driver side of a ``prove`` run: start what the plan chose, record provenance, run, write results.
 
-Called by the CLI (which owns progress display and builds the one, final ``RunConfig``: the plan of
-``plan_generator`` and the budgets of ``effective_search`` are already in it); usable from Python::
+Called by the CLI (which owns progress display and has the one, final ``RunConfig`` built by
+``plan.plan_run``: the generator, servers, workers, budgets and time policy are decided in it); usable
+from Python::
 
     with start_generator(run_config) as resolved:
         execute(run_config, resolved, theorems, run_dir, on_result=print)
@@ -17,7 +18,6 @@ import dataclasses
 import datetime as _dt
 import importlib.metadata
 import logging
-import os
 import platform
 import subprocess
 import threading
@@ -26,25 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.config import (
-    BANK_TUNED_TACTIC_TIMEOUT,
-    LLEMMA_SEARCH,
-    GeneratorConfig,
-    RunConfig,
-    SearchConfig,
-    ServerConfig,
-    bank_search,
-    is_auto,
-    may_use_model,
-    uses_bank_budgets,
-    uses_model,
-)
-from ..core.errors import ConfigError, GeneratorUnavailable
+from ..core.config import ProverConfig, RunConfig, ServerConfig
+from ..core.errors import GeneratorUnavailable
 from ..core.records import TheoremRecord
 from ..core.types import Theorem
 from ..results.rundir import RunDir
 from .cluster import ray_shutdown
-from .job import JobResult, ProveContext, ProveJob, ProveSpec
+from .job import JobResult, ProveContext, ProveJob, ProveSpec, start_backend
+from .plan import gpu_count
 from .pool import open_pool
 
 log = logging.getLogger(__name__)
@@ -60,94 +49,6 @@ TIME_BUDGET_COVERS = (
 PACKAGES: tuple[str, ...] = (
     "llemma-prover", "torch", "transformers", "ray", "networkx", "pexpect", "rich", "lean-dojo", "pyyaml",
 )
-
-
-def effective_search(generator: str, candidates: int | None, max_expansions: int | None,
-                     time_budget: float | None, base: SearchConfig | None = None,
-                     tactic_timeout: float = BANK_TUNED_TACTIC_TIMEOUT) -> SearchConfig:
-    """Budgets: each value not given explicitly comes from ``BANK_SEARCH`` for the bank generator (and
-    its mixtures with ``retrieval``: generators without a model), scaled to the backend's default
-    ``tactic_timeout`` (``bank_search``), from the Llemma evaluation's defaults otherwise."""
-    defaults = base or (bank_search(tactic_timeout) if uses_bank_budgets(generator) else LLEMMA_SEARCH)
-    return dataclasses.replace(
-        defaults,
-        candidates=defaults.candidates if candidates is None else candidates,
-        max_expansions=defaults.max_expansions if max_expansions is None else max_expansions,
-        time_budget=defaults.time_budget if time_budget is None else time_budget,
-    )
-
-
-@dataclass(frozen=True)
-class Machine:
-    """What ``plan_generator`` looks at besides the flags (probed once by ``probe_machine``)."""
-
-    #: CUDA devices a language model could use here
-    gpus: int = 0
-    #: whether the optional vllm package is installed
-    vllm: bool = False
-    #: CPU cores (the default worker count)
-    cpus: int = 1
-    #: why llemma cannot run (a start under ``--generator auto`` failed): auto then plans bank
-    llemma_failed: str | None = None
-
-
-def probe_machine(generator: str) -> Machine:
-    """GPUs (only looked for when ``generator`` may run a model: it imports torch), vllm, CPU count."""
-    from ..serving import vllm_installed
-
-    gpus = _gpu_count(GeneratorConfig(name=generator)) if may_use_model(generator) else 0
-    return Machine(gpus=gpus, vllm=vllm_installed(), cpus=os.cpu_count() or 1)
-
-
-@dataclass(frozen=True)
-class GeneratorPlan:
-    """What generates tactics and where, decided before anything starts (plain data)."""
-
-    #: the generator the workers build (``auto`` resolved)
-    name: str
-    #: model servers for the model part of the generator (engine resolved), or None
-    serving: ServerConfig | None
-    #: GPUs each Ray worker reserves
-    gpus_per_worker: float
-    #: the default worker count for this plan
-    workers: int
-    #: why ``auto`` chose what it chose (None for an explicit generator)
-    why: str | None = None
-
-
-def plan_generator(requested: str, model_server: str, server: ServerConfig, workers: int | None,
-                   machine: Machine) -> GeneratorPlan:
-    """Resolve ``--generator auto`` (``resolve_auto``), ``--model-server`` and ``--engine`` against
-    ``machine`` (pure).
-
-    Model servers (``serving.use_model_server``) start for any generator that runs a model, a mixture
-    such as ``llemma+bank`` included, and need Ray workers; ``--model-server on`` with ``--workers 0``
-    or without a model is a ``ConfigError``, an engine that cannot run a ``GeneratorUnavailable``
-    (under auto: bank instead). Without servers, a model on GPUs takes one GPU per worker and one
-    worker per GPU.
-    """
-    from ..generators.registry import resolve_auto
-    from ..serving import select_engine, use_model_server
-
-    name, why = resolve_auto(requested, gpus=machine.gpus, model_failed=machine.llemma_failed)
-    serving = None
-    if use_model_server(model_server, model=uses_model(name), gpus=machine.gpus):
-        if workers == 0:
-            if model_server == "on":
-                raise ConfigError("--model-server on needs --workers >= 1 (the servers and workers run "
-                                  "on Ray); use --model-server off for an in-process run")
-        else:
-            try:
-                engine = select_engine(server.engine, gpu=machine.gpus > 0, vllm_available=machine.vllm)
-            except GeneratorUnavailable as exc:
-                if not is_auto(requested):
-                    raise
-                failed = dataclasses.replace(machine, llemma_failed=f"llemma could not load ({exc})")
-                return plan_generator(requested, model_server, server, workers, failed)
-            serving = dataclasses.replace(server, engine=engine)
-    gpus_per_worker = 1.0 if uses_model(name) and serving is None and machine.gpus else 0.0
-    default_workers = max(1, machine.gpus) if gpus_per_worker else machine.cpus
-    return GeneratorPlan(name, serving, gpus_per_worker, default_workers if workers is None else workers, why)
 
 
 @dataclass
@@ -203,17 +104,6 @@ def preflight(run_config: RunConfig) -> None:
     prover_setup(run_config.backend).preflight(run_config.prover)
 
 
-def _gpu_count(gen: GeneratorConfig) -> int:
-    """CUDA devices a language model could use here (0 when the generator is pinned to the CPU)."""
-    if gen.device == "cpu":
-        return 0
-    try:
-        import torch
-    except ImportError:
-        return 0
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
-
-
 def start_generator(run_config: RunConfig) -> ResolvedGenerator:
     """Start what ``run_config`` planned: the model servers (``run_config.serving``; Ray is started
     for them), else the generator built here once to learn what runs (kept, with a started backend,
@@ -233,7 +123,7 @@ def _start_servers(run_config: RunConfig, server: ServerConfig) -> ResolvedGener
 
     gen_cfg = run_config.generator
     check_model_reachable(gen_cfg)  # before Ray starts
-    count = server.num_servers or max(1, _gpu_count(gen_cfg))
+    count = server.num_servers or max(1, gpu_count(gen_cfg.device))
     started = ray_init(run_config.ray_address,
                        num_cpus=max(1, run_config.workers) + math.ceil(count * server.num_cpus))
     try:
@@ -255,19 +145,14 @@ def _start_servers(run_config: RunConfig, server: ServerConfig) -> ResolvedGener
 
 
 def _start_local(run_config: RunConfig) -> ResolvedGenerator:
-    from ..backends.base import make_backend
     from ..generators.registry import make_generator
 
     generator, note = make_generator(run_config.generator, run_config.backend)
     describe = dict(generator.describe())
     if run_config.workers == 0:
-        backend = None
         try:
-            backend = make_backend(run_config.backend, run_config.prover)
-            backend.start()
+            backend = start_backend(run_config.backend, run_config.prover)
         except BaseException:
-            if backend is not None:
-                backend.close()
             generator.close()
             raise
         return ResolvedGenerator(generator.name, note, describe, ProveContext(backend, generator))
@@ -299,32 +184,41 @@ def git_commit(repo: Path | None = None) -> str:
     return head + ("-dirty" if dirty else "")
 
 
-def run_metadata(run_config: RunConfig, resolved: ResolvedGenerator, data_files: Sequence[str],
-                 data_hash: str, argv: Sequence[str], note: str | None = None) -> dict[str, Any]:
-    """The content of config.json (docs/FORMATS.md): ``run_config.to_dict()`` as it is, plus provenance
-    (``note``: why this generator runs; default ``resolved.note``)."""
+def provenance(backend: str, prover: ProverConfig, data_files: Sequence[str], data_hash: str,
+               argv: Sequence[str]) -> dict[str, Any]:
+    """The part of config.json that every run command shares (``prove``, ``autoformalize``): the data,
+    the code, the prover's protection and process policy, the command, when and where."""
     from ..backends.base import prover_setup
 
     return {
-        **run_config.to_dict(),
         "data_hash": data_hash,
         "data_files": list(data_files),
         "packages": package_versions(),
         "git_commit": git_commit(),
+        # which protection the prover processes run under (rlimits, scrubbed env, network isolation)
+        "sandbox": prover_setup(backend).sandbox_description(prover),
+        # the process policy the backend runs with (derived from "prover", value for value)
+        "prover_settings": prover_setup(backend).effective_settings(prover),
+        "command": list(argv),
+        "started_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "host": platform.node(),
+    }
+
+
+def run_metadata(run_config: RunConfig, resolved: ResolvedGenerator, data_files: Sequence[str],
+                 data_hash: str, argv: Sequence[str], note: str | None = None) -> dict[str, Any]:
+    """The content of config.json (docs/FORMATS.md): ``run_config.to_dict()`` as it is, plus provenance
+    (``note``: why this generator runs; default ``resolved.note``)."""
+    return {
+        **run_config.to_dict(),
         # what actually ran: the GeneratorConfig (auto resolved) + describe() + why
         "generator": {**dataclasses.asdict(run_config.generator), "describe": resolved.describe,
                       "note": resolved.note if note is None else note, "model_server": resolved.model_server},
         # which automation libraries/solvers the generator found installed (bank on Coq), else None
         "automation": resolved.describe.get("automation"),
-        # which protection the prover processes run under (rlimits, scrubbed env, network isolation)
-        "sandbox": prover_setup(run_config.backend).sandbox_description(run_config.prover),
-        # the process policy the backend runs with (derived from "prover", value for value)
-        "prover_settings": prover_setup(run_config.backend).effective_settings(run_config.prover),
         # what search.time_budget (per theorem) covers, and what each record's time.total leaves out
         "time_budget_covers": TIME_BUDGET_COVERS,
-        "command": list(argv),
-        "started_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "host": platform.node(),
+        **provenance(run_config.backend, run_config.prover, data_files, data_hash, argv),
     }
 
 

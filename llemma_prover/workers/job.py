@@ -176,6 +176,34 @@ class ProveContext:
             self.backend.close()
 
 
+def start_backend(backend: str, prover: ProverConfig) -> ProverBackend:
+    """A started prover backend, closed again when its start fails: what every worker recipe begins with
+    (``BackendSpec``, ``ProveSpec``, the driver's in-process context)."""
+    from ..backends.base import make_backend
+
+    started = make_backend(backend, prover)
+    try:
+        started.start()
+    except BaseException:
+        started.close()
+        raise
+    return started
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """Worker recipe for jobs that need a started prover alone (``autoformalize``'s fill jobs)."""
+
+    backend: str
+    prover: ProverConfig
+
+    def setup(self) -> ProverBackend:
+        return start_backend(self.backend, self.prover)
+
+    def teardown(self, backend: ProverBackend) -> None:
+        backend.close()
+
+
 @dataclass(frozen=True)
 class ProveSpec:
     """Worker recipe for ``prove``: a started backend and a tactic generator built from
@@ -188,12 +216,10 @@ class ProveSpec:
     generator: Any = None
 
     def setup(self) -> ProveContext:
-        from ..backends.base import make_backend
         from ..generators.registry import make_generator
 
-        backend = make_backend(self.backend, self.prover)
+        backend = start_backend(self.backend, self.prover)
         try:
-            backend.start()
             generator, _note = make_generator(self.generator_config, self.backend, served=self.generator)
         except BaseException:
             backend.close()

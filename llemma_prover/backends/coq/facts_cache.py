@@ -20,6 +20,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .automation import coq_where
+
 __all__ = ["FactsCache", "HeaderFacts", "default_cache_dir"]
 
 #: bumped when the meaning of an entry changes
@@ -92,9 +94,7 @@ class FactsCache:
             version = subprocess.run(
                 [self.coqc, "--version"], capture_output=True, text=True, timeout=60, check=True
             ).stdout
-            where = subprocess.run(
-                [self.coqc, "-where"], capture_output=True, text=True, timeout=60, check=True
-            ).stdout.strip()
+            where = str(coq_where(self.coqc, timeout=60))
             h = hashlib.sha256(f"{version}\0{os.environ.get('COQPATH', '')}\0{where}".encode())
             for root in [where, *filter(None, os.environ.get("COQPATH", "").split(os.pathsep))]:
                 for dirpath, dirnames, filenames in os.walk(root):

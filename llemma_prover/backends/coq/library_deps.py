@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ...core.errors import ConfigError
+from .automation import coq_where
 
 __all__ = ["HIDDEN_SUFFIXES", "LibraryDeps", "PRELUDE"]
 
@@ -292,14 +293,6 @@ def v_files(root: str | Path) -> list[str]:
     """``.v`` files under ``root`` (relative paths, sorted), as ``extract.sources.v_files``."""
     base = Path(root)
     return sorted(str(p.relative_to(base)) for p in base.rglob("*.v") if p.is_file())
-
-
-def coq_where(coqc: str) -> Path:
-    try:
-        out = subprocess.run([coqc, "-where"], capture_output=True, text=True, timeout=30, check=True)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise ConfigError(f"cannot run `{coqc} -where` (is Coq installed?): {exc}") from exc
-    return Path(out.stdout.strip())
 
 
 def _coq_version(coqc: str) -> str:
