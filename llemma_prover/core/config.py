@@ -14,8 +14,12 @@ from typing import Any
 from .errors import ConfigError
 
 BACKENDS: tuple[str, ...] = ("coq", "lean4", "leandojo", "isabelle")
-#: ``--generator auto``: resolved by ``generators.registry.resolve_auto`` (the one place that does)
+#: ``--generator auto``: resolved by ``workers.plan.resolve_auto`` (the one place that does) to
+#: ``AUTO_WITH_MODEL`` on a machine with a GPU, else to ``AUTO_WITHOUT_MODEL`` (``prove``; ``autoformalize``:
+#: to its ``NO_DRAFTS`` drafter)
 AUTO = "auto"
+AUTO_WITH_MODEL = "llemma"
+AUTO_WITHOUT_MODEL = "bank"
 GENERATORS: tuple[str, ...] = (AUTO, "llemma", "bank", "replay", "retrieval")
 #: generators that can be parts of a ``+``-joined mixture (``bank+retrieval``)
 MIXABLE: tuple[str, ...] = ("llemma", "bank", "replay", "retrieval")

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.config import (
+    AUTO_WITH_MODEL,
+    AUTO_WITHOUT_MODEL,
     DATASET_SPLIT,
     NO_DRAFTS,
     AutoformalizeConfig,
@@ -40,11 +42,6 @@ from ..core.config import (
     uses_model,
 )
 from ..core.errors import ConfigError, GeneratorUnavailable
-
-#: what ``auto`` means when a model runs (``resolve_auto``)
-MODEL = "llemma"
-#: what ``auto`` means for ``prove`` without a model
-NO_MODEL = "bank"
 
 
 @dataclass(frozen=True)
@@ -82,7 +79,7 @@ def gpu_count(device: str = "auto") -> int:
 
 
 def resolve_auto(requested: str, *, gpus: int, model_failed: str | None = None,
-                 without_model: str = NO_MODEL) -> tuple[str, str | None]:
+                 without_model: str = AUTO_WITHOUT_MODEL) -> tuple[str, str | None]:
     """``(generator, why)``: ``--generator auto`` resolved on a machine with ``gpus`` GPUs, where a model
     chosen by auto already failed to start when ``model_failed`` says why; any other name as it is,
     with no reason (``why`` is None exactly when nothing was resolved). ``without_model``: what auto
@@ -93,7 +90,7 @@ def resolve_auto(requested: str, *, gpus: int, model_failed: str | None = None,
         return without_model, f"auto: {model_failed}"
     if gpus == 0:
         return without_model, "auto: no GPU found"
-    return MODEL, "auto: GPU found"
+    return AUTO_WITH_MODEL, "auto: GPU found"
 
 
 @dataclass(frozen=True)
