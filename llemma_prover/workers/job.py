@@ -30,6 +30,11 @@ log = logging.getLogger(__name__)
 #: times a theorem whose prover failed while loading it is started again on a fresh process
 START_RETRIES = 1
 
+#: ``record.extra`` key: how many steps of the found proof lost a ``timeout`` tactical in the artifact
+UNWRAPPED = "unwrapped_steps"
+#: how a failed check of such a proof begins
+WRAPPER_NOTE = "the proof depended on a wall-clock wrapper: it fails the check without it"
+
 #: reasons that mean the infrastructure failed (status "error") rather than the search
 _ERROR_REASONS = {Reason.PROVER_CRASH, Reason.START_FAILED, Reason.WORKER_CRASH}
 
@@ -113,20 +118,38 @@ def prove_theorem(
 def finish_record(theorem: Theorem, backend: ProverBackend, run_config: RunConfig, gen_name: str,
                   outcome: SearchOutcome, t0: float, check: bool = True) -> TheoremRecord:
     """Turn a search outcome into a record, re-checking a found proof: the record holds the proof as
-    checked (``artifact_proof``: without the search's wall-clock wrappers); the trace keeps the steps
-    as the search ran them.
+    checked (``artifact_proof``: without the search's wall-clock wrappers, around a tactic or inside
+    it); the trace keeps the steps as the search ran them. ``extra["unwrapped_steps"]``: how many steps
+    lost a ``timeout``; when the check then fails, its message begins with ``WRAPPER_NOTE`` (the proof
+    depended on the machine's speed). The verdict is the check's, on the artifact.
 
     ``check=False``: a found proof is not checked; the record is ``FAILED``/``CHECK_FAILED`` with no
     ``check`` until ``complete_check`` gives it the verdict (it is never written as it is)."""
     # the artifact: what is checked is what is recorded and exported (no wall-clock wrapper)
     proof = None if outcome.proof is None else tuple(backend.dialect.artifact_proof(outcome.proof))
+    unwrapped = 0
+    if outcome.proof is not None and proof is not None:
+        unwrapped = sum(a != b for a, b in zip(outcome.proof, proof, strict=True))
+        if unwrapped:
+            outcome = replace(outcome, extra={**outcome.extra, UNWRAPPED: unwrapped})
     verdict: CheckResult | None = None
     if check and outcome.reason is Reason.PROVED and proof is not None:
         try:
             verdict = backend.check(theorem, proof)
         except ProverError as exc:
             verdict = CheckResult(ok=False, checker=backend.name, elapsed=0.0, message=_one_line(exc))
+        verdict = _wrapper_note(verdict, unwrapped)
     return _verdict(theorem, run_config, gen_name, outcome, proof, verdict, time.monotonic() - t0)
+
+
+def _wrapper_note(check: CheckResult, unwrapped: int) -> CheckResult:
+    """A failed check of a proof whose artifact lost wall-clock wrappers says so: the search's steps
+    passed with them, the artifact without them did not, so the proof depended on them (the speed
+    of the machine). The verdict itself is Coq's, unchanged."""
+    if check.ok or not unwrapped or check.checker == "deferred" or WRAPPER_NOTE in check.message:
+        return check
+    return replace(check, message=f"{WRAPPER_NOTE} ({unwrapped} step(s) without their `timeout`): "
+                                  f"{check.message}")
 
 
 def _verdict(theorem: Theorem, run_config: RunConfig, gen_name: str, outcome: SearchOutcome,
@@ -284,6 +307,8 @@ def complete_check(theorem: Theorem, result: JobResult, check: CheckResult, back
     if result.unchecked is None:
         raise ValueError(f"{theorem.name}: the result has no deferred check")
     rec = result.record
+    unwrapped = rec.extra.get(UNWRAPPED, 0)
+    check = _wrapper_note(check, unwrapped if isinstance(unwrapped, int) else 0)
     if check.ok:
         status, reason = Status.PROVED, Reason.PROVED
     else:

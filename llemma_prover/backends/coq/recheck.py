@@ -77,7 +77,7 @@ from ..sandbox import Sandbox
 from .facts_cache import FactsCache, HeaderFacts
 from .ide import Added, IdeTop
 from .layout import proof_sentence, split_selector
-from .sentences import InvalidTactic, validate_tactic
+from .sentences import InvalidTactic, coq_regions, validate_tactic
 
 __all__ = [
     "CHECK_MODULE",
@@ -143,12 +143,45 @@ def tactic_sentence(tactic: str) -> str:
 
 
 _TIMEOUT_PREFIX_RE = re.compile(r"^timeout\s+\d+\s*\(")
+#: a ``timeout`` tactical and its ``int_or_var`` in the code of a tactic (comments blanked, strings
+#: masked): the word ``timeout`` (not part of a longer name, not ``M.timeout`` or ``@timeout``), blanks,
+#: then a number (decimal with ``_``, or hexadecimal) or an Ltac variable (a name that is not one of
+#: the tactic keywords ``in``/``as``/``with``/... that may follow a hypothesis named ``timeout``)
+_TIMEOUT_TACTICAL_RE = re.compile(
+    r"(?<![\w'.@])timeout\s+"
+    r"(?:0[xX][0-9a-fA-F][0-9a-fA-F_]*|\d[\d_]*|(?!(?:in|as|with|at|by|using|eqn|into)(?![\w']))[^\W\d][\w']*)"
+    r"(?![\w'])\s*"
+)
 
 
 def without_timeout(tactic: str) -> str:
-    """``T`` for a tactic that is exactly ``timeout N (T)`` (the parenthesis opened after ``N`` closes
-    at the very end), repeated while that holds (``timeout 2 (timeout 3 (T))`` is ``T``, so applying it
-    twice changes nothing); else the tactic unchanged (also whenever it holds a comment or a string)."""
+    """``tactic`` with no ``timeout`` tactical anywhere in it: the wall-clock wrappers the search ran
+    with, which the recorded proof must not hold (its meaning would depend on the machine's speed).
+
+    First a tactic that is exactly ``timeout N (T)`` (the parenthesis opened after ``N`` closes at the
+    very end) is ``T``, repeated (``timeout 2 (timeout 3 (T))`` is ``T``). Then every other
+    ``timeout N`` *inside* it goes, keyword and number, its argument kept (``first [timeout 2 (lia) |
+    nia]`` is ``first [(lia) | nia]``, ``try timeout 1 nia; lia`` is ``try nia; lia``): found by Coq's
+    lexical rules (``sentences.coq_regions``: code outside comments and strings, so a comment or a
+    string that says "timeout" is untouched; ``my_timeout``, ``M.timeout`` are other names). ``N``
+    may also be an Ltac variable (``let n := 2 in timeout n lia``). Idempotent; a tactic that does not
+    lex (unclosed comment or string) or that would become empty comes back unchanged.
+
+    **Safe only because the result is checked**: this is a text rewrite of adversarial input and
+    decides nothing. The rewritten tactic is what Coq re-checks and what is recorded; whether it
+    proves the theorem is decided by Coq alone. A rewrite that changes a tactic's meaning (a proof
+    that needed the timeout to fall through, ``first [timeout 1 (diverging) | lia]``, or a hypothesis
+    named ``timeout`` applied to a number) can only make that check fail: a lost proof, never a false
+    one.
+    """
+    while True:
+        stripped = _without_inner_timeouts(_without_whole_timeouts(tactic))
+        if stripped == tactic:
+            return tactic
+        tactic = stripped
+
+
+def _without_whole_timeouts(tactic: str) -> str:
     while True:
         stripped = _without_one_timeout(tactic)
         if stripped == tactic:
@@ -170,13 +203,35 @@ def _without_one_timeout(tactic: str) -> str:
     return tactic
 
 
-def final_tactics(proof: Sequence[str]) -> list[str]:
-    """The tactics of the proof file: validated, ``timeout N (T)`` written as ``T``.
+def _without_inner_timeouts(tactic: str) -> str:
+    """Every ``timeout N`` tactical of ``tactic``'s code removed (``_TIMEOUT_TACTICAL_RE``)."""
+    try:
+        regions = coq_regions(tactic)
+    except InvalidTactic:
+        return tactic
+    # the code as Coq's lexer sees it, same length: comments blanked, strings masked
+    mask = "".join(tactic[a:b] if kind == "code" else (" " if kind == "comment" else '"') * (b - a)
+                   for kind, a, b in regions)
+    out: list[str] = []
+    pos = 0
+    for m in _TIMEOUT_TACTICAL_RE.finditer(mask):
+        out.append(tactic[pos : m.start()])
+        pos = m.end()
+    if pos == 0:
+        return tactic
+    out.append(tactic[pos:])
+    stripped = "".join(out).strip()
+    return stripped or tactic
 
-    The timeout bounded what the search spent on ``T``; the re-check must not fail because a loaded
-    machine runs ``T`` slower than the search did. ``T`` itself is checked as usual. Raises
-    ``InvalidTactic`` if a tactic is not one admissible sentence."""
-    return [without_timeout(validate_tactic(t)) for t in proof]
+
+def final_tactics(proof: Sequence[str]) -> list[str]:
+    """The tactics of the proof file: validated, without any ``timeout`` tactical (``without_timeout``).
+
+    The timeout bounded what the search spent on a tactic; the re-check must not fail because a
+    loaded machine runs it slower than the search did, nor pass because a fast one did. What is left
+    is checked as usual (and validated again). Raises ``InvalidTactic`` if a tactic is not one
+    admissible sentence."""
+    return [validate_tactic(without_timeout(validate_tactic(t))) for t in proof]
 
 
 def proof_file(header: str, statement: str, tactics: Sequence[str], footer: str = "") -> str:

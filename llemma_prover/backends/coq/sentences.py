@@ -226,6 +226,9 @@ def validate_tactic(text: str) -> str:
     words = _WORD_RE.findall(code_only)
     if not words:
         raise InvalidTactic("no tactic name")
+    # a parenthesised tactic (``(lia); auto``, what a stripped ``timeout 2 (lia); auto`` is): the
+    # tactic inside is judged
+    first = first.lstrip("(" + COQ_BLANKS)
     head = _WORD_RE.match(first)
     if head is None:
         # a selector such as ``2: lia`` or ``all: lia``: judge the word after the colon

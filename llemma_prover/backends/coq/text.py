@@ -49,16 +49,18 @@ class CoqDialect(ProofDialect):
     def proof_text(self, theorem: Theorem, proof: Sequence[str]) -> str:
         """Header (prepared), statement, ``Proof.``, one tactic per line, ``Qed.`` (``recheck.proof_file``).
 
-        A tactic that is exactly ``timeout N (T)`` is written as ``T`` (``without_timeout``): the
-        timeout bounded what the search spent on it; the re-check must not fail because a loaded
-        machine runs ``T`` slower than the search did (``recheck.final_tactics``). ``T`` itself is
-        checked as usual. Raises ``InvalidTactic`` if a tactic is not one admissible sentence.
+        No ``timeout`` tactical is written, around a whole tactic or inside one (``without_timeout``):
+        the timeout bounded what the search spent; the re-check must not depend on the speed of the
+        machine (``recheck.final_tactics``). What is left is checked as usual. Raises
+        ``InvalidTactic`` if a tactic is not one admissible sentence.
         """
         return proof_file(theorem_header(theorem.header, theorem.footer), theorem.statement,
                           final_tactics(proof), theorem.footer)
 
     def artifact_proof(self, proof: Sequence[str]) -> list[str]:
-        """Each tactic that is exactly ``timeout N (T)`` as ``T`` (``recheck.without_timeout``)."""
+        """Each tactic without any ``timeout`` tactical (``recheck.without_timeout``: ``timeout N (T)``
+        is ``T``, ``first [timeout 2 (lia) | nia]`` is ``first [(lia) | nia]``). A text rewrite that
+        decides nothing: the result is what is checked by Coq and recorded."""
         return [without_timeout(t) for t in proof]
 
     def export_text(
