@@ -9,6 +9,7 @@ runs again. Records are appended, flushed and fsynced one by one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -170,6 +171,18 @@ class RunDir:
             fh.flush()
             os.fsync(fh.fileno())
         self.records[record.theorem] = record
+
+    def record_result(self, record: TheoremRecord, trace: dict[str, Any] | None, proof_text: str | None,
+                      proof_ext: str) -> TheoremRecord:
+        """A finished theorem: its trace and (when proved) its proof file written first, then the record,
+        pointing at the trace, appended last (a crash in between leaves no record: the theorem runs
+        again). Returns the record as appended."""
+        trace_rel = self.write_trace(record.theorem, trace)
+        if proof_text is not None:
+            self.write_proof(record.theorem, proof_text, proof_ext)
+        record = dataclasses.replace(record, trace=trace_rel)
+        self.append(record)
+        return record
 
     def write_summary(self, theorems: Iterable[str] | None = None) -> str:
         """Rewrite summary.md over the records (restricted to ``theorems`` if given); returns it."""

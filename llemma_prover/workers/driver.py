@@ -252,12 +252,7 @@ def execute(run_config: RunConfig, resolved: ResolvedGenerator, theorems: Sequen
 
     def write(res: JobResult) -> None:
         with lock:
-            rec = res.record
-            trace_rel = run_dir.write_trace(rec.theorem, res.trace)
-            if res.proof_text is not None:
-                run_dir.write_proof(rec.theorem, res.proof_text, res.proof_ext)
-            rec = dataclasses.replace(rec, trace=trace_rel)
-            run_dir.append(rec)
+            rec = run_dir.record_result(res.record, res.trace, res.proof_text, res.proof_ext)
             new.append(rec)
             if rec.theorem not in theorem_by_name:
                 log.warning("a worker returned a record for an unexpected theorem %r", rec.theorem)

@@ -9,7 +9,6 @@ Called by the CLI (which owns the progress display)::
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -143,12 +142,7 @@ def execute_library(run_config: RunConfig, resolved: Any, plan: LibraryPlan, run
 
     def handle(_job: LibraryJob, res: LibraryJobResult) -> None:
         for one in res.results:
-            rec = one.record
-            trace_rel = run_dir.write_trace(rec.theorem, one.trace)
-            if one.proof_text is not None:
-                run_dir.write_proof(rec.theorem, one.proof_text, one.proof_ext)
-            rec = dataclasses.replace(rec, trace=trace_rel)
-            run_dir.append(rec)
+            rec = run_dir.record_result(one.record, one.trace, one.proof_text, one.proof_ext)
             new.append(rec)
             if on_result is not None:
                 on_result(rec)

@@ -193,8 +193,7 @@ def plan_run(request: RunRequest, machine: Machine) -> RunConfig:
     """The one, final ``RunConfig`` of a ``prove`` run (validated; nothing changes it afterwards)."""
     plan = plan_generator(request.generator.name, request.model_server, ServerConfig(engine=request.engine),
                           request.workers, machine)
-    tag = Path(request.dataset).stem.removesuffix(".jsonl") if request.dataset else request.split
-    out = Path(request.out) if request.out else Path("runs") / f"{tag}-{request.backend}-{plan.name}"
+    out = _out_dir(request.out, f"{_data_tag(request.dataset, request.split)}-{request.backend}-{plan.name}")
     policy, _ = backend_policy(request.backend, executable=request.executable)
     prover = policy.with_flags(tactic_timeout=request.tactic_timeout, sandbox=request.sandbox,
                                executable=request.executable)
@@ -250,8 +249,7 @@ def plan_autoformalize(request: AutoformalizeRequest, machine: Machine) -> tuple
     the backend's time policy (``backend_policy``, as ``prove``'s), CoqHammer's tactics when installed."""
     name, why = resolve_auto(request.drafter.name, gpus=machine.gpus, model_failed=machine.llemma_failed,
                              without_model=NO_DRAFTS)
-    tag = Path(request.dataset).stem.removesuffix(".jsonl") if request.dataset else request.split
-    out = Path(request.out) if request.out else Path("runs") / f"dsp-{tag}-{request.backend}-{name}"
+    out = _out_dir(request.out, f"dsp-{_data_tag(request.dataset, request.split)}-{request.backend}-{name}")
     if request.ray_address and request.workers == 0:
         raise ConfigError("--ray-address needs --workers >= 1")
     policy, hammer = backend_policy(request.backend, hammer=request.hammer)
@@ -273,3 +271,12 @@ def plan_autoformalize(request: AutoformalizeRequest, machine: Machine) -> tuple
     cfg.validate()
     return cfg, why or "requested"
 
+
+def _data_tag(dataset: str | None, split: str) -> str:
+    """What a default run folder is named after: the ``--dataset`` file's stem, else the split."""
+    return Path(dataset).stem.removesuffix(".jsonl") if dataset else split
+
+
+def _out_dir(out: str | None, default_name: str) -> Path:
+    """``--out`` when given, else ``runs/<default_name>``."""
+    return Path(out) if out else Path("runs") / default_name
