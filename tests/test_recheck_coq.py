@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -335,6 +336,47 @@ def test_batch_shares_the_kernel_steps_and_decides_as_check_does() -> None:
         assert [v.ok for v in one_by_one] == [v.ok for v in batch]
         assert [v.axioms for v in one_by_one] == [v.axioms for v in batch]
         assert "ClassicalDedekindReals.sig_forall_dec" in batch[0].axioms
+    finally:
+        r.close()
+
+
+def test_batch_audits_headers_that_allow_the_same_axioms_with_one_coqchk() -> None:
+    """Across headers that allow the same axioms, one ``coqchk`` audits every library (one identity
+    file per header); a coqchk that fails for the partition is run again per header, so a header whose
+    libraries are clean keeps its passes and the guilty one is decided on its own."""
+    other_nat = "Require Import Bool.\n"  # another header whose library allows no axiom
+    items = [
+        BatchItem(NAT_HEADER, "Theorem thm : 1 + 1 = 2.", ("reflexivity",), "thm"),
+        BatchItem(other_nat, "Theorem thm (n : nat) : n + 0 = n.", ("rewrite <- plus_n_O", "reflexivity"),
+                  "thm"),
+        BatchItem(other_nat, "Theorem thm2 : 2 * 3 = 6.", ("reflexivity",), "thm2"),
+    ]
+    r = Rechecker(sandbox=Sandbox.detect())
+    calls: list[int] = []
+    real = r._coqchk_many
+    r._coqchk_many = lambda workdir, libs: (calls.append(len(libs)), real(workdir, libs))[1]  # type: ignore[method-assign]
+    try:
+        batch = r.check_batch(items, timeout=600)
+        assert [v.ok for v in batch] == [True, True, True], [v.message for v in batch]
+        assert calls == [3], calls  # both headers allow nothing: one coqchk for the three libraries
+        assert r.times["fast"] == 3, r.times
+        assert r.header_facts(other_nat, time.monotonic() + 60).allowed_axioms == frozenset()
+
+        # A Reals proof among them whose header is said to allow nothing either (as a proof that used an
+        # axiom its header does not allow would look): the partition's coqchk fails, each header is
+        # audited alone, the nat proofs still pass and the real one is refused by ``check`` alone.
+        reals = REAL_HEADER_NO_OBJECTS
+        r.header_facts(reals, time.monotonic() + 120)
+        r._headers[reals] = replace(r._headers[reals], allowed_axioms=frozenset())
+        calls.clear()
+        real_item = BatchItem(reals, "Theorem thm (x : R) (h : x = 1) : x + 1 = 2.", ("subst; lra",), "thm")
+        mixed = [*items, real_item]
+        batch = r.check_batch(mixed, timeout=600)
+        assert [v.ok for v in batch] == [True, True, True, False], [v.message for v in batch]
+        refused = batch[3]
+        assert "does not bring in" in refused.message, refused
+        assert "sig_forall_dec" in " ".join(refused.bad_axioms), refused
+        assert calls[:4] == [4, 1, 2, 1], calls  # the partition, then each header alone
     finally:
         r.close()
 

@@ -1,14 +1,19 @@
-"""The independent check of a prove run, off the search workers: proofs checked in batches per header.
+"""The independent check of a prove run, off the search workers: proofs checked in batches.
 
 A search worker that finds a proof does not check it (``ProveJob(defer_check=True)``): its result comes
 back to the driver with the proof in ``JobResult.unchecked`` and a record that is not final. The driver
-hands it to a ``BatchChecker``, which groups pending proofs by header and checks a group with the
-backend's ``check_many`` (Coq: ``Rechecker.check_batch``: one ``coqchk`` and one identity file for the
-whole group, a failing batch decided proof by proof) on a thread of its own, while the search goes on.
+hands it to a ``BatchChecker``, which collects pending proofs and checks them with the backend's
+``check_many`` (Coq: ``Rechecker.check_batch``: one identity file per header, one ``coqchk`` for all the
+headers that allow the same axioms, a failing batch decided proof by proof) on a thread of its own,
+while the search goes on.
 
-* A group is checked when it holds ``batch_size`` proofs, when the search of its header's last theorem
-  has finished (``header_done``: the driver counts them; no later proof can join it), and at the end of
-  the run (``close``): no proof waits for a batch that cannot fill.
+* A header's proofs become *ready* when the search of its last theorem has finished (``header_done``:
+  the driver counts them; no later proof can join them) or when they are ``batch_size``: they are
+  checked together, so the per-header steps are paid once per header.
+* Ready proofs of several headers are checked in one call (the shared ``coqchk``): the checker takes
+  them when there are ``batch_size`` of them, when the oldest has waited ``max_wait`` seconds (a
+  verdict is never held back longer by a batch that does not fill), and at the end of the run
+  (``close``); at most ``max_batch`` per call. A check that is running lets the next ones gather.
 * ``on_checked(pending, verdict, size)`` is called (on the checker's thread) with each proof's verdict;
   the driver writes the record only then, so a proof is recorded as proved only after its check
   passed. The verdict's ``elapsed`` is the proof's share of its batch (the batch's seconds divided by
@@ -23,7 +28,6 @@ whole group, a failing batch decided proof by proof) on a thread of its own, whi
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -35,9 +39,13 @@ from ..core.types import CheckResult, Theorem
 
 log = logging.getLogger(__name__)
 
-#: proofs of one header checked together at most (Coq: the shared ``coqchk`` and identity file are
-#: about 1.9 s of CPU per batch; docs/check.md)
+#: ready proofs that start a check at once; also the proofs of one header that are ready before the
+#: header is done (Coq: the shared ``coqchk`` and identity file are about 1.9 s of CPU; docs/check.md)
 BATCH_SIZE = 8
+#: seconds the oldest ready proof waits for others before it is checked anyway
+MAX_WAIT_S = 30.0
+#: proofs checked in one call at most (one deadline of the check timeout per proof is the call's)
+MAX_BATCH = 24
 #: seconds ``close(flush=False)`` waits for a batch being checked to end before leaving it behind
 ABORT_WAIT_S = 30.0
 
@@ -56,17 +64,25 @@ OnChecked = Callable[[Pending, CheckResult, int], None]
 
 
 class BatchChecker:
-    """Checks pending proofs in batches of one header on its own thread (module docstring)."""
+    """Checks pending proofs in batches on its own thread (module docstring)."""
 
-    def __init__(self, backend: ProverBackend, on_checked: OnChecked, batch_size: int = BATCH_SIZE) -> None:
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
+    def __init__(
+        self, backend: ProverBackend, on_checked: OnChecked, batch_size: int = BATCH_SIZE,
+        max_wait: float = MAX_WAIT_S, max_batch: int = MAX_BATCH,
+    ) -> None:
+        if batch_size < 1 or max_batch < batch_size:
+            raise ValueError("batch_size must be at least 1 and max_batch at least batch_size")
         self.backend = backend
         self.on_checked = on_checked
         self.batch_size = batch_size
+        self.max_wait = max_wait
+        self.max_batch = max_batch
         self._groups: dict[str, list[Pending]] = {}
         self._done_headers: set[str] = set()
-        self._queue: queue.Queue[list[Pending] | None] = queue.Queue()
+        self._ready: list[Pending] = []
+        self._ready_since = 0.0
+        self._closing = False
+        self._cond = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -87,34 +103,41 @@ class BatchChecker:
 
     # -- fed by the driver (one thread) -------------------------------------------------------
     def submit(self, pending: Pending) -> None:
-        """Queue a found proof; its group goes to the check when full or when its header is done."""
+        """Queue a found proof; its header's proofs become ready when full or when the header is done."""
         header = pending.theorem.header
-        group = self._groups.setdefault(header, [])
-        group.append(pending)
-        if len(group) >= self.batch_size or header in self._done_headers:
-            self._send(header)
+        with self._cond:
+            group = self._groups.setdefault(header, [])
+            group.append(pending)
+            if len(group) >= self.batch_size or header in self._done_headers:
+                self._make_ready(header)
 
     def header_done(self, header: str) -> None:
         """No more proofs of ``header`` will come (its theorems' searches have all finished)."""
-        self._done_headers.add(header)
-        if self._groups.get(header):
-            self._send(header)
+        with self._cond:
+            self._done_headers.add(header)
+            self._make_ready(header)
 
-    def _send(self, header: str) -> None:
+    def _make_ready(self, header: str) -> None:
         group = self._groups.pop(header, [])
         if group:
-            self._queue.put(group)
+            if not self._ready:
+                self._ready_since = time.monotonic()
+            self._ready += group
+            self._cond.notify()
 
     def close(self, flush: bool = True) -> None:
         """``flush``: check every proof still waiting and return when all verdicts are delivered;
         otherwise check nothing more (what is being checked is left to finish, not recorded)."""
-        if flush:
-            for header in list(self._groups):
-                self._send(header)
-        else:
-            self._stop.set()
-            self._groups.clear()
-        self._queue.put(None)
+        with self._cond:
+            if flush:
+                for header in list(self._groups):
+                    self._make_ready(header)
+            else:
+                self._stop.set()
+                self._groups.clear()
+                self._ready.clear()
+            self._closing = True
+            self._cond.notify()
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(None if flush else ABORT_WAIT_S)
@@ -122,10 +145,28 @@ class BatchChecker:
             raise RuntimeError(f"the checker failed: {self._error}") from self._error
 
     # -- the checker's thread -----------------------------------------------------------------
+    def _next_batch(self) -> list[Pending] | None:
+        """The next proofs to check (waits for them), or None when the checker is to stop."""
+        with self._cond:
+            while True:
+                if self._stop.is_set():
+                    return None
+                if self._ready:
+                    waited = time.monotonic() - self._ready_since
+                    if self._closing or len(self._ready) >= self.batch_size or waited >= self.max_wait:
+                        batch, self._ready = self._ready[: self.max_batch], self._ready[self.max_batch :]
+                        self._ready_since = time.monotonic()
+                        return batch
+                    self._cond.wait(self.max_wait - waited)
+                elif self._closing:
+                    return None
+                else:
+                    self._cond.wait()
+
     def _loop(self) -> None:
         while True:
-            batch = self._queue.get()
-            if batch is None or self._stop.is_set():
+            batch = self._next_batch()
+            if batch is None:
                 return
             try:
                 self._check(batch)

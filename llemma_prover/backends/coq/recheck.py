@@ -315,6 +315,15 @@ class _Job:
 
 
 @dataclass(frozen=True)
+class _Compiled:
+    """A proof of a batch compiled by step 1: its item's index, random prefix and library folder."""
+
+    index: int
+    prefix: str
+    directory: str
+
+
+@dataclass(frozen=True)
 class BatchItem:
     """One proof for ``Rechecker.check_batch`` (the arguments of ``check``; no footer, one header)."""
 
@@ -661,19 +670,22 @@ class Rechecker:
 
     # -- several proofs at once ---------------------------------------------------------------
     def check_batch(self, items: Sequence[BatchItem], timeout: float) -> list[CheckResult]:
-        """``check`` on each item, with the kernel steps shared: per header without objects of its own
-        (4b), each proof is compiled (under its own random prefix) and parsed as in ``check``, then
-        **one** ``coqchk -o`` audits all their libraries and **one** identity file requires all of them
-        (one ``constr_eq_strict`` goal and one ``Print Assumptions`` per theorem). The batch is accepted
-        only when everything holds for all: coqchk's summary (the union of their environments) has no
-        unsafe entry and only axioms the header allows, the file compiles and the plugin lists agree.
-        Otherwise every proof of that header is checked on its own by ``check``, which decides. Items
-        whose header has objects, or that 4b never takes, go to ``check`` directly. ``timeout`` is the
+        """``check`` on each item, with the kernel steps shared. Per header without objects of its own
+        (4b), each proof is compiled (under its own random prefix) and parsed as in ``check``, and
+        **one** identity file requires all that header's libraries (one ``constr_eq_strict`` goal per
+        theorem, one ``Print Assumptions`` for them together). Across headers that allow the same
+        axioms, **one** ``coqchk -o`` audits every library of all of them. A header's proofs are
+        accepted only when everything holds: coqchk's summary (the union of the environments) has no
+        unsafe entry and only axioms those headers allow, and the header's identity file compiles with
+        the plugin lists agreeing. A coqchk that fails for several headers is run again per header;
+        whatever is still undecided is checked on its own by ``check``, which decides. Items whose
+        header has objects, or that 4b never takes, go to ``check`` directly. ``timeout`` is the
         deadline of the whole batch. Results are in the order of ``items``."""
         t0 = time.monotonic()
         deadline = t0 + timeout
         results: list[CheckResult | None] = [None] * len(items)
         groups: dict[str, list[int]] = {}
+        allowed: dict[str, frozenset[str]] = {}
         for i, it in enumerate(items):
             try:
                 facts = self.header_facts(it.header, deadline)
@@ -684,13 +696,23 @@ class Rechecker:
                 results[i] = self._single(it, deadline)
             else:
                 groups.setdefault(it.header, []).append(i)
+                allowed[it.header] = facts.allowed_axioms
         root = tempfile.mkdtemp(prefix="llemma-check-batch-")
         try:
+            compiled: dict[str, list[_Compiled]] = {}
             for g, (header, idxs) in enumerate(groups.items()):
-                group = [items[i] for i in idxs]
-                verdicts = self._batch_group(_mkdir(root, f"g{g}"), header, group, deadline)
-                for i, verdict in zip(idxs, verdicts, strict=True):
-                    results[i] = verdict if verdict is not None else self._single(items[i], deadline)
+                compiled[header] = self._compile_group(_mkdir(root, f"g{g}"), header, idxs, items, results,
+                                                       t0, deadline)
+            partitions: dict[frozenset[str], list[str]] = {}
+            for header, libs in compiled.items():
+                if libs:
+                    partitions.setdefault(allowed[header], []).append(header)
+            for p, (axioms, headers) in enumerate(partitions.items()):
+                self._kernel_step(_mkdir(root, f"k{p}"), headers, axioms, compiled, items, results, t0,
+                                  deadline)
+            for i in (i for idxs in groups.values() for i in idxs):
+                if results[i] is None:
+                    results[i] = self._single(items[i], deadline)
         finally:
             shutil.rmtree(root, ignore_errors=True)
         return [r if r is not None else self._result(False, t0, "not checked") for r in results]
@@ -699,21 +721,20 @@ class Rechecker:
         return self.check(header=it.header, statement=it.statement, tactics=it.tactics, name=it.name,
                           timeout=max(1.0, deadline - time.monotonic()))
 
-    def _batch_group(
-        self, root: str, header: str, items: Sequence[BatchItem], deadline: float
-    ) -> list[CheckResult | None]:
-        """One header's items: a verdict each, or None for "check it on its own"."""
-        t0 = time.monotonic()
-        out: list[CheckResult | None] = [None] * len(items)
-        compiled: list[tuple[int, str, str]] = []  # (index, prefix, library directory)
-        for start in range(0, len(items), 2):  # two compiles at a time, as ``check`` runs them
-            chunk = list(range(start, min(start + 2, len(items))))
+    def _compile_group(
+        self, root: str, header: str, idxs: Sequence[int], items: Sequence[BatchItem],
+        results: list[CheckResult | None], t0: float, deadline: float,
+    ) -> list[_Compiled]:
+        """Steps 0 and 1 for one header's items: the compiled libraries; a refusal (the validator,
+        Coq's parser, the compile) goes into ``results`` at once."""
+        compiled: list[_Compiled] = []
+        for start in range(0, len(idxs), 2):  # two compiles at a time, as ``check`` runs them
             texts: dict[int, str] = {}
-            for i in chunk:
+            for i in idxs[start : start + 2]:
                 try:
                     texts[i] = proof_file(header, items[i].statement, items[i].tactics)
                 except InvalidTactic as exc:
-                    out[i] = self._result(False, t0, f"rejected: {exc}")
+                    results[i] = self._result(False, t0, f"rejected: {exc}")
             prefixes = {i: f"Llemma{secrets.token_hex(8)}" for i in texts}
             dirs = {i: _mkdir(root, f"proof{i}") for i in texts}
             jobs = [self._compile(dirs[i], texts[i], prefixes[i]) for i in texts]
@@ -733,59 +754,117 @@ class Rechecker:
             self.times["compile"] += time.monotonic() - t
             for i, run in zip(texts, runs, strict=True):
                 if problems[i] is not None:
-                    out[i] = self._result(
+                    results[i] = self._result(
                         False, t0, f"not header + statement + Proof. + tactics + Qed.: {problems[i]}"
                     )
                 elif isinstance(run, str) or run[0] != 0:
                     try:
                         _require_ok("coqc (proof file)", run)
                     except _Failed as exc:
-                        out[i] = self._result(False, t0, str(exc))
+                        results[i] = self._result(False, t0, str(exc))
                 else:
-                    compiled.append((i, prefixes[i], dirs[i]))
-        if not compiled:
-            return out
-        facts = self.header_facts(header, deadline)
+                    compiled.append(_Compiled(i, prefixes[i], dirs[i]))
+        return compiled
+
+    def _kernel_step(
+        self, root: str, headers: Sequence[str], allowed: frozenset[str],
+        compiled: dict[str, list[_Compiled]], items: Sequence[BatchItem],
+        results: list[CheckResult | None], t0: float, deadline: float,
+    ) -> None:
+        """Steps 2 and 4b for the compiled libraries of ``headers`` (headers that allow the same
+        axioms, ``allowed``): one ``coqchk`` for all, one identity file per header. Passes go into
+        ``results``; anything else is left undecided (None). A failing coqchk over several headers
+        is run again for each header alone (an identity file that passed is not run again)."""
         t = time.monotonic()
-        chk_job = _Job(
-            (self.coqchk, "-silent", "-o",
-             *(a for _, p, _ in compiled for a in ("-norec", f"{p}.{CHECK_MODULE}")),
-             *(a for _, p, d in compiled for a in ("-Q", d, p))),
-            _mkdir(root, "chk"),
-            read_only=tuple(d for _, _, d in compiled),
-        )
-        try:
-            source = _identity_batch_file(
-                header, [(items[i].statement, items[i].name, p) for i, p, _ in compiled], self.assumptions,
-                union=self.batch_axioms == "union",
+        libs = [c for h in headers for c in compiled[h]]
+        chk_job = self._coqchk_many(_mkdir(root, "chk"), libs)
+        ident_jobs: dict[str, _Job] = {}
+        for h, header in enumerate(headers):
+            try:
+                theorems = [(items[c.index].statement, items[c.index].name, c.prefix)
+                            for c in compiled[header]]
+                source = _identity_batch_file(header, theorems, self.assumptions,
+                                              union=self.batch_axioms == "union")
+            except _Failed:
+                continue  # undecided: ``check`` decides these
+            ident_jobs[header] = _Job(
+                (self.coqc, "-q", *(a for c in compiled[header] for a in ("-Q", c.directory, c.prefix)),
+                 "LlemmaPrint.v"),
+                _mkdir(root, f"identity{h}"),
+                files=(("LlemmaPrint.v", source),),
+                read_only=tuple(c.directory for c in compiled[header]),
+                max_output=MAX_PRINT_OUTPUT,
             )
+        runs = self._run_at_most(2, [chk_job, *ident_jobs.values()], deadline)
+        self.times["kernel"] += time.monotonic() - t
+        chk, identities = runs[0], dict(zip(ident_jobs, runs[1:], strict=True))
+        try:
+            report = _require_report("coqchk (batch)", chk)
         except _Failed:
-            return out
-        ident_job = _Job(
-            (self.coqc, "-q", *(a for _, p, d in compiled for a in ("-Q", d, p)), "LlemmaPrint.v"),
-            _mkdir(root, "identity"),
-            files=(("LlemmaPrint.v", source),),
-            read_only=tuple(d for _, _, d in compiled),
-            max_output=MAX_PRINT_OUTPUT,
-        )
-        chk, ident = self._run([chk_job, ident_job], deadline)
+            report = None
+        if report is None or report.unsafe or report.theory != _PREDICATIVE or any(
+            a not in allowed for a in report.axioms
+        ):
+            if len(headers) > 1:  # someone fails: find whose header, one coqchk each
+                for h, header in enumerate(headers):
+                    self._kernel_alone(_mkdir(root, f"alone{h}"), header, allowed, compiled[header],
+                                       identities.get(header), items, results, t0, deadline)
+            return
+        for header, ident in identities.items():
+            self._identity_verdicts(header, compiled[header], ident, report, items, results, t0)
+
+    def _kernel_alone(
+        self, root: str, header: str, allowed: frozenset[str], libs: Sequence[_Compiled],
+        ident: tuple[int, str] | str | None, items: Sequence[BatchItem],
+        results: list[CheckResult | None], t0: float, deadline: float,
+    ) -> None:
+        """``_kernel_step``'s coqchk for one header, with its identity file's run already made."""
+        if ident is None or isinstance(ident, str) or ident[0] != 0:
+            return
+        t = time.monotonic()
+        (chk,) = self._run([self._coqchk_many(_mkdir(root, "chk"), libs)], deadline)
         self.times["kernel"] += time.monotonic() - t
         try:
             report = _require_report("coqchk (batch)", chk)
         except _Failed:
-            return out
-        bad = [*report.unsafe, *(a for a in report.axioms if a not in facts.allowed_axioms)]
-        if bad or report.theory != _PREDICATIVE or isinstance(ident, str) or ident[0] != 0:
-            return out  # someone in the batch fails: each is checked on its own
-        union = self.batch_axioms == "union" and len(compiled) > 1
-        answers = _assumption_answers(ident[1], 1 if union else len(compiled)) if self.assumptions else None
+            return
+        if report.unsafe or report.theory != _PREDICATIVE or any(a not in allowed for a in report.axioms):
+            return
+        self._identity_verdicts(header, libs, ident, report, items, results, t0)
+
+    def _identity_verdicts(
+        self, header: str, libs: Sequence[_Compiled], ident: tuple[int, str] | str, report: CheckReport,
+        items: Sequence[BatchItem], results: list[CheckResult | None], t0: float,
+    ) -> None:
+        """Passes for ``libs`` (one header) when its identity file compiled, the plugin lists agree and
+        the ``Print Assumptions`` answers are there; ``report`` is a coqchk that accepted them."""
+        if isinstance(ident, str) or ident[0] != 0:
+            return
+        union = self.batch_axioms == "union" and len(libs) > 1
+        answers = _assumption_answers(ident[1], 1 if union else len(libs)) if self.assumptions else None
         plugins = ident[1] if answers is None else ident[1][: answers[0]]
         if not _same_plugins(plugins) or (self.assumptions and answers is None):
-            return out
-        for k, (i, _, _) in enumerate(compiled):
+            return
+        for k, c in enumerate(libs):
             used = report.axioms if answers is None else answers[1][0 if union else k]
             self.times["fast"] += 1
-            out[i] = self._result(True, t0, "", used)
+            results[c.index] = self._result(True, t0, "", used)
+
+    def _coqchk_many(self, workdir: str, libs: Sequence[_Compiled]) -> _Job:
+        """``coqchk -o`` with every library of ``libs`` as a ``-norec`` module."""
+        return _Job(
+            (self.coqchk, "-silent", "-o",
+             *(a for c in libs for a in ("-norec", f"{c.prefix}.{CHECK_MODULE}")),
+             *(a for c in libs for a in ("-Q", c.directory, c.prefix))),
+            workdir,
+            read_only=tuple(c.directory for c in libs),
+        )
+
+    def _run_at_most(self, width: int, jobs: Sequence[_Job], deadline: float) -> list[tuple[int, str] | str]:
+        """``_run`` on ``jobs``, ``width`` of them at a time, in order."""
+        out: list[tuple[int, str] | str] = []
+        for start in range(0, len(jobs), width):
+            out += self._run(jobs[start : start + width], deadline)
         return out
 
     def header_facts(self, header: str, deadline: float) -> HeaderFacts:

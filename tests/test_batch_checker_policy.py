@@ -1,0 +1,111 @@
+"""When the prove run's ``BatchChecker`` checks what (``workers/checker.py``), with a recording backend.
+
+No prover runs here: ``check_many`` records the proofs it is given and passes them. The hostile cases
+and the real kernel steps are in ``test_batch_checker_coq.py``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+import pytest
+
+from llemma_prover.core.types import CheckResult, Theorem
+from llemma_prover.workers.checker import BatchChecker, Pending
+
+
+class Recording:
+    """A backend whose ``check_many`` passes everything and remembers each call's theorem names."""
+
+    name = "recording"
+
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[list[str]] = []
+        self.fail = fail
+        self.called = threading.Event()
+
+    def check_many(self, proofs: Sequence[tuple[Theorem, Sequence[str]]]) -> list[CheckResult]:
+        self.calls.append([t.name for t, _ in proofs])
+        self.called.set()
+        if self.fail:
+            raise RuntimeError("coqchk could not start")
+        return [CheckResult(ok=True, checker=self.name, elapsed=0.0) for _ in proofs]
+
+
+def _pending(name: str, header: str) -> Pending:
+    return Pending(Theorem(name=name, split="test", system="coq", header=header, statement="S."), ("auto",))
+
+
+def _checker(backend: Recording, got: list[tuple[str, bool, int]], **kw: float) -> BatchChecker:
+    def on_checked(p: Pending, verdict: CheckResult, size: int) -> None:
+        got.append((p.theorem.name, verdict.ok, size))
+
+    return BatchChecker(backend, on_checked, **kw)  # type: ignore[arg-type]
+
+
+def test_ready_proofs_of_several_headers_are_checked_together() -> None:
+    backend, got = Recording(), []
+    with _checker(backend, got, batch_size=3, max_wait=600.0) as checker:
+        checker.submit(_pending("a1", "A"))
+        checker.header_done("A")
+        checker.submit(_pending("b1", "B"))
+        checker.submit(_pending("b2", "B"))
+        time.sleep(0.2)
+        assert backend.calls == []  # A's proof is ready alone, B is not done: nothing starts
+        checker.header_done("B")  # three ready: one call for both headers
+        assert backend.called.wait(30)
+    assert backend.calls == [["a1", "b1", "b2"]]
+    assert sorted(got) == [("a1", True, 3), ("b1", True, 3), ("b2", True, 3)]
+    assert checker.batches == [3]
+
+
+def test_a_ready_proof_waits_at_most_max_wait() -> None:
+    backend, got = Recording(), []
+    checker = _checker(backend, got, batch_size=8, max_wait=0.3).start()
+    try:
+        t0 = time.monotonic()
+        checker.submit(_pending("a1", "A"))
+        checker.header_done("A")
+        assert backend.called.wait(30)  # alone, it is checked once it has waited max_wait
+        assert time.monotonic() - t0 >= 0.3
+        assert backend.calls == [["a1"]]
+        checker.submit(_pending("c1", "C"))  # C is never done: its proof waits for close
+        time.sleep(0.6)
+        assert backend.calls == [["a1"]]
+    finally:
+        checker.close()
+    assert backend.calls == [["a1"], ["c1"]]
+    assert [g[0] for g in got] == ["a1", "c1"]
+
+
+def test_a_header_that_fills_is_ready_before_it_is_done_and_calls_are_capped() -> None:
+    backend, got = Recording(), []
+    with _checker(backend, got, batch_size=2, max_wait=600.0, max_batch=3) as checker, checker._cond:
+        for k in range(5):  # the checker is held (its lock) while five proofs become ready
+            checker.submit(_pending(f"a{k}", "A"))
+    # full at two: ready in pairs; then at most three per call, the rest at close
+    assert [len(c) for c in backend.calls] in ([3, 2], [2, 3], [2, 2, 1]), backend.calls
+    assert sorted(g[0] for g in got) == [f"a{k}" for k in range(5)]
+
+
+def test_close_without_flush_checks_nothing_more_and_a_failing_call_passes_nothing() -> None:
+    backend, got = Recording(), []
+    checker = _checker(backend, got, batch_size=8, max_wait=600.0).start()
+    checker.submit(_pending("a1", "A"))
+    checker.header_done("A")
+    checker.close(flush=False)
+    assert backend.calls == [] and got == []
+
+    failing, got2 = Recording(fail=True), []
+    with _checker(failing, got2, batch_size=1, max_wait=600.0) as checker:
+        checker.submit(_pending("x", "X"))
+    assert got2 == [("x", False, 1)]
+
+
+def test_bad_sizes_are_refused() -> None:
+    with pytest.raises(ValueError):
+        _checker(Recording(), [], batch_size=0)
+    with pytest.raises(ValueError):
+        _checker(Recording(), [], batch_size=8, max_batch=4)
