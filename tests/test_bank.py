@@ -216,6 +216,30 @@ def test_families_switch_components_off_and_stages_come_from_the_schedule() -> N
         BankGenerator("coq", families=["closers", "magic"])
 
 
+def test_expensive_tactics_are_proposed_once_per_theorem() -> None:
+    """``BANK_ONCE``: an expensive tactic (sauto, psatz degree 3) is proposed at the first node it fits
+    and not again below it until the next theorem; ``once=()`` proposes it everywhere."""
+    from llemma_prover.core.config import BANK_ONCE
+    from llemma_prover.core.types import Theorem
+
+    assert BANK_ONCE == ("expensive",)
+    goal = "x, y : R\nh : x + y = 2\n============================\nx * y <= 1"
+    gen = BankGenerator("coq")
+    expensive = {c.tactic for c in gen.generate(goal, 64) if c.stage == 2}
+    assert any("sauto" in t for t in expensive) and any("psatz R 3" in t for t in expensive)
+    again = {c.tactic for c in gen.generate(goal, 64)}
+    assert not expensive & again  # the same theorem: not proposed a second time
+    assert {c.tactic for c in gen.generate(goal, 64) if c.stage < 2} == {
+        c.tactic for c in BankGenerator("coq").generate(goal, 64) if c.stage < 2
+    }  # the cheaper classes are unaffected
+    gen.start_theorem(Theorem(name="t", split="valid", system="coq", header="", statement="S."))
+    assert expensive <= {c.tactic for c in gen.generate(goal, 64)}  # a new theorem: proposed again
+    every = BankGenerator("coq", once=())
+    first = {c.tactic for c in every.generate(goal, 64)}
+    assert expensive <= first and expensive <= {c.tactic for c in every.generate(goal, 64)}
+    assert BankGenerator("coq").describe()["once_per_theorem"] == ["expensive"]
+
+
 def test_every_generated_coq_candidate_is_one_valid_sentence() -> None:
     sentences = pytest.importorskip("llemma_prover.backends.coq.sentences")
     gen = BankGenerator("coq")

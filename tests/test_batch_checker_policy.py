@@ -21,14 +21,20 @@ class Recording:
 
     name = "recording"
 
-    def __init__(self, fail: bool = False) -> None:
+    def __init__(self, fail: bool = False, until: threading.Event | None = None) -> None:
         self.calls: list[list[str]] = []
         self.fail = fail
         self.called = threading.Event()
+        self.until = until  # a call returns only once this is set (30 s at most)
+
+    def close(self) -> None:
+        self.closed = True
 
     def check_many(self, proofs: Sequence[tuple[Theorem, Sequence[str]]]) -> list[CheckResult]:
         self.calls.append([t.name for t, _ in proofs])
         self.called.set()
+        if self.until is not None:
+            self.until.wait(30)
         if self.fail:
             raise RuntimeError("coqchk could not start")
         return [CheckResult(ok=True, checker=self.name, elapsed=0.0) for _ in proofs]
@@ -109,3 +115,49 @@ def test_bad_sizes_are_refused() -> None:
         _checker(Recording(), [], batch_size=0)
     with pytest.raises(ValueError):
         _checker(Recording(), [], batch_size=8, max_batch=4)
+
+
+def test_at_the_end_a_second_checker_with_its_own_backend_shares_the_rest() -> None:
+    second = Recording()
+    main, got = Recording(until=second.called), []  # busy until the second checker has taken a batch
+    made: list[Recording] = []
+
+    def helper() -> Recording:
+        made.append(second)
+        return second
+
+    checker = _checker(main, got, batch_size=8, max_wait=600.0)
+    checker.helper = helper  # type: ignore[assignment]
+    checker.start()
+    for k in range(4):
+        checker.submit(_pending(f"h{k}", f"H{k}"))
+        checker.header_done(f"H{k}")
+    time.sleep(0.2)
+    assert main.calls == []  # four ready, fewer than batch_size: waiting
+    checker.close()
+    assert made == [second] and main.calls and second.calls, (main.calls, second.calls)
+    assert getattr(second, "closed", False)  # the helper's backend is closed with it
+    assert sorted(n for c in main.calls + second.calls for n in c) == [f"h{k}" for k in range(4)]
+    assert sorted(g[0] for g in got) == [f"h{k}" for k in range(4)]
+
+
+def test_no_second_checker_when_nothing_is_left_or_it_cannot_start() -> None:
+    main, got = Recording(), []
+    checker = _checker(main, got, batch_size=1, max_wait=600.0)
+    checker.helper = lambda: (_ for _ in ()).throw(AssertionError("not needed"))  # type: ignore[assignment]
+    with checker:
+        checker.submit(_pending("a", "A"))
+        checker.header_done("A")
+        assert main.called.wait(30)
+    assert main.calls == [["a"]]
+
+    def broken() -> Recording:
+        raise RuntimeError("coqc is gone")
+
+    main2, got2 = Recording(), []
+    checker = _checker(main2, got2, batch_size=8, max_wait=600.0)
+    checker.helper = broken  # type: ignore[assignment]
+    with checker:
+        checker.submit(_pending("b", "B"))
+        checker.header_done("B")
+    assert main2.calls == [["b"]] and got2 == [("b", True, 1)]

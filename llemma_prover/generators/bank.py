@@ -29,7 +29,9 @@ hypotheses, ``subst``, ``field_simplify in H``, case-split a nat variable bounde
 **Cost schedule.** Each entry has a cost class (``step``, ``cheap``, ``medium``, ``expensive``);
 ``core.config.BANK_SCHEDULE`` maps a class to a search stage and a Coq timeout, sent as
 ``timeout N (tactic)``. With the search's stage penalty, every cheap tactic of the whole tree runs
-before any expensive one (psatz, CoqHammer's ``sauto``/``hauto``) anywhere.
+before any expensive one (psatz, CoqHammer's ``sauto``/``hauto``) anywhere. The classes of
+``core.config.BANK_ONCE`` (``expensive``) are proposed **at most once per theorem**: at the first node
+(since ``start_theorem``) where they fit, not again below it (``once``; ``describe()`` says which).
 
 **Goal-aware filtering** (Coq and Lean 4; documented in ``coq_goal_features``). A tactic is dropped
 only when the goal text shows it cannot apply; when in doubt it is kept:
@@ -67,9 +69,9 @@ from collections.abc import Sequence
 
 from ..backends.bank import Bank, BankEntry
 from ..backends.base import data_hooks
-from ..core.config import BANK_SCHEDULE
+from ..core.config import BANK_ONCE, BANK_SCHEDULE
 from ..core.errors import ConfigError
-from ..core.types import Candidate
+from ..core.types import Candidate, Theorem
 from .base import TacticGenerator, dedupe
 
 __all__ = ["BankEntry", "BankGenerator", "FAMILIES"]
@@ -103,6 +105,7 @@ class BankGenerator(TacticGenerator):
         schedule: dict[str, tuple[int, int]] | None = None,
         entries: Sequence[BankEntry] | None = None,
         intro_first: bool | None = None,
+        once: Sequence[str] = BANK_ONCE,
     ) -> None:
         bank: Bank = data_hooks(backend).tactic_bank()
         if entries is not None:  # another static list (the study, tests); features and families stay
@@ -118,6 +121,10 @@ class BankGenerator(TacticGenerator):
         self.goal_aware = goal_aware
         self.families: frozenset[str] | None = frozenset(families) if families else None
         self.schedule = dict(BANK_SCHEDULE if schedule is None else schedule)
+        #: cost classes proposed at most once per theorem, and the tactics of them proposed so far
+        self.once = frozenset(once)
+        self._once_tactics: set[str] = set()
+        self._proposed: set[str] = set()
         self._bank = bank
         entries = [e for e in bank.entries if self._on(e)]
         self._total = sum(e.weight for e in bank.entries)
@@ -138,6 +145,8 @@ class BankGenerator(TacticGenerator):
         stage, timeout = self.schedule.get(entry.cost, (0, 0.0))
         wrap = self._bank.with_timeout
         tactic = wrap(entry.tactic, timeout) if wrap is not None and timeout > 0 else entry.tactic
+        if entry.cost in self.once:
+            self._once_tactics.add(tactic)
         return Candidate(tactic=tactic, score=score, stage=int(stage))
 
     def candidates_for(self, goal_text: str) -> list[Candidate]:
@@ -159,10 +168,18 @@ class BankGenerator(TacticGenerator):
                 out.append(self._candidate(e, math.log(e.weight / self._total)))
         return out
 
+    def start_theorem(self, theorem: Theorem) -> None:
+        self._proposed.clear()
+
     def generate(self, goal_text: str, k: int) -> list[Candidate]:
         if k <= 0:
             return []
-        return dedupe(self.candidates_for(goal_text), k)
+        out = dedupe(self.candidates_for(goal_text), k)
+        if not self.once:
+            return out
+        kept = [c for c in out if c.tactic not in self._proposed]
+        self._proposed.update(c.tactic for c in kept if c.tactic in self._once_tactics)
+        return kept
 
     def family_of(self, goal_text: str, tactic: str) -> str | None:
         """The family of the candidate ``tactic`` proposed for ``goal_text`` (None: not proposed)."""
@@ -188,5 +205,6 @@ class BankGenerator(TacticGenerator):
             "measured": self._bank.measured,
             "families": sorted(self.families) if self.families else list(FAMILIES),
             "schedule": {k: list(v) for k, v in self.schedule.items()},
+            "once_per_theorem": sorted(self.once),
             "automation": self._bank.automation() if self._bank.automation is not None else None,
         }

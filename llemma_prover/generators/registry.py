@@ -128,7 +128,7 @@ def _bank(config: GeneratorConfig, backend: str) -> TacticGenerator:
     from .bank import BankGenerator
 
     gen: TacticGenerator = BankGenerator(
-        backend, families=config.bank_families or None, schedule=config.bank_schedule
+        backend, families=config.bank_families or None, schedule=config.bank_schedule, once=config.bank_once
     )
     gen.start()
     return gen

@@ -14,6 +14,9 @@ while the search goes on.
   them when there are ``batch_size`` of them, when the oldest has waited ``max_wait`` seconds (a
   verdict is never held back longer by a batch that does not fill), and at the end of the run
   (``close``); at most ``max_batch`` per call. A check that is running lets the next ones gather.
+* At the end of the run (``close``, the search workers are gone) a second thread with a backend of
+  its own (``helper``) checks beside the first, the remaining proofs split between them, so the run
+  does not end on one thread's backlog.
 * ``on_checked(pending, verdict, size)`` is called (on the checker's thread) with each proof's verdict;
   the driver writes the record only then, so a proof is recorded as proved only after its check
   passed. The verdict's ``elapsed`` is the proof's share of its batch (the batch's seconds divided by
@@ -69,6 +72,7 @@ class BatchChecker:
     def __init__(
         self, backend: ProverBackend, on_checked: OnChecked, batch_size: int = BATCH_SIZE,
         max_wait: float = MAX_WAIT_S, max_batch: int = MAX_BATCH,
+        helper: Callable[[], ProverBackend] | None = None,
     ) -> None:
         if batch_size < 1 or max_batch < batch_size:
             raise ValueError("batch_size must be at least 1 and max_batch at least batch_size")
@@ -77,6 +81,9 @@ class BatchChecker:
         self.batch_size = batch_size
         self.max_wait = max_wait
         self.max_batch = max_batch
+        #: makes (and starts) the second checker's backend at the end of the run (None: one checker)
+        self.helper = helper
+        self._workers = 0  # checker threads running
         self._groups: dict[str, list[Pending]] = {}
         self._done_headers: set[str] = set()
         self._ready: list[Pending] = []
@@ -92,6 +99,8 @@ class BatchChecker:
     def start(self) -> BatchChecker:
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="llemma-checker", daemon=True)
+            with self._cond:
+                self._workers += 1
             self._thread.start()
         return self
 
@@ -136,15 +145,42 @@ class BatchChecker:
                 self._stop.set()
                 self._groups.clear()
                 self._ready.clear()
+            spare = flush and self.helper is not None and bool(self._ready) and self._thread is not None
+        # the helper counts among the threads before the rest is shared out
+        helper = self._start_helper() if spare else None
+        with self._cond:
             self._closing = True
-            self._cond.notify()
+            self._cond.notify_all()
         thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(None if flush else ABORT_WAIT_S)
+        for t in (thread, helper):
+            if t is not None:
+                t.join(None if flush else ABORT_WAIT_S)
         if flush and self._error is not None:
             raise RuntimeError(f"the checker failed: {self._error}") from self._error
 
-    # -- the checker's thread -----------------------------------------------------------------
+    def _start_helper(self) -> threading.Thread | None:
+        """The second checker thread, with a backend of its own (None when it cannot start: the first
+        thread checks everything, as without a helper)."""
+        assert self.helper is not None
+        try:
+            backend = self.helper()
+        except Exception as exc:  # noqa: BLE001 - the first checker still checks everything
+            log.warning("no second checker at the end of the run: %s", exc)
+            return None
+
+        def run() -> None:
+            try:
+                self._loop(backend)
+            finally:
+                backend.close()
+
+        thread = threading.Thread(target=run, name="llemma-checker-2", daemon=True)
+        with self._cond:
+            self._workers += 1
+        thread.start()
+        return thread
+
+    # -- the checker's threads -----------------------------------------------------------------
     def _next_batch(self) -> list[Pending] | None:
         """The next proofs to check (waits for them), or None when the checker is to stop."""
         with self._cond:
@@ -154,7 +190,10 @@ class BatchChecker:
                 if self._ready:
                     waited = time.monotonic() - self._ready_since
                     if self._closing or len(self._ready) >= self.batch_size or waited >= self.max_wait:
-                        batch, self._ready = self._ready[: self.max_batch], self._ready[self.max_batch :]
+                        # at the end, the rest is shared between the checker threads
+                        share = -(-len(self._ready) // max(1, self._workers))
+                        take = min(self.max_batch, share if self._closing else len(self._ready))
+                        batch, self._ready = self._ready[:take], self._ready[take:]
                         self._ready_since = time.monotonic()
                         return batch
                     self._cond.wait(self.max_wait - waited)
@@ -163,28 +202,33 @@ class BatchChecker:
                 else:
                     self._cond.wait()
 
-    def _loop(self) -> None:
-        while True:
-            batch = self._next_batch()
-            if batch is None:
-                return
-            try:
-                self._check(batch)
-            except BaseException as exc:  # on_checked failed (the run dir): the run must hear of it
-                log.error("the checker stopped: %s", exc)
-                self._error = exc
-                return
+    def _loop(self, backend: ProverBackend | None = None) -> None:
+        """One checker thread's loop (``_workers`` counts it from before it starts)."""
+        try:
+            while True:
+                batch = self._next_batch()
+                if batch is None:
+                    return
+                try:
+                    self._check(batch, backend or self.backend)
+                except BaseException as exc:  # on_checked failed (the run dir): the run must hear of it
+                    log.error("the checker stopped: %s", exc)
+                    self._error = exc
+                    return
+        finally:
+            with self._cond:
+                self._workers -= 1
 
-    def _check(self, batch: Sequence[Pending]) -> None:
+    def _check(self, batch: Sequence[Pending], backend: ProverBackend) -> None:
         t0 = time.monotonic()
         try:
-            verdicts = self.backend.check_many([(p.theorem, p.proof) for p in batch])
+            verdicts = backend.check_many([(p.theorem, p.proof) for p in batch])
             if len(verdicts) != len(batch):
                 raise RuntimeError(f"{len(verdicts)} verdicts for {len(batch)} proofs")
         except Exception as exc:  # the checker itself failed: no proof of this batch passes
             message = "the checker failed: " + " ".join(str(exc).split())[:500]
             log.warning("%d proof(s): %s", len(batch), message)
-            verdicts = [CheckResult(ok=False, checker=self.backend.name, elapsed=0.0, message=message)
+            verdicts = [CheckResult(ok=False, checker=backend.name, elapsed=0.0, message=message)
                         for _ in batch]
         share = (time.monotonic() - t0) / len(batch)
         self.batches.append(len(batch))

@@ -271,7 +271,12 @@ def execute(run_config: RunConfig, resolved: ResolvedGenerator, theorems: Sequen
             check_backend = make_backend(run_config.backend, run_config.prover)
             stack.callback(check_backend.close)
             check_backend.start()
-            checker = stack.enter_context(BatchChecker(check_backend, checked))
+            def helper() -> Any:  # the second checker at the end of the run (``BatchChecker``)
+                extra = make_backend(run_config.backend, run_config.prover)
+                extra.start()
+                return extra
+
+            checker = stack.enter_context(BatchChecker(check_backend, checked, helper=helper))
 
         def handle(job: ProveJob, res: JobResult) -> None:
             header = job.theorem.header
