@@ -227,6 +227,33 @@ def test_an_answer_read_while_workers_live_is_a_desync() -> None:
     assert 0 < peak <= 1024 + 1, peak
 
 
+@pytest.mark.coq
+def test_the_tree_is_checked_at_the_last_pipelined_answer_only() -> None:
+    """``run_sentence`` pipelines Add, Add, Goal: coqidetop has written both Add answers before it runs
+    the tactic, so a process the tactic forks (psatz's csdpcert) may exist when they are read; the
+    tree is checked once, at the Goal answer, when coqidetop is idle (a fork seen earlier used to
+    fail psatz about half the time on a loaded machine)."""
+    from llemma_prover.backends.coq.header import prepare_header
+
+    ide = IdeTop.create(header=prepare_header(NT237.header), sandbox=Sandbox.detect(), memory_limit_mb=4096)
+    try:
+        ide.start(time.monotonic() + 120)
+        got = list(ide.split_sentences(NT237.statement + "\nProof.", ide.root_state, time.monotonic() + 60))
+        tip = got[-1].state_id  # type: ignore[union-attr]
+        real = ide.proc.tree_change
+        reads: list[str | None] = []
+
+        def forked_until_idle() -> str | None:  # as if a fork were alive at every earlier answer
+            reads.append(real())
+            return reads[-1]
+
+        ide.proc.tree_change = forked_until_idle  # type: ignore[method-assign]
+        run = ide.run_sentence("idtac", tip, time.monotonic() + 30, time.monotonic() + 30)
+        assert run.parse_failure is None and reads == [None], reads  # one check, at the last answer
+    finally:
+        ide.close()
+
+
 def test_state_ids_coq_never_gave_are_a_desync() -> None:
     """The peer is ``cat``: it says back exactly the answers the test writes (a real process)."""
     add = '<value val="good"><pair><state_id val="{}"/><union val="in_l"><unit/></union></pair></value>\n'

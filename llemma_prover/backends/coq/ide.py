@@ -549,9 +549,12 @@ class IdeTop:
         worker that Coq's ``Timeout`` does not stop); ``deadline`` bounds taking a probe back."""
         self.proc.send(_add_call(text, on) + _add_call(text + ".", on) + _call("Goal", "<unit/>"))
         first = min(deadline, run_deadline)
-        probe = self._added(self._read(first, text=text))
+        # the two ``Add`` answers were written (and flushed) before coqidetop read the ``Goal`` call, so
+        # before the tactic ran: a process it forked may already exist when they are read (psatz's
+        # csdpcert under load); the tree is checked once coqidetop is idle, at the last answer
+        probe = self._added(self._read(first, text=text, idle=False))
         verdict = _probe_verdict(probe, text, on)
-        added = self._added(self._read(first, text=text + "."))
+        added = self._added(self._read(first, text=text + ".", idle=False))
         goals = self._goals_of(self._read(run_deadline))
         if verdict is not None:
             failure = self.edit_at(on, deadline)
@@ -606,8 +609,12 @@ class IdeTop:
         self.proc.send(request)
         return self._read(deadline, text=text)
 
-    def _read(self, deadline: float, *, text: str = "") -> ET.Element | CoqFailure:
-        """Read feedback until the next ``<value>`` (the answer to the oldest call not yet read)."""
+    def _read(self, deadline: float, *, text: str = "", idle: bool = True) -> ET.Element | CoqFailure:
+        """Read feedback until the next ``<value>`` (the answer to the oldest call not yet read).
+
+        ``idle``: no call is left unanswered after this one, so the process tree must be the prover's
+        own (``ManagedProcess.tree_change``); False for an earlier answer of pipelined calls, when
+        coqidetop may already be running the next call's tactic and whatever it forked."""
         self.messages = []
         self.dropped_messages = 0
         budget = self.max_answer_chars
@@ -627,7 +634,7 @@ class IdeTop:
                 continue
             if elem.tag != "value":
                 raise IdeProtocolError(f"unexpected <{elem.tag}> from coqidetop", tail=self.proc.tail)
-            change = self.proc.tree_change()
+            change = self.proc.tree_change() if idle else None
             if change is not None:
                 raise IdeDesync(
                     f"answer read after the process tree changed ({change}): it may not be our "
