@@ -161,3 +161,17 @@ def test_no_second_checker_when_nothing_is_left_or_it_cannot_start() -> None:
         checker.submit(_pending("b", "B"))
         checker.header_done("B")
     assert main2.calls == [["b"]] and got2 == [("b", True, 1)]
+
+
+def test_searches_done_checks_what_waits_at_once() -> None:
+    main, got = Recording(), []
+    with _checker(main, got, batch_size=8, max_wait=600.0) as checker:
+        checker.submit(_pending("a", "A"))
+        checker.submit(_pending("b", "B"))  # B's header never said done: ready only at the end
+        checker.header_done("A")
+        time.sleep(0.2)
+        assert main.calls == []
+        checker.searches_done()  # no wait for max_wait or for close
+        assert main.called.wait(30)
+        checker.searches_done()  # twice is harmless
+    assert sorted(n for c in main.calls for n in c) == ["a", "b"]

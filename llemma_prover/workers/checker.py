@@ -14,9 +14,9 @@ while the search goes on.
   them when there are ``batch_size`` of them, when the oldest has waited ``max_wait`` seconds (a
   verdict is never held back longer by a batch that does not fill), and at the end of the run
   (``close``); at most ``max_batch`` per call. A check that is running lets the next ones gather.
-* At the end of the run (``close``, the search workers are gone) a second thread with a backend of
-  its own (``helper``) checks beside the first, the remaining proofs split between them, so the run
-  does not end on one thread's backlog.
+* Once the last search has finished (``searches_done``, or ``close``) every proof is ready and a
+  second thread with a backend of its own (``helper``) checks beside the first, the remaining proofs
+  split between them, so the run does not end on one thread's backlog.
 * ``on_checked(pending, verdict, size)`` is called (on the checker's thread) with each proof's verdict;
   the driver writes the record only then, so a proof is recorded as proved only after its check
   passed. The verdict's ``elapsed`` is the proof's share of its batch (the batch's seconds divided by
@@ -48,7 +48,7 @@ BATCH_SIZE = 8
 #: seconds the oldest ready proof waits for others before it is checked anyway
 MAX_WAIT_S = 30.0
 #: proofs checked in one call at most (one deadline of the check timeout per proof is the call's)
-MAX_BATCH = 24
+MAX_BATCH = 16
 #: seconds ``close(flush=False)`` waits for a batch being checked to end before leaving it behind
 ABORT_WAIT_S = 30.0
 
@@ -84,6 +84,7 @@ class BatchChecker:
         #: makes (and starts) the second checker's backend at the end of the run (None: one checker)
         self.helper = helper
         self._workers = 0  # checker threads running
+        self._helper_thread: threading.Thread | None = None
         self._groups: dict[str, list[Pending]] = {}
         self._done_headers: set[str] = set()
         self._ready: list[Pending] = []
@@ -134,10 +135,26 @@ class BatchChecker:
             self._ready += group
             self._cond.notify()
 
+    def searches_done(self) -> None:
+        """No more proofs will come: check everything waiting now, on two threads when there is a
+        ``helper`` (``close`` still waits for the verdicts)."""
+        self._finish(flush=True)
+
     def close(self, flush: bool = True) -> None:
         """``flush``: check every proof still waiting and return when all verdicts are delivered;
         otherwise check nothing more (what is being checked is left to finish, not recorded)."""
+        self._finish(flush)
+        thread, self._thread = self._thread, None
+        for t in (thread, self._helper_thread):
+            if t is not None:
+                t.join(None if flush else ABORT_WAIT_S)
+        if flush and self._error is not None:
+            raise RuntimeError(f"the checker failed: {self._error}") from self._error
+
+    def _finish(self, flush: bool) -> None:
         with self._cond:
+            if self._closing and flush:
+                return
             if flush:
                 for header in list(self._groups):
                     self._make_ready(header)
@@ -145,18 +162,13 @@ class BatchChecker:
                 self._stop.set()
                 self._groups.clear()
                 self._ready.clear()
-            spare = flush and self.helper is not None and bool(self._ready) and self._thread is not None
-        # the helper counts among the threads before the rest is shared out
-        helper = self._start_helper() if spare else None
+            spare = (flush and self.helper is not None and bool(self._ready) and self._thread is not None
+                     and self._helper_thread is None)
+        if spare:  # the helper counts among the threads before the rest is shared out
+            self._helper_thread = self._start_helper()
         with self._cond:
             self._closing = True
             self._cond.notify_all()
-        thread, self._thread = self._thread, None
-        for t in (thread, helper):
-            if t is not None:
-                t.join(None if flush else ABORT_WAIT_S)
-        if flush and self._error is not None:
-            raise RuntimeError(f"the checker failed: {self._error}") from self._error
 
     def _start_helper(self) -> threading.Thread | None:
         """The second checker thread, with a backend of its own (None when it cannot start: the first

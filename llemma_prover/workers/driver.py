@@ -289,6 +289,8 @@ def execute(run_config: RunConfig, resolved: ResolvedGenerator, theorems: Sequen
                 write(res)
             if checker is not None and searching[header] == 0:
                 checker.header_done(header)
+                if not any(searching.values()):  # the last search: the rest is checked on two threads
+                    checker.searches_done()
 
         with open_pool(lambda: resolved.spec(run_config), run_config.workers, run_config.ray_address,
                        retries=run_config.worker_retries, gpus_per_worker=run_config.gpus_per_worker,
