@@ -285,18 +285,27 @@ def _header_batches(items: list[BatchItem], size: int) -> list[list[int]]:
 
 
 def _run_batches(run_dir: Path, proved: list[dict[str, Any]]) -> list[list[int]]:
-    """The run checker's batches, as indices into ``proved`` (its proved members only)."""
+    """The run checker's batches, as indices into ``proved`` (its proved members only): by
+    ``extra.check_batch_no``, or, in runs made before it was recorded, by consecutive records of one
+    ``extra.check_batch`` size."""
     index = {r["theorem"]: i for i, r in enumerate(proved)}
     records = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines() if line]
     batched = [r for r in records if (r.get("extra") or {}).get("check_batch")]
     chunks: list[list[int]] = []
-    k = 0
-    while k < len(batched):
-        size = int(batched[k]["extra"]["check_batch"])
-        members = [index[r["theorem"]] for r in batched[k : k + size] if r["theorem"] in index]
-        if members:
-            chunks.append(members)
-        k += size
+    if batched and all("check_batch_no" in r["extra"] for r in batched):
+        numbered: dict[int, list[int]] = {}
+        for r in batched:
+            if r["theorem"] in index:
+                numbered.setdefault(int(r["extra"]["check_batch_no"]), []).append(index[r["theorem"]])
+        chunks = [numbered[k] for k in sorted(numbered)]
+    else:
+        k = 0
+        while k < len(batched):
+            size = int(batched[k]["extra"]["check_batch"])
+            members = [index[r["theorem"]] for r in batched[k : k + size] if r["theorem"] in index]
+            if members:
+                chunks.append(members)
+            k += size
     missing = sorted(set(range(len(proved))) - {i for c in chunks for i in c})
     return chunks + [[i] for i in missing]  # proofs the run did not batch (checked alone)
 

@@ -40,6 +40,9 @@ class Recording:
         return [CheckResult(ok=True, checker=self.name, elapsed=0.0) for _ in proofs]
 
 
+batch_numbers: list[int] = []
+
+
 def _pending(name: str, header: str) -> Pending:
     return Pending(Theorem(name=name, split="test", system="coq", header=header, statement="S."), ("auto",))
 
@@ -47,12 +50,14 @@ def _pending(name: str, header: str) -> Pending:
 def _checker(backend: Recording, got: list[tuple[str, bool, int]], **kw: float) -> BatchChecker:
     def on_checked(p: Pending, verdict: CheckResult, size: int) -> None:
         got.append((p.theorem.name, verdict.ok, size))
+        batch_numbers.append(p.batch)
 
     return BatchChecker(backend, on_checked, **kw)  # type: ignore[arg-type]
 
 
 def test_ready_proofs_of_several_headers_are_checked_together() -> None:
     backend, got = Recording(), []
+    batch_numbers.clear()
     with _checker(backend, got, batch_size=3, max_wait=600.0) as checker:
         checker.submit(_pending("a1", "A"))
         checker.header_done("A")
@@ -64,7 +69,7 @@ def test_ready_proofs_of_several_headers_are_checked_together() -> None:
         assert backend.called.wait(30)
     assert backend.calls == [["a1", "b1", "b2"]]
     assert sorted(got) == [("a1", True, 3), ("b1", True, 3), ("b2", True, 3)]
-    assert checker.batches == [3]
+    assert checker.batches == [3] and batch_numbers == [0, 0, 0]
 
 
 def test_a_ready_proof_waits_at_most_max_wait() -> None:

@@ -359,9 +359,49 @@ def test_same_header_reuses_the_process_and_states_do_not_leak(test_split):
         root = b.start_theorem(a)
         assert b._pool.top.proc.pid == pid and "forall x y : R" in root.goal_text
         assert isinstance(b.apply(0, "intros; nra"), ProofFinished)
-        # another header: a new process
+        # another header: the same process, back to the prelude, the new header's sentences added
         b.start_theorem(SIMPLE)
-        assert b._pool.top.proc.pid != pid and not _alive(pid)
+        assert b._pool.top.proc.pid == pid and b.stats()["process_starts"] == 0
+
+
+def _thm(name: str, header: str, statement: str) -> Theorem:
+    return Theorem(name=name, split="unit", system="coq", header=header, statement=statement)
+
+
+def test_another_header_goes_back_to_the_shared_sentences_and_nothing_leaks():
+    """A header change keeps the process: ``Edit_at`` the state after the sentences both headers
+    begin with (the prelude at least), then the new ones; what the old header declared is gone."""
+    leaky = _thm("t1", "Require Import Reals.\nDefinition llemma_leak := 1%nat.\n",
+                 "Theorem t1 : llemma_leak = 1%nat.")
+    reals = _thm("t2", "Require Import Reals.\nOpen Scope R_scope.\n", "Theorem t2 : 1 + 1 = 2.")
+    other = _thm("t3", "Require Import Arith.\n", "Theorem t3 : 2 + 2 = 4.")
+    with _backend(warm_spare=False) as b:
+        b.start_theorem(leaky)
+        assert isinstance(b.apply(0, "reflexivity"), ProofFinished)
+        top = b._pool.top
+        pid, after_reals = top.proc.pid, top.header_sentences[0]
+        assert after_reals[0] == "Require Import Reals."
+        b.start_theorem(reals)
+        top = b._pool.top
+        assert top.proc.pid == pid and b.stats()["process_starts"] == 0
+        assert top.header_sentences[0] == after_reals  # the shared Require was kept, not run again
+        assert [t for t, _ in top.header_sentences] == ["Require Import Reals.", "Open Scope R_scope."]
+        assert isinstance(b.apply(0, "pose llemma_leak"), TacticError)  # the old header's definition is gone
+        assert isinstance(b.apply(0, "lra"), ProofFinished)  # R_scope is open: 1 + 1 = 2 in R
+        b.start_theorem(other)
+        assert b._pool.top.proc.pid == pid and b._pool.top.header_sentences[0][0] == "Require Import Arith."
+        assert isinstance(b.apply(0, "reflexivity"), ProofFinished)
+        b.start_theorem(leaky)  # and back
+        assert b._pool.top.proc.pid == pid
+        assert isinstance(b.apply(0, "reflexivity"), ProofFinished)
+
+
+def test_a_header_that_does_not_load_is_a_start_error_and_the_next_one_loads():
+    with _backend(warm_spare=False) as b:
+        with pytest.raises(ProverStartError, match="header did not load"):
+            b.start_theorem(_thm("bad", "Require Import NoSuchLibraryAnywhere.\n", "Theorem bad : True."))
+        b.start_theorem(SIMPLE)
+        assert b._pool.top.header_state is not None
 
 
 def test_rss_cap_recycles_the_process():

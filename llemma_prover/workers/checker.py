@@ -61,6 +61,8 @@ class Pending:
     proof: tuple[str, ...]
     #: the driver's own data for this proof (the job and its unfinished result)
     payload: Any = None
+    #: the number of the batch it was checked in (0, 1, ... in the order the batches started; -1 before)
+    batch: int = -1
 
 
 OnChecked = Callable[[Pending, CheckResult, int], None]
@@ -85,6 +87,7 @@ class BatchChecker:
         self.helper = helper
         self._workers = 0  # checker threads running
         self._helper_thread: threading.Thread | None = None
+        self._started = 0  # batches started
         self._groups: dict[str, list[Pending]] = {}
         self._done_headers: set[str] = set()
         self._ready: list[Pending] = []
@@ -164,6 +167,8 @@ class BatchChecker:
                 self._ready.clear()
             spare = (flush and self.helper is not None and bool(self._ready) and self._thread is not None
                      and self._helper_thread is None)
+        if flush:
+            log.info("checker: %d proof(s) waiting when the searches ended", len(self._ready))
         if spare:  # the helper counts among the threads before the rest is shared out
             self._helper_thread = self._start_helper()
         with self._cond:
@@ -232,6 +237,9 @@ class BatchChecker:
                 self._workers -= 1
 
     def _check(self, batch: Sequence[Pending], backend: ProverBackend) -> None:
+        with self._cond:
+            number = self._started
+            self._started += 1
         t0 = time.monotonic()
         try:
             verdicts = backend.check_many([(p.theorem, p.proof) for p in batch])
@@ -242,9 +250,13 @@ class BatchChecker:
             log.warning("%d proof(s): %s", len(batch), message)
             verdicts = [CheckResult(ok=False, checker=backend.name, elapsed=0.0, message=message)
                         for _ in batch]
-        share = (time.monotonic() - t0) / len(batch)
+        seconds = time.monotonic() - t0
+        share = seconds / len(batch)
         self.batches.append(len(batch))
+        log.info("checker %s: batch %d, %d proof(s) of %d header(s), %d passed, %.1f s",
+                 threading.current_thread().name, number, len(batch),
+                 len({p.theorem.header for p in batch}), sum(v.ok for v in verdicts), seconds)
         for pending, verdict in zip(batch, verdicts, strict=True):
             if self._stop.is_set():
                 return
-            self.on_checked(pending, replace(verdict, elapsed=share), len(batch))
+            self.on_checked(replace(pending, batch=number), replace(verdict, elapsed=share), len(batch))

@@ -261,7 +261,7 @@ def execute(run_config: RunConfig, resolved: ResolvedGenerator, theorems: Sequen
 
     def checked(pending: Pending, verdict: Any, size: int) -> None:
         res = complete_check(pending.theorem, pending.payload, verdict, backend_cls)
-        extra = {**res.record.extra, "check_batch": size}
+        extra = {**res.record.extra, "check_batch": size, "check_batch_no": pending.batch}
         write(dataclasses.replace(res, record=dataclasses.replace(res.record, extra=extra)))
 
     jobs = [ProveJob(t, run_config, defer_check=deferred) for t in todo]

@@ -84,6 +84,7 @@ __all__ = [
     "MAX_ANSWER_CHARS",
     "ide_executable_for",
     "richpp_text",
+    "skip_blanks_and_comments",
 ]
 
 #: characters of XML accepted for one answer (its feedback included) before the answer is refused
@@ -574,7 +575,7 @@ class IdeTop:
         before a sentence are skipped as Coq skips them."""
         pos, tip = 0, on
         while True:
-            start = _skip_blanks_and_comments(source, pos)
+            start = skip_blanks_and_comments(source, pos)
             if start is None or start >= len(source):
                 return
             chunk = source[pos:]
@@ -701,7 +702,7 @@ def _state_id(value: ET.Element) -> int:
     return int(sid.get("val", "0"))
 
 
-def _skip_blanks_and_comments(text: str, pos: int) -> int | None:
+def skip_blanks_and_comments(text: str, pos: int) -> int | None:
     """Index of the first character at or after ``pos`` that is not a Coq blank or in a comment
     (comments by Coq's rules, ``sentences.comment_end``). ``None`` when a comment is not closed."""
     n = len(text)
@@ -731,7 +732,7 @@ def _candidate_ends(chunk: str) -> Iterator[int]:
     accepted candidate would end a sentence in the whole text too. Candidates inside comments or
     strings are harmless: Coq rejects them (unterminated comment/string)."""
     n = len(chunk)
-    first = _skip_blanks_and_comments(chunk, 0)
+    first = skip_blanks_and_comments(chunk, 0)
     if first is None:
         return
     if first < n and chunk[first] in "-+*":

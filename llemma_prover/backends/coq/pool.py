@@ -1,9 +1,14 @@
 """The coqidetop processes of one backend: start, header, statement, reuse, warm spare, recycling, restarts.
 
-Processes are keyed by the prepared header (loaded with ``-l header.v``); the next theorem with the
-same header reuses the live process (``Edit_at`` the state after the header, then the new statement).
-Coq's document is linear, so a process sits on one path at a time (``Session.stack``: our state ids
-with Coq's state ids).
+A process loads the automation prelude every prepared header begins with (``header.AUTOMATION_IMPORTS``)
+with ``-l header.v``, then the rest of a theorem's header sentence by sentence (``Add``, executed). The
+next theorem with the same header reuses the live process (``Edit_at`` the state after the header, then
+the new statement); a theorem with another header goes back (``Edit_at``) to the state after the
+longest run of leading header sentences the two share (at least the prelude) and adds the rest, so a
+header change costs the new sentences, not a new process that loads every library again (miniF2F-test
+has 100 distinct headers). Coq's states are exact snapshots: the state after the same sentences is the
+same state, whichever header came before. Coq's document is linear, so a process sits on one path at a
+time (``Session.stack``: our state ids with Coq's state ids).
 
 Failures, and what they cost (issue 10, point 5). *One bad candidate costs one candidate*: a process
 that failed on a candidate is ``discard_top``-ed (never reused: killed, whole group) and replaced --
@@ -32,7 +37,18 @@ from ...core.errors import (
     RestartLimitExceeded,
 )
 from ..process import ProcessError, ProcessExited, ProcessTimeout
-from .ide import Added, CoqFailure, Goals, IdeProtocolError, IdeTop, Sentence, Status
+from .header import AUTOMATION_IMPORTS
+from .ide import (
+    Added,
+    CoqFailure,
+    Goals,
+    IdeProtocolError,
+    IdeTop,
+    Sentence,
+    Status,
+    skip_blanks_and_comments,
+)
+from .sentences import COQ_BLANKS
 from .settings import RSS_SAMPLE_EVERY
 from .states import goal_texts
 
@@ -41,17 +57,31 @@ log = logging.getLogger(__name__)
 __all__ = ["Session", "SessionPool"]
 
 
+def split_header(header: str) -> tuple[str, str]:
+    """(prelude loaded with ``-l``, the rest added sentence by sentence) of a prepared header."""
+    if header.startswith(AUTOMATION_IMPORTS):
+        return AUTOMATION_IMPORTS, header[len(AUTOMATION_IMPORTS) :]
+    return "", header
+
+
 class Session:
-    """One coqidetop process with a header loaded, and possibly a theorem's proof open."""
+    """One coqidetop process with a prelude loaded, a header on top, possibly a theorem's proof open."""
 
     def __init__(self, ide: IdeTop, header: str, started: float, stats: dict[str, float]) -> None:
         self.ide = ide
         self.proc = ide.proc
-        self.header = header  # the prepared header it was started with (``-l header.v``)
+        #: the prelude it was started with (``-l header.v``; ``split_header``)
+        self.prelude = split_header(header)[0]
+        #: the prepared header whose sentences are loaded on the prelude (None: none yet)
+        self.header: str | None = None
         self.started = started
         #: the backend's counters (``requests`` is counted here)
         self.stats = stats
-        #: Coq state id right after the header (None until ``Init`` has been answered)
+        #: Coq state id right after the prelude (None until ``Init`` has been answered)
+        self.prelude_state: int | None = None
+        #: the loaded header's sentences after the prelude: (text, Coq state id after it)
+        self.header_sentences: list[tuple[str, int]] = []
+        #: Coq state id right after the header (None until it is loaded)
         self.header_state: int | None = None
         #: statement whose proof is open (None: none)
         self.statement: str | None = None
@@ -101,9 +131,9 @@ class SessionPool:
 
     # -- starting ------------------------------------------------------------------------------
     def spawn(self, header: str) -> Session:
-        """Start a coqidetop that loads ``header`` (``-l``); ``Init`` is sent only when the process
-        is first used, so a spare loads its header while the search goes on."""
-        ide = self._launch(header)
+        """Start a coqidetop that loads the prelude of ``header`` (``-l``); ``Init`` is sent only when
+        the process is first used, so a spare loads its prelude while the search goes on."""
+        ide = self._launch(split_header(header)[0])
         t0 = time.monotonic()
         try:
             ide.spawn()
@@ -120,12 +150,12 @@ class SessionPool:
         self.stats["process_starts"] += 1
         return Session(ide, header, t0, self.stats)
 
-    def await_header(self, top: Session) -> None:
-        """``Init`` (answered once the header is loaded); raises ``ProverStartError``/``ProverHung``."""
-        if top.header_state is not None:
+    def await_prelude(self, top: Session) -> None:
+        """``Init`` (answered once the prelude is loaded); raises ``ProverStartError``/``ProverHung``."""
+        if top.prelude_state is not None:
             return
         try:
-            top.header_state = top.ide.init(top.started + self.config.start_timeout)
+            top.prelude_state = top.ide.init(top.started + self.config.start_timeout)
         except ProcessExited as exc:
             top.ide.close()
             err = " ".join(top.proc.stderr_tail().split())[-500:]
@@ -148,13 +178,49 @@ class SessionPool:
         self.stats["requests"] += 1
         self.stats["start_s"] += time.monotonic() - top.started
 
+    def load_header(self, top: Session, header: str, deadline: float) -> None:
+        """Make ``header`` the loaded header: keep the longest run of leading sentences the loaded
+        one shares with it (the same text, then a blank or the end), ``Edit_at`` the state after
+        them and add the rest, executed. A sentence that fails: ``ProverStartError``, the process
+        closed (the caller drops it)."""
+        self.await_prelude(top)
+        assert top.prelude_state is not None
+        if top.header == header and top.header_state is not None:
+            return
+        prelude, rest = split_header(header)
+        if prelude != top.prelude:
+            raise ProverDesync("a header loaded on another prelude", backend="coq")
+        tip, pos, kept = top.prelude_state, 0, 0
+        for text, state in top.header_sentences:
+            start = skip_blanks_and_comments(rest, pos)
+            if start is None or not rest.startswith(text, start):
+                break
+            end = start + len(text)
+            if end < len(rest) and rest[end] not in COQ_BLANKS:  # the new text's sentence goes on
+                break
+            tip, pos, kept = state, end, kept + 1
+        top.header, top.header_state = None, None
+        top.statement, top.stack = None, []
+        del top.header_sentences[kept:]
+        if top.ide.tip != tip:
+            top.edit_at(tip, deadline)
+        for got in top.ide.split_sentences(rest[pos:], tip, deadline):
+            self.stats["requests"] += 2
+            if isinstance(got, CoqFailure):
+                top.ide.close()
+                raise ProverStartError(f"the header did not load: {got.message}", backend="coq")
+            top.header_sentences.append((got.text, got.state_id))
+            tip = got.state_id
+        top.header, top.header_state = header, tip
+
     # -- the statement -------------------------------------------------------------------------
-    def open_statement(self, top: Session, statement: str) -> None:
-        """Go back to the header state (if a proof is open), add ``statement`` and ``Proof.``."""
-        self.await_header(top)
-        assert top.header_state is not None
+    def open_statement(self, top: Session, header: str, statement: str) -> None:
+        """Load ``header`` (``load_header``; back to its state if a proof is open), then add
+        ``statement`` and ``Proof.``."""
+        self.await_prelude(top)
         t0 = time.monotonic()
         try:
+            self.load_header(top, header, t0 + self.config.start_timeout)
             proof, goals = self._load_statement(top, statement, t0 + self.config.start_timeout)
         except ProcessExited as exc:
             self.discard_top()
@@ -215,11 +281,12 @@ class SessionPool:
         if self.top is None:
             self.top = self._spare_or_new(header)
         top = self.top
-        if top.statement != statement:
+        if top.statement != statement or top.header != header:
             try:
-                self.open_statement(top, statement)
+                self.open_statement(top, header, statement)
             except ProverStartError:
                 if top.header_state is None:  # the header itself failed: the process is gone
+                    top.ide.close()
                     self.top = None
                 raise
         if self.config.warm_spare and self.spare is None and self.spare_header == header:
@@ -243,8 +310,8 @@ class SessionPool:
         top = self.top
         if top is None:
             return
-        if top.header != header:
-            top.ide.close()  # another header: not a replacement, no spare wanted for it
+        if top.prelude != split_header(header)[0]:
+            top.ide.close()  # another prelude: not a replacement, no spare wanted for it
             self.top = None
         elif not top.ide.alive:
             self.discard_top()
@@ -255,7 +322,7 @@ class SessionPool:
     def _spare_or_new(self, header: str) -> Session:
         spare = self.spare
         self.spare = None
-        if spare is not None and spare.header == header and spare.ide.alive:
+        if spare is not None and spare.prelude == split_header(header)[0] and spare.ide.alive:
             self.stats["spare_used"] += 1
             return spare
         if spare is not None:
@@ -279,7 +346,7 @@ class SessionPool:
         only once a header has needed a replacement, so theorems that never time out load their
         header once, and a header that does cost a replacement pays a full load at most once."""
         if self.top is not None:
-            self.spare_header = self.top.header
+            self.spare_header = self.top.header or self.spare_header
             self.top.ide.close()
             self.top = None
 
