@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.config import (
     BACKENDS,
+    BANK_ONCE,
     DATA_SYSTEM,
     DATASET_SPLIT,
     ENGINES,
@@ -78,6 +79,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="proof-step data for --generator retrieval: an `llemma-prover extract` output folder")
     p.add_argument("--bank-families", default="", metavar="A,B",
                    help="bank: the candidate families to use (default: all; for ablations, see docs/bank.md)")
+    p.add_argument("--bank-once", default=",".join(BANK_ONCE), metavar="A,B",
+                   help="bank: the cost classes proposed at most once per theorem (default: %(default)s; "
+                   "'' for none; docs/bank.md)")
     p.add_argument("--data-dir", default=None,
                    help="miniF2F folder holding coq/, lean4/, isabelle/ (default: $LLEMMA_PROVER_DATA, "
                    "else the copy shipped with the package)")
@@ -271,10 +275,11 @@ def run_request(args: argparse.Namespace, *, data_dir: str = "", library: Librar
     replay_file, retrieval_data = _abspath(a.replay_file), _abspath(a.retrieval_data)
     dataset, executable = _abspath(a.dataset), _repl_path(a.lean_repl)
     families = tuple(f for f in a.bank_families.split(",") if f)
+    once = tuple(c.strip() for c in a.bank_once.split(",") if c.strip())
     generator = GeneratorConfig(name=a.generator, model=absolute_model(a.model),
                                 load_kwargs=parse_load_kwargs(a.load_kwarg),
                                 max_new_tokens=a.max_new_tokens, replay_file=replay_file,
-                                retrieval_data=retrieval_data, bank_families=families,
+                                retrieval_data=retrieval_data, bank_families=families, bank_once=once,
                                 temperature=a.temperature, seed=a.seed)
     return RunRequest(
         backend=a.backend, generator=generator,
