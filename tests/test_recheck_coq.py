@@ -381,6 +381,32 @@ def test_batch_audits_headers_that_allow_the_same_axioms_with_one_coqchk() -> No
         r.close()
 
 
+def test_the_step0_parser_keeps_its_process_across_headers_and_no_grammar_leaks() -> None:
+    """Step 0's coqidetop loads the prelude once and each header's sentences on it: a header change
+    goes back to the shared sentences (``Edit_at``), so what one header added to the grammar is gone
+    for the next (``zap !`` parses only with the first header's notation)."""
+    with_notation = prepare_header('Tactic Notation "zap" "!" := idtac.\n')
+    plain = prepare_header("Require Import Arith.\n")
+    r = Rechecker(sandbox=Sandbox.detect())
+    try:
+        ok = r.check(header=with_notation, statement="Theorem t : True.", tactics=("zap !", "exact I"),
+                     name="t", timeout=300)
+        assert ok.ok, ok.message
+        (parser,) = r._parsers.values()
+        pid = parser.ide.proc.pid
+        fine = r.check(header=plain, statement="Theorem t : 1 + 1 = 2.", tactics=("reflexivity",), name="t",
+                       timeout=300)
+        assert fine.ok, fine.message
+        (parser,) = r._parsers.values()
+        assert parser.ide.proc.pid == pid  # the same process, another header
+        bad = r.check(header=plain, statement="Theorem t : True.", tactics=("zap !", "exact I"), name="t",
+                      timeout=300)
+        assert not bad.ok and "parser" in bad.message, bad.message  # refused by step 0, not by coqc
+        assert not r._parsers  # a parser that refused a file is not kept
+    finally:
+        r.close()
+
+
 def test_assumption_answers() -> None:
     out = "Loaded ML Modules: a\n\nAxioms:\nX.y : nat\nClosed under the global context\nAxioms:\nZ : Prop\n"
     start, answers = _assumption_answers(out, 3) or (0, [])

@@ -46,6 +46,7 @@ __all__ = [
     "prepare_header",
     "theorem_header",
     "rename_rocq_libraries",
+    "split_header",
 ]
 
 #: first line of the block that ``prepare_header`` prepends (also its idempotence marker)
@@ -128,6 +129,14 @@ def prepare_header(header: str) -> str:
     if not text.startswith(AUTOMATION_IMPORTS):
         text = AUTOMATION_IMPORTS + text
     return text
+
+
+def split_header(header: str) -> tuple[str, str]:
+    """(the automation prelude, the rest) of a prepared header: prover processes load the prelude
+    once (``-l``) and the rest sentence by sentence, so a header change keeps the process."""
+    if header.startswith(AUTOMATION_IMPORTS):
+        return AUTOMATION_IMPORTS, header[len(AUTOMATION_IMPORTS) :]
+    return "", header
 
 
 #: appended to the header of a theorem that has a footer (module docstring)

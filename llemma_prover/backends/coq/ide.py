@@ -604,6 +604,38 @@ class IdeTop:
             yield Sentence(start=start, end=end, text=source[start:end], state_id=tip)
             pos = end
 
+    def load_source(self, loaded: list[tuple[str, int]], base: int, source: str,
+                    deadline: float) -> int | CoqFailure:
+        """Make the document ``base`` + the sentences of ``source``, executed; ``loaded`` lists the
+        sentences on ``base`` now, (text, state id after it), and is updated in place.
+
+        The leading sentences of ``loaded`` that ``source`` begins with (the same text, then a blank
+        or the end) are kept: the state after the same sentences is the same state. The document
+        goes back (``Edit_at``) to the last one kept and the rest of ``source`` is added
+        (``split_sentences``). Returns the state after the last sentence, or the ``CoqFailure`` of a
+        sentence that fails (the document is then at the sentence before it; ``loaded`` lists what
+        is on it)."""
+        tip, pos, kept = base, 0, 0
+        for text, state in loaded:
+            start = skip_blanks_and_comments(source, pos)
+            if start is None or not source.startswith(text, start):
+                break
+            end = start + len(text)
+            if end < len(source) and source[end] not in COQ_BLANKS:  # the new sentence goes on
+                break
+            tip, pos, kept = state, end, kept + 1
+        del loaded[kept:]
+        if self.tip != tip:
+            failure = self.edit_at(tip, deadline)
+            if failure is not None:
+                return failure
+        for got in self.split_sentences(source[pos:], tip, deadline):
+            if isinstance(got, CoqFailure):
+                return got
+            loaded.append((got.text, got.state_id))
+            tip = got.state_id
+        return tip
+
     # -- the wire ----------------------------------------------------------------------------------
     def _ask(self, request: str, deadline: float, *, text: str = "") -> ET.Element | CoqFailure:
         """Send one call; read feedback until its ``<value>``; ``text`` maps failure locations."""

@@ -37,31 +37,14 @@ from ...core.errors import (
     RestartLimitExceeded,
 )
 from ..process import ProcessError, ProcessExited, ProcessTimeout
-from .header import AUTOMATION_IMPORTS
-from .ide import (
-    Added,
-    CoqFailure,
-    Goals,
-    IdeProtocolError,
-    IdeTop,
-    Sentence,
-    Status,
-    skip_blanks_and_comments,
-)
-from .sentences import COQ_BLANKS
+from .header import split_header
+from .ide import Added, CoqFailure, Goals, IdeProtocolError, IdeTop, Sentence, Status
 from .settings import RSS_SAMPLE_EVERY
 from .states import goal_texts
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Session", "SessionPool"]
-
-
-def split_header(header: str) -> tuple[str, str]:
-    """(prelude loaded with ``-l``, the rest added sentence by sentence) of a prepared header."""
-    if header.startswith(AUTOMATION_IMPORTS):
-        return AUTOMATION_IMPORTS, header[len(AUTOMATION_IMPORTS) :]
-    return "", header
 
 
 class Session:
@@ -190,28 +173,14 @@ class SessionPool:
         prelude, rest = split_header(header)
         if prelude != top.prelude:
             raise ProverDesync("a header loaded on another prelude", backend="coq")
-        tip, pos, kept = top.prelude_state, 0, 0
-        for text, state in top.header_sentences:
-            start = skip_blanks_and_comments(rest, pos)
-            if start is None or not rest.startswith(text, start):
-                break
-            end = start + len(text)
-            if end < len(rest) and rest[end] not in COQ_BLANKS:  # the new text's sentence goes on
-                break
-            tip, pos, kept = state, end, kept + 1
         top.header, top.header_state = None, None
         top.statement, top.stack = None, []
-        del top.header_sentences[kept:]
-        if top.ide.tip != tip:
-            top.edit_at(tip, deadline)
-        for got in top.ide.split_sentences(rest[pos:], tip, deadline):
-            self.stats["requests"] += 2
-            if isinstance(got, CoqFailure):
-                top.ide.close()
-                raise ProverStartError(f"the header did not load: {got.message}", backend="coq")
-            top.header_sentences.append((got.text, got.state_id))
-            tip = got.state_id
-        top.header, top.header_state = header, tip
+        got = top.ide.load_source(top.header_sentences, top.prelude_state, rest, deadline)
+        self.stats["requests"] += 2 * len(top.header_sentences) + 1
+        if isinstance(got, CoqFailure):
+            top.ide.close()
+            raise ProverStartError(f"the header did not load: {got.message}", backend="coq")
+        top.header, top.header_state = header, got
 
     # -- the statement -------------------------------------------------------------------------
     def open_statement(self, top: Session, header: str, statement: str) -> None:

@@ -75,7 +75,8 @@ from ...core.types import CheckResult
 from ..process import ManagedProcess, ProcessError, ProcessOutputLimit, ProcessTimeout
 from ..sandbox import Sandbox
 from .facts_cache import FactsCache, HeaderFacts
-from .ide import Added, IdeTop
+from .header import split_header
+from .ide import Added, CoqFailure, IdeTop
 from .layout import proof_sentence, split_selector
 from .sentences import InvalidTactic, coq_regions, validate_tactic
 
@@ -314,6 +315,15 @@ class _Job:
     max_output: int = MAX_COMPILE_OUTPUT
 
 
+@dataclass
+class _Parser:
+    """A step-0 coqidetop: the state after its prelude and the header sentences loaded on it."""
+
+    ide: IdeTop
+    prelude_state: int
+    loaded: list[tuple[str, int]]
+
+
 @dataclass(frozen=True)
 class _Compiled:
     """A proof of a batch compiled by step 1: its item's index, random prefix and library folder."""
@@ -382,7 +392,7 @@ class Rechecker:
         #: how many step-0 coqidetops are kept warm (0: a new one per check, as before)
         self.warm_parsers = warm_parsers
         #: warm coqidetops of step 0, most recently used last: header -> (process, state after the header)
-        self._parsers: dict[str, tuple[IdeTop, int]] = {}
+        self._parsers: dict[str, _Parser] = {}
         #: seconds spent per step, summed over checks (for ``stats``); counts of the identity paths taken
         self.times: dict[str, float] = {
             "structure": 0.0, "compile": 0.0, "kernel": 0.0, "header": 0.0, "checks": 0.0,
@@ -392,8 +402,8 @@ class Rechecker:
     def close(self) -> None:
         """Stop the warm step-0 parsers (a later check starts new ones)."""
         parsers, self._parsers = self._parsers, {}
-        for ide, _ in parsers.values():
-            ide.close()
+        for parser in parsers.values():
+            parser.ide.close()
 
     # -- the check ---------------------------------------------------------------------------
     def check(
@@ -1009,7 +1019,11 @@ class Rechecker:
         for i, line in enumerate(lines[2:-1], start=3):
             if not split_selector(line)[1].startswith("("):
                 return f"sentence {i} is not a parenthesised tactic: {line[:200]!r}"
-        ide, root = self._parser(prefix, deadline)
+        parser, root = self._parser(prefix, deadline)
+        ide = parser.ide
+        if isinstance(root, CoqFailure):
+            ide.close()
+            return f"the header does not load in coqidetop: {root.message}"
         tip = root
         clean = False
         try:
@@ -1032,32 +1046,39 @@ class Rechecker:
             return f"coqidetop failed: {exc}"
         finally:
             if clean and self.warm_parsers > 0:  # back at the state after the header: kept warm
-                self._parsers[prefix] = (ide, root)
+                self._parsers[split_header(prefix)[0]] = parser
             else:
                 ide.close()
         return None
 
-    def _parser(self, header: str, deadline: float) -> tuple[IdeTop, int]:
-        """A coqidetop with ``header`` loaded and nothing after it, and the state after the header.
+    def _parser(self, header: str, deadline: float) -> tuple[_Parser, int | CoqFailure]:
+        """A coqidetop with the automation prelude loaded (``-l``) and ``header``'s other sentences
+        added and executed (trusted text; ``IdeTop.load_source`` keeps the sentences it shares with
+        the header loaded before), and the state after the header (or why the header failed).
 
         It runs no model text: step 0 only ``Add``s sentences (parsed, never executed) and goes back
-        with ``Edit_at``. The caller owns it until it puts it back in ``_parsers``; the least recently
-        used one is stopped beyond ``warm_parsers``."""
-        cached = self._parsers.pop(header, None)
-        if cached is not None and cached[0].alive:
-            return cached
-        if cached is not None:
-            cached[0].close()
-        while self._parsers and len(self._parsers) >= self.warm_parsers:
-            oldest = next(iter(self._parsers))
-            self._parsers.pop(oldest)[0].close()
-        ide = IdeTop.create(
-            self.coqidetop, header=header, sandbox=self.sandbox, memory_limit_mb=self.memory_limit_mb
-        )
+        with ``Edit_at``. The caller owns it until it puts it back in ``_parsers`` (keyed by prelude);
+        the least recently used one is stopped beyond ``warm_parsers``."""
+        prelude, rest = split_header(header)
+        parser = self._parsers.pop(prelude, None)
+        if parser is not None and not parser.ide.alive:
+            parser.ide.close()
+            parser = None
+        if parser is None:
+            while self._parsers and len(self._parsers) >= self.warm_parsers:
+                oldest = next(iter(self._parsers))
+                self._parsers.pop(oldest).ide.close()
+            ide = IdeTop.create(self.coqidetop, header=prelude or None, sandbox=self.sandbox,
+                                memory_limit_mb=self.memory_limit_mb)
+            try:
+                parser = _Parser(ide, ide.start(deadline), [])
+            except BaseException:
+                ide.close()
+                raise
         try:
-            return ide, ide.start(deadline)
+            return parser, parser.ide.load_source(parser.loaded, parser.prelude_state, rest, deadline)
         except BaseException:
-            ide.close()
+            parser.ide.close()
             raise
 
     def _result(
