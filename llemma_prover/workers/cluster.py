@@ -25,6 +25,8 @@ RAY_ADDRESS_PROBE_S = 5.0
 #: object store of a Ray we start ourselves (jobs pass small records, not tensors)
 LOCAL_OBJECT_STORE_BYTES = 200 * 1024 * 1024
 AUTH_MODE_ENV = "RAY_AUTH_MODE"
+#: Ray's setting (its spelling) for the niceness of the worker processes it starts
+WORKER_NICENESS_ENV = "RAY_worker_niceness"
 #: Ray gives its node 30 s to come up (hard-coded); on a loaded machine the start is tried once more
 LOCAL_START_ATTEMPTS = 2
 
@@ -32,9 +34,14 @@ log = logging.getLogger(__name__)
 
 
 def ray_env() -> None:
-    """Environment for a loopback-only Ray without usage stats; must be set before ``import ray``."""
+    """Environment for a loopback-only Ray without usage stats; must be set before ``import ray``.
+
+    The workers of a Ray we start run at the driver's priority (``RAY_worker_niceness=0`` unless the
+    user set it): Ray's default of nice 15 would let the checker's coqc/coqchk, which run from the
+    driver, take the CPU from the search, whose tactic timeouts are wall-clock (docs/check.md)."""
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    os.environ.setdefault(WORKER_NICENESS_ENV, "0")
 
 
 def probe_address(address: str) -> None:

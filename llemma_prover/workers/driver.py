@@ -237,8 +237,8 @@ def execute(run_config: RunConfig, resolved: ResolvedGenerator, theorems: Sequen
     from .job import complete_check
 
     # theorems with the same header run back to back (stable: file order within a header), so that a
-    # prover that keeps its process per header loads each header about once per worker (miniF2F-valid
-    # on Coq: 102 distinct headers, 191 header changes in file order); the checker's batches follow
+    # prover loads each header about once per worker (miniF2F-valid on Coq: 102 distinct headers, 191
+    # header changes in file order; Coq keeps the process across a change); the checker's batches follow
     todo = sorted((t for t in theorems if not run_dir.done(t.name)), key=lambda t: t.header)
     new: list[TheoremRecord] = []
     theorem_by_name = {t.name: t for t in todo}
