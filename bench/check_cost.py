@@ -17,9 +17,9 @@ for the new side, the warm parsers' CPU when they are stopped at the end. Both v
 Afterwards (``--batch N``, default 8) the same proofs go through ``Rechecker.check_batch``, up to N
 proofs of one header per call (one coqchk and one identity file per call), with a fresh ``Rechecker``
 and header cache, and the amortized CPU per proof of that is printed too. ``--batch run``: the batches
-the run's checker actually made (``workers/checker.py``; each record's ``extra.check_batch`` is the size
-of its batch, and a batch's records are consecutive among the records that have one), its proved
-proofs each.
+the run's checker actually made (``workers/checker.py``: proofs of several headers per batch; each
+record's ``extra.check_batch_no`` names its batch, or, in runs made before that was recorded, a batch's
+records are the consecutive ones of one ``extra.check_batch`` size), its proved proofs each.
 
 Usage: ``python bench/check_cost.py RUN_DIR [--split minif2f-valid] [--data-dir DIR] [--limit N]
 [--json OUT] [--cache-dir DIR] [--batch N] [--env-axioms-too]``. Never tune on test: take proofs
