@@ -7,8 +7,14 @@ for). Printed: wall seconds per run, theorems proved, the speed-up (1-worker wal
 whether the proved sets are equal, the sum of the workers' search and check seconds from the records,
 and the load average before and after (the machine may be shared: quote the ratio with the load).
 
+Each run starts with an empty header-facts cache (what a new machine has: every header's allowed
+axioms are computed, once per header and Coq installation). ``--known-facts`` computes them first,
+untimed, into one cache that every run then reads (a machine that has seen these headers once): the
+workers' scaling without that one-time cost.
+
 Usage: ``python bench/run_scaling.py --theorems a,b,c | --theorems-file FILE [--split minif2f-valid]
-[--workers 1,2] [--generator bank] [--json OUT] [-- extra prove flags]``. Never tune on test.
+[--workers 1,2] [--generator bank] [--known-facts] [--json OUT] [-- extra prove flags]``. Never tune on
+test.
 """
 
 from __future__ import annotations
@@ -24,7 +30,31 @@ from pathlib import Path
 from typing import Any
 
 
-def _run(split: str, theorems: list[str], workers: int, generator: str, extra: list[str]) -> dict[str, Any]:
+def _known_facts(split: str, theorems: list[str]) -> Path:
+    """A header-facts cache holding every distinct header of ``theorems`` (Coq), computed here."""
+    from llemma_prover.backends.coq.facts_cache import FactsCache
+    from llemma_prover.backends.coq.header import theorem_header
+    from llemma_prover.backends.coq.recheck import Rechecker
+    from llemma_prover.backends.sandbox import Sandbox
+    from llemma_prover.data.minif2f import load_split, resolve_data_dir
+
+    data = load_split(resolve_data_dir(None, os.environ.get("LLEMMA_PROVER_DATA")), "coq",
+                      split.removeprefix("minif2f-"))
+    wanted = set(theorems)
+    headers = {theorem_header(t.header, t.footer) for t in data.theorems if t.name in wanted}
+    cache = Path(tempfile.mkdtemp(prefix="llemma-scaling-facts-"))
+    rechecker = Rechecker(sandbox=Sandbox.detect(), facts_cache=FactsCache(cache))
+    try:
+        for header in sorted(headers):
+            rechecker.header_facts(header, time.monotonic() + 600)
+    finally:
+        rechecker.close()
+    print(f"header facts of {len(headers)} distinct headers computed first (untimed) into {cache}")
+    return cache
+
+
+def _run(split: str, theorems: list[str], workers: int, generator: str, extra: list[str],
+         facts: Path | None = None) -> dict[str, Any]:
     out = Path(tempfile.mkdtemp(prefix=f"llemma-scaling-w{workers}-")) / "run"
     argv = [
         sys.executable, "-c", "import sys; from llemma_prover.cli.main import main; sys.exit(main())",
@@ -32,8 +62,11 @@ def _run(split: str, theorems: list[str], workers: int, generator: str, extra: l
         "--workers", str(workers), "--out", str(out), *extra,
     ]
     # each run starts with an empty header-facts cache (LLEMMA_PROVER_CACHE), so the later run does not
-    # reuse what the earlier one computed
-    env = {**os.environ, "LLEMMA_PROVER_CACHE": str(out.parent / "cache")}
+    # reuse what the earlier one computed; or every run reads the one computed beforehand (--known-facts)
+    cache = out.parent / "cache"
+    if facts is not None:
+        subprocess.run(["cp", "-r", str(facts), str(cache)], check=True)
+    env = {**os.environ, "LLEMMA_PROVER_CACHE": str(cache)}
     load0 = os.getloadavg()
     t0 = time.monotonic()
     proc = subprocess.run(argv, capture_output=True, text=True, env=env)
@@ -65,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--theorems-file", type=Path, default=None)
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--generator", default="bank")
+    ap.add_argument("--known-facts", action="store_true",
+                    help="compute every header's facts first (untimed) into one cache that each run copies")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("extra", nargs="*", help="more prove flags, after --")
     a = ap.parse_args(argv)
@@ -73,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         names += [t.strip() for t in a.theorems_file.read_text().splitlines() if t.strip()]
     if not names:
         ap.error("give --theorems or --theorems-file")
-    runs = [_run(a.split, names, int(w), a.generator, a.extra) for w in a.workers.split(",")]
+    facts = _known_facts(a.split, names) if a.known_facts else None
+    runs = [_run(a.split, names, int(w), a.generator, a.extra, facts) for w in a.workers.split(",")]
     for r in runs:
         print(
             f"{r['workers']} worker(s): {r['wall_s']:7.1f} s wall, "
@@ -81,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             f"search {r['search_s']} s, check {r['check_s']} s, exit {r['exit']}, "
             f"load {r['load_average_before']}"
         )
-    summary: dict[str, Any] = {"runs": runs}
+    summary: dict[str, Any] = {"runs": runs, "known_facts": a.known_facts}
     if len(runs) >= 2 and runs[-1]["wall_s"] > 0:
         summary["speedup"] = round(runs[0]["wall_s"] / runs[-1]["wall_s"], 2)
         summary["same_proved"] = runs[0]["proved"] == runs[-1]["proved"]
