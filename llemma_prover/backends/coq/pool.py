@@ -175,8 +175,9 @@ class SessionPool:
             raise ProverDesync("a header loaded on another prelude", backend="coq")
         top.header, top.header_state = None, None
         top.statement, top.stack = None, []
+        sent = top.proc.requests
         got = top.ide.load_source(top.header_sentences, top.prelude_state, rest, deadline)
-        self.stats["requests"] += 2 * len(top.header_sentences) + 1
+        self.stats["requests"] += top.proc.requests - sent
         if isinstance(got, CoqFailure):
             top.ide.close()
             raise ProverStartError(f"the header did not load: {got.message}", backend="coq")

@@ -808,13 +808,8 @@ class Rechecker:
         runs = self._run_at_most(2, [chk_job, *ident_jobs.values()], deadline)
         self.times["kernel"] += time.monotonic() - t
         chk, identities = runs[0], dict(zip(ident_jobs, runs[1:], strict=True))
-        try:
-            report = _require_report("coqchk (batch)", chk)
-        except _Failed:
-            report = None
-        if report is None or report.unsafe or report.theory != _PREDICATIVE or any(
-            a not in allowed for a in report.axioms
-        ):
+        report = _clean_report(chk, allowed)
+        if report is None:
             if len(headers) > 1:  # someone fails: find whose header, one coqchk each
                 for h, header in enumerate(headers):
                     self._kernel_alone(_mkdir(root, f"alone{h}"), header, allowed, compiled[header],
@@ -834,13 +829,9 @@ class Rechecker:
         t = time.monotonic()
         (chk,) = self._run([self._coqchk_many(_mkdir(root, "chk"), libs)], deadline)
         self.times["kernel"] += time.monotonic() - t
-        try:
-            report = _require_report("coqchk (batch)", chk)
-        except _Failed:
-            return
-        if report.unsafe or report.theory != _PREDICATIVE or any(a not in allowed for a in report.axioms):
-            return
-        self._identity_verdicts(header, libs, ident, report, items, results, t0)
+        report = _clean_report(chk, allowed)
+        if report is not None:
+            self._identity_verdicts(header, libs, ident, report, items, results, t0)
 
     def _identity_verdicts(
         self, header: str, libs: Sequence[_Compiled], ident: tuple[int, str] | str, report: CheckReport,
@@ -1142,6 +1133,18 @@ def _identity_file(header: str, statement: str, name: str, prefix: str, assumpti
     if assumptions:
         lines += ["Set Printing Width 1000000.", f"Print Assumptions {prefix}.{CHECK_MODULE}.{name}."]
     return "\n".join(lines) + "\n"
+
+
+def _clean_report(chk: tuple[int, str] | str, allowed: frozenset[str]) -> CheckReport | None:
+    """A batch's coqchk report when it accepts every library: predicative, nothing unsafe, only axioms
+    in ``allowed``; else None."""
+    try:
+        report = _require_report("coqchk (batch)", chk)
+    except _Failed:
+        return None
+    if report.unsafe or report.theory != _PREDICATIVE or any(a not in allowed for a in report.axioms):
+        return None
+    return report
 
 
 def _identity_batch_file(
