@@ -35,6 +35,7 @@ from llemma_prover.backends.coq.header import prepare_header
 from llemma_prover.backends.coq.recheck import (
     CHECK_MODULE,
     Rechecker,
+    _Compiled,
     _identity_batch_file,
     _identity_file,
     _Job,
@@ -141,7 +142,7 @@ def _profile(r: Rechecker, meter: CpuMeter, root: str, header: str,
         src = _identity_file(header, t.statement, name, prefix, assumptions)
         measure(f"step 4b: identity file, one proof, {label} Print Assumptions",
                 partial(run, r._print(_mkdir(root, "id1" + label), pdir, src, prefix)))
-    theorems = [(it[0].statement, it[3], it[4]) for it in items]
+    theorems = [(it[0].statement, it[3], _Compiled(k, it[4], it[5])) for k, it in enumerate(items)]
     for label, assumptions, union in (("one Print Assumptions each", True, False),
                                       ("one Print Assumptions of all", True, True),
                                       ("no Print Assumptions", False, False)):

@@ -5,6 +5,7 @@ new run directory, one run per worker count, on the same theorems, timed from th
 its exit (Ray start, prover start-up, search, the independent checks, the report: what a user waits
 for). Printed: wall seconds per run, theorems proved, the speed-up (1-worker wall / 2-worker wall),
 whether the proved sets are equal, the sum of the workers' search and check seconds from the records,
+the CPU seconds of the whole run (every process under it: a cgroup v1 ``cpuacct`` group, as root),
 and the load average before and after (the machine may be shared: quote the ratio with the load).
 
 Each run starts with an empty header-facts cache (what a new machine has: every header's allowed
@@ -20,6 +21,7 @@ test.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -68,9 +70,12 @@ def _run(split: str, theorems: list[str], workers: int, generator: str, extra: l
         subprocess.run(["cp", "-r", str(facts), str(cache)], check=True)
     env = {**os.environ, "LLEMMA_PROVER_CACHE": str(cache)}
     load0 = os.getloadavg()
+    group = _cpu_group(f"w{workers}")
     t0 = time.monotonic()
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env)
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env,
+                          preexec_fn=None if group is None else _join(group))
     wall = time.monotonic() - t0
+    cpu = _cpu_seconds(group)
     records = []
     results = out / "results.jsonl"
     if results.exists():
@@ -84,11 +89,42 @@ def _run(split: str, theorems: list[str], workers: int, generator: str, extra: l
         "proved": proved,
         "search_s": round(sum((r.get("time") or {}).get("prover", 0.0) for r in records), 1),
         "check_s": round(sum((r.get("time") or {}).get("check", 0.0) for r in records), 1),
+        # CPU seconds of the command and every process under it (Ray, workers, provers, checks), from a
+        # cgroup v1 cpuacct group of its own; None where that cannot be made (not root, no cgroup v1)
+        "cpu_s": None if cpu is None else round(cpu, 1),
         "load_average_before": [round(x, 2) for x in load0],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "run_dir": str(out),
         "stderr_tail": proc.stderr[-2000:] if proc.returncode else "",
     }
+
+
+_CPUACCT = Path("/sys/fs/cgroup/cpuacct")
+
+
+def _cpu_group(tag: str) -> Path | None:
+    """A new cpuacct cgroup for one run (every descendant of the run joins it), or None."""
+    group = _CPUACCT / f"llemma-scaling-{os.getpid()}-{tag}"
+    try:
+        group.mkdir()
+    except OSError:
+        return None
+    return group
+
+
+def _join(group: Path) -> Any:
+    def join() -> None:  # in the child, before exec
+        (group / "cgroup.procs").write_text(str(os.getpid()))
+    return join
+
+
+def _cpu_seconds(group: Path | None) -> float | None:
+    if group is None:
+        return None
+    seconds = int((group / "cpuacct.usage").read_text()) / 1e9
+    with contextlib.suppress(OSError):  # a straggler still in it: left for the OS
+        group.rmdir()
+    return seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{r['workers']} worker(s): {r['wall_s']:7.1f} s wall, "
             f"{len(r['proved'])}/{r['theorems']} proved, "
-            f"search {r['search_s']} s, check {r['check_s']} s, exit {r['exit']}, "
+            f"search {r['search_s']} s, check {r['check_s']} s, CPU {r['cpu_s']} s, exit {r['exit']}, "
             f"load {r['load_average_before']}"
         )
     summary: dict[str, Any] = {"runs": runs, "known_facts": a.known_facts}

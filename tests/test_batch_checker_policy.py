@@ -180,3 +180,28 @@ def test_searches_done_checks_what_waits_at_once() -> None:
         assert main.called.wait(30)
         checker.searches_done()  # twice is harmless
     assert sorted(n for c in main.calls for n in c) == ["a", "b"]
+
+
+def test_once_a_core_is_idle_proofs_are_checked_as_they_come() -> None:
+    """``core_idle`` (fewer searches left than workers): what waits is checked at once, and each later
+    proof without waiting for its header or a batch to fill; no second checker starts before the end."""
+    main, got = Recording(), []
+    helpers: list[Recording] = []
+
+    def helper() -> Recording:
+        helpers.append(Recording())
+        return helpers[-1]
+
+    with _checker(main, got, batch_size=8, max_wait=600.0, helper=helper) as checker:  # type: ignore[arg-type]
+        checker.submit(_pending("a", "A"))  # A is not done and the batch is far from full
+        time.sleep(0.2)
+        assert main.calls == []
+        checker.core_idle()
+        assert main.called.wait(30)
+        assert main.calls == [["a"]]
+        main.called.clear()
+        checker.submit(_pending("b", "B"))  # B is not done either: checked at once all the same
+        assert main.called.wait(30)
+        assert main.calls == [["a"], ["b"]] and helpers == []
+        checker.core_idle()  # twice is harmless
+    assert sorted(got) == [("a", True, 1), ("b", True, 1)]

@@ -358,7 +358,7 @@ def test_batch_audits_headers_that_allow_the_same_axioms_with_one_coqchk() -> No
     try:
         batch = r.check_batch(items, timeout=600)
         assert [v.ok for v in batch] == [True, True, True], [v.message for v in batch]
-        assert calls == [3], calls  # both headers allow nothing: one coqchk for the three libraries
+        assert calls == [3], calls  # both headers allow nothing: one coqchk for all three proofs
         assert r.times["fast"] == 3, r.times
         assert r.header_facts(other_nat, time.monotonic() + 60).allowed_axioms == frozenset()
 
@@ -377,6 +377,45 @@ def test_batch_audits_headers_that_allow_the_same_axioms_with_one_coqchk() -> No
         assert "does not bring in" in refused.message, refused
         assert "sig_forall_dec" in " ".join(refused.bad_axioms), refused
         assert calls[:4] == [4, 1, 2, 1], calls  # the partition, then each header alone
+    finally:
+        r.close()
+
+
+def test_a_headers_proofs_are_compiled_together_and_none_leans_on_another() -> None:
+    """The proofs of one header go through one ``coqc`` (each theorem in a module of its own) with the
+    verdicts and axioms of ``check``; a proof that names another proof's theorem does not compile
+    there (the modules are not imported and their names are random) nor alone, and a proof that does
+    not compile sends the rest to be compiled alone, where the honest ones pass."""
+    reals = REAL_HEADER_NO_OBJECTS
+    honest = [
+        BatchItem(reals, "Theorem helper (x : R) (h : x = 1) : x + 1 = 2.", ("intros; subst; lra",),
+                  "helper"),
+        BatchItem(reals, "Theorem thm (x : R) : x * 1 = x.", ("intros; ring",), "thm"),
+    ]
+    leaning = BatchItem(reals, "Theorem other (y : R) (h : y = 1) : y + 1 = 2.", ("exact helper",), "other")
+    r = Rechecker(sandbox=Sandbox.detect())
+    units: list[tuple[bool, int]] = []  # (together, proofs) of each compile plan made
+    real = r._units
+
+    def spy(root: str, header: str, texts: dict[int, str], together: bool):  # type: ignore[no-untyped-def]
+        units.append((together, len(texts)))
+        return real(root, header, texts, together)
+
+    r._units = spy  # type: ignore[method-assign]
+    try:
+        batch = r.check_batch(honest, timeout=600)
+        assert [v.ok for v in batch] == [True, True], [v.message for v in batch]
+        assert units == [(True, 2)] and r.times["checks"] == 0, (units, r.times)  # one compile
+        for it, v in zip(honest, batch, strict=True):
+            alone = r.check(header=it.header, statement=it.statement, tactics=it.tactics, name=it.name,
+                            timeout=300)
+            assert alone.ok and alone.axioms == v.axioms
+
+        units.clear()
+        batch = r.check_batch([honest[0], leaning, honest[1]], timeout=600)
+        assert [v.ok for v in batch] == [True, False, True], [v.message for v in batch]
+        assert units == [(True, 3), (False, 3)]  # the together compile failed: each compiled alone
+        assert "coqc" in batch[1].message and "helper" in batch[1].message, batch[1].message
     finally:
         r.close()
 

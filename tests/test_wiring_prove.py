@@ -427,3 +427,24 @@ def test_ctrl_c_stops_the_model_server_and_workers(tmp_path: Path, tiny_model_di
     assert watcher.alive("raylet", timeout=30) == []
     assert watcher.alive("coqidetop", timeout=15) == []
     assert watcher.alive("coqtop", timeout=0) == []
+
+
+def test_search_order_keeps_headers_together_longest_statement_first() -> None:
+    """``search_order``: one header's theorems back to back; groups by their longest statement, then
+    longest first within a group, file order among equal lengths."""
+    from llemma_prover.core.types import Theorem
+    from llemma_prover.workers.driver import search_order
+
+    def thm(name: str, header: str, statement: str) -> Theorem:
+        return Theorem(name=name, split="valid", system="coq", header=header, statement=statement)
+
+    theorems = [
+        thm("a_short", "A", "Theorem a_short : True."),
+        thm("b_long", "B", "Theorem b_long : True /\\ True /\\ True."),
+        thm("a_long", "A", "Theorem a_long : True /\\ True."),
+        thm("a_same", "A", "Theorem a_same : True /\\ True."),
+        thm("c_one", "C", "Theorem c : True."),
+    ]
+    order = [t.name for t in search_order(theorems)]
+    assert order == ["b_long", "a_long", "a_same", "a_short", "c_one"]
+    assert sorted(order) == sorted(t.name for t in theorems)

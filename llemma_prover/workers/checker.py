@@ -14,6 +14,9 @@ while the search goes on.
   them when there are ``batch_size`` of them, when the oldest has waited ``max_wait`` seconds (a
   verdict is never held back longer by a batch that does not fill), and at the end of the run
   (``close``); at most ``max_batch`` per call. A check that is running lets the next ones gather.
+* Once fewer searches are left than there are workers (``core_idle``: the driver says so), a core
+  would idle while proofs wait for a batch to fill: from then on every proof is ready when it comes
+  and is checked at once, whatever the batch size (the run's tail is not spent waiting).
 * Once the last search has finished (``searches_done``, or ``close``) every proof is ready and a
   second thread with a backend of its own (``helper``) checks beside the first, the remaining proofs
   split between them, so the run does not end on one thread's backlog.
@@ -93,6 +96,7 @@ class BatchChecker:
         self._ready: list[Pending] = []
         self._ready_since = 0.0
         self._closing = False
+        self._eager = False  # ``core_idle``: every proof ready at once, checked without waiting
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -121,8 +125,19 @@ class BatchChecker:
         with self._cond:
             group = self._groups.setdefault(header, [])
             group.append(pending)
-            if len(group) >= self.batch_size or header in self._done_headers:
+            if len(group) >= self.batch_size or header in self._done_headers or self._eager:
                 self._make_ready(header)
+
+    def core_idle(self) -> None:
+        """Fewer searches are left than workers: check every proof as soon as it comes, without
+        waiting for a batch to fill (a core is free for it)."""
+        with self._cond:
+            if self._eager:
+                return
+            self._eager = True
+            for header in list(self._groups):
+                self._make_ready(header)
+            self._cond.notify_all()
 
     def header_done(self, header: str) -> None:
         """No more proofs of ``header`` will come (its theorems' searches have all finished)."""
@@ -206,7 +221,8 @@ class BatchChecker:
                     return None
                 if self._ready:
                     waited = time.monotonic() - self._ready_since
-                    if self._closing or len(self._ready) >= self.batch_size or waited >= self.max_wait:
+                    if (self._closing or self._eager or len(self._ready) >= self.batch_size
+                            or waited >= self.max_wait):
                         # at the end, the rest is shared between the checker threads
                         share = -(-len(self._ready) // max(1, self._workers))
                         take = min(self.max_batch, share if self._closing else len(self._ready))

@@ -326,11 +326,40 @@ class _Parser:
 
 @dataclass(frozen=True)
 class _Compiled:
-    """A proof of a batch compiled by step 1: its item's index, random prefix and library folder."""
+    """A proof of a batch compiled by step 1: its item's index, its library's random prefix and folder,
+    and the module that holds the theorem inside the library ("" for a library of its own)."""
 
     index: int
     prefix: str
     directory: str
+    module: str = ""
+
+    def constant(self, name: str) -> str:
+        """The theorem's full name, ``<prefix>.LlemmaCheck[.<module>].<name>``."""
+        return ".".join(x for x in (self.prefix, CHECK_MODULE, self.module, name) if x)
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """One compile of ``check_batch``'s step 1: the proofs it holds (item index -> module, "" for a
+    proof alone in its library), the library's prefix and folder, and the job."""
+
+    header: str
+    modules: dict[int, str]
+    prefix: str
+    directory: str
+    job: _Job
+
+    def compiled(self) -> list[_Compiled]:
+        return [_Compiled(i, self.prefix, self.directory, m) for i, m in self.modules.items()]
+
+
+def _libraries(libs: Sequence[_Compiled]) -> list[_Compiled]:
+    """One entry per compiled library of ``libs`` (proofs compiled together share one), in order."""
+    seen: dict[str, _Compiled] = {}
+    for c in libs:
+        seen.setdefault(c.prefix, c)
+    return list(seen.values())
 
 
 @dataclass(frozen=True)
@@ -680,10 +709,11 @@ class Rechecker:
 
     # -- several proofs at once ---------------------------------------------------------------
     def check_batch(self, items: Sequence[BatchItem], timeout: float) -> list[CheckResult]:
-        """``check`` on each item, with the kernel steps shared. Per header without objects of its own
-        (4b), each proof is compiled (under its own random prefix) and parsed as in ``check``, and
-        **one** identity file requires all that header's libraries (one ``constr_eq_strict`` goal per
-        theorem, one ``Print Assumptions`` for them together). Across headers that allow the same
+        """``check`` on each item, with the compiles and the kernel steps shared. Per header without
+        objects of its own (4b), each proof is parsed as in ``check``, the header's proofs are compiled
+        together in one library, each in a module of its own (``_compile_all``; each alone when that
+        fails), and **one** identity file requires the header's libraries (one ``constr_eq_strict``
+        goal per theorem, one ``Print Assumptions`` for them together). Across headers that allow the same
         axioms, **one** ``coqchk -o`` audits every library of all of them. A header's proofs are
         accepted only when everything holds: coqchk's summary (the union of the environments) has no
         unsafe entry and only axioms those headers allow, and the header's identity file compiles with
@@ -709,10 +739,9 @@ class Rechecker:
                 allowed[it.header] = facts.allowed_axioms
         root = tempfile.mkdtemp(prefix="llemma-check-batch-")
         try:
-            compiled: dict[str, list[_Compiled]] = {}
-            for g, (header, idxs) in enumerate(groups.items()):
-                compiled[header] = self._compile_group(_mkdir(root, f"g{g}"), header, idxs, items, results,
-                                                       t0, deadline)
+            texts = {header: self._admitted(header, idxs, items, results, t0, deadline)
+                     for header, idxs in groups.items()}
+            compiled = self._compile_all(root, texts, results, t0, deadline)
             partitions: dict[frozenset[str], list[str]] = {}
             for header, libs in compiled.items():
                 if libs:
@@ -731,50 +760,86 @@ class Rechecker:
         return self.check(header=it.header, statement=it.statement, tactics=it.tactics, name=it.name,
                           timeout=max(1.0, deadline - time.monotonic()))
 
-    def _compile_group(
-        self, root: str, header: str, idxs: Sequence[int], items: Sequence[BatchItem],
+    def _admitted(
+        self, header: str, idxs: Sequence[int], items: Sequence[BatchItem],
         results: list[CheckResult | None], t0: float, deadline: float,
-    ) -> list[_Compiled]:
-        """Steps 0 and 1 for one header's items: the compiled libraries; a refusal (the validator,
-        Coq's parser, the compile) goes into ``results`` at once."""
-        compiled: list[_Compiled] = []
-        for start in range(0, len(idxs), 2):  # two compiles at a time, as ``check`` runs them
-            texts: dict[int, str] = {}
-            for i in idxs[start : start + 2]:
-                try:
-                    texts[i] = proof_file(header, items[i].statement, items[i].tactics)
-                except InvalidTactic as exc:
-                    results[i] = self._result(False, t0, f"rejected: {exc}")
-            prefixes = {i: f"Llemma{secrets.token_hex(8)}" for i in texts}
-            dirs = {i: _mkdir(root, f"proof{i}") for i in texts}
-            jobs = [self._compile(dirs[i], texts[i], prefixes[i]) for i in texts]
-            t = time.monotonic()
-            procs = self._start(jobs)
+    ) -> dict[int, str]:
+        """Step 0 for one header's items: index -> proof file of those that pass; a refusal (the
+        validator, Coq's parser) goes into ``results`` at once."""
+        texts: dict[int, str] = {}
+        for i in idxs:
             try:
-                problems = {}
-                for i in texts:
-                    ts = time.monotonic()
-                    problems[i] = self._structure(header, items[i].statement, texts[i], deadline,
-                                                  items[i].tactics)
-                    self.times["structure"] += time.monotonic() - ts
-                runs = self._collect(jobs, procs, deadline)
-            finally:
-                for proc in procs:
-                    proc.close(reaped=False)
+                text = proof_file(header, items[i].statement, items[i].tactics)
+            except InvalidTactic as exc:
+                results[i] = self._result(False, t0, f"rejected: {exc}")
+                continue
+            ts = time.monotonic()
+            problem = self._structure(header, items[i].statement, text, deadline, items[i].tactics)
+            self.times["structure"] += time.monotonic() - ts
+            if problem is not None:
+                results[i] = self._result(
+                    False, t0, f"not header + statement + Proof. + tactics + Qed.: {problem}"
+                )
+            else:
+                texts[i] = text
+        return texts
+
+    def _compile_all(
+        self, root: str, texts: dict[str, dict[int, str]], results: list[CheckResult | None], t0: float,
+        deadline: float,
+    ) -> dict[str, list[_Compiled]]:
+        """Step 1 for a batch (header -> index -> proof file that passed step 0): the compiled
+        proofs per header. The proofs of one header are compiled **together** in one ``coqc`` (one
+        start-up and one loading of the header's libraries instead of one per proof), each in a
+        module of its own with a random name (``_together``); a header's single proof is compiled as
+        ``check`` compiles it. The compiles of all headers run two at a time. When a together compile
+        fails, its proofs are compiled each alone, and the one that fails is refused in ``results``."""
+        units = [u for g, (header, group) in enumerate(texts.items()) if group
+                 for u in self._units(_mkdir(root, f"g{g}"), header, group, together=len(group) > 1)]
+        compiled: dict[str, list[_Compiled]] = {header: [] for header in texts}
+        while units:
+            t = time.monotonic()
+            runs = self._run_at_most(2, [u.job for u in units], deadline)
             self.times["compile"] += time.monotonic() - t
-            for i, run in zip(texts, runs, strict=True):
-                if problems[i] is not None:
-                    results[i] = self._result(
-                        False, t0, f"not header + statement + Proof. + tactics + Qed.: {problems[i]}"
-                    )
-                elif isinstance(run, str) or run[0] != 0:
+            again: list[_Unit] = []
+            for unit, run in zip(units, runs, strict=True):
+                if not isinstance(run, str) and run[0] == 0:
+                    compiled[unit.header] += unit.compiled()
+                elif len(unit.modules) > 1:  # some proof does not go through: each alone
+                    group = {i: texts[unit.header][i] for i in unit.modules}
+                    again += self._units(unit.directory + "-alone", unit.header, group, together=False)
+                else:
+                    ((i, _),) = unit.modules.items()
                     try:
                         _require_ok("coqc (proof file)", run)
                     except _Failed as exc:
                         results[i] = self._result(False, t0, str(exc))
-                else:
-                    compiled.append(_Compiled(i, prefixes[i], dirs[i]))
+            units = again
         return compiled
+
+    def _units(self, root: str, header: str, texts: dict[int, str], together: bool) -> list[_Unit]:
+        """The compile jobs of one header's proofs: one for all (``together``) or one per proof.
+
+        Together, the library is the header, then per proof ``Module LlemmaProof<random>.`` + its
+        proof file's lines after the header + ``End LlemmaProof<random>.``. Every text passed step 0
+        (whole sentences, tactics only), so none reaches beyond its module, and a proof cannot name
+        another's theorem (the module names are drawn after the texts are fixed and no module is
+        imported): each proof stands alone, as its recorded file does. The verdict does not rest on
+        that: coqchk audits the whole library and the identity file compares each theorem's type."""
+        os.makedirs(root, exist_ok=True)
+        if together:
+            cut = len(header.rstrip("\n")) + 1
+            modules = {i: f"LlemmaProof{secrets.token_hex(8)}" for i in texts}
+            source = header.rstrip("\n") + "\n" + "".join(
+                f"Module {modules[i]}.\n{text[cut:]}End {modules[i]}.\n" for i, text in texts.items()
+            )
+            prefix = f"Llemma{secrets.token_hex(8)}"
+            return [_Unit(header, modules, prefix, root, self._compile(root, source, prefix))]
+        units = []
+        for i, text in texts.items():
+            prefix, directory = f"Llemma{secrets.token_hex(8)}", _mkdir(root, f"proof{i}")
+            units.append(_Unit(header, {i: ""}, prefix, directory, self._compile(directory, text, prefix)))
+        return units
 
     def _kernel_step(
         self, root: str, headers: Sequence[str], allowed: frozenset[str],
@@ -791,18 +856,18 @@ class Rechecker:
         ident_jobs: dict[str, _Job] = {}
         for h, header in enumerate(headers):
             try:
-                theorems = [(items[c.index].statement, items[c.index].name, c.prefix)
-                            for c in compiled[header]]
+                theorems = [(items[c.index].statement, items[c.index].name, c) for c in compiled[header]]
                 source = _identity_batch_file(header, theorems, self.assumptions,
                                               union=self.batch_axioms == "union")
             except _Failed:
                 continue  # undecided: ``check`` decides these
+            libraries = _libraries(compiled[header])
             ident_jobs[header] = _Job(
-                (self.coqc, "-q", *(a for c in compiled[header] for a in ("-Q", c.directory, c.prefix)),
+                (self.coqc, "-q", *(a for c in libraries for a in ("-Q", c.directory, c.prefix)),
                  "LlemmaPrint.v"),
                 _mkdir(root, f"identity{h}"),
                 files=(("LlemmaPrint.v", source),),
-                read_only=tuple(c.directory for c in compiled[header]),
+                read_only=tuple(c.directory for c in libraries),
                 max_output=MAX_PRINT_OUTPUT,
             )
         runs = self._run_at_most(2, [chk_job, *ident_jobs.values()], deadline)
@@ -853,6 +918,7 @@ class Rechecker:
 
     def _coqchk_many(self, workdir: str, libs: Sequence[_Compiled]) -> _Job:
         """``coqchk -o`` with every library of ``libs`` as a ``-norec`` module."""
+        libs = _libraries(libs)
         return _Job(
             (self.coqchk, "-silent", "-o",
              *(a for c in libs for a in ("-norec", f"{c.prefix}.{CHECK_MODULE}")),
@@ -1148,15 +1214,15 @@ def _clean_report(chk: tuple[int, str] | str, allowed: frozenset[str]) -> CheckR
 
 
 def _identity_batch_file(
-    header: str, theorems: Sequence[tuple[str, str, str]], assumptions: bool, union: bool = False
+    header: str, theorems: Sequence[tuple[str, str, _Compiled]], assumptions: bool, union: bool = False
 ) -> str:
-    """``_identity_file`` for several theorems of one header: (statement, name, prefix) each; the
-    expected statements are ``LlemmaExpected<k>``, all elaborated before any proof library is loaded.
-    ``union``: one ``Print Assumptions`` of the tuple of all the theorems (``LlemmaAll``: the axioms
-    they depend on together, one traversal of the libraries instead of one per theorem) instead of
-    one per theorem."""
+    """``_identity_file`` for several theorems of one header: (statement, name, compiled proof) each;
+    the expected statements are ``LlemmaExpected<k>``, all elaborated before any proof library is
+    loaded (each library once, however many proofs it holds). ``union``: one ``Print Assumptions`` of
+    the tuple of all the theorems (``LlemmaAll``: the axioms they depend on together, one traversal
+    of the libraries instead of one per theorem) instead of one per theorem."""
     expected, checks, prints = [], [], []
-    for k, (statement, name, prefix) in enumerate(theorems):
+    for k, (statement, name, lib) in enumerate(theorems):
         m = _THEOREM_RE.search(statement)
         if m is None or m.group(1) != name:
             raise _Failed(f"the statement does not declare {name!r}")
@@ -1165,11 +1231,11 @@ def _identity_batch_file(
         checks += [
             "Goal True.",
             f"  let a := type of @LlemmaTrusted.LlemmaExpected{k} in",
-            f"  let b := type of @{prefix}.{CHECK_MODULE}.{name} in",
+            f"  let b := type of @{lib.constant(name)} in",
             "  constr_eq_strict a b; exact I.",
             "Qed.",
         ]
-        prints.append(f"Print Assumptions {prefix}.{CHECK_MODULE}.{name}.")
+        prints.append(f"Print Assumptions {lib.constant(name)}.")
     lines = [
         'Set Warnings "-require-in-module".',
         "Module LlemmaTrusted.",
@@ -1177,12 +1243,12 @@ def _identity_batch_file(
         *expected,
         "End LlemmaTrusted.",
         "Print ML Modules.",
-        *(f"Require {prefix}.{CHECK_MODULE}." for _, _, prefix in theorems),
+        *(f"Require {c.prefix}.{CHECK_MODULE}." for c in _libraries([lib for _, _, lib in theorems])),
         "Print ML Modules.",
         *checks,
     ]
     if assumptions and union and len(theorems) > 1:
-        every = ", ".join(f"@{prefix}.{CHECK_MODULE}.{name}" for _, name, prefix in theorems)
+        every = ", ".join(f"@{lib.constant(name)}" for _, name, lib in theorems)
         lines += ["Set Printing Width 1000000.", f"Definition LlemmaAll := ({every}).",
                   "Print Assumptions LlemmaAll."]
     elif assumptions:
