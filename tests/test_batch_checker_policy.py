@@ -23,12 +23,16 @@ class Recording:
 
     def __init__(self, fail: bool = False, until: threading.Event | None = None) -> None:
         self.calls: list[list[str]] = []
+        self.prepared: list[str] = []
         self.fail = fail
         self.called = threading.Event()
         self.until = until  # a call returns only once this is set (30 s at most)
 
     def close(self) -> None:
         self.closed = True
+
+    def prepare_check(self, theorem: Theorem) -> None:
+        self.prepared.append(theorem.name)
 
     def check_many(self, proofs: Sequence[tuple[Theorem, Sequence[str]]]) -> list[CheckResult]:
         self.calls.append([t.name for t, _ in proofs])
@@ -205,3 +209,18 @@ def test_once_a_core_is_idle_proofs_are_checked_as_they_come() -> None:
         assert main.calls == [["a"], ["b"]] and helpers == []
         checker.core_idle()  # twice is harmless
     assert sorted(got) == [("a", True, 1), ("b", True, 1)]
+
+
+def test_while_nothing_is_due_each_header_is_prepared_once() -> None:
+    """A submitted proof's header is prepared (``prepare_check``) while no batch is due, once per
+    header, before its batch is checked."""
+    main, got = Recording(), []
+    with _checker(main, got, batch_size=8, max_wait=600.0) as checker:
+        checker.submit(_pending("a1", "A"))
+        checker.submit(_pending("a2", "A"))
+        checker.submit(_pending("b1", "B"))
+        deadline = time.monotonic() + 30
+        while len(main.prepared) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert main.prepared == ["a1", "b1"] and main.calls == []  # one per header; nothing is due
+    assert main.calls == [["a1", "a2", "b1"]] and main.prepared == ["a1", "b1"]

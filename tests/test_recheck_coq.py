@@ -453,3 +453,24 @@ def test_assumption_answers() -> None:
     assert _assumption_answers(out, 4) is None  # the plugin list is not an answer
     assert _assumption_answers("Axioms:\nno colon here\n", 1) is None
     assert _assumption_answers("Closed under the global context\nextra\n", 1) is None
+
+
+def test_prefetch_computes_a_headers_facts_ahead_and_leaves_a_broken_header_to_the_check() -> None:
+    """``prefetch`` (what the prove run's checker does while no batch is due): the facts are there before
+    the batch, which then computes none; a header that does not compile raises nothing there and is
+    refused by the check itself."""
+    r = Rechecker(sandbox=Sandbox.detect())
+    try:
+        r.prefetch(NAT_HEADER, time.monotonic() + 120)
+        assert NAT_HEADER in r._headers
+        spent = r.times["header"]
+        (ok,) = r.check_batch([BatchItem(NAT_HEADER, "Theorem thm : 1 + 1 = 2.", ("reflexivity",), "thm")],
+                              timeout=300)
+        assert ok.ok and r.times["header"] == spent, (ok.message, r.times)
+        broken = "Require Import NoSuchLibraryAnywhere.\n"
+        r.prefetch(broken, time.monotonic() + 120)
+        assert broken not in r._headers
+        (bad,) = r.check_batch([BatchItem(broken, "Theorem thm : True.", ("exact I",), "thm")], timeout=300)
+        assert not bad.ok and "header" in bad.message, bad.message
+    finally:
+        r.close()

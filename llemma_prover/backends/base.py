@@ -114,6 +114,12 @@ class ProverBackend(abc.ABC):
         each. Default: one ``check`` after another."""
         return [self.check(theorem, proof) for theorem, proof in proofs]
 
+    def prepare_check(self, theorem: Theorem) -> None:
+        """Do ahead what a later check of ``theorem``'s proofs needs from trusted data alone (its
+        header, never a proof), so that the check itself is shorter; a failure here is left for the
+        check to meet and decide. Default: nothing."""
+        return None
+
     def probe(self, theorem: Theorem, proof: str, timeout: float,
               suggestions_at: int | None = None) -> Probe:
         """Check ``theorem``'s whole file with ``proof`` (untrusted probe text, may contain holes the

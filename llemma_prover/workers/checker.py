@@ -20,6 +20,9 @@ while the search goes on.
 * Once the last search has finished (``searches_done``, or ``close``) every proof is ready and a
   second thread with a backend of its own (``helper``) checks beside the first, the remaining proofs
   split between them, so the run does not end on one thread's backlog.
+* While no batch is due, the checker does ahead what the check of a submitted proof will need from its
+  theorem alone (``ProverBackend.prepare_check``; Coq: the header's facts), once per header, so that a
+  batch does not start with that work, and the last one of a run does not end with it.
 * ``on_checked(pending, verdict, size)`` is called (on the checker's thread) with each proof's verdict;
   the driver writes the record only then, so a proof is recorded as proved only after its check
   passed. The verdict's ``elapsed`` is the proof's share of its batch (the batch's seconds divided by
@@ -94,6 +97,8 @@ class BatchChecker:
         self._groups: dict[str, list[Pending]] = {}
         self._done_headers: set[str] = set()
         self._ready: list[Pending] = []
+        self._to_prepare: list[Theorem] = []  # one theorem per header not yet prepared, in order
+        self._prepared: set[str] = set()
         self._ready_since = 0.0
         self._closing = False
         self._eager = False  # ``core_idle``: every proof ready at once, checked without waiting
@@ -123,6 +128,10 @@ class BatchChecker:
         """Queue a found proof; its header's proofs become ready when full or when the header is done."""
         header = pending.theorem.header
         with self._cond:
+            if header not in self._prepared:
+                self._prepared.add(header)
+                self._to_prepare.append(pending.theorem)
+                self._cond.notify()
             group = self._groups.setdefault(header, [])
             group.append(pending)
             if len(group) >= self.batch_size or header in self._done_headers or self._eager:
@@ -213,22 +222,27 @@ class BatchChecker:
         return thread
 
     # -- the checker's threads -----------------------------------------------------------------
-    def _next_batch(self) -> list[Pending] | None:
-        """The next proofs to check (waits for them), or None when the checker is to stop."""
+    def _next_batch(self, prepare: bool = False) -> list[Pending] | Theorem | None:
+        """The next proofs to check (waits for them), or None when the checker is to stop; with
+        ``prepare``, a theorem whose check to prepare when no batch is due."""
         with self._cond:
             while True:
                 if self._stop.is_set():
                     return None
+                waited = time.monotonic() - self._ready_since
+                due = bool(self._ready) and (
+                    self._closing or self._eager or len(self._ready) >= self.batch_size
+                    or waited >= self.max_wait
+                )
+                if due:  # at the end, the rest is shared between the checker threads
+                    share = -(-len(self._ready) // max(1, self._workers))
+                    take = min(self.max_batch, share if self._closing else len(self._ready))
+                    batch, self._ready = self._ready[:take], self._ready[take:]
+                    self._ready_since = time.monotonic()
+                    return batch
+                if prepare and self._to_prepare and not self._closing:
+                    return self._to_prepare.pop(0)
                 if self._ready:
-                    waited = time.monotonic() - self._ready_since
-                    if (self._closing or self._eager or len(self._ready) >= self.batch_size
-                            or waited >= self.max_wait):
-                        # at the end, the rest is shared between the checker threads
-                        share = -(-len(self._ready) // max(1, self._workers))
-                        take = min(self.max_batch, share if self._closing else len(self._ready))
-                        batch, self._ready = self._ready[:take], self._ready[take:]
-                        self._ready_since = time.monotonic()
-                        return batch
                     self._cond.wait(self.max_wait - waited)
                 elif self._closing:
                     return None
@@ -239,10 +253,13 @@ class BatchChecker:
         """One checker thread's loop (``_workers`` counts it from before it starts)."""
         try:
             while True:
-                batch = self._next_batch()
+                batch = self._next_batch(prepare=backend is None)
                 if batch is None:
                     return
                 try:
+                    if isinstance(batch, Theorem):
+                        self._prepare(batch)
+                        continue
                     self._check(batch, backend or self.backend)
                 except BaseException as exc:  # on_checked failed (the run dir): the run must hear of it
                     log.error("the checker stopped: %s", exc)
@@ -251,6 +268,12 @@ class BatchChecker:
         finally:
             with self._cond:
                 self._workers -= 1
+
+    def _prepare(self, theorem: Theorem) -> None:
+        try:
+            self.backend.prepare_check(theorem)
+        except Exception as exc:  # noqa: BLE001 - the check meets it again and decides
+            log.warning("%s: preparing its check failed: %s", theorem.name, " ".join(str(exc).split())[:300])
 
     def _check(self, batch: Sequence[Pending], backend: ProverBackend) -> None:
         with self._cond:

@@ -235,6 +235,13 @@ class CoqBackend(ProverBackend):
                 out[i] = verdict
         return [r if r is not None else self.check(*proofs[i]) for i, r in enumerate(out)]
 
+    def prepare_check(self, theorem: Theorem) -> None:
+        """The facts of the theorem's header (allowed axioms, objects: ``Rechecker.prefetch``), which
+        every batch check of its proofs needs first."""
+        if not theorem.footer.strip():
+            self.rechecker.prefetch(theorem_header(theorem.header, theorem.footer),
+                                    time.monotonic() + self.config.check_timeout)
+
     @property
     def rechecker(self) -> Rechecker:
         if self._rechecker is None:

@@ -61,6 +61,7 @@ print files. Per header (once per Coq installation when a ``FactsCache`` is give
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -933,6 +934,12 @@ class Rechecker:
         for start in range(0, len(jobs), width):
             out += self._run(jobs[start : start + width], deadline)
         return out
+
+    def prefetch(self, header: str, deadline: float) -> None:
+        """``header_facts`` computed ahead (trusted text only); a header whose facts cannot be had is
+        left for the check to meet and refuse."""
+        with contextlib.suppress(_Failed):
+            self.header_facts(header, deadline)
 
     def header_facts(self, header: str, deadline: float) -> HeaderFacts:
         """Allowed axioms and object names of the header-only library (cached per header, in memory
