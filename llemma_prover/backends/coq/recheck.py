@@ -55,8 +55,9 @@ directory, no network, rlimits) with a byte cap on what it prints and one deadli
 
 Cost (``docs/check.md``, ``bench/check_cost.py``): with 4b, one compile, one ``coqchk`` and one
 identity file per proof (the step-0 coqidetop is kept warm per header); with 4a, two compiles and two
-print files. Per header (once per Coq installation when a ``FactsCache`` is given): one ``coqc``, one
-``coqchk`` and one print.
+print files. In ``check_batch``: per header of the batch, one compile (its proofs together, each in a
+module of its own) and one identity file; one ``coqchk`` per set of allowed axioms. Per header (once per
+Coq installation when a ``FactsCache`` is given): one ``coqc``, one ``coqchk`` and one print.
 """
 
 from __future__ import annotations
