@@ -253,14 +253,14 @@ class BatchChecker:
         """One checker thread's loop (``_workers`` counts it from before it starts)."""
         try:
             while True:
-                batch = self._next_batch(prepare=backend is None)
-                if batch is None:
+                work = self._next_batch(prepare=backend is None)  # only the first thread prepares
+                if work is None:
                     return
                 try:
-                    if isinstance(batch, Theorem):
-                        self._prepare(batch)
-                        continue
-                    self._check(batch, backend or self.backend)
+                    if isinstance(work, Theorem):
+                        self._prepare(work)
+                    else:
+                        self._check(work, backend or self.backend)
                 except BaseException as exc:  # on_checked failed (the run dir): the run must hear of it
                     log.error("the checker stopped: %s", exc)
                     self._error = exc

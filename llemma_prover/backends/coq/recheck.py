@@ -793,11 +793,11 @@ class Rechecker:
         """Step 1 for a batch (header -> index -> proof file that passed step 0): the compiled
         proofs per header. The proofs of one header are compiled **together** in one ``coqc`` (one
         start-up and one loading of the header's libraries instead of one per proof), each in a
-        module of its own with a random name (``_together``); a header's single proof is compiled as
+        module of its own with a random name (``_units``); a header's single proof is compiled as
         ``check`` compiles it. The compiles of all headers run two at a time. When a together compile
         fails, its proofs are compiled each alone, and the one that fails is refused in ``results``."""
         units = [u for g, (header, group) in enumerate(texts.items()) if group
-                 for u in self._units(_mkdir(root, f"g{g}"), header, group, together=len(group) > 1)]
+                 for u in self._units(os.path.join(root, f"g{g}"), header, group, together=len(group) > 1)]
         compiled: dict[str, list[_Compiled]] = {header: [] for header in texts}
         while units:
             t = time.monotonic()
@@ -820,7 +820,8 @@ class Rechecker:
         return compiled
 
     def _units(self, root: str, header: str, texts: dict[int, str], together: bool) -> list[_Unit]:
-        """The compile jobs of one header's proofs: one for all (``together``) or one per proof.
+        """The compile jobs of one header's proofs, in the new folder ``root``: one for all
+        (``together``) or one per proof.
 
         Together, the library is the header, then per proof ``Module LlemmaProof<random>.`` + its
         proof file's lines after the header + ``End LlemmaProof<random>.``. Every text passed step 0
@@ -828,7 +829,7 @@ class Rechecker:
         another's theorem (the module names are drawn after the texts are fixed and no module is
         imported): each proof stands alone, as its recorded file does. The verdict does not rest on
         that: coqchk audits the whole library and the identity file compares each theorem's type."""
-        os.makedirs(root, exist_ok=True)
+        os.mkdir(root)
         if together:
             cut = len(header.rstrip("\n")) + 1
             modules = {i: f"LlemmaProof{secrets.token_hex(8)}" for i in texts}
